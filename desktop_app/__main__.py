@@ -1,0 +1,24 @@
+"""`python -m desktop_app` / `hearth`: the window, or a CLI subcommand."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+# Taken first, so --smoke can report the time from process start to the window shown.
+PROCESS_START = time.perf_counter()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] == "--smoke":
+        from desktop_app.ui.app import run_gui
+
+        return run_gui(args, PROCESS_START)
+    from desktop_app.cli import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

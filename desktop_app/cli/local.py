@@ -1,0 +1,120 @@
+"""`hearth hardware`, `hearth models`, `hearth chat`: the local machine and its models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from desktop_app.cli.output import human_bytes, print_json
+from desktop_app.core import hardware, library, settings
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.chat import make_provenance
+from desktop_app.core.engine import Engine, Message, Reply
+from desktop_app.core.fingerprint import cached_sha256
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("hardware", help="what this computer offers (RAM, CPU, GPUs, llama.cpp backend)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hardware)
+
+    p = sub.add_parser("models", help="the local models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("chat", help="ask a local model one question")
+    p.add_argument("model", help="a .gguf path or a local model's name")
+    p.add_argument("-p", "--prompt", required=True)
+    p.add_argument("--system", default=None, help="system prompt (default: the one in Settings)")
+    p.add_argument("--temp", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--ctx", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_chat)
+
+
+def cmd_hardware(args: argparse.Namespace) -> int:
+    info = hardware.detect()
+    if args.json:
+        print_json(info.to_dict())
+        return 0
+    print(f"OS:       {info.os} ({info.machine})")
+    print(f"RAM:      {human_bytes(info.ram_available)} free of {human_bytes(info.ram_total)}")
+    print(f"CPU:      {info.cpu_physical_cores} cores ({info.cpu_logical_cores} threads); {' '.join(info.cpu_features)}")
+    print(f"llama.cpp {info.llama_cpp_version}, backend {info.backend}")
+    for gpu in info.gpus:
+        print(f"GPU:      {gpu.name}: {human_bytes(gpu.vram_free)} free of {human_bytes(gpu.vram_total)}")
+    for note in info.notes:
+        print(f"Note:     {note}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    config = settings.load()
+    models = library.list_models(config.extra_model_paths)
+    if args.json:
+        print_json([m.to_dict() for m in models])
+        return 0
+    if not models:
+        print("No local models yet.")
+    for m in models:
+        print(f"{m.name:40} {m.quant:8} {human_bytes(m.size_bytes):>9}  {m.architecture:10} ctx {m.context_length:>7,}  {m.path}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    config = settings.load()
+    path = library.resolve(args.model, config.extra_model_paths)
+    load = config.load
+    if args.ctx:
+        load.n_ctx = args.ctx
+    sampling = config.sampling
+    if args.temp is not None:
+        sampling.temperature = args.temp
+    if args.seed is not None:
+        sampling.seed = args.seed
+    if args.max_tokens is not None:
+        sampling.max_tokens = args.max_tokens
+    system = config.system_prompt if args.system is None else args.system
+    engine = Engine()
+    model = engine.load(path, load)
+    sha256 = cached_sha256(path)
+    messages = [Message("system", system)] if system.strip() else []
+    messages.append(Message("user", args.prompt))
+    cancel = CancelToken()
+    reply: Reply | None = None
+    try:
+        for item in engine.stream_chat(messages, sampling, cancel):
+            if isinstance(item, Reply):
+                reply = item
+            elif not args.json:
+                sys.stdout.write(item)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    assert reply is not None
+    if args.json:
+        provenance = make_provenance(model, sha256, sampling, system, reply)
+        print_json(
+            {
+                "text": reply.text,
+                "finish": reply.finish,
+                "model": {"path": str(path), "name": model.name, "sha256": sha256, "quant": model.info.quant},
+                "settings": provenance.settings,
+                "llama_cpp_version": model.llama_cpp_version,
+                "timings": reply.timings.to_dict(),
+            }
+        )
+    else:
+        t = reply.timings
+        sys.stdout.write("\n")
+        print(
+            f"[{t.prompt_tokens} prompt tokens at {t.prompt_tok_s:.0f} tok/s, {t.gen_tokens} generated at "
+            f"{t.gen_tok_s:.1f} tok/s, first token after {t.ttft_s:.2f} s; seed {reply.seed}]",
+            file=sys.stderr,
+        )
+    engine.unload()
+    return 0

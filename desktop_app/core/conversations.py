@@ -1,0 +1,179 @@
+"""Conversations and messages in SQLite, with the provenance of every answer.
+
+Every assistant message records what produced it: the model file (name, path,
+size, sha256), its quantisation, the llama.cpp version, every load and sampling
+setting, the seed, and the timings. A stopped reply is kept, marked as stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core import db as dbmod
+from desktop_app.core.errors import HearthError
+
+
+@dataclass(frozen=True)
+class Provenance:
+    model_name: str
+    model_path: str
+    model_size: int
+    model_sha256: str
+    quant: str
+    llama_cpp_version: str
+    settings: dict[str, Any]  # {"load": {...}, "sampling": {...}, "system_prompt": ...}
+    seed: int
+    timings: dict[str, Any]
+    finish: str  # "stop" | "length" | "cancelled"
+    dropped_messages: int = 0
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    system_prompt: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    position: int
+    role: str
+    content: str
+    created_at: float
+    provenance: Provenance | None = field(default=None)
+
+    @property
+    def stopped(self) -> bool:
+        return self.provenance is not None and self.provenance.finish == "cancelled"
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(row["id"], row["title"], row["system_prompt"], row["created_at"], row["updated_at"])
+
+
+def _message(row: sqlite3.Row) -> StoredMessage:
+    provenance = None
+    if row["finish"] is not None:
+        provenance = Provenance(
+            model_name=row["model_name"],
+            model_path=row["model_path"],
+            model_size=row["model_size"],
+            model_sha256=row["model_sha256"],
+            quant=row["quant"],
+            llama_cpp_version=row["llama_cpp_version"],
+            settings=json.loads(row["settings_json"] or "{}"),
+            seed=row["seed"],
+            timings=json.loads(row["timings_json"] or "{}"),
+            finish=row["finish"],
+            dropped_messages=row["dropped_messages"] or 0,
+        )
+    return StoredMessage(
+        row["id"], row["conversation_id"], row["position"], row["role"], row["content"], row["created_at"], provenance
+    )
+
+
+class ConversationStore:
+    """Owns one connection: use it from one thread (the GUI thread in the app)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._db = dbmod.connect(path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- conversations ----------------------------------------------------------------------
+
+    def create(self, title: str = "New chat", system_prompt: str = "") -> Conversation:
+        now = time.time()
+        with self._db:
+            cur = self._db.execute(
+                "INSERT INTO conversations (title, system_prompt, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (title, system_prompt, now, now),
+            )
+        return self.get(int(cur.lastrowid or 0))
+
+    def get(self, conversation_id: int) -> Conversation:
+        row = self._db.execute("SELECT * FROM conversations WHERE id=?", (conversation_id,)).fetchone()
+        if row is None:
+            raise HearthError("That conversation no longer exists.")
+        return _conversation(row)
+
+    def list(self, search: str = "") -> list[Conversation]:
+        """Newest first. ``search`` matches titles and message text, case-insensitively."""
+        if not search.strip():
+            rows = self._db.execute("SELECT * FROM conversations ORDER BY updated_at DESC, id DESC")
+        else:
+            pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._db.execute(
+                """SELECT * FROM conversations c WHERE c.title LIKE :p ESCAPE '\\' OR EXISTS (
+                       SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE :p ESCAPE '\\')
+                   ORDER BY updated_at DESC, id DESC""",
+                {"p": pattern},
+            )
+        return [_conversation(r) for r in rows]
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE conversations SET title=?, updated_at=? WHERE id=?", (title.strip() or "Untitled", time.time(), conversation_id)
+            )
+
+    def set_system_prompt(self, conversation_id: int, system_prompt: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE conversations SET system_prompt=? WHERE id=?", (system_prompt, conversation_id))
+
+    def delete(self, conversation_id: int) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM conversations WHERE id=?", (conversation_id,))
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        rows = self._db.execute("SELECT * FROM messages WHERE conversation_id=? ORDER BY position", (conversation_id,))
+        return [_message(r) for r in rows]
+
+    def add_message(
+        self, conversation_id: int, role: str, content: str, provenance: Provenance | None = None
+    ) -> StoredMessage:
+        now = time.time()
+        p = provenance
+        with self._db:
+            (position,) = self._db.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM messages WHERE conversation_id=?", (conversation_id,)
+            ).fetchone()
+            cur = self._db.execute(
+                """INSERT INTO messages (conversation_id, position, role, content, created_at, finish, model_name,
+                       model_path, model_size, model_sha256, quant, llama_cpp_version, settings_json, seed,
+                       timings_json, dropped_messages)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    conversation_id, position, role, content, now,
+                    p.finish if p else None, p.model_name if p else None, p.model_path if p else None,
+                    p.model_size if p else None, p.model_sha256 if p else None, p.quant if p else None,
+                    p.llama_cpp_version if p else None, json.dumps(p.settings) if p else None,
+                    p.seed if p else None, json.dumps(p.timings) if p else None,
+                    p.dropped_messages if p else None,
+                ),
+            )
+            self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, conversation_id))
+        row = self._db.execute("SELECT * FROM messages WHERE id=?", (cur.lastrowid,)).fetchone()
+        return _message(row)
+
+    def edit_message(self, message_id: int, content: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE messages SET content=? WHERE id=?", (content, message_id))
+
+    def delete_from(self, conversation_id: int, position: int) -> None:
+        """Deletes the message at ``position`` and every later one (regenerate, edit-and-resend)."""
+        with self._db:
+            self._db.execute("DELETE FROM messages WHERE conversation_id=? AND position>=?", (conversation_id, position))

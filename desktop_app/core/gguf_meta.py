@@ -1,0 +1,292 @@
+"""Read a GGUF file's header (metadata and tensor table) without its weights.
+
+The parser reads from a ``read(n)`` callable, so the same code serves a local file
+and the first megabytes of a remote one fetched by HTTP range requests: when the
+bytes run out it raises :class:`NeedMoreBytes` and the caller fetches a larger range.
+Type sizes and enum names come from the ``gguf`` package (llama.cpp's own).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core.errors import ModelLoadError
+
+GGUF_MAGIC = b"GGUF"
+# Arrays longer than this are skipped (e.g. the tokenizer's vocabulary): only their length is kept.
+_MAX_KEPT_ARRAY = 4096
+
+# GGUF value types (gguf.GGUFValueType), with struct formats for the fixed-size ones.
+_SCALARS: dict[int, str] = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
+}
+_STRING, _ARRAY = 8, 9
+
+
+class NeedMoreBytes(Exception):  # noqa: N818 - a signal to the caller, not an error
+    """The header continues past the bytes available so far."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    ggml_type: int
+    offset: int
+    n_bytes: int
+
+    @property
+    def n_elements(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def type_name(self) -> str:
+        return _ggml_type_name(self.ggml_type)
+
+
+@dataclass
+class GGUFInfo:
+    """What Hearth needs to know about a model before loading it."""
+
+    version: int
+    metadata: dict[str, Any]
+    tensors: list[TensorInfo] = field(default_factory=list)
+    header_bytes: int = 0
+    data_offset: int = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    def arch_get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(f"{self.architecture}.{key}", default)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", "unknown"))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("general.name", "") or "")
+
+    @property
+    def context_length(self) -> int:
+        return int(self.arch_get("context_length", 0) or 0)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.arch_get("block_count", 0) or 0)
+
+    @property
+    def n_heads(self) -> int:
+        return _first_int(self.arch_get("attention.head_count", 0))
+
+    @property
+    def n_kv_heads(self) -> int:
+        return _first_int(self.arch_get("attention.head_count_kv", 0)) or self.n_heads
+
+    @property
+    def embedding_length(self) -> int:
+        return int(self.arch_get("embedding_length", 0) or 0)
+
+    @property
+    def chat_template(self) -> str | None:
+        template = self.metadata.get("tokenizer.chat_template")
+        return str(template) if template else None
+
+    @property
+    def n_params(self) -> int:
+        return sum(t.n_elements for t in self.tensors)
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(t.n_bytes for t in self.tensors)
+
+    @property
+    def expected_file_size(self) -> int:
+        """Where the last tensor ends: a shorter file is truncated."""
+        if not self.tensors:
+            return self.data_offset
+        return self.data_offset + max(t.offset + t.n_bytes for t in self.tensors)
+
+    @property
+    def quant(self) -> str:
+        """The quantisation label users know (Q4_K_M, Q8_0, F16...)."""
+        file_type = self.metadata.get("general.file_type")
+        if file_type is not None:
+            label = _file_type_name(int(file_type))
+            if label:
+                return label
+        # No file type recorded: the most common type among the layer weights.
+        counts = Counter(t.type_name for t in self.tensors if t.name.startswith("blk.") and len(t.shape) > 1)
+        return counts.most_common(1)[0][0] if counts else "unknown"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "architecture": self.architecture,
+            "quant": self.quant,
+            "parameters": self.n_params,
+            "context_length": self.context_length,
+            "layers": self.n_layers,
+            "heads": self.n_heads,
+            "kv_heads": self.n_kv_heads,
+            "embedding_length": self.embedding_length,
+            "has_chat_template": self.chat_template is not None,
+        }
+
+
+def _first_int(value: Any) -> int:
+    if isinstance(value, list):
+        return int(max(value)) if value else 0
+    return int(value or 0)
+
+
+def _ggml_type_name(ggml_type: int) -> str:
+    from gguf import GGMLQuantizationType
+
+    try:
+        return GGMLQuantizationType(ggml_type).name
+    except ValueError:
+        return f"type{ggml_type}"
+
+
+def _file_type_name(file_type: int) -> str | None:
+    from gguf import LlamaFileType
+
+    try:
+        name = LlamaFileType(file_type).name
+    except ValueError:
+        return None
+    for prefix in ("MOSTLY_", "ALL_"):
+        name = name.removeprefix(prefix)
+    return name
+
+
+def _tensor_bytes(shape: tuple[int, ...], ggml_type: int) -> int:
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    n = 1
+    for d in shape:
+        n *= d
+    try:
+        block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
+    except (KeyError, ValueError):
+        return 0
+    return n // block_size * type_size
+
+
+class _Reader:
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        data = self._read(n)
+        if len(data) < n:
+            raise NeedMoreBytes
+        self.pos += n
+        return data
+
+    def unpack(self, fmt: str) -> Any:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        length = self.unpack("<Q")
+        if length > 1 << 30:
+            raise ValueError("implausible string length")
+        return self.take(length).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int) -> Any:
+        if vtype in _SCALARS:
+            return self.unpack(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            item_type = self.unpack("<I")
+            count = self.unpack("<Q")
+            if item_type in _SCALARS:
+                fmt = _SCALARS[item_type]
+                raw = self.take(struct.calcsize(fmt) * count)
+                if count > _MAX_KEPT_ARRAY:
+                    return _SkippedArray(count)
+                return list(struct.unpack(f"<{count}{fmt[1]}", raw))
+            items = [self.value(item_type) for _ in range(count)]
+            return items if count <= _MAX_KEPT_ARRAY else _SkippedArray(count)
+        raise ValueError(f"unknown GGUF value type {vtype}")
+
+
+@dataclass(frozen=True)
+class _SkippedArray:
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def parse_header(read: Callable[[int], bytes]) -> GGUFInfo:
+    """Parses a GGUF header from ``read``. Raises NeedMoreBytes or ValueError."""
+    r = _Reader(read)
+    if r.take(4) != GGUF_MAGIC:
+        raise ValueError("not a GGUF file")
+    version = r.unpack("<I")
+    if version not in (2, 3):
+        raise ValueError(f"unsupported GGUF version {version}")
+    n_tensors = r.unpack("<Q")
+    n_kv = r.unpack("<Q")
+    if n_tensors > 1_000_000 or n_kv > 1_000_000:
+        raise ValueError("implausible GGUF header")
+    metadata: dict[str, Any] = {}
+    for _ in range(n_kv):
+        key = r.string()
+        metadata[key] = r.value(r.unpack("<I"))
+    tensors = []
+    for _ in range(n_tensors):
+        name = r.string()
+        n_dims = r.unpack("<I")
+        shape = tuple(r.unpack("<Q") for _ in range(n_dims))
+        ggml_type = r.unpack("<I")
+        offset = r.unpack("<Q")
+        tensors.append(TensorInfo(name, shape, ggml_type, offset, _tensor_bytes(shape, ggml_type)))
+    alignment = int(metadata.get("general.alignment", 32) or 32)
+    data_offset = (r.pos + alignment - 1) // alignment * alignment
+    return GGUFInfo(version, metadata, tensors, header_bytes=r.pos, data_offset=data_offset)
+
+
+def read_local(path: str | Path) -> GGUFInfo:
+    """Reads a local file's header and checks the file is whole.
+
+    Raises ModelLoadError with a plain-words message for an empty, non-GGUF or
+    truncated file.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ModelLoadError(f"“{path.name}” is empty.", "Download it again or pick another file.")
+        with path.open("rb") as fh:
+            info = parse_header(fh.read)
+    except NeedMoreBytes:
+        raise ModelLoadError(
+            f"“{path.name}” ends in the middle of its header: the file is incomplete.",
+            "It may be a partial download; download it again.",
+        ) from None
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"“{path.name}” is not a GGUF model file ({exc}).", "Hearth runs models in the GGUF format."
+        ) from None
+    except OSError as exc:
+        raise ModelLoadError(f"Cannot read “{path.name}”: {exc.strerror or exc}.") from None
+    if size < info.expected_file_size:
+        raise ModelLoadError(
+            f"“{path.name}” is truncated: {size:,} of {info.expected_file_size:,} bytes are present.",
+            "It may be a partial download; download it again.",
+        )
+    return info

@@ -1,0 +1,141 @@
+"""What this machine offers: RAM, CPU, GPUs with VRAM, and the llama.cpp backend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    vendor: str  # "nvidia" | "apple"
+    vram_total: int
+    vram_free: int
+    unified_memory: bool = False
+
+
+@dataclass(frozen=True)
+class HardwareInfo:
+    os: str
+    machine: str
+    ram_total: int
+    ram_available: int
+    cpu_physical_cores: int
+    cpu_logical_cores: int
+    cpu_features: list[str]
+    backend: str  # "CPU" | "CUDA" | "Metal" | "Vulkan" | ... : what this llama.cpp build offloads to
+    gpu_offload: bool
+    llama_cpp_version: str
+    gpus: list[GPU] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def memory() -> tuple[int, int]:
+    """(total, available) RAM in bytes."""
+    import psutil
+
+    vm = psutil.virtual_memory()
+    return int(vm.total), int(vm.available)
+
+
+def physical_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def llama_backend() -> tuple[str, bool, str, list[str]]:
+    """(backend, gpu_offload, llama_cpp_version, cpu_features) of the installed llama.cpp build."""
+    try:
+        import llama_cpp
+    except Exception as exc:  # noqa: BLE001 - a broken install must not stop the report
+        log.warning("llama_cpp unavailable: %s", exc)
+        return "unavailable", False, "", []
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    backend = "CPU"
+    for name in ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL"):
+        if re.search(rf"\b{name}\b", info, flags=re.IGNORECASE):
+            backend = name
+            break
+    features = re.findall(r"\b([A-Z][A-Z0-9_]+) = 1\b", info)
+    return backend, offload, llama_cpp.__version__, features
+
+
+def nvidia_gpus() -> list[GPU]:
+    try:
+        import pynvml
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver / no GPU: simply none
+        return []
+    gpus = []
+    try:
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(handle)
+            mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append(
+                GPU(
+                    name=name.decode() if isinstance(name, bytes) else str(name),
+                    vendor="nvidia",
+                    vram_total=int(mem.total),
+                    vram_free=int(mem.free),
+                )
+            )
+    finally:
+        pynvml.nvmlShutdown()
+    return gpus
+
+
+def apple_gpu(ram_total: int) -> GPU | None:
+    """Apple Silicon shares RAM with the GPU; Metal lets a process wire about 2/3 of
+    it (3/4 above 36 GiB) by default, the figure llama.cpp itself is held to."""
+    if platform.system() != "Darwin" or platform.machine() != "arm64":
+        return None
+    share = 0.75 if ram_total > 36 * GIB else 2 / 3
+    budget = int(ram_total * share)
+    return GPU("Apple Silicon GPU", "apple", budget, budget, unified_memory=True)
+
+
+def detect() -> HardwareInfo:
+    total, available = memory()
+    backend, offload, version, features = llama_backend()
+    gpus = nvidia_gpus()
+    apple = apple_gpu(total)
+    if apple:
+        gpus.append(apple)
+    notes = []
+    if any(g.vendor == "nvidia" for g in gpus) and backend != "CUDA":
+        notes.append(
+            "This computer has an NVIDIA GPU, but the installed llama.cpp was built without CUDA: "
+            "models run on the CPU only. Reinstall llama-cpp-python with CMAKE_ARGS=-DGGML_CUDA=on."
+        )
+    return HardwareInfo(
+        os=f"{platform.system()} {platform.release()}",
+        machine=platform.machine(),
+        ram_total=total,
+        ram_available=available,
+        cpu_physical_cores=physical_cores(),
+        cpu_logical_cores=os.cpu_count() or 1,
+        cpu_features=features,
+        backend=backend,
+        gpu_offload=offload,
+        llama_cpp_version=version,
+        gpus=gpus,
+        notes=notes,
+    )

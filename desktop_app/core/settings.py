@@ -1,0 +1,101 @@
+"""Typed settings with defaults, persisted as JSON in the data directory.
+
+Unknown keys in the file are ignored and missing ones take their defaults, so an
+older or newer settings file never stops the app from starting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core import paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SamplingSettings:
+    """How the next token is chosen. ``seed`` -1 means a fresh random seed per reply
+    (the seed actually used is still recorded with the reply)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1024
+    seed: int = -1
+
+
+@dataclass
+class LoadSettings:
+    """How a model is loaded. ``n_gpu_layers`` -1 offloads every layer the build can;
+    ``n_threads`` 0 lets Hearth pick (physical cores)."""
+
+    n_ctx: int = 4096
+    n_threads: int = 0
+    n_gpu_layers: int = -1
+    flash_attn: bool = True
+
+
+@dataclass
+class Settings:
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    load: LoadSettings = field(default_factory=LoadSettings)
+    system_prompt: str = "You are a helpful assistant."
+    last_model: str = ""
+    extra_model_paths: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        return cls(
+            sampling=_build(SamplingSettings, data.get("sampling")),
+            load=_build(LoadSettings, data.get("load")),
+            system_prompt=str(data.get("system_prompt", cls.system_prompt)),
+            last_model=str(data.get("last_model", "")),
+            extra_model_paths=[str(p) for p in data.get("extra_model_paths", []) or []],
+        )
+
+
+def _build(kind: Any, data: Any) -> Any:
+    """Builds a settings dataclass from a dict, keeping only known keys of the right type."""
+    obj = kind()
+    if not isinstance(data, dict):
+        return obj
+    for f in fields(kind):
+        if f.name in data:
+            default = getattr(obj, f.name)
+            value = data[f.name]
+            try:
+                setattr(obj, f.name, type(default)(value))
+            except (TypeError, ValueError):
+                log.warning("Ignoring bad setting %s=%r", f.name, value)
+    return obj
+
+
+def load(path: Path | None = None) -> Settings:
+    path = path or paths.settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, ValueError) as exc:
+        log.warning("Settings file %s unreadable (%s); using defaults", path, exc)
+        return Settings()
+    return Settings.from_dict(data if isinstance(data, dict) else {})
+
+
+def save(settings: Settings, path: Path | None = None) -> None:
+    """Writes atomically, so a crash mid-write never leaves a broken file."""
+    path = path or paths.settings_path()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
