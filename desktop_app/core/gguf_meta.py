@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core.errors import ModelLoadError
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.errors import HearthError, ModelLoadError
 
 GGUF_MAGIC = b"GGUF"
 # Arrays longer than this are skipped (e.g. the tokenizer's vocabulary): only their length is kept.
@@ -290,3 +291,185 @@ def read_local(path: str | Path) -> GGUFInfo:
             "It may be a partial download; download it again.",
         )
     return info
+
+
+# -- remote headers ----------------------------------------------------------------------------
+#
+# A Hub file's header is read with HTTP range requests of its first megabytes: 2 MiB
+# first, doubled while the header runs on (a big vocabulary can take several MiB), and
+# never more than REMOTE_MAX_BYTES. Each request asks only for the bytes not yet held.
+
+REMOTE_INITIAL_BYTES = 2 * 1024 * 1024
+REMOTE_MAX_BYTES = 64 * 1024 * 1024
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def hub_file_url(repo_id: str, filename: str, revision: str = "main", endpoint: str | None = None) -> str:
+    """The download ("resolve") URL of a file in a Hub model repository.
+
+    ``endpoint`` defaults to huggingface_hub's ENDPOINT, which honours ``HF_ENDPOINT``
+    (a mirror, or a test server); the result is
+    ``{endpoint}/{repo_id}/resolve/{revision}/{filename}`` with the parts URL-quoted.
+    """
+    from huggingface_hub import constants, hf_hub_url
+
+    return str(hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint or constants.ENDPOINT))
+
+
+def hub_auth_headers(token: str | None = None) -> dict[str, str]:
+    """``Authorization`` for the Hub: ``token``, else HF_TOKEN / the saved login; {} when none."""
+    if token is None:
+        from huggingface_hub import get_token
+
+        token = get_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def read_hub(
+    repo_id: str,
+    filename: str,
+    revision: str = "main",
+    token: str | None = None,
+    cancel: CancelToken | None = None,
+) -> GGUFInfo:
+    """The header of ``filename`` in a Hub repository, read without downloading the file.
+
+    Sends ``token`` (default: HF_TOKEN or the saved login) so that gated repositories
+    the user has accepted work. Raises HearthError in plain words (see read_remote).
+    """
+    return read_remote(hub_file_url(repo_id, filename, revision), hub_auth_headers(token), cancel=cancel)
+
+
+def read_remote(
+    url: str,
+    headers: dict[str, str] | None = None,
+    initial_bytes: int = REMOTE_INITIAL_BYTES,
+    *,
+    max_bytes: int = REMOTE_MAX_BYTES,
+    timeout: float = 30.0,
+    cancel: CancelToken | None = None,
+) -> GGUFInfo:
+    """Reads the header of the GGUF file at ``url`` with HTTP range requests.
+
+    Redirects are followed (the Hub answers with a redirect to its CDN; httpx drops the
+    ``Authorization`` header when a redirect leaves the original host). ``headers`` are
+    sent as given: pass :func:`hub_auth_headers` for a gated Hub repository. A server
+    that ignores ``Range`` still works: the body is read only as far as needed.
+
+    Raises HearthError: gated or private (401/403), not found (404), offline or
+    unreachable, not a GGUF file, or a header longer than ``max_bytes``;
+    Cancelled when ``cancel`` fires between requests.
+    """
+    import httpx
+
+    name = _url_name(url)
+    _check_offline_mode(url)
+    buffer = bytearray()
+    want = max(1024, initial_bytes)
+    eof = False
+    try:
+        with httpx.Client(follow_redirects=True, timeout=timeout, headers=headers or {}) as client:
+            while True:
+                if cancel:
+                    cancel.raise_if_cancelled()
+                if not eof and len(buffer) < want:
+                    eof = _fetch_range(client, url, name, buffer, want)
+                try:
+                    info = parse_header(_BufferReader(bytes(buffer)).read)
+                except NeedMoreBytes:
+                    if eof:
+                        raise ModelLoadError(
+                            f"“{name}” ends in the middle of its header: the file on the server is incomplete.",
+                            "Pick another file from the repository.",
+                        ) from None
+                    if want >= max_bytes:
+                        raise HearthError(
+                            f"“{name}” has a header larger than {max_bytes // (1024 * 1024)} MiB; Hearth stops "
+                            "reading there.",
+                            "Download the file to see its details.",
+                        ) from None
+                    want = min(want * 2, max_bytes)
+                    continue
+                except ValueError as exc:
+                    raise ModelLoadError(
+                        f"“{name}” is not a GGUF model file ({exc}).", "Hearth runs models in the GGUF format."
+                    ) from None
+                return info
+    except httpx.TimeoutException:
+        raise HearthError(
+            f"The server did not answer in time while reading “{name}”.", "Check the connection and try again."
+        ) from None
+    except httpx.TransportError as exc:
+        host = httpx.URL(url).host
+        raise HearthError(
+            f"Cannot reach {host}: this computer seems to be offline, or the server is unreachable ({exc}).",
+            "Check the internet connection (or the HF_ENDPOINT mirror) and try again.",
+        ) from None
+
+
+class _BufferReader:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self._data[self._pos : self._pos + n]
+        self._pos += len(chunk)
+        return chunk
+
+
+def _fetch_range(client: Any, url: str, name: str, buffer: bytearray, want: int) -> bool:
+    """Appends bytes [len(buffer), want) of ``url`` to ``buffer``; True when the file ended first."""
+    start = len(buffer)
+    with client.stream("GET", url, headers={"Range": f"bytes={start}-{want - 1}"}) as response:
+        status = response.status_code
+        if status == 416:  # the range starts past the end of the file
+            return True
+        _raise_for_status(status, name)
+        skip = start if status == 200 else 0  # 200: the server ignored Range and sends from byte 0
+        for chunk in response.iter_bytes():
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk = chunk[dropped:]
+                skip -= dropped
+            buffer.extend(chunk[: want - len(buffer)])
+            if len(buffer) >= want:
+                return False
+    return True
+
+
+def _raise_for_status(status: int, name: str) -> None:
+    if status in (200, 206):
+        return
+    if status in (401, 403):
+        raise HearthError(
+            f"“{name}” is in a gated or private repository: the Hub refused access (HTTP {status}).",
+            "Accept the model's terms on its Hugging Face page, then set a token (HF_TOKEN, or "
+            "`hf auth login`) with access to it.",
+        )
+    if status == 404:
+        raise HearthError(f"“{name}” was not found on the server (HTTP 404).", "The file may have been renamed.")
+    if status == 429:
+        raise HearthError("The Hub is rate-limiting requests (HTTP 429).", "Wait a minute and try again.")
+    raise HearthError(f"The server answered HTTP {status} for “{name}”.", "Try again later.")
+
+
+def _url_name(url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    path = urlsplit(url).path
+    return unquote(path.rsplit("/", 1)[-1]) or url
+
+
+def _check_offline_mode(url: str) -> None:
+    """HF_HUB_OFFLINE means no network; a server on this computer (loopback) is still fine."""
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    host = (urlsplit(url).hostname or "").lower()
+    if constants.HF_HUB_OFFLINE and host not in _LOOPBACK_HOSTS:
+        raise HearthError(
+            "Hugging Face offline mode is on (HF_HUB_OFFLINE), so Hearth does not read files on the Hub.",
+            "Unset HF_HUB_OFFLINE to browse models online.",
+        )

@@ -1,0 +1,1 @@
+"""Hearth's benchmarks: `python -m benchmarks.run` writes JSON."""

@@ -1,0 +1,692 @@
+"""Reading documents into text, keeping what a citation needs: page numbers and headings.
+
+:func:`parse` turns one file into a :class:`ParsedDocument`: a list of
+:class:`Block` s, each a piece of plain text (one per PDF page, one for the whole
+of any other file) with the headings that start inside it. Character offsets in a
+block are what a chunk's span refers to: for text, Markdown and code files the block
+is the file's decoded content unchanged, so a span points into the file itself.
+
+A file that cannot be read raises :class:`UnreadableDocument` with the reason in
+plain words (password-protected PDF, a scan without a text layer, damaged file,
+binary data, …); the indexer lists it in its report and goes on with the others.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import logging
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.etree import ElementTree
+
+from desktop_app.core.errors import HearthError
+
+log = logging.getLogger(__name__)
+
+PARSER_VERSION = "1"
+
+# Kinds of document, by file extension.
+PDF_EXTENSIONS = {".pdf"}
+DOCX_EXTENSIONS = {".docx"}
+ODT_EXTENSIONS = {".odt"}
+EPUB_EXTENSIONS = {".epub"}
+MARKDOWN_EXTENSIONS = {".md", ".markdown", ".mdown", ".mkd"}
+HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
+TEXT_EXTENSIONS = {".txt", ".text", ".rst", ".org", ".tex", ".bib", ".csv", ".tsv", ".log", ".adoc", ".srt", ".vtt"}
+CODE_EXTENSIONS = {
+    ".py", ".pyi", ".ipynb", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".java", ".kt", ".scala", ".c", ".h", ".cc",
+    ".cpp", ".hpp", ".cxx", ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".m", ".r", ".jl", ".lua", ".pl",
+    ".sh", ".bash", ".zsh", ".ps1", ".sql", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".xml", ".css",
+    ".scss", ".vue", ".svelte", ".dart", ".ex", ".exs", ".erl", ".hs", ".ml", ".f90", ".cmake", ".gradle",
+}  # fmt: skip
+KNOWN_NAMES = {"readme", "license", "copying", "makefile", "dockerfile", "changelog", "authors", "notice"}
+
+TEXT_SIZE_LIMIT = 32 * 1024 * 1024  # text/code files larger than this are logs or data dumps, not documents
+
+
+class UnreadableDocument(HearthError):
+    """A file the indexer skips; ``message`` says why in plain words."""
+
+
+@dataclass
+class Block:
+    """Plain text plus where it came from. ``headings`` are (offset, heading path)
+    pairs: the heading path applies from that offset to the next one."""
+
+    text: str
+    page: int | None = None  # 1-based physical page (PDF) or None
+    page_label: str | None = None  # the page number printed on the page, when it differs
+    headings: list[tuple[int, str]] = field(default_factory=list)
+
+    def heading_at(self, offset: int) -> str:
+        current = ""
+        for start, heading in self.headings:
+            if start > offset:
+                break
+            current = heading
+        return current
+
+
+@dataclass
+class ParsedDocument:
+    path: Path
+    kind: str  # "pdf" | "docx" | "odt" | "epub" | "markdown" | "html" | "text" | "code"
+    blocks: list[Block]
+    title: str = ""
+    pages: int | None = None
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def characters(self) -> int:
+        return sum(len(b.text) for b in self.blocks)
+
+
+def kind_for(path: Path) -> str | None:
+    """The kind of document ``path`` is, by its name; None when Hearth does not read it."""
+    suffix = path.suffix.lower()
+    for kind, extensions in (
+        ("pdf", PDF_EXTENSIONS),
+        ("docx", DOCX_EXTENSIONS),
+        ("odt", ODT_EXTENSIONS),
+        ("epub", EPUB_EXTENSIONS),
+        ("markdown", MARKDOWN_EXTENSIONS),
+        ("html", HTML_EXTENSIONS),
+        ("text", TEXT_EXTENSIONS),
+        ("code", CODE_EXTENSIONS),
+    ):
+        if suffix in extensions:
+            return kind
+    if not suffix and path.name.lower() in KNOWN_NAMES:
+        return "text"
+    return None
+
+
+def parse(path: Path) -> ParsedDocument:
+    """Reads ``path``. Raises UnreadableDocument with a plain reason when it cannot."""
+    kind = kind_for(path)
+    if kind is None:
+        raise UnreadableDocument(f"Hearth does not read “{path.suffix or path.name}” files.")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UnreadableDocument(f"The file cannot be opened ({exc.strerror or exc}).") from None
+    if size == 0:
+        raise UnreadableDocument("The file is empty.")
+    try:
+        doc = _PARSERS[kind](path)
+    except UnreadableDocument:
+        raise
+    except OSError as exc:
+        raise UnreadableDocument(f"The file cannot be read ({exc.strerror or exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - third-party parsers raise anything on damaged files
+        log.info("Parsing %s failed", path, exc_info=True)
+        raise UnreadableDocument(f"The file looks damaged and could not be read ({_short(exc)}).") from None
+    if not any(b.text.strip() for b in doc.blocks):
+        raise UnreadableDocument("The file contains no text.")
+    return doc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+# -- text and encodings ------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """(text, encoding) for the bytes of a text file: a BOM first, then UTF-8, then a
+    detector (charset-normalizer). Raises UnreadableDocument for binary data."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _clean_newlines(data.decode(encoding)), encoding.replace("-sig", "")
+            except UnicodeDecodeError:
+                break
+    if b"\x00" in data[:8192]:
+        raise UnreadableDocument("This is binary data, not text.")
+    try:
+        return _clean_newlines(data.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    text, encoding = _detect(data)
+    sample = text[:20000]
+    if sample and len(_CONTROL.findall(sample)) > len(sample) * 0.01:
+        raise UnreadableDocument("This is binary data, not text.")
+    return _clean_newlines(text), encoding
+
+
+def _detect(data: bytes) -> tuple[str, str]:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - installed with requests
+        from_bytes = None
+    if from_bytes is not None:
+        best = from_bytes(data[: 4 * 1024 * 1024]).best()
+        if best is None:
+            raise UnreadableDocument("This is binary data or uses a text encoding Hearth cannot recognise.")
+        encoding = best.encoding
+        return data.decode(encoding, errors="replace"), encoding
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _clean_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_text(path: Path) -> tuple[str, str]:
+    size = path.stat().st_size
+    if size > TEXT_SIZE_LIMIT:
+        raise UnreadableDocument(
+            f"The file is too large to index as text ({size / 1_048_576:.0f} MB; the limit is "
+            f"{TEXT_SIZE_LIMIT // 1_048_576} MB)."
+        )
+    return decode_text(path.read_bytes())
+
+
+def _parse_text(path: Path) -> ParsedDocument:
+    text, encoding = _read_text(path)
+    return ParsedDocument(path, "text", [Block(text)], title=path.stem, encoding=encoding)
+
+
+# Top-level definitions start a section in source code (Python, JS/TS, Go, Rust, Java, C#, Ruby…).
+_CODE_DEF = re.compile(
+    r"^(?:export\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:public\s+|private\s+|protected\s+|static\s+|abstract\s+|final\s+)*"
+    r"(?:async\s+)?(?:def|class|function|func|fn|interface|struct|enum|trait|impl|module|type)\s+([A-Za-z_][\w.]*)",
+    re.MULTILINE,
+)
+
+
+def _parse_code(path: Path) -> ParsedDocument:
+    text, encoding = _read_text(path)
+    if path.suffix.lower() == ".ipynb":
+        return _parse_notebook(path, text, encoding)
+    headings = [(m.start(), m.group(1)) for m in _CODE_DEF.finditer(text)]
+    if headings and headings[0][0] > 0:
+        headings.insert(0, (0, ""))
+    return ParsedDocument(path, "code", [Block(text, headings=headings)], title=path.name, encoding=encoding)
+
+
+def _parse_notebook(path: Path, raw: str, encoding: str) -> ParsedDocument:
+    import json
+
+    data = json.loads(raw)
+    builder = _TextBuilder()
+    for cell in data.get("cells", []):
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if cell.get("cell_type") == "markdown":
+            for line in source.splitlines():
+                match = re.match(r"^(#{1,6})\s+(.*)", line)
+                if match:
+                    builder.heading(len(match.group(1)), match.group(2).strip())
+        builder.add_raw(source)
+        builder.newline(2)
+    return ParsedDocument(path, "code", [builder.block()], title=path.name, encoding=encoding)
+
+
+# -- Markdown ------------------------------------------------------------------------------------
+
+
+def _parse_markdown(path: Path) -> ParsedDocument:
+    text, encoding = _read_text(path)
+    return ParsedDocument(path, "markdown", [Block(text, headings=markdown_headings(text))], path.stem, encoding=encoding)
+
+
+def markdown_headings(text: str) -> list[tuple[int, str]]:
+    """(offset, "H1 > H2 > H3") for each heading, found with markdown-it (so '#' lines
+    inside code blocks are not headings, and underlined headings are)."""
+    from markdown_it import MarkdownIt
+
+    line_starts = [0]
+    for match in re.finditer("\n", text):
+        line_starts.append(match.end())
+    tokens = MarkdownIt("commonmark").parse(text)
+    stack: list[tuple[int, str]] = []
+    headings: list[tuple[int, str]] = []
+    for i, token in enumerate(tokens):
+        if token.type != "heading_open" or token.map is None:
+            continue
+        level = int(token.tag[1:])
+        title = tokens[i + 1].content.strip() if i + 1 < len(tokens) else ""
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        headings.append((line_starts[token.map[0]], " > ".join(t for _, t in stack if t)))
+    return headings
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+
+class _TextBuilder:
+    """Builds plain text while recording headings at their offsets. Keeps at most one
+    blank line between blocks and no spaces at line starts."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self.last = "\n"
+        self.headings: list[tuple[int, str]] = []
+        self._stack: list[tuple[int, str]] = []
+        self._newlines = 2
+
+    def add(self, text: str, preformatted: bool = False) -> None:
+        if preformatted:
+            self.add_raw(text)
+            return
+        text = re.sub(r"\s+", " ", text)
+        if self.last in " \n":
+            text = text.lstrip(" ")
+        if text:
+            self._append(text)
+
+    def add_raw(self, text: str) -> None:
+        if text:
+            self._append(text)
+
+    def _append(self, text: str) -> None:
+        self.parts.append(text)
+        self.length += len(text)
+        self.last = text[-1]
+        stripped = text.rstrip("\n")
+        self._newlines = len(text) - len(stripped) if stripped else self._newlines + len(text)
+
+    def newline(self, count: int = 1) -> None:
+        if self.length == 0:
+            return
+        if self.last == " ":
+            self.parts[-1] = self.parts[-1].rstrip(" ")
+            self.length = sum(len(p) for p in self.parts)
+            self.last = self.parts[-1][-1] if self.parts[-1] else "\n"
+        need = count - self._newlines
+        if need > 0:
+            self._append("\n" * need)
+
+    def heading(self, level: int, title: str) -> None:
+        """Records a heading starting at the current offset (call before adding its text)."""
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, title))
+        self.headings.append((self.length, " > ".join(t for _, t in self._stack if t)))
+
+    def block(self, page: int | None = None) -> Block:
+        return Block("".join(self.parts), page=page, headings=list(self.headings))
+
+
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object", "canvas", "button"}
+_BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "ul", "ol", "li", "dl", "dt",
+    "dd", "table", "thead", "tbody", "tfoot", "tr", "blockquote", "pre", "figure", "figcaption", "form",
+    "fieldset", "address", "details", "summary", "hr", "body", "html",
+}  # fmt: skip
+_VOID_TAGS = {"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
+_HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+
+
+class _VisibleText(HTMLParser):
+    """Visible text of an HTML page: scripts, styles, hidden elements and the head are dropped;
+    block elements become line breaks; h1–h6 become headings."""
+
+    def __init__(self, builder: _TextBuilder | None = None) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out = builder or _TextBuilder()
+        self.title = ""
+        self._skip_depth = 0
+        self._skip_stack: list[str] = []
+        self._in_title = False
+        self._pre = 0
+        self._heading: tuple[int, list[str]] | None = None  # level, text parts
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID_TAGS:
+            if tag in ("br", "hr") and not self._skip_stack:
+                self.out.newline(1 if tag == "br" else 2)
+            return
+        attributes = dict(attrs)
+        hidden = "hidden" in attributes or attributes.get("aria-hidden") == "true"
+        style = (attributes.get("style") or "").replace(" ", "").lower()
+        if tag in _SKIP_TAGS or hidden or "display:none" in style:
+            self._skip_stack.append(tag)  # (a <title> inside <head> is still read, for the document's name)
+            return
+        if self._skip_stack:
+            self._skip_stack.append(tag)
+            if tag == "title":
+                self._in_title = True
+            return
+        if tag == "title":
+            self._in_title = True
+        elif tag in _HEADING_TAGS:
+            self.out.newline(2)
+            self._heading = (_HEADING_TAGS[tag], [])
+        elif tag in _BLOCK_TAGS:
+            self.out.newline(2 if tag in ("p", "table", "ul", "ol", "pre", "blockquote") else 1)
+            if tag == "pre":
+                self._pre += 1
+        elif tag in ("td", "th"):
+            if self.out.last not in "\n":
+                self.out.add_raw(" | ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip_stack:
+            if tag in self._skip_stack:  # close it and anything left open inside it
+                while self._skip_stack.pop() != tag:
+                    pass
+            if tag == "title":
+                self._in_title = False
+            return
+        if tag == "title":
+            self._in_title = False
+        elif tag in _HEADING_TAGS and self._heading is not None:
+            self.out.newline(2)
+            self._heading = None
+        elif tag in _BLOCK_TAGS:
+            if tag == "pre" and self._pre:
+                self._pre -= 1
+            self.out.newline(2 if tag in ("p", "table", "ul", "ol", "pre", "blockquote") else 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+            return
+        if self._skip_stack:
+            return
+        if self._heading is not None:
+            level, parts = self._heading
+            if not parts and data.strip():
+                self.out.heading(level, data.strip())
+            elif parts and self.out.headings:
+                # Headings split over several text nodes (<h2>Results <em>in</em> mice</h2>).
+                start, path = self.out.headings[-1]
+                self.out.headings[-1] = (start, f"{path} {data.strip()}".rstrip())
+                self.out._stack[-1] = (level, f"{self.out._stack[-1][1]} {data.strip()}".rstrip())
+            if data.strip():
+                parts.append(data)
+        self.out.add(data, preformatted=self._pre > 0)
+
+
+def html_to_block(markup: str) -> tuple[Block, str]:
+    """(visible text with headings, the page title)."""
+    parser = _VisibleText()
+    parser.feed(markup)
+    parser.close()
+    return parser.out.block(), re.sub(r"\s+", " ", html.unescape(parser.title)).strip()
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.IGNORECASE)
+
+
+def _decode_html(data: bytes) -> tuple[str, str]:
+    match = _META_CHARSET.search(data[:4096])
+    if match and not any(data.startswith(bom) for bom, _ in _BOMS):
+        encoding = match.group(1).decode("ascii", "replace")
+        try:
+            return _clean_newlines(data.decode(encoding)), encoding
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data)
+
+
+def _parse_html(path: Path) -> ParsedDocument:
+    size = path.stat().st_size
+    if size > TEXT_SIZE_LIMIT:
+        raise UnreadableDocument(f"The page is too large to index ({size / 1_048_576:.0f} MB).")
+    markup, encoding = _decode_html(path.read_bytes())
+    block, title = html_to_block(markup)
+    return ParsedDocument(path, "html", [block], title=title or path.stem, encoding=encoding)
+
+
+# -- PDF -------------------------------------------------------------------------------------------
+
+_HYPHENATED = re.compile(r"(\w)-\n(\w)")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+
+
+def _clean_pdf_text(text: str) -> str:
+    text = _clean_newlines(text).replace("\x00", "")
+    text = _HYPHENATED.sub(r"\1\2", text)
+    text = _SPACES.sub(" ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    return _MANY_NEWLINES.sub("\n\n", text).strip()
+
+
+def _parse_pdf(path: Path) -> ParsedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+
+    try:
+        reader = PdfReader(path, strict=False)
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableDocument(f"The file is damaged or is not a real PDF ({_short(exc)}).") from None
+    if reader.is_encrypted:
+        try:
+            unlocked = reader.decrypt("")  # many "protected" PDFs only restrict printing
+        except (DependencyError, NotImplementedError, PdfReadError):
+            unlocked = 0
+        if not unlocked:
+            raise UnreadableDocument(
+                "The PDF is password-protected.", "Save an unprotected copy and add that instead."
+            )
+    try:
+        n_pages = len(reader.pages)
+    except (FileNotDecryptedError, PdfReadError, KeyError, ValueError, TypeError) as exc:
+        raise UnreadableDocument(f"The file is damaged or is not a real PDF ({_short(exc)}).") from None
+    if n_pages == 0:
+        raise UnreadableDocument("The PDF has no pages.")
+    outline = _pdf_outline(reader)
+    labels = _pdf_labels(reader, n_pages)
+    blocks: list[Block] = []
+    unreadable_pages: list[int] = []
+    empty_pages = 0
+    current_heading = ""
+    for index in range(n_pages):
+        number = index + 1
+        for heading in outline.get(number, []):
+            current_heading = heading
+        try:
+            text = _clean_pdf_text(reader.pages[index].extract_text() or "")
+        except Exception:  # noqa: BLE001 - one bad page must not lose the others
+            log.info("Page %d of %s unreadable", number, path, exc_info=True)
+            unreadable_pages.append(number)
+            continue
+        if not text:
+            empty_pages += 1
+            continue
+        label = labels[index] if labels and labels[index] != str(number) else None
+        blocks.append(Block(text, page=number, page_label=label, headings=[(0, current_heading)]))
+    if not blocks:
+        if unreadable_pages:
+            raise UnreadableDocument("The PDF is damaged: none of its pages could be read.")
+        raise UnreadableDocument(
+            "The PDF has no text layer (it looks like a scanned image).",
+            "Run it through OCR (for example ocrmypdf) and add the result.",
+        )
+    notes = []
+    if empty_pages:
+        notes.append(f"{empty_pages} of {n_pages} pages have no text (images or scans) and were left out.")
+    if unreadable_pages:
+        notes.append(f"Pages {', '.join(map(str, unreadable_pages[:10]))} could not be read.")
+    title = ""
+    try:
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+    except Exception:  # noqa: BLE001 - metadata of damaged files raises anything
+        title = ""
+    return ParsedDocument(path, "pdf", blocks, title=title or path.stem, pages=n_pages, notes=notes)
+
+
+def _pdf_outline(reader: Any) -> dict[int, list[str]]:
+    """Page number -> bookmark paths that start on it ("Chapter 2 > Methods")."""
+    result: dict[int, list[str]] = {}
+
+    def walk(items: Iterable[Any], parents: list[str]) -> None:
+        last = ""
+        for item in items:
+            if isinstance(item, list):
+                walk(item, [*parents, last] if last else parents)
+                continue
+            try:
+                title = str(item.title).strip()
+                page = reader.get_destination_page_number(item) + 1
+            except Exception:  # noqa: BLE001 - broken bookmarks are common
+                continue
+            last = title
+            result.setdefault(page, []).append(" > ".join([*parents, title]))
+
+    try:
+        walk(reader.outline, [])
+    except Exception:  # noqa: BLE001 - an unreadable outline just means no headings
+        return {}
+    return result
+
+
+def _pdf_labels(reader: Any, n_pages: int) -> list[str] | None:
+    try:
+        labels = list(reader.page_labels)
+    except Exception:  # noqa: BLE001
+        return None
+    return labels if len(labels) == n_pages else None
+
+
+# -- DOCX, ODT, EPUB -------------------------------------------------------------------------------
+
+
+def _parse_docx(path: Path) -> ParsedDocument:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise UnreadableDocument(f"The file is damaged or is not a real Word document ({_short(exc)}).") from None
+    builder = _TextBuilder()
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    text = cell.text.strip()
+                    if text and (not cells or cells[-1] != text):  # merged cells repeat their text
+                        cells.append(text)
+                if cells:
+                    builder.add_raw(" | ".join(cells))
+                    builder.newline(1)
+            builder.newline(2)
+            continue
+        text = item.text
+        if not text.strip():
+            continue
+        level = _docx_heading_level(item)
+        if level is not None:
+            builder.newline(2)
+            builder.heading(level, text.strip())
+        builder.add_raw(text.strip())
+        builder.newline(2)
+    title = (document.core_properties.title or "").strip()
+    return ParsedDocument(path, "docx", [builder.block()], title=title or path.stem)
+
+
+def _docx_heading_level(paragraph: Any) -> int | None:
+    try:
+        name = paragraph.style.name or ""
+    except (AttributeError, KeyError, ValueError):
+        return None
+    if name == "Title":
+        return 0
+    match = re.match(r"Heading (\d)", name)
+    return int(match.group(1)) if match else None
+
+
+_ODF_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+
+
+def _parse_odt(path: Path) -> ParsedDocument:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            root = ElementTree.fromstring(archive.read("content.xml"))
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
+        raise UnreadableDocument(f"The file is damaged or is not a real OpenDocument text ({_short(exc)}).") from None
+    builder = _TextBuilder()
+    heading_tag = f"{{{_ODF_TEXT}}}h"
+    paragraph_tag = f"{{{_ODF_TEXT}}}p"
+    for element in root.iter():
+        if element.tag not in (heading_tag, paragraph_tag):
+            continue
+        text = "".join(element.itertext()).strip()
+        if not text:
+            continue
+        if element.tag == heading_tag:
+            builder.newline(2)
+            builder.heading(int(element.get(f"{{{_ODF_TEXT}}}outline-level", "1")), text)
+        builder.add_raw(text)
+        builder.newline(2)
+    return ParsedDocument(path, "odt", [builder.block()], title=path.stem)
+
+
+def _parse_epub(path: Path) -> ParsedDocument:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise UnreadableDocument(f"The file is damaged or is not a real EPUB ({_short(exc)}).") from None
+    with archive:
+        names = set(archive.namelist())
+        if "META-INF/encryption.xml" in names and b"EncryptedData" in archive.read("META-INF/encryption.xml"):
+            raise UnreadableDocument("The e-book is protected by DRM.")
+        chapters = _epub_spine(archive)
+        builder = _TextBuilder()
+        title = ""
+        for name in chapters:
+            if name not in names:
+                continue
+            markup, _ = _decode_html(archive.read(name))
+            parser = _VisibleText(builder)
+            parser.feed(markup)
+            parser.close()
+            builder.newline(2)
+            title = title or parser.title.strip()
+    return ParsedDocument(path, "epub", [builder.block()], title=title or path.stem)
+
+
+def _epub_spine(archive: zipfile.ZipFile) -> list[str]:
+    """The chapters in reading order, from the package document named in container.xml."""
+    container = ElementTree.fromstring(archive.read("META-INF/container.xml"))
+    rootfile = next(e for e in container.iter() if e.tag.endswith("rootfile")).get("full-path", "")
+    opf = ElementTree.fromstring(archive.read(rootfile))
+    base = PurePosixPath(rootfile).parent
+    manifest = {
+        e.get("id"): e.get("href", "") for e in opf.iter() if e.tag.endswith("}item") or e.tag == "item"
+    }
+    order = [e.get("idref") for e in opf.iter() if e.tag.endswith("itemref")]
+    return [str(base / manifest[i]) if str(base) != "." else manifest[i] for i in order if i in manifest]
+
+
+_PARSERS = {
+    "pdf": _parse_pdf,
+    "docx": _parse_docx,
+    "odt": _parse_odt,
+    "epub": _parse_epub,
+    "markdown": _parse_markdown,
+    "html": _parse_html,
+    "text": _parse_text,
+    "code": _parse_code,
+}

@@ -1,0 +1,135 @@
+"""The chat's side panel: this conversation's system prompt, sampling and load settings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.engine import LoadedModel
+from desktop_app.ui.context import AppContext
+from desktop_app.ui.settings_forms import LoadForm, SamplingForm, load_settings_differ
+from desktop_app.ui.workers import HostState
+
+SYSTEM_PROMPT_SAVE_DELAY_MS = 400
+
+
+class ChatSettingsPanel(QScrollArea):
+    """The system prompt belongs to the conversation; sampling and load settings are the
+    app's (the same as in Settings) and are saved as they change."""
+
+    system_prompt_edited = Signal(str)  # after a short pause in typing
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatSettingsPanel")
+        self._context = context
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+        self.system_prompt_edit = QPlainTextEdit()
+        self.system_prompt_edit.setObjectName("systemPromptEdit")
+        self.system_prompt_edit.setPlaceholderText("No system prompt")
+        self.system_prompt_edit.setToolTip("Instructions the model sees before this conversation")
+        self.system_prompt_edit.setFixedHeight(110)
+        self.system_prompt_edit.textChanged.connect(self._on_system_prompt_edit_text_changed)
+        self._prompt_timer = QTimer(self)
+        self._prompt_timer.setSingleShot(True)
+        self._prompt_timer.setInterval(SYSTEM_PROMPT_SAVE_DELAY_MS)
+        self._prompt_timer.timeout.connect(self._on_prompt_timer_timeout)
+        prompt_box = QGroupBox("System prompt (this chat)")
+        prompt_layout = QVBoxLayout(prompt_box)
+        prompt_layout.addWidget(self.system_prompt_edit)
+
+        self.sampling_form = SamplingForm(context)
+        sampling_box = QGroupBox("Sampling")
+        QVBoxLayout(sampling_box).addWidget(self.sampling_form)
+
+        self.load_form = LoadForm(context)
+        self.load_form.edited.connect(self._on_load_form_edited)
+        self.reload_note = QLabel("Load settings apply when the model is next loaded.")
+        self.reload_note.setObjectName("hintLabel")
+        self.reload_note.setWordWrap(True)
+        self.reload_button = QPushButton("Reload model with these settings")
+        self.reload_button.clicked.connect(self._on_reload_button_clicked)
+        load_box = QGroupBox("Loading")
+        load_layout = QVBoxLayout(load_box)
+        load_layout.addWidget(self.load_form)
+        load_layout.addWidget(self.reload_note)
+        load_layout.addWidget(self.reload_button)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.addWidget(prompt_box)
+        layout.addWidget(sampling_box)
+        layout.addWidget(load_box)
+        layout.addStretch(1)
+        self.setWidget(content)
+        self.setMinimumWidth(260)
+
+        context.models.model_changed.connect(self._on_models_model_changed)
+        context.models.state_changed.connect(self._on_models_state_changed)
+        self._update_reload()
+
+    # -- system prompt ------------------------------------------------------------------------
+
+    @property
+    def system_prompt(self) -> str:
+        return self.system_prompt_edit.toPlainText()
+
+    def show_system_prompt(self, text: str) -> None:
+        """Shows a conversation's prompt without reporting it as an edit."""
+        self._prompt_timer.stop()
+        self.system_prompt_edit.blockSignals(True)
+        self.system_prompt_edit.setPlainText(text)
+        self.system_prompt_edit.blockSignals(False)
+
+    def flush(self) -> None:
+        """Reports a pending edit now (before the conversation changes)."""
+        if self._prompt_timer.isActive():
+            self._prompt_timer.stop()
+            self.system_prompt_edited.emit(self.system_prompt)
+
+    @Slot()
+    def _on_system_prompt_edit_text_changed(self) -> None:
+        self._prompt_timer.start()
+
+    @Slot()
+    def _on_prompt_timer_timeout(self) -> None:
+        self.system_prompt_edited.emit(self.system_prompt)
+
+    # -- reload ------------------------------------------------------------------------------------
+
+    def _update_reload(self) -> None:
+        model = self._context.models.model
+        differs = model is not None and load_settings_differ(model.settings, self._context.settings.load)
+        self.reload_button.setVisible(differs)
+        self.reload_button.setEnabled(not self._context.models.busy)
+        self.reload_note.setVisible(differs)
+
+    @Slot()
+    def _on_load_form_edited(self) -> None:
+        self._update_reload()
+
+    @Slot(object)
+    def _on_models_model_changed(self, _model: LoadedModel | None) -> None:
+        self._update_reload()
+
+    @Slot(object)
+    def _on_models_state_changed(self, _state: HostState) -> None:
+        self._update_reload()
+
+    @Slot()
+    def _on_reload_button_clicked(self) -> None:
+        model = self._context.models.model
+        if model is not None:
+            self._context.models.load(model.path, self._context.settings.load)

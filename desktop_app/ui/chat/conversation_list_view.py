@@ -1,0 +1,177 @@
+"""The conversations: search by text, new, rename, delete (after asking)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.conversations import ConversationStore
+from desktop_app.ui.conversation_list_model import ConversationListModel, ConversationRole
+from desktop_app.ui.resources import icon
+
+SEARCH_DELAY_MS = 200
+
+
+class ConversationListView(QWidget):
+    """Emits ``conversation_selected(id)`` and ``new_requested``; renames and deletes through the store."""
+
+    conversation_selected = Signal(int)
+    new_requested = Signal()
+    conversation_deleted = Signal(int)
+
+    def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("conversationPanel")
+        self._store = store
+        self._current_id: int | None = None
+        self.model = ConversationListModel(self)
+
+        self.new_button = QPushButton(icon("plus"), "New chat")
+        self.new_button.setObjectName("newChatButton")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.clicked.connect(self._on_new_button_clicked)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search conversations")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search_edit.textChanged.connect(self._on_search_edit_text_changed)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.refresh)
+
+        self.list_view = QListView()
+        self.list_view.setObjectName("conversationList")
+        self.list_view.setModel(self.model)
+        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list_view.setUniformItemSizes(True)
+        self.list_view.customContextMenuRequested.connect(self._on_list_view_context_menu_requested)
+        self.list_view.clicked.connect(self._on_list_view_clicked)
+        self.list_view.activated.connect(self._on_list_view_clicked)
+
+        self.rename_button = QPushButton(icon("edit"), "")
+        self.rename_button.setToolTip("Rename the selected conversation")
+        self.rename_button.clicked.connect(self._on_rename_button_clicked)
+        self.delete_button = QPushButton(icon("delete"), "")
+        self.delete_button.setToolTip("Delete the selected conversation")
+        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        actions = QHBoxLayout()
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addStretch(1)
+        actions.addWidget(self.rename_button)
+        actions.addWidget(self.delete_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
+        layout.addWidget(self.new_button)
+        layout.addWidget(self.search_edit)
+        layout.addWidget(self.list_view, 1)
+        layout.addLayout(actions)
+        self.refresh()
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def current_id(self) -> int | None:
+        return self._current_id
+
+    def refresh(self) -> None:
+        """Reloads the list from the store (with the search text), keeping the selection."""
+        self.model.set_conversations(self._store.list(self.search_edit.text()))
+        self._select_row(self.model.row_of(self._current_id) if self._current_id is not None else -1)
+
+    def set_current(self, conversation_id: int | None) -> None:
+        """Marks the conversation shown (None: a new, not yet saved one) without emitting."""
+        self._current_id = conversation_id
+        self._select_row(self.model.row_of(conversation_id) if conversation_id is not None else -1)
+
+    def _select_row(self, row: int) -> None:
+        selection = self.list_view.selectionModel()
+        if row < 0:
+            selection.clearSelection()
+            self.list_view.setCurrentIndex(QModelIndex())
+        else:
+            index = self.model.index(row, 0)
+            selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        has_current = self._current_id is not None
+        self.rename_button.setEnabled(has_current)
+        self.delete_button.setEnabled(has_current)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def rename(self, conversation_id: int) -> None:
+        conversation = self._store.get(conversation_id)
+        title, ok = QInputDialog.getText(self, "Rename conversation", "Title:", text=conversation.title)
+        if ok and title.strip():
+            self._store.rename(conversation_id, title.strip())
+            self.refresh()
+
+    def delete(self, conversation_id: int) -> None:
+        conversation = self._store.get(conversation_id)
+        answer = QMessageBox.question(
+            self,
+            "Delete conversation",
+            f"Delete “{conversation.title}” and all its messages? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self._store.delete(conversation_id)
+        if self._current_id == conversation_id:
+            self._current_id = None
+        self.refresh()
+        self.conversation_deleted.emit(conversation_id)
+
+    # -- slots ----------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_new_button_clicked(self) -> None:
+        self.new_requested.emit()
+
+    @Slot(str)
+    def _on_search_edit_text_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    @Slot(QModelIndex)
+    def _on_list_view_clicked(self, index: QModelIndex) -> None:
+        conversation_id = index.data(ConversationRole.conversation_id)
+        if conversation_id is not None and conversation_id != self._current_id:
+            self._current_id = int(conversation_id)
+            self._select_row(index.row())
+            self.conversation_selected.emit(self._current_id)
+
+    @Slot()
+    def _on_rename_button_clicked(self) -> None:
+        if self._current_id is not None:
+            self.rename(self._current_id)
+
+    @Slot()
+    def _on_delete_button_clicked(self) -> None:
+        if self._current_id is not None:
+            self.delete(self._current_id)
+
+    @Slot(QPoint)
+    def _on_list_view_context_menu_requested(self, point: QPoint) -> None:
+        index = self.list_view.indexAt(point)
+        conversation_id = index.data(ConversationRole.conversation_id) if index.isValid() else None
+        if conversation_id is None:
+            return
+        menu = QMenu(self)
+        menu.addAction(icon("edit"), "Rename…", lambda: self.rename(int(conversation_id)))
+        menu.addAction(icon("delete"), "Delete…", lambda: self.delete(int(conversation_id)))
+        menu.exec(self.list_view.viewport().mapToGlobal(point))

@@ -1,0 +1,68 @@
+"""A read-only rich-text view of Markdown that is exactly as tall as its text."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QSizeF, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
+from PySide6.QtCore import Qt
+
+from desktop_app.ui.markdown_render import COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
+
+
+class MarkdownView(QTextBrowser):
+    """Shows rendered Markdown; "Copy" links over code blocks copy the block's text."""
+
+    def __init__(self, hard_breaks: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._hard_breaks = hard_breaks
+        self._markdown = ""
+        self._rendered = RenderedMarkdown("")
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._on_document_size_changed)
+        self.anchorClicked.connect(self._on_self_anchor_clicked)
+        self.setFixedHeight(self._height_for(self.document().size()))
+
+    @property
+    def markdown(self) -> str:
+        return self._markdown
+
+    @property
+    def code_blocks(self) -> list[str]:
+        return list(self._rendered.code_blocks)
+
+    def set_markdown(self, text: str) -> None:
+        self._markdown = text
+        self._rendered = render_markdown(text, self._hard_breaks)
+        self.setHtml(self._rendered.html)
+
+    def _height_for(self, size: QSizeF) -> int:
+        margins = self.contentsMargins()
+        return math.ceil(size.height()) + margins.top() + margins.bottom() + 2
+
+    @Slot(QSizeF)
+    def _on_document_size_changed(self, size: QSizeF) -> None:
+        self.setFixedHeight(self._height_for(size))
+
+    @Slot(QUrl)
+    def _on_self_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() == COPY_CODE_SCHEME:
+            try:
+                block = self._rendered.code_blocks[int(url.path())]
+            except (ValueError, IndexError):
+                return
+            QGuiApplication.clipboard().setText(block)
+        elif url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)

@@ -1,0 +1,243 @@
+"""One message in the transcript: its text as Markdown, its actions, and for replies a summary."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.conversations import StoredMessage
+from desktop_app.ui.chat.markdown_view import MarkdownView
+from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
+from desktop_app.ui.resources import icon
+
+ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
+
+
+def _tool_button(icon_name: str, tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setIcon(icon(icon_name))
+    button.setToolTip(tip)
+    button.setAutoRaise(True)
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    return button
+
+
+def reply_summary(message: StoredMessage) -> str:
+    p = message.provenance
+    if p is None:
+        return ""
+    parts = [p.model_name, p.quant]
+    gen = p.timings.get("gen_tokens", 0)
+    parts.append(f"{gen} token{'s' if gen != 1 else ''}")
+    if p.timings.get("gen_tok_s"):
+        parts.append(f"{p.timings['gen_tok_s']:.1f} tok/s")
+    parts.append(f"seed {p.seed}")
+    if p.finish == "length":
+        parts.append("cut at the token limit")
+    return "  ·  ".join(str(x) for x in parts if x)
+
+
+def dropped_notice(message: StoredMessage) -> str:
+    p = message.provenance
+    if p is None or not p.dropped_messages:
+        return ""
+    n = p.dropped_messages
+    n_ctx = p.settings.get("load", {}).get("n_ctx", 0)
+    return (
+        f"⚠ The {n} oldest message{'s were' if n != 1 else ' was'} left out of this reply's prompt so the "
+        f"conversation fits the model's context of {n_ctx:,} tokens. The model did not see "
+        f"{'them' if n != 1 else 'it'}."
+    )
+
+
+class MessageView(QFrame):
+    """A user message (copy, edit and resend) or a reply (copy, details); a reply may be streaming."""
+
+    edit_submitted = Signal(int, str)  # message id, new text
+
+    def __init__(self, role: str, message: StoredMessage | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.message: StoredMessage | None = None
+        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+        self.role_label = QLabel(ROLE_NAMES.get(role, role))
+        self.role_label.setObjectName("messageRole")
+        self.stopped_badge = QLabel("Stopped")
+        self.stopped_badge.setObjectName("stoppedBadge")
+        self.stopped_badge.setToolTip("You stopped this reply before the model finished it.")
+        self.stopped_badge.hide()
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("messageStatus")
+        self.copy_button = _tool_button("copy", "Copy the message (Markdown)")
+        self.copy_button.clicked.connect(self._on_copy_button_clicked)
+        self.edit_button = _tool_button("edit", "Edit and send again: later messages are replaced")
+        self.edit_button.clicked.connect(self._on_edit_button_clicked)
+        self.edit_button.setVisible(role == "user")
+        self.details_button = _tool_button("info", "How this reply was made: model, sha256, seed, settings, timings")
+        self.details_button.clicked.connect(self._on_details_button_clicked)
+        self.details_button.setVisible(False)
+
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.setSpacing(6)
+        header.addWidget(self.role_label)
+        header.addWidget(self.stopped_badge)
+        header.addWidget(self.status_label)
+        header.addStretch(1)
+        for button in (self.edit_button, self.details_button, self.copy_button):
+            header.addWidget(button)
+
+        self.body = MarkdownView(hard_breaks=(role == "user"))
+        self.body.setObjectName("messageBody")
+
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("messageEditor")
+        self.editor.setMinimumHeight(80)
+        self.resend_button = QPushButton("Send")
+        self.resend_button.setObjectName("primaryButton")
+        self.resend_button.setToolTip("Replace this message and everything after it, then get a new reply")
+        self.resend_button.clicked.connect(self._on_resend_button_clicked)
+        self.cancel_edit_button = QPushButton("Cancel")
+        self.cancel_edit_button.clicked.connect(self._on_cancel_edit_button_clicked)
+        edit_buttons = QHBoxLayout()
+        edit_buttons.addStretch(1)
+        edit_buttons.addWidget(self.cancel_edit_button)
+        edit_buttons.addWidget(self.resend_button)
+        self.edit_area = QWidget()
+        edit_layout = QVBoxLayout(self.edit_area)
+        edit_layout.setContentsMargins(0, 0, 0, 0)
+        edit_layout.addWidget(self.editor)
+        edit_layout.addLayout(edit_buttons)
+        self.edit_area.hide()
+
+        self.dropped_label = QLabel("")
+        self.dropped_label.setObjectName("droppedNotice")
+        self.dropped_label.setWordWrap(True)
+        self.dropped_label.hide()
+        self.summary_label = QLabel("")
+        self.summary_label.setObjectName("replySummary")
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        layout.setSpacing(4)
+        layout.addLayout(header)
+        layout.addWidget(self.dropped_label)
+        layout.addWidget(self.body)
+        layout.addWidget(self.edit_area)
+        layout.addWidget(self.summary_label)
+
+        self._streamed = ""
+        if message is not None:
+            self.set_message(message)
+        elif role == "assistant":
+            self.set_streaming()
+
+    # -- content --------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The message's Markdown as shown now (while streaming: what has arrived)."""
+        return self.body.markdown
+
+    def set_streaming(self) -> None:
+        self._streamed = ""
+        self.status_label.setText("Thinking…")
+        self.copy_button.setEnabled(False)
+        self.body.set_markdown("")
+
+    def append_text(self, text: str) -> None:
+        self._streamed += text
+        self.status_label.setText("Writing…")
+        self.body.set_markdown(self._streamed)
+
+    def set_stopping(self) -> None:
+        self.status_label.setText("Stopping…")
+
+    def set_message(self, message: StoredMessage) -> None:
+        self.message = message
+        self.status_label.setText("")
+        self.copy_button.setEnabled(True)
+        if message.role == "assistant" and not message.content and message.stopped:
+            self.body.set_markdown("*Stopped before the first word.*")
+        else:
+            self.body.set_markdown(message.content)
+        self.stopped_badge.setVisible(message.stopped)
+        has_provenance = message.provenance is not None
+        self.details_button.setVisible(has_provenance)
+        self.summary_label.setText(reply_summary(message))
+        self.summary_label.setVisible(has_provenance)
+        notice = dropped_notice(message)
+        self.dropped_label.setText(notice)
+        self.dropped_label.setVisible(bool(notice))
+        if message.provenance is not None:
+            self.role_label.setText(message.provenance.model_name or ROLE_NAMES["assistant"])
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Editing is off while a reply is being written."""
+        self.edit_button.setEnabled(enabled)
+        self.resend_button.setEnabled(enabled)
+
+    # -- editing ------------------------------------------------------------------------------
+
+    def start_editing(self) -> None:
+        if self.message is None:
+            return
+        self.editor.setPlainText(self.message.content)
+        self.body.hide()
+        self.edit_area.show()
+        self.edit_button.setEnabled(False)
+        self.editor.setFocus()
+
+    def stop_editing(self) -> None:
+        self.edit_area.hide()
+        self.body.show()
+        self.edit_button.setEnabled(True)
+
+    @property
+    def editing(self) -> bool:
+        return not self.edit_area.isHidden()
+
+    # -- slots ----------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_copy_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.message.content if self.message else self._streamed)
+
+    @Slot()
+    def _on_edit_button_clicked(self) -> None:
+        self.start_editing()
+
+    @Slot()
+    def _on_resend_button_clicked(self) -> None:
+        text = self.editor.toPlainText().strip()
+        if not text or self.message is None:
+            return
+        self.stop_editing()
+        self.edit_submitted.emit(self.message.id, text)
+
+    @Slot()
+    def _on_cancel_edit_button_clicked(self) -> None:
+        self.stop_editing()
+
+    @Slot()
+    def _on_details_button_clicked(self) -> None:
+        if self.message is None or self.message.provenance is None:
+            return
+        dialog = ProvenanceDialog(self.message, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()

@@ -1,0 +1,108 @@
+"""Everything that produced one reply: model file, quantisation, seed, settings, timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import time
+from typing import Any
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
+from desktop_app.cli.output import human_bytes
+from desktop_app.core.conversations import Provenance, StoredMessage
+
+FINISH_WORDS = {
+    "stop": "finished by the model",
+    "length": "cut at the token limit",
+    "cancelled": "stopped by you",
+}
+
+
+def provenance_dict(message: StoredMessage) -> dict[str, Any]:
+    assert message.provenance is not None
+    data = dataclasses.asdict(message.provenance)
+    data["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(message.created_at))
+    return data
+
+
+def _rows(title: str, values: dict[str, Any]) -> str:
+    cells = "".join(
+        f"<tr><td style='color:#57606a; padding-right:12px;'>{html.escape(str(k))}</td>"
+        f"<td>{html.escape(str(v))}</td></tr>"
+        for k, v in values.items()
+    )
+    return f"<h4 style='margin-bottom:2px;'>{html.escape(title)}</h4><table cellspacing='2'>{cells}</table>"
+
+
+def provenance_html(p: Provenance) -> str:
+    load = dict(p.settings.get("load", {}))
+    sampling = dict(p.settings.get("sampling", {}))
+    timings = p.timings
+    parts = [
+        _rows(
+            "Model",
+            {
+                "name": p.model_name,
+                "quantisation": p.quant,
+                "sha256": p.model_sha256 or "(not computed)",
+                "file": p.model_path,
+                "size": f"{human_bytes(p.model_size)} ({p.model_size:,} bytes)",
+                "llama.cpp": p.llama_cpp_version,
+            },
+        ),
+        _rows(
+            "Reply",
+            {
+                "seed": p.seed,
+                "ended": FINISH_WORDS.get(p.finish, p.finish),
+                "older messages left out": p.dropped_messages,
+            },
+        ),
+        _rows("Sampling", sampling),
+        _rows("Loading", load),
+        _rows(
+            "Timings",
+            {
+                "prompt tokens": f"{timings.get('prompt_tokens', 0):,} "
+                f"({timings.get('prompt_eval_tokens', 0):,} evaluated, the rest from cache)",
+                "prompt speed": f"{timings.get('prompt_tok_s', 0):.1f} tok/s",
+                "generated tokens": f"{timings.get('gen_tokens', 0):,}",
+                "generation speed": f"{timings.get('gen_tok_s', 0):.1f} tok/s",
+                "time to first token": f"{timings.get('ttft_s', 0):.2f} s",
+                "total": f"{timings.get('total_s', 0):.2f} s",
+            },
+        ),
+        _rows("System prompt", {"text": p.settings.get("system_prompt", "")}),
+    ]
+    return "".join(parts)
+
+
+class ProvenanceDialog(QDialog):
+    def __init__(self, message: StoredMessage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        assert message.provenance is not None
+        self._message = message
+        self.setWindowTitle("How this reply was made")
+        self.resize(620, 640)
+        self.view = QTextBrowser()
+        self.view.setHtml(provenance_html(message.provenance))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = QPushButton("Copy as JSON")
+        buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.clicked.connect(self._on_copy_button_clicked)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        layout.addWidget(buttons)
+
+    def as_json(self) -> str:
+        return json.dumps(provenance_dict(self._message), indent=2)
+
+    @Slot()
+    def _on_copy_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.as_json())
+        self.copy_button.setText("Copied")

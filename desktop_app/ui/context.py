@@ -1,0 +1,41 @@
+"""What every section of the window shares: settings, the conversation store, the model."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from desktop_app.core import paths
+from desktop_app.core import settings as settings_store
+from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.settings import Settings
+from desktop_app.ui.workers import ModelHost
+
+WINDOW_STATE_FILE = "window-state.ini"
+
+
+class AppContext(QObject):
+    """Built once per main window, on the GUI thread; sections receive it in their factory.
+
+    ``settings`` is the one live :class:`Settings`: change it, then call
+    :meth:`save_settings` so it is written and every view showing it refreshes.
+    """
+
+    settings_changed = Signal(object)  # the QObject that made the change (views skip their own echo)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings: Settings = settings_store.load()
+        self.store = ConversationStore()
+        self.models = ModelHost(self)
+        # Window geometry and splitter positions: a file inside the data folder, so HEARTH_HOME isolates it.
+        self.window_state = QSettings(str(paths.home() / WINDOW_STATE_FILE), QSettings.Format.IniFormat, self)
+
+    def save_settings(self, source: QObject | None = None) -> None:
+        settings_store.save(self.settings)
+        self.settings_changed.emit(source)
+
+    def close(self) -> None:
+        """Stops the model thread and closes the database. Safe to call twice."""
+        self.models.shutdown()
+        self.window_state.sync()
+        self.store.close()

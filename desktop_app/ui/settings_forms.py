@@ -1,0 +1,191 @@
+"""Forms for the sampling and load settings, bound to the live settings.
+
+The same forms sit in the chat's side panel and in the Settings section; a change
+in one is saved at once and shows up in the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+
+from desktop_app.core.settings import LoadSettings, SamplingSettings
+from desktop_app.ui.context import AppContext
+
+SEED_MAX = 2**31 - 1
+
+
+def _double(minimum: float, maximum: float, step: float, tip: str, decimals: int = 2) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(minimum, maximum)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setToolTip(tip)
+    return box
+
+
+def _integer(minimum: int, maximum: int, tip: str, special: str = "", step: int = 1) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(minimum, maximum)
+    box.setSingleStep(step)
+    box.setToolTip(tip)
+    if special:
+        box.setSpecialValueText(special)  # shown for the minimum
+    return box
+
+
+class _BoundForm(QWidget):
+    """A form that writes every edit to the live settings and follows changes made elsewhere."""
+
+    edited = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._layout = QFormLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        context.settings_changed.connect(self._on_context_settings_changed)
+
+    def _watch(self, *widgets: QWidget) -> None:
+        for widget in widgets:
+            if isinstance(widget, QCheckBox):
+                widget.toggled.connect(self._on_field_edited)
+            elif isinstance(widget, QSpinBox | QDoubleSpinBox):
+                widget.valueChanged.connect(self._on_field_edited)
+
+    def _fields(self) -> list[QWidget]:
+        return [self._layout.itemAt(i).widget() for i in range(self._layout.count()) if self._layout.itemAt(i)]
+
+    @Slot()
+    def _on_field_edited(self) -> None:
+        self._store()
+        self._context.save_settings(self)
+        self.edited.emit()
+
+    @Slot(object)
+    def _on_context_settings_changed(self, source: QObject | None) -> None:
+        if source is not self:
+            self.refresh()
+
+    def refresh(self) -> None:
+        widgets = self._fields()
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            self._show()
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
+
+    def _show(self) -> None:
+        raise NotImplementedError
+
+    def _store(self) -> None:
+        raise NotImplementedError
+
+
+class SamplingForm(_BoundForm):
+    """Temperature, top-p, top-k, min-p, repeat penalty, max tokens, seed."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, parent)
+        self.temperature = _double(0.0, 2.0, 0.05, "Higher is more varied, lower more focused; 0 always picks the likeliest token.")
+        self.top_p = _double(0.0, 1.0, 0.01, "Sample only from the likeliest tokens that together reach this probability.")
+        self.top_k = _integer(0, 1000, "Sample only from this many likeliest tokens (Off: no limit).", special="Off")
+        self.min_p = _double(0.0, 1.0, 0.01, "Leave out tokens less likely than this fraction of the likeliest one.")
+        self.repeat_penalty = _double(0.5, 2.0, 0.05, "Above 1 makes the model less likely to repeat itself.")
+        self.max_tokens = _integer(1, 131_072, "The longest reply, in tokens.", step=64)
+        self.seed = _integer(
+            -1, SEED_MAX, "Fix the seed to get the same reply again for the same prompt (Random: a new seed each "
+            "time; the seed used is recorded with every reply).", special="Random",
+        )
+        for label, widget in (
+            ("Temperature", self.temperature),
+            ("Top-p", self.top_p),
+            ("Top-k", self.top_k),
+            ("Min-p", self.min_p),
+            ("Repeat penalty", self.repeat_penalty),
+            ("Max tokens", self.max_tokens),
+            ("Seed", self.seed),
+        ):
+            self._layout.addRow(label, widget)
+        self.refresh()
+        self._watch(*self._fields())
+
+    def _show(self) -> None:
+        s = self._context.settings.sampling
+        self.temperature.setValue(s.temperature)
+        self.top_p.setValue(s.top_p)
+        self.top_k.setValue(s.top_k)
+        self.min_p.setValue(s.min_p)
+        self.repeat_penalty.setValue(s.repeat_penalty)
+        self.max_tokens.setValue(s.max_tokens)
+        self.seed.setValue(s.seed)
+
+    def _store(self) -> None:
+        self._context.settings.sampling = SamplingSettings(
+            temperature=self.temperature.value(),
+            top_p=self.top_p.value(),
+            top_k=self.top_k.value(),
+            min_p=self.min_p.value(),
+            repeat_penalty=self.repeat_penalty.value(),
+            max_tokens=self.max_tokens.value(),
+            seed=self.seed.value(),
+        )
+
+    def reset(self) -> None:
+        self._context.settings.sampling = SamplingSettings()
+        self.refresh()
+        self._context.save_settings(self)
+
+
+class LoadForm(_BoundForm):
+    """Context length, threads, GPU layers, flash attention: applied at the next load."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, parent)
+        self.n_ctx = _integer(
+            256, 262_144, "How many tokens the model keeps in view (prompt and reply). More uses more memory; "
+            "a model's own maximum is never exceeded.", step=512,
+        )
+        self.n_ctx.setSuffix(" tokens")
+        self.n_threads = _integer(0, 512, "CPU threads for generation (Automatic: one per physical core).", special="Automatic")
+        self.n_gpu_layers = _integer(
+            -1, 999, "Layers to run on the GPU (All: as many as the model has). Ignored when llama.cpp has no GPU "
+            "support.", special="All",
+        )
+        self.flash_attn = QCheckBox("Flash attention")
+        self.flash_attn.setToolTip("Faster attention that uses less memory, where the backend supports it.")
+        self._layout.addRow("Context length", self.n_ctx)
+        self._layout.addRow("CPU threads", self.n_threads)
+        self._layout.addRow("GPU layers", self.n_gpu_layers)
+        self._layout.addRow("", self.flash_attn)
+        self.refresh()
+        self._watch(*self._fields())
+
+    def _show(self) -> None:
+        s = self._context.settings.load
+        self.n_ctx.setValue(s.n_ctx)
+        self.n_threads.setValue(s.n_threads)
+        self.n_gpu_layers.setValue(s.n_gpu_layers)
+        self.flash_attn.setChecked(s.flash_attn)
+
+    def _store(self) -> None:
+        self._context.settings.load = LoadSettings(
+            n_ctx=self.n_ctx.value(),
+            n_threads=self.n_threads.value(),
+            n_gpu_layers=self.n_gpu_layers.value(),
+            flash_attn=self.flash_attn.isChecked(),
+        )
+
+    def reset(self) -> None:
+        self._context.settings.load = LoadSettings()
+        self.refresh()
+        self._context.save_settings(self)
+
+
+def load_settings_differ(a: LoadSettings, b: LoadSettings) -> bool:
+    return dataclasses.astuple(a) != dataclasses.astuple(b)
