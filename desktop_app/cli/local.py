@@ -42,7 +42,9 @@ def cmd_hardware(args: argparse.Namespace) -> int:
         return 0
     print(f"OS:       {info.os} ({info.machine})")
     print(f"RAM:      {human_bytes(info.ram_available)} free of {human_bytes(info.ram_total)}")
-    print(f"CPU:      {info.cpu_physical_cores} cores ({info.cpu_logical_cores} threads); {' '.join(info.cpu_features)}")
+    print(
+        f"CPU:      {info.cpu_physical_cores} cores ({info.cpu_logical_cores} threads); {' '.join(info.cpu_features)}"
+    )
     print(f"llama.cpp {info.llama_cpp_version}, backend {info.backend}")
     for gpu in info.gpus:
         print(f"GPU:      {gpu.name}: {human_bytes(gpu.vram_free)} free of {human_bytes(gpu.vram_total)}")
@@ -60,7 +62,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("No local models yet.")
     for m in models:
-        print(f"{m.name:40} {m.quant:8} {human_bytes(m.size_bytes):>9}  {m.architecture:10} ctx {m.context_length:>7,}  {m.path}")
+        size = human_bytes(m.size_bytes)
+        print(f"{m.name:40} {m.quant:8} {size:>9}  {m.architecture:10} ctx {m.context_length:>7,}  {m.path}")
     return 0
 
 

@@ -7,6 +7,7 @@ setting, the seed, and the timings. A stopped reply is kept, marked as stopped.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -125,7 +126,8 @@ class ConversationStore:
     def rename(self, conversation_id: int, title: str) -> None:
         with self._db:
             self._db.execute(
-                "UPDATE conversations SET title=?, updated_at=? WHERE id=?", (title.strip() or "Untitled", time.time(), conversation_id)
+                "UPDATE conversations SET title=?, updated_at=? WHERE id=?",
+                (title.strip() or "Untitled", time.time(), conversation_id),
             )
 
     def set_system_prompt(self, conversation_id: int, system_prompt: str) -> None:
@@ -138,7 +140,7 @@ class ConversationStore:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def messages(self, conversation_id: int) -> list[StoredMessage]:
+    def messages(self, conversation_id: int) -> builtins.list[StoredMessage]:
         rows = self._db.execute("SELECT * FROM messages WHERE conversation_id=? ORDER BY position", (conversation_id,))
         return [_message(r) for r in rows]
 
@@ -157,11 +159,21 @@ class ConversationStore:
                        timings_json, dropped_messages)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
-                    conversation_id, position, role, content, now,
-                    p.finish if p else None, p.model_name if p else None, p.model_path if p else None,
-                    p.model_size if p else None, p.model_sha256 if p else None, p.quant if p else None,
-                    p.llama_cpp_version if p else None, json.dumps(p.settings) if p else None,
-                    p.seed if p else None, json.dumps(p.timings) if p else None,
+                    conversation_id,
+                    position,
+                    role,
+                    content,
+                    now,
+                    p.finish if p else None,
+                    p.model_name if p else None,
+                    p.model_path if p else None,
+                    p.model_size if p else None,
+                    p.model_sha256 if p else None,
+                    p.quant if p else None,
+                    p.llama_cpp_version if p else None,
+                    json.dumps(p.settings) if p else None,
+                    p.seed if p else None,
+                    json.dumps(p.timings) if p else None,
                     p.dropped_messages if p else None,
                 ),
             )
@@ -176,4 +188,6 @@ class ConversationStore:
     def delete_from(self, conversation_id: int, position: int) -> None:
         """Deletes the message at ``position`` and every later one (regenerate, edit-and-resend)."""
         with self._db:
-            self._db.execute("DELETE FROM messages WHERE conversation_id=? AND position>=?", (conversation_id, position))
+            self._db.execute(
+                "DELETE FROM messages WHERE conversation_id=? AND position>=?", (conversation_id, position)
+            )

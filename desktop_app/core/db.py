@@ -66,6 +66,112 @@ def m002_model_hashes(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_documents(db: sqlite3.Connection) -> None:
+    """Document collections, what the user added to them, and the manifest of indexed files
+    (the vectors themselves live in Chroma; see core/rag/store.py)."""
+    db.executescript(
+        """
+        CREATE TABLE rag_collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            store_name TEXT NOT NULL UNIQUE,
+            embed_model TEXT NOT NULL,
+            chunk_tokens INTEGER NOT NULL,
+            chunk_overlap INTEGER NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 0,
+            dirty INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE rag_sources (
+            id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES rag_collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            is_folder INTEGER NOT NULL,
+            mode TEXT NOT NULL DEFAULT 'include',
+            watch INTEGER NOT NULL DEFAULT 0,
+            added_at REAL NOT NULL,
+            scanned_at REAL,
+            UNIQUE (collection_id, path)
+        );
+        CREATE TABLE rag_files (
+            collection_id INTEGER NOT NULL REFERENCES rag_collections(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            status TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '',
+            pages INTEGER,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            chunker TEXT NOT NULL DEFAULT '',
+            embed_model_id TEXT NOT NULL DEFAULT '',
+            notes TEXT NOT NULL DEFAULT '',
+            indexed_at REAL NOT NULL,
+            PRIMARY KEY (collection_id, path)
+        );
+        CREATE TABLE rag_embed_rates (
+            model_id TEXT PRIMARY KEY,
+            chunks_per_s REAL NOT NULL,
+            measured_at REAL NOT NULL
+        );
+        """
+    )
+
+
+@migration
+def m004_quantlab_runs(db: sqlite3.Connection) -> None:
+    """Quantisation-lab comparisons: one row per run (its full settings), one per variant measured."""
+    db.executescript(
+        """
+        CREATE TABLE quantlab_runs (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            title TEXT NOT NULL,
+            duration_s REAL NOT NULL,
+            settings_json TEXT NOT NULL,
+            text_source TEXT NOT NULL,
+            text_sha256 TEXT NOT NULL,
+            n_text_tokens INTEGER NOT NULL,
+            kl_method TEXT NOT NULL,
+            machine_json TEXT NOT NULL
+        );
+        CREATE TABLE quantlab_results (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES quantlab_runs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            model_path TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_sha256 TEXT NOT NULL,
+            quant TEXT NOT NULL,
+            bits_per_weight REAL NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            is_reference INTEGER NOT NULL,
+            load_s REAL,
+            peak_rss_bytes INTEGER,
+            baseline_rss_bytes INTEGER,
+            vram_bytes INTEGER,
+            prompt_tok_s REAL,
+            gen_tok_s REAL,
+            perplexity REAL,
+            kl_divergence REAL,
+            kl_p99 REAL,
+            top1_agreement REAL,
+            n_scored INTEGER,
+            answer TEXT,
+            rating INTEGER,
+            error TEXT,
+            extra_json TEXT,
+            UNIQUE (run_id, position)
+        );
+        CREATE INDEX quantlab_results_by_run ON quantlab_results(run_id, position);
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()

@@ -8,9 +8,17 @@ from desktop_app.core.conversations import ConversationStore, Provenance
 
 def _provenance(finish: str = "stop") -> Provenance:
     return Provenance(
-        model_name="m", model_path="/m.gguf", model_size=10, model_sha256="ab" * 32, quant="Q4_1",
-        llama_cpp_version="0.3.36", settings={"sampling": {"seed": 7}}, seed=7,
-        timings={"gen_tok_s": 12.5}, finish=finish, dropped_messages=2,
+        model_name="m",
+        model_path="/m.gguf",
+        model_size=10,
+        model_sha256="ab" * 32,
+        quant="Q4_1",
+        llama_cpp_version="0.3.36",
+        settings={"sampling": {"seed": 7}},
+        seed=7,
+        timings={"gen_tok_s": 12.5},
+        finish=finish,
+        dropped_messages=2,
     )
 
 

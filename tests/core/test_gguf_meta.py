@@ -52,7 +52,7 @@ def test_truncated(tmp_path: Path, smollm2_path: Path, keep: int) -> None:
     broken = tmp_path / "partial.gguf"
     with smollm2_path.open("rb") as src:
         broken.write_bytes(src.read(keep))
-    with pytest.raises(ModelLoadError, match="incomplete|truncated"):
+    with pytest.raises(ModelLoadError, match=r"incomplete|truncated"):
         gguf_meta.read_local(broken)
 
 

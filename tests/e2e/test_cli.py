@@ -48,8 +48,21 @@ def test_models_lists_starter_and_models_folder(hearth_home: Path, smollm2_path:
 
 
 def test_chat_json_is_reproducible(hearth_home: Path) -> None:
-    args = ("chat", "SmolLM2-135M-Instruct.Q4_1", "-p", "Say hello.", "--seed", "42", "--temp", "0.8",
-            "--max-tokens", "12", "--ctx", "512", "--json")
+    args = (
+        "chat",
+        "SmolLM2-135M-Instruct.Q4_1",
+        "-p",
+        "Say hello.",
+        "--seed",
+        "42",
+        "--temp",
+        "0.8",
+        "--max-tokens",
+        "12",
+        "--ctx",
+        "512",
+        "--json",
+    )
     first = hearth(*args, home=hearth_home)
     assert first.returncode == 0, first.stderr
     a = json.loads(first.stdout)
