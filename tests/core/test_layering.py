@@ -1,0 +1,55 @@
+"""The core is Qt-free and start-up stays light, checked by a machine.
+
+Each check runs in a fresh interpreter so modules imported by other tests don't hide
+an import made at module level.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import desktop_app.cli
+import desktop_app.core
+
+HEAVY = ("llama_cpp", "torch", "chromadb", "sentence_transformers")
+
+
+def _modules(package: object) -> list[str]:
+    path = package.__path__  # type: ignore[attr-defined]
+    prefix = package.__name__ + "."  # type: ignore[attr-defined]
+    return [m.name for m in pkgutil.walk_packages(path, prefix)]
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_core_and_cli_import_without_pyside6() -> None:
+    modules = _modules(desktop_app.core) + _modules(desktop_app.cli)
+    code = f"""
+import importlib, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "PySide6" or name.startswith("PySide6."):
+            raise ImportError("core must not import " + name)
+sys.meta_path.insert(0, Block())
+for name in {modules!r}:
+    importlib.import_module(name)
+"""
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_importing_core_and_cli_loads_no_heavy_library() -> None:
+    modules = _modules(desktop_app.core) + _modules(desktop_app.cli)
+    code = f"""
+import importlib, sys
+for name in {modules!r}:
+    importlib.import_module(name)
+print(",".join(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
