@@ -362,7 +362,7 @@ class Engine:
                 if n_gen >= limit:
                     finish = "length"
                     break
-                token = next(generator, None)
+                token = self._next_token(generator)
             else:
                 if limit > 0 and cancel.cancelled:
                     finish = "cancelled"
@@ -402,6 +402,13 @@ class Engine:
             if cancel.cancelled:  # llama_decode returned 2: aborted by our callback
                 return None
             raise HearthError(f"llama.cpp failed while reading the prompt: {exc}") from None
+
+    @staticmethod
+    def _next_token(generator: Iterator[int]) -> int | None:
+        try:
+            return next(generator, None)
+        except RuntimeError as exc:
+            raise HearthError(f"llama.cpp stopped with an error while generating: {exc}") from None
 
     @staticmethod
     @contextlib.contextmanager
