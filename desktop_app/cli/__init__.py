@@ -17,6 +17,9 @@ from desktop_app.core.errors import Cancelled, HearthError
 
 COMMAND_MODULES = [
     "desktop_app.cli.local",
+    "desktop_app.cli.compare",
+    "desktop_app.cli.hub",
+    "desktop_app.cli.docs",
 ]
 
 

@@ -172,6 +172,34 @@ def m004_quantlab_runs(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_fit_calibration(db: sqlite3.Connection) -> None:
+    """The memory plan's estimate next to what a real load used (core/calibration.py)."""
+    db.executescript(
+        """
+        CREATE TABLE fit_calibration (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            model_path TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            architecture TEXT NOT NULL,
+            quant TEXT NOT NULL,
+            n_ctx INTEGER NOT NULL,
+            kv_type TEXT NOT NULL,
+            gpu_layers INTEGER NOT NULL,
+            backend TEXT NOT NULL,
+            llama_cpp_version TEXT NOT NULL,
+            estimated_ram INTEGER NOT NULL,
+            measured_ram INTEGER NOT NULL,
+            estimated_vram INTEGER NOT NULL,
+            measured_vram INTEGER,
+            estimate_json TEXT NOT NULL
+        );
+        CREATE INDEX fit_calibration_by_model ON fit_calibration(model_path, created_at);
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()

@@ -56,6 +56,8 @@ class ErrorReporter(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.error_reported.connect(self._on_self_error_reported, Qt.ConnectionType.QueuedConnection)
+        self.reported = 0  # unexpected errors shown so far
+        self._boxes: list[QMessageBox] = []
         self._previous_sys_hook = sys.excepthook
         self._previous_threading_hook = threading.excepthook
 
@@ -67,9 +69,7 @@ class ErrorReporter(QObject):
         sys.excepthook = self._previous_sys_hook
         threading.excepthook = self._previous_threading_hook
 
-    def handle(
-        self, kind: type[BaseException], error: BaseException, tb: TracebackType | None
-    ) -> None:
+    def handle(self, kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
         if isinstance(error, Cancelled):
             return
         if isinstance(error, KeyboardInterrupt):
@@ -80,6 +80,7 @@ class ErrorReporter(QObject):
             self.error_reported.emit("Hearth", error.message, error.hint)
             return
         log.error("Unexpected error", exc_info=(kind, error, tb))
+        self.reported += 1
         details = "".join(traceback.format_exception(kind, error, tb))
         text = (
             "Something went wrong inside Hearth. Your conversations are safe; you can keep working, "
@@ -102,5 +103,7 @@ class ErrorReporter(QObject):
             box.setDetailedText(details)
         elif details:
             box.setInformativeText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # Without a parent window nothing else holds the box: keep it until it is closed.
+        self._boxes.append(box)
+        box.finished.connect(lambda _result, shown=box: self._boxes.remove(shown))
         box.open()

@@ -57,7 +57,13 @@ class _BoundForm(QWidget):
                 widget.valueChanged.connect(self._on_field_edited)
 
     def _fields(self) -> list[QWidget]:
-        return [self._layout.itemAt(i).widget() for i in range(self._layout.count()) if self._layout.itemAt(i)]
+        widgets: list[QWidget] = []
+        for i in range(self._layout.count()):
+            item = self._layout.itemAt(i)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widgets.append(widget)
+        return widgets
 
     @Slot()
     def _on_field_edited(self) -> None:
@@ -92,15 +98,22 @@ class SamplingForm(_BoundForm):
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        self.temperature = _double(0.0, 2.0, 0.05, "Higher is more varied, lower more focused; 0 always picks the likeliest token.")
-        self.top_p = _double(0.0, 1.0, 0.01, "Sample only from the likeliest tokens that together reach this probability.")
+        self.temperature = _double(
+            0.0, 2.0, 0.05, "Higher is more varied, lower more focused; 0 always picks the likeliest token."
+        )
+        self.top_p = _double(
+            0.0, 1.0, 0.01, "Sample only from the likeliest tokens that together reach this probability."
+        )
         self.top_k = _integer(0, 1000, "Sample only from this many likeliest tokens (Off: no limit).", special="Off")
         self.min_p = _double(0.0, 1.0, 0.01, "Leave out tokens less likely than this fraction of the likeliest one.")
         self.repeat_penalty = _double(0.5, 2.0, 0.05, "Above 1 makes the model less likely to repeat itself.")
         self.max_tokens = _integer(1, 131_072, "The longest reply, in tokens.", step=64)
         self.seed = _integer(
-            -1, SEED_MAX, "Fix the seed to get the same reply again for the same prompt (Random: a new seed each "
-            "time; the seed used is recorded with every reply).", special="Random",
+            -1,
+            SEED_MAX,
+            "Fix the seed to get the same reply again for the same prompt (Random: a new seed each "
+            "time; the seed used is recorded with every reply).",
+            special="Random",
         )
         for label, widget in (
             ("Temperature", self.temperature),
@@ -148,14 +161,21 @@ class LoadForm(_BoundForm):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         self.n_ctx = _integer(
-            256, 262_144, "How many tokens the model keeps in view (prompt and reply). More uses more memory; "
-            "a model's own maximum is never exceeded.", step=512,
+            256,
+            262_144,
+            "How many tokens the model keeps in view (prompt and reply). More uses more memory; "
+            "a model's own maximum is never exceeded.",
+            step=512,
         )
         self.n_ctx.setSuffix(" tokens")
-        self.n_threads = _integer(0, 512, "CPU threads for generation (Automatic: one per physical core).", special="Automatic")
+        self.n_threads = _integer(
+            0, 512, "CPU threads for generation (Automatic: one per physical core).", special="Automatic"
+        )
         self.n_gpu_layers = _integer(
-            -1, 999, "Layers to run on the GPU (All: as many as the model has). Ignored when llama.cpp has no GPU "
-            "support.", special="All",
+            -1,
+            999,
+            "Layers to run on the GPU (All: as many as the model has). Ignored when llama.cpp has no GPU support.",
+            special="All",
         )
         self.flash_attn = QCheckBox("Flash attention")
         self.flash_attn.setToolTip("Faster attention that uses less memory, where the backend supports it.")

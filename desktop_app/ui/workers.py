@@ -294,7 +294,9 @@ class ModelHost(QObject):
         self._finish_load(request, model, sha256)
 
     @Slot(object, object, str, str)
-    def _on_worker_load_failed(self, request: LoadRequest, current: LoadedModel | None, message: str, hint: str) -> None:
+    def _on_worker_load_failed(
+        self, request: LoadRequest, current: LoadedModel | None, message: str, hint: str
+    ) -> None:
         if self._finish_load(request, current):
             self.load_failed.emit(message, hint)
 

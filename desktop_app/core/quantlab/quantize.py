@@ -110,7 +110,7 @@ def default_output_path(source: Path, qtype: str) -> Path:
 
 def estimate_size(info: gguf_meta.GGUFInfo, qtype: QuantType) -> int:
     """A rough output size: matrices at the type's typical bits per weight, vectors as they are."""
-    size = info.data_offset
+    size = float(info.data_offset)
     for t in info.tensors:
         size += t.n_elements * qtype.approx_bpw / 8 if len(t.shape) >= 2 else t.n_bytes
     return int(size)
@@ -162,15 +162,16 @@ def quantize(
     partial = out.with_name(out.name + ".partial")
     sizes = {t.name: t.n_elements for t in info.tensors}
     total = sum(sizes.values()) or 1
-    state = {"done": 0, "current": ""}
+    done = [0]
+    current = [""]
 
     def on_message(message: Message) -> None:
         if message.get("event") != "tensor" or progress is None:
             return
-        if state["current"]:
-            state["done"] += sizes.get(str(state["current"]), 0)
-        state["current"] = str(message["name"])
-        progress(Progress(state["done"], total, f"Quantising {message['name']} ({message['index']}/{message['count']})"))
+        if current[0]:
+            done[0] += sizes.get(current[0], 0)
+        current[0] = str(message["name"])
+        progress(Progress(done[0], total, f"Quantising {current[0]} ({message['index']}/{message['count']})"))
 
     job = {
         "source": str(source),

@@ -76,7 +76,9 @@ def base_name(info: gguf_meta.GGUFInfo, path: Path) -> str:
     without its quantisation and size tags."""
     basename = str(info.get("general.basename", "") or "").strip()
     if basename:
-        return basename
+        # A fine-tune (Instruct, a chat tune...) is another model with the same basename.
+        extras = [str(info.get(key, "") or "").strip() for key in ("general.size_label", "general.finetune")]
+        return " ".join([basename, *(e for e in extras if e)])
     raw = info.name.strip() or path.stem
     stripped = _QUANT_TOKEN.sub(" ", raw)
     # Run twice: adjacent tags share their separator, so one pass misses every other one.

@@ -86,9 +86,7 @@ def chunk_document(
                 continue
             for i, j in split_tokens(block.text, token_spans, room, overlap):
                 s, e = token_spans[i][0], token_spans[j - 1][1]
-                chunks.append(
-                    Chunk(block.text[s:e], block.page, block.page_label, heading, s, e, len(chunks), j - i)
-                )
+                chunks.append(Chunk(block.text[s:e], block.page, block.page_label, heading, s, e, len(chunks), j - i))
     return chunks
 
 
@@ -136,8 +134,7 @@ def _units(block: Block, offsets: TokenOffsets, size: int) -> list[Unit]:
     def flush() -> None:
         if not pending:
             return
-        headings = list(dict.fromkeys(h for _, _, h, _ in pending if h))
-        heading = " / ".join(headings)
+        heading = _common_heading([h for _, _, h, _ in pending])
         units.append((pending[0][0], pending[-1][1], heading, sum(n for *_, n in pending), None))
         pending.clear()
 
@@ -162,6 +159,22 @@ def _units(block: Block, offsets: TokenOffsets, size: int) -> list[Unit]:
             pending.append((first, last, heading, n))
     flush()
     return units
+
+
+def _common_heading(headings: Sequence[str]) -> str:
+    """The heading of merged sections: their shared parent ("Notes" for "Notes > A" and
+    "Notes > B"), else the distinct headings joined."""
+    paths = [h.split(" > ") for h in headings if h]
+    if not paths:
+        return ""
+    common: list[str] = []
+    for parts in zip(*paths, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    if common:
+        return " > ".join(common)
+    return " / ".join(dict.fromkeys(h for h in headings if h))
 
 
 def _gap_rank(text: str, spans: Sequence[tuple[int, int]], j: int) -> int:

@@ -50,7 +50,7 @@ KNOWN_NAMES = {"readme", "license", "copying", "makefile", "dockerfile", "change
 TEXT_SIZE_LIMIT = 32 * 1024 * 1024  # text/code files larger than this are logs or data dumps, not documents
 
 
-class UnreadableDocument(HearthError):
+class UnreadableDocument(HearthError):  # noqa: N818 - reads naturally: raise UnreadableDocument
     """A file the indexer skips; ``message`` says why in plain words."""
 
 
@@ -125,7 +125,7 @@ def parse(path: Path) -> ParsedDocument:
         raise
     except OSError as exc:
         raise UnreadableDocument(f"The file cannot be read ({exc.strerror or exc}).") from None
-    except Exception as exc:  # noqa: BLE001 - third-party parsers raise anything on damaged files
+    except Exception as exc:  # third-party parsers raise anything on damaged files
         log.info("Parsing %s failed", path, exc_info=True)
         raise UnreadableDocument(f"The file looks damaged and could not be read ({_short(exc)}).") from None
     if not any(b.text.strip() for b in doc.blocks):
@@ -147,6 +147,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_WESTERN = {"cp1252", "latin_1", "iso8859_15"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -175,18 +176,31 @@ def decode_text(data: bytes) -> tuple[str, str]:
 def _detect(data: bytes) -> tuple[str, str]:
     try:
         from charset_normalizer import from_bytes
-    except ImportError:  # pragma: no cover - installed with requests
-        from_bytes = None
-    if from_bytes is not None:
-        best = from_bytes(data[: 4 * 1024 * 1024]).best()
-        if best is None:
-            raise UnreadableDocument("This is binary data or uses a text encoding Hearth cannot recognise.")
-        encoding = best.encoding
-        return data.decode(encoding, errors="replace"), encoding
+    except ImportError:  # pragma: no cover - installed with requests; fall back to Windows-1252
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            return data.decode("latin-1"), "latin-1"
+    matches = list(from_bytes(data[: 4 * 1024 * 1024]))
+    if not matches:
+        raise UnreadableDocument("This is binary data or uses a text encoding Hearth cannot recognise.")
+    best = matches[0]
+    # Short Western European texts fit several 8-bit code pages equally well (French read as
+    # cp1250 turns "coûte" into "coűte"): among the equally good, prefer Windows-1252, by far
+    # the most common legacy encoding, or any whose decoding is identical to it.
+    tied = [
+        m.encoding
+        for m in matches
+        if m.percent_chaos <= best.percent_chaos + 0.5 and m.percent_coherence >= best.percent_coherence - 1
+    ]
+    western = _WESTERN & set(tied)
     try:
-        return data.decode("cp1252"), "cp1252"
+        as_1252 = data.decode("cp1252")
     except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+        as_1252 = None
+    if as_1252 is not None and (western or as_1252 == data.decode(best.encoding, errors="replace")):
+        return as_1252, "cp1252"
+    return data.decode(best.encoding, errors="replace"), best.encoding
 
 
 def _clean_newlines(text: str) -> str:
@@ -249,7 +263,9 @@ def _parse_notebook(path: Path, raw: str, encoding: str) -> ParsedDocument:
 
 def _parse_markdown(path: Path) -> ParsedDocument:
     text, encoding = _read_text(path)
-    return ParsedDocument(path, "markdown", [Block(text, headings=markdown_headings(text))], path.stem, encoding=encoding)
+    return ParsedDocument(
+        path, "markdown", [Block(text, headings=markdown_headings(text))], path.stem, encoding=encoding
+    )
 
 
 def markdown_headings(text: str) -> list[tuple[int, str]]:
@@ -382,9 +398,8 @@ class _VisibleText(HTMLParser):
             self.out.newline(2 if tag in ("p", "table", "ul", "ol", "pre", "blockquote") else 1)
             if tag == "pre":
                 self._pre += 1
-        elif tag in ("td", "th"):
-            if self.out.last not in "\n":
-                self.out.add_raw(" | ")
+        elif tag in ("td", "th") and self.out.last not in "\n":
+            self.out.add_raw(" | ")
 
     def handle_endtag(self, tag: str) -> None:
         if self._skip_stack:
@@ -480,13 +495,11 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         raise UnreadableDocument(f"The file is damaged or is not a real PDF ({_short(exc)}).") from None
     if reader.is_encrypted:
         try:
-            unlocked = reader.decrypt("")  # many "protected" PDFs only restrict printing
+            unlocked = bool(reader.decrypt(""))  # many "protected" PDFs only restrict printing
         except (DependencyError, NotImplementedError, PdfReadError):
-            unlocked = 0
+            unlocked = False
         if not unlocked:
-            raise UnreadableDocument(
-                "The PDF is password-protected.", "Save an unprotected copy and add that instead."
-            )
+            raise UnreadableDocument("The PDF is password-protected.", "Save an unprotected copy and add that instead.")
     try:
         n_pages = len(reader.pages)
     except (FileNotDecryptedError, PdfReadError, KeyError, ValueError, TypeError) as exc:
@@ -505,7 +518,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
             current_heading = heading
         try:
             text = _clean_pdf_text(reader.pages[index].extract_text() or "")
-        except Exception:  # noqa: BLE001 - one bad page must not lose the others
+        except Exception:  # one bad page must not lose the others
             log.info("Page %d of %s unreadable", number, path, exc_info=True)
             unreadable_pages.append(number)
             continue
@@ -528,7 +541,8 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         notes.append(f"Pages {', '.join(map(str, unreadable_pages[:10]))} could not be read.")
     title = ""
     try:
-        title = str((reader.metadata or {}).get("/Title") or "").strip()
+        metadata: Any = reader.metadata or {}
+        title = str(metadata.get("/Title") or "").strip()
     except Exception:  # noqa: BLE001 - metadata of damaged files raises anything
         title = ""
     return ParsedDocument(path, "pdf", blocks, title=title or path.stem, pages=n_pages, notes=notes)
@@ -562,7 +576,7 @@ def _pdf_outline(reader: Any) -> dict[int, list[str]]:
 def _pdf_labels(reader: Any, n_pages: int) -> list[str] | None:
     try:
         labels = list(reader.page_labels)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - page labels of damaged files raise anything
         return None
     return labels if len(labels) == n_pages else None
 
@@ -673,9 +687,7 @@ def _epub_spine(archive: zipfile.ZipFile) -> list[str]:
     rootfile = next(e for e in container.iter() if e.tag.endswith("rootfile")).get("full-path", "")
     opf = ElementTree.fromstring(archive.read(rootfile))
     base = PurePosixPath(rootfile).parent
-    manifest = {
-        e.get("id"): e.get("href", "") for e in opf.iter() if e.tag.endswith("}item") or e.tag == "item"
-    }
+    manifest = {e.get("id"): e.get("href", "") for e in opf.iter() if e.tag.endswith("}item") or e.tag == "item"}
     order = [e.get("idref") for e in opf.iter() if e.tag.endswith("itemref")]
     return [str(base / manifest[i]) if str(base) != "." else manifest[i] for i in order if i in manifest]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QSizeF, QUrl, Slot
+from PySide6.QtCore import QSizeF, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
-from PySide6.QtCore import Qt
 
 from desktop_app.ui.markdown_render import COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
 

@@ -95,7 +95,9 @@ class ModelPicker(QWidget):
     @Slot()
     def _on_open_button_clicked(self) -> None:
         start = str(Path(self._context.settings.last_model).parent) if self._context.settings.last_model else ""
-        path, _filter = QFileDialog.getOpenFileName(self, "Open a GGUF model", start, "GGUF models (*.gguf);;All files (*)")
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "Open a GGUF model", start, "GGUF models (*.gguf);;All files (*)"
+        )
         if path:
             self.open_file(Path(path))
 

@@ -1,0 +1,402 @@
+"""`hearth docs ...` (collections of documents) and `hearth ask` (answers with citations).
+
+Progress goes to stderr, results to stdout (``--json`` for scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from desktop_app.cli.output import print_json
+from desktop_app.core import library, settings
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.engine import Engine
+from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.rag import answer as rag_answer
+from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag.store import DocumentStore
+from desktop_app.core.rag.watch import PollingWatcher
+
+
+def register(sub: Any) -> None:
+    docs = sub.add_parser("docs", help="collections of documents to ask questions about")
+    dsub = docs.add_subparsers(dest="docs_command", metavar="ACTION")
+    docs.set_defaults(func=lambda _args: (docs.print_help(), 1)[1])
+
+    p = dsub.add_parser("add", help="add files or folders to a collection (created if new) and index them")
+    p.add_argument("collection")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--watch", action="store_true", help="keep added folders up to date (see `hearth docs watch`)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_add)
+
+    p = dsub.add_parser("list", help="the collections, or one collection's files")
+    p.add_argument("collection", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = dsub.add_parser("remove", help="take a file or folder out of a collection")
+    p.add_argument("collection")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remove)
+
+    p = dsub.add_parser("drop", help="delete a collection and its index (your files are not touched)")
+    p.add_argument("collection")
+    p.set_defaults(func=cmd_drop)
+
+    p = dsub.add_parser("rename", help="rename a collection")
+    p.add_argument("collection")
+    p.add_argument("new_name")
+    p.set_defaults(func=cmd_rename)
+
+    p = dsub.add_parser("sync", help="index new and changed files, drop deleted ones (resumes an interrupted run)")
+    p.add_argument("collection", nargs="?", help="default: every collection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sync)
+
+    p = dsub.add_parser("watch", help="keep a collection up to date until stopped (Ctrl+C)")
+    p.add_argument("collection")
+    p.add_argument("--interval", type=float, default=None, help="seconds between scans")
+    p.set_defaults(func=cmd_watch)
+
+    p = dsub.add_parser("search", help="the passages that best match a query")
+    p.add_argument("collection")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = dsub.add_parser("model", help="switch a collection's embedding model (shows the cost first)")
+    p.add_argument("collection")
+    p.add_argument("model", help="a sentence-transformers folder, or a model name in the local cache")
+    p.add_argument("--yes", action="store_true", help="re-embed without asking")
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("ask", help="ask a question answered from a collection, with citations")
+    p.add_argument("collection", help="a collection (several: separate them with commas)")
+    p.add_argument("question")
+    p.add_argument("--model", required=True, help="a .gguf path or a local model's name")
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve (default 5)")
+    p.add_argument("--open-answers", action="store_true", help="let the model add what is not in the documents")
+    p.add_argument("--temp", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--ctx", type=int, default=None)
+    p.add_argument("--inspect", action="store_true", help="include the retrieval inspector (with --json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+
+class _ProgressPrinter:
+    """One line on stderr, rewritten in place on a terminal, at most twice a second elsewhere."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.width = 0
+
+    def __call__(self, progress: ingest.IndexProgress) -> None:
+        now = time.monotonic()
+        final = progress.phase == "done"
+        if not final and now - self.last < (0.1 if self.tty else 2.0):
+            return
+        self.last = now
+        if progress.phase in ("loading", "scanning", "removing"):
+            line = progress.message + "…"
+        else:
+            line = progress.describe() + (f" — {progress.message}" if progress.message and not final else "")
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(self.width))
+            self.width = len(line)
+            if final:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _store() -> DocumentStore:
+    return DocumentStore()
+
+
+def _run_indexing(job: Any) -> ingest.IngestReport:
+    """Runs ``job(cancel, progress, report)``; Ctrl+C stops between files (what is done stays done)."""
+    cancel = CancelToken()
+    printer = _ProgressPrinter()
+    report = ingest.IngestReport("")
+    try:
+        return job(cancel, printer, report)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    except Cancelled:
+        if printer.tty:
+            sys.stderr.write("\n")
+        raise
+
+
+def _print_report(report: ingest.IngestReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    print(f"{report.collection}: {report.summary()}.")
+    for item in report.skipped:
+        print(f"  skipped  {item.path}: {item.reason}")
+    for item in report.notes:
+        print(f"  note     {item.path}: {item.reason}")
+    for path in report.missing_sources:
+        print(f"  missing  {path}: not reachable now; its files are kept until it is back")
+    if report.ignored:
+        kinds = ", ".join(f"{ext} ×{n}" for ext, n in sorted(report.ignored.items(), key=lambda kv: -kv[1])[:8])
+        print(f"  ignored  {sum(report.ignored.values())} files of types Hearth does not read ({kinds})")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    store = _store()
+    report = _run_indexing(
+        lambda cancel, progress, report: ingest.add_paths(
+            store, args.collection, args.paths, args.watch or None, cancel, progress, report
+        )
+    )
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    store = _store()
+    names = [args.collection] if args.collection else [c.name for c in store.list_collections()]
+    reports = []
+    for name in names:
+        reports.append(
+            _run_indexing(
+                lambda cancel, progress, report, name=name: ingest.index_collection(
+                    store, name, None, cancel, progress, report
+                )
+            )
+        )
+    if args.json:
+        print_json([r.to_dict() for r in reports])
+    else:
+        for report in reports:
+            _print_report(report, False)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store()
+    if not args.collection:
+        collections = store.list_collections()
+        if args.json:
+            print_json([c.to_dict() for c in collections])
+            return 0
+        if not collections:
+            print("No collections yet. Add documents with: hearth docs add NAME PATH…")
+        for c in collections:
+            skipped = f", {c.skipped} unreadable" if c.skipped else ""
+            print(f"{c.name:30} {c.files:6,} files {c.chunks:8,} chunks{skipped}   model {c.embed_model}")
+        return 0
+    info = store.collection(args.collection)
+    files = store.files(info)
+    sources = store.sources(info)
+    if args.json:
+        print_json(
+            {
+                "collection": info.to_dict(),
+                "sources": [s.to_dict() for s in sources],
+                "files": [f.to_dict() for f in files],
+            }
+        )
+        return 0
+    print(f"{info.name}: {info.files:,} files, {info.chunks:,} chunks, model {info.embed_model}")
+    for s in sources:
+        flag = "excluded" if s.mode == "exclude" else ("watched" if s.watch else "")
+        print(f"  source   {s.path} {flag}".rstrip())
+    for f in files:
+        if f.status == "indexed":
+            pages = f", {f.pages} pages" if f.pages else ""
+            print(f"  indexed  {f.path} ({f.chunks} chunks{pages})")
+        else:
+            print(f"  skipped  {f.path}: {f.reason}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    store = _store()
+    info = store.collection(args.collection)
+    removed = store.remove_source(info, args.path)
+    if args.json:
+        print_json({"collection": info.name, "removed": removed})
+    else:
+        print(f"Removed {len(removed)} files from {info.name}.")
+    return 0
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    store = _store()
+    info = store.collection(args.collection)
+    store.delete_collection(info.name)
+    print(
+        f"Deleted the collection {info.name} ({info.files:,} files, {info.chunks:,} chunks). Your files are untouched."
+    )
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    info = _store().rename_collection(args.collection, args.new_name)
+    print(f"Renamed to {info.name}.")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    store = _store()
+    info = store.collection(args.collection)
+    interval = args.interval or rag_config.load().watch_interval_s
+    cancel = CancelToken()
+
+    def tick() -> None:
+        report = ingest.index_collection(store, info.name, None, cancel)
+        if report.indexed or report.removed or report.skipped:
+            stamp = time.strftime("%H:%M:%S")
+            print(f"[{stamp}] {report.summary()}", flush=True)
+
+    print(f"Watching {info.name} every {interval:g} s (Ctrl+C to stop).", file=sys.stderr)
+    watcher = PollingWatcher(interval, tick)
+    watcher.start()
+    try:
+        while watcher.join(1.0):
+            pass
+    except KeyboardInterrupt:
+        cancel.cancel()
+        watcher.stop()
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    result = retrieve.search(_store(), [args.collection], args.query, args.k)
+    if args.json:
+        print_json(
+            [
+                {
+                    "source": h.source,
+                    "page": h.page,
+                    "page_label": h.page_label,
+                    "heading": h.heading,
+                    "text": h.text,
+                    "score": round(h.score, 6),
+                    "vector_score": None if h.vector_score is None else round(h.vector_score, 4),
+                    "keyword_score": round(h.keyword_score, 4),
+                    "relevant": h.relevant,
+                    "start": h.start,
+                    "end": h.end,
+                }
+                for h in result.hits
+            ]
+        )
+        return 0
+    if not result.hits:
+        print("Nothing found.")
+    for n, hit in enumerate(result.hits, start=1):
+        note = "" if hit.relevant else "  (weak match)"
+        print(f"[{n}] {hit.location}{' — ' + hit.heading if hit.heading else ''}{note}")
+        print("    " + rag_answer.snippet(hit.text, 300))
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    store = _store()
+    plan = ingest.plan_model_change(store, args.collection, args.model)
+    print(plan.describe(), file=sys.stderr)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise HearthError("Nothing was changed.", "Add --yes to re-embed the collection.")
+        if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing was changed.")
+            return 1
+    ingest.change_model(store, args.collection, args.model)
+    report = _run_indexing(
+        lambda cancel, progress, report: ingest.index_collection(store, args.collection, None, cancel, progress, report)
+    )
+    _print_report(report, False)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    config = settings.load()
+    rag_settings = rag_config.load()
+    store = _store()
+    collections = [c.strip() for c in args.collection.split(",") if c.strip()]
+    for name in collections:
+        store.collection(name)  # a wrong name fails before the model loads
+    path = library.resolve(args.model, config.extra_model_paths)
+    load = config.load
+    if args.ctx:
+        load.n_ctx = args.ctx
+    sampling = config.sampling
+    if args.temp is not None:
+        sampling.temperature = args.temp
+    if args.seed is not None:
+        sampling.seed = args.seed
+    if args.max_tokens is not None:
+        sampling.max_tokens = args.max_tokens
+    engine = Engine()
+    print(f"Loading {path.name}…", file=sys.stderr)
+    engine.load(path, load)
+    options = rag_answer.AskOptions(
+        k=args.k,
+        documents_only=False if args.open_answers else None,
+        system_prompt=config.system_prompt,
+    )
+    cancel = CancelToken()
+    result: rag_answer.RagAnswer | None = None
+    try:
+        for item in rag_answer.answer_stream(
+            engine, store, collections, args.question, sampling, cancel, options, rag_settings
+        ):
+            if isinstance(item, rag_answer.RagAnswer):
+                result = item
+            elif not args.json:
+                sys.stdout.write(item)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    finally:
+        engine.unload()
+    assert result is not None
+    if args.json:
+        data = result.to_dict()
+        data["citations"] = [
+            {
+                "number": c.number,
+                "source": c.source,
+                "page": c.page,
+                "page_label": c.page_label,
+                "heading": c.heading,
+                "text": c.text,
+                "score": round(c.score, 6),
+                "cited": c.cited,
+                "matches_answer": c.matches_answer,
+            }
+            for c in result.citations
+        ]
+        if not args.inspect:
+            data.pop("inspector")
+        print_json(data)
+        return 0
+    sys.stdout.write("\n")
+    cited = result.cited
+    if cited:
+        print("\nSources:")
+        for c in cited:
+            print(f"  [{c.number}] {c.location} — {c.source}")
+    others = [c for c in result.citations if not c.cited]
+    if others and not result.no_answer:
+        print("Also retrieved, not cited: " + "; ".join(f"[{c.number}] {c.location}" for c in others))
+    for warning in result.warnings:
+        print(f"Note: {warning}", file=sys.stderr)
+    return 0

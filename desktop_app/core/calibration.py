@@ -1,0 +1,316 @@
+"""How right is the memory plan? Measure real loads and keep a record of the error.
+
+Two ways to measure:
+
+* :func:`measure` loads a model in a fresh Python process, the way the app does
+  (:class:`~desktop_app.core.engine.Engine` with default :class:`LoadSettings`), feeds it a
+  prompt that fills most of one 512-token batch, generates a few tokens, and reports the
+  growth of the process's peak resident memory over the same interpreter with llama_cpp
+  imported. That is the figure ``fit.plan(...).ram_bytes`` estimates; the accuracy test and
+  the benchmark use it.
+* Inside the app, after ``Engine.load`` and the first reply: take :func:`rss_bytes` before
+  loading (after any previous model is unloaded) and after the reply, and pass the growth to
+  :func:`record` together with the plan. :func:`process_vram_bytes` gives this process's
+  GPU memory on NVIDIA.
+
+What counts in RSS: the mapped pages of the model file (llama.cpp maps it with
+MAP_POPULATE and keeps the range the CPU uses), anonymous memory that was written
+(KV cache, which llama.cpp clears; repacked weights; touched parts of the compute buffer),
+and the runtime's own tables. Pages of the compute buffer that a batch never touches do
+not count, which is why the reserve llama.cpp logs overstates CPU memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core import db as dbmod
+from desktop_app.core.errors import HearthError
+from desktop_app.core.fit import FitResult
+
+# The probe's prompt: about this many tokens (never more than the context leaves room for).
+PROBE_PROMPT_TOKENS = 450
+PROBE_NEW_TOKENS = 8
+_PROBE_TEXT = (
+    "Hearth runs open language models on this computer. It reads the model's header, plans "
+    "how much memory the weights, the cache and the compute buffers need, and then loads it. "
+)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One real load, measured in a fresh process."""
+
+    ram_bytes: int  # peak RSS minus the RSS of the interpreter with llama_cpp imported
+    baseline_rss: int
+    peak_rss: int
+    after_load_rss: int
+    n_ctx: int
+    prompt_tokens: int
+    gpu_layers: int
+    vram_bytes: int | None
+    load_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    id: int
+    created_at: float
+    model_path: str
+    model_name: str
+    architecture: str
+    quant: str
+    n_ctx: int
+    kv_type: str
+    gpu_layers: int
+    backend: str
+    llama_cpp_version: str
+    estimated_ram: int
+    measured_ram: int
+    estimated_vram: int
+    measured_vram: int | None
+
+    @property
+    def ram_error(self) -> float:
+        """(estimate - measured) / measured: positive when the plan overestimates."""
+        return (self.estimated_ram - self.measured_ram) / self.measured_ram if self.measured_ram else 0.0
+
+    @property
+    def vram_error(self) -> float | None:
+        if not self.measured_vram:
+            return None
+        return (self.estimated_vram - self.measured_vram) / self.measured_vram
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ram_error"] = self.ram_error
+        data["vram_error"] = self.vram_error
+        return data
+
+
+# -- reading this process's memory ----------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    """This process's resident memory now."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def peak_rss_bytes() -> int:
+    """The most resident memory this process has held so far."""
+    if sys.platform == "win32":
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0) or rss_bytes())
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB, macOS bytes
+
+
+def process_vram_bytes(pid: int | None = None) -> int | None:
+    """GPU memory held by ``pid`` (default: this process) on NVIDIA GPUs; None when unknown."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    pid = pid or os.getpid()
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver / no GPU
+        return None
+    try:
+        total, seen = 0, False
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory is not None:
+                    total += int(proc.usedGpuMemory)
+                    seen = True
+        return total if seen else None
+    except Exception:  # noqa: BLE001 - some drivers refuse per-process queries
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+# -- measuring a load in a fresh process ------------------------------------------------------------
+
+
+def measure(path: str | Path, n_ctx: int, *, n_threads: int = 0, timeout: float = 600) -> Measurement:
+    """Loads ``path`` at ``n_ctx`` in a new Python process and measures what it adds.
+
+    Raises HearthError when the model cannot be loaded there.
+    """
+    cmd = [sys.executable, "-m", "desktop_app.core.calibration", str(path), str(n_ctx), str(n_threads)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise HearthError(f"Measuring “{Path(path).name}” took longer than {timeout:.0f} s.") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HearthError(f"Measuring “{Path(path).name}” failed: {last}")
+    return Measurement(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _probe(argv: Sequence[str]) -> int:
+    """The measuring process: baseline, load, one long prompt, a few tokens, peak."""
+    import gc
+
+    import llama_cpp  # noqa: F401 - part of the baseline, as in the app
+
+    from desktop_app.core.engine import Engine, Message
+    from desktop_app.core.settings import LoadSettings, SamplingSettings
+
+    path, n_ctx, n_threads = argv[0], int(argv[1]), int(argv[2]) if len(argv) > 2 else 0
+    gc.collect()
+    baseline = rss_bytes()
+    engine = Engine()
+    started = time.perf_counter()
+    model = engine.load(path, LoadSettings(n_ctx=n_ctx, n_threads=n_threads))
+    load_s = time.perf_counter() - started
+    after_load = rss_bytes()
+    room = min(PROBE_PROMPT_TOKENS, model.n_ctx - PROBE_NEW_TOKENS - 64)
+    per_copy = max(1, engine.count_tokens(_PROBE_TEXT))
+    text = _PROBE_TEXT * max(1, room // per_copy)
+    reply = engine.generate(
+        [Message("user", text)], SamplingSettings(max_tokens=PROBE_NEW_TOKENS, temperature=0.0, seed=1)
+    )
+    peak = peak_rss_bytes()
+    result = Measurement(
+        ram_bytes=peak - baseline,
+        baseline_rss=baseline,
+        peak_rss=peak,
+        after_load_rss=after_load,
+        n_ctx=model.n_ctx,
+        prompt_tokens=reply.timings.prompt_tokens,
+        gpu_layers=model.n_gpu_layers,
+        vram_bytes=process_vram_bytes(),
+        load_s=load_s,
+    )
+    engine.unload()
+    print(json.dumps(result.to_dict()))
+    return 0
+
+
+# -- the record -------------------------------------------------------------------------------------
+
+
+def record(
+    model_path: str | Path,
+    n_ctx: int,
+    kv_type: str,
+    estimate: FitResult,
+    measured_ram: int,
+    measured_vram: int | None,
+    *,
+    backend: str = "",
+    llama_cpp_version: str = "",
+    db: sqlite3.Connection | None = None,
+) -> int:
+    """Stores a plan next to what the load really used; returns the row id."""
+    from desktop_app.core import library
+
+    name = architecture = quant = ""
+    try:
+        info = library.read_header(Path(model_path))
+        name, architecture, quant = info.name or Path(model_path).stem, info.architecture, info.quant
+    except (HearthError, OSError):
+        name = Path(model_path).stem
+    if not llama_cpp_version or not backend:
+        from desktop_app.core import hardware
+
+        found_backend, _offload, version, _features = hardware.llama_backend()
+        backend = backend or (found_backend if estimate.gpu_layers else "CPU")
+        llama_cpp_version = llama_cpp_version or version
+    conn = db or dbmod.connect()
+    try:
+        with conn:
+            cursor = conn.execute(
+                "INSERT INTO fit_calibration (created_at, model_path, model_name, architecture, quant, n_ctx,"
+                " kv_type, gpu_layers, backend, llama_cpp_version, estimated_ram, measured_ram, estimated_vram,"
+                " measured_vram, estimate_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    str(model_path),
+                    name,
+                    architecture,
+                    quant,
+                    int(n_ctx),
+                    kv_type,
+                    estimate.gpu_layers,
+                    backend,
+                    llama_cpp_version,
+                    estimate.ram_bytes,
+                    int(measured_ram),
+                    estimate.vram_bytes,
+                    None if measured_vram is None else int(measured_vram),
+                    json.dumps(estimate.to_dict(), default=str),
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+    finally:
+        if db is None:
+            conn.close()
+
+
+def history(
+    model_path: str | Path | None = None, limit: int = 200, db: sqlite3.Connection | None = None
+) -> list[CalibrationRecord]:
+    """Recorded estimates and measurements, newest first (for one model, or all)."""
+    conn = db or dbmod.connect()
+    try:
+        columns = (
+            "id, created_at, model_path, model_name, architecture, quant, n_ctx, kv_type, gpu_layers, backend,"
+            " llama_cpp_version, estimated_ram, measured_ram, estimated_vram, measured_vram"
+        )
+        if model_path is None:
+            rows = conn.execute(
+                f"SELECT {columns} FROM fit_calibration ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                f"SELECT {columns} FROM fit_calibration WHERE model_path = ? ORDER BY created_at DESC, id DESC"
+                " LIMIT ?",
+                (str(model_path), limit),
+            ).fetchall()
+        return [CalibrationRecord(*tuple(row)) for row in rows]
+    finally:
+        if db is None:
+            conn.close()
+
+
+def error_summary(records: Sequence[CalibrationRecord]) -> dict[str, Any]:
+    """How far off the plan has been: count, mean and worst relative RAM error (and VRAM's)."""
+    ram = [r.ram_error for r in records if r.measured_ram]
+    vram = [e for e in (r.vram_error for r in records) if e is not None]
+
+    def stats(values: list[float]) -> dict[str, float | int]:
+        if not values:
+            return {"count": 0, "mean_abs": 0.0, "worst": 0.0, "mean": 0.0}
+        return {
+            "count": len(values),
+            "mean_abs": sum(abs(v) for v in values) / len(values),
+            "mean": sum(values) / len(values),
+            "worst": max(values, key=abs),
+        }
+
+    return {"ram": stats(ram), "vram": stats(vram)}
+
+
+if __name__ == "__main__":
+    sys.exit(_probe(sys.argv[1:]))

@@ -1,0 +1,761 @@
+"""Measure variants of a model on this machine, each in a fresh child process.
+
+For each variant: file size, load time, peak memory (RAM; VRAM when layers are
+offloaded to an NVIDIA GPU), prompt and generation speed, perplexity on an
+evaluation text and, against the reference variant, mean KL divergence and top-1
+token agreement over exactly the same tokens; optionally its answer to a prompt
+with the same seed and settings as the others.
+
+Order of work inside a child, and why:
+
+1. load the model through :class:`~desktop_app.core.engine.Engine`, exactly as chat does;
+2. speed: a short warm-up (pages the weights in), then one batch of prompt tokens
+   with logits for the last token only (what chat does) and N tokens decoded one by
+   one, greedily — the same two figures ``llama-bench`` reports (pp and tg);
+3. peak memory is read *here*, before the quality pass: its logits buffers are the
+   lab's own overhead, not what the model needs to chat;
+4. quality: the evaluation windows, logits for the scored half only;
+5. the answer to the prompt, streamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.core import hardware, paths
+from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
+from desktop_app.core.errors import HearthError
+from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
+from desktop_app.core.quantlab.variants import Variant, describe_variant, pick_reference, same_model
+from desktop_app.core.settings import SamplingSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from llama_cpp import Llama
+
+log = logging.getLogger(__name__)
+
+SAMPLE_TEXT_NAME = "alice-in-wonderland-ch1-2.txt"
+SAMPLE_TEXT_LABEL = "Alice's Adventures in Wonderland, chapters I–II (Lewis Carroll)"
+# Share of one variant's progress bar for each phase of its work.
+_PHASES = {"load": (0.0, 0.15), "speed": (0.15, 0.35), "quality": (0.35, 0.9), "answer": (0.9, 1.0)}
+
+
+# -- settings and inputs ---------------------------------------------------------------------
+
+
+def _default_sampling() -> SamplingSettings:
+    return SamplingSettings(max_tokens=256, seed=-1)
+
+
+@dataclass
+class CompareSettings:
+    """How a comparison is run. Every field is saved with the run."""
+
+    tokens: int = 2048  # text tokens evaluated for perplexity and KL divergence (at most)
+    window: int = 512  # tokens per evaluation window; the second half of each is scored
+    n_ctx: int = 2048  # context the models are loaded with (same for all variants)
+    n_threads: int = 0  # 0: physical cores
+    n_gpu_layers: int = -1  # -1: as many as the build can offload
+    flash_attn: bool = True
+    speed_prompt_tokens: int = 256  # prompt speed: one batch of this many tokens
+    speed_gen_tokens: int = 32  # generation speed: this many tokens, one at a time
+    kl_top_k: int = 0  # 0: full distributions when they fit in 512 MB, else top-256
+    prompt: str = ""  # when set, every variant answers it (same seed and settings)
+    system_prompt: str = ""
+    sampling: SamplingSettings = field(default_factory=_default_sampling)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompareSettings:
+        known = {f.name for f in fields(cls)} - {"sampling"}
+        settings = cls(**{k: v for k, v in data.items() if k in known})
+        sampling = data.get("sampling")
+        if isinstance(sampling, dict):
+            names = {f.name for f in fields(SamplingSettings)}
+            settings.sampling = SamplingSettings(**{k: v for k, v in sampling.items() if k in names})
+        return settings
+
+    def validate(self) -> None:
+        if self.tokens < 16:
+            raise HearthError("Evaluate at least 16 tokens.", "Raise the number of tokens.")
+        if self.window < 16 or self.window > self.n_ctx:
+            raise HearthError(
+                f"The evaluation window ({self.window}) must be between 16 tokens and the context ({self.n_ctx}).",
+                "Make the window smaller or the context larger.",
+            )
+
+
+@dataclass(frozen=True)
+class EvalText:
+    """The text perplexity and KL divergence are measured on, and where it came from."""
+
+    text: str
+    source: str  # what the user sees: the sample's title, a file path, "pasted text"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def sample(cls) -> EvalText:
+        path = sample_text_path()
+        return cls(path.read_text(encoding="utf-8"), SAMPLE_TEXT_LABEL)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EvalText:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise HearthError(f"Cannot read “{path.name}”: {exc.strerror or exc}.") from None
+        if not text.strip():
+            raise HearthError(f"“{path.name}” has no text.", "Pick a plain-text file.")
+        return cls(text, str(path))
+
+    @classmethod
+    def pasted(cls, text: str) -> EvalText:
+        if not text.strip():
+            raise HearthError("The evaluation text is empty.", "Paste some text, or use the sample.")
+        return cls(text, "pasted text")
+
+
+def sample_text_path() -> Path:
+    return paths.resources_dir() / "samples" / SAMPLE_TEXT_NAME
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class VariantResult:
+    """What was measured for one variant. Metrics are None when not measured (or failed)."""
+
+    path: str
+    name: str
+    sha256: str
+    quant: str
+    bits_per_weight: float
+    size_bytes: int
+    is_reference: bool = False
+    load_s: float | None = None
+    peak_rss_bytes: int | None = None
+    baseline_rss_bytes: int | None = None  # the child process before loading: Python and llama.cpp
+    vram_bytes: int | None = None
+    prompt_tok_s: float | None = None
+    gen_tok_s: float | None = None
+    perplexity: float | None = None
+    kl_divergence: float | None = None
+    kl_p99: float | None = None
+    top1_agreement: float | None = None
+    n_scored: int = 0
+    answer: str | None = None
+    answer_timings: dict[str, Any] | None = None
+    rating: int | None = None  # the user's 1–5 rating in side-by-side
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # backend, threads, n_ctx, llama.cpp version...
+
+    @property
+    def model_rss_bytes(self) -> int | None:
+        if self.peak_rss_bytes is None or self.baseline_rss_bytes is None:
+            return None
+        return max(0, self.peak_rss_bytes - self.baseline_rss_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["model_rss_bytes"] = self.model_rss_bytes
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VariantResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class ComparisonRun:
+    """One comparison: its settings, the text, the machine, and a result per variant
+    (reference first). ``id`` is set once saved."""
+
+    settings: CompareSettings
+    text_source: str
+    text_sha256: str
+    n_text_tokens: int
+    kl_method: str
+    results: list[VariantResult]
+    machine: dict[str, Any]
+    created_at: float = field(default_factory=time.time)
+    duration_s: float = 0.0
+    title: str = ""
+    id: int | None = None
+
+    @property
+    def reference(self) -> VariantResult | None:
+        return next((r for r in self.results if r.is_reference), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "created_at": self.created_at,
+            "duration_s": self.duration_s,
+            "settings": self.settings.to_dict(),
+            "text": {"source": self.text_source, "sha256": self.text_sha256, "tokens": self.n_text_tokens},
+            "kl_method": self.kl_method,
+            "machine": self.machine,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+@dataclass(frozen=True)
+class CompareEvent:
+    """What a running comparison tells its viewer besides progress.
+
+    kind: "started" (variant ``index`` begins), "answer" (``text`` is the next piece
+    of its answer), "result" (``result`` is its finished row).
+    """
+
+    kind: str
+    index: int
+    text: str = ""
+    result: VariantResult | None = None
+
+
+EventCallback = Callable[[CompareEvent], None]
+
+
+# -- the parent side ------------------------------------------------------------------------
+
+
+def run_comparison(
+    models: Sequence[str | Path],
+    settings: CompareSettings | None = None,
+    text: EvalText | None = None,
+    *,
+    reference: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_event: EventCallback | None = None,
+    save: bool = True,
+) -> ComparisonRun:
+    """Measures every model, the reference first, and (``save``) stores the run.
+
+    The reference is ``reference`` if given (it is added to ``models`` when missing),
+    else the variant with the most bits per weight. Raises HearthError when the
+    reference cannot be measured, Cancelled when ``cancel`` fires (nothing is saved).
+    A variant that fails is kept in the results with its ``error``.
+    """
+    from desktop_app.core.fingerprint import cached_sha256
+
+    settings = settings or CompareSettings()
+    settings.validate()
+    text = text or EvalText.sample()
+    cancel = cancel or CancelToken()
+    started = time.time()
+    paths_in = [Path(m) for m in models]
+    if reference is not None and Path(reference).resolve() not in {p.resolve() for p in paths_in}:
+        paths_in.insert(0, Path(reference))
+    if not paths_in:
+        raise HearthError("Pick at least one model to measure.")
+    seen: set[Path] = set()
+    variants: list[Variant] = []
+    for p in paths_in:
+        if p.resolve() in seen:
+            continue
+        seen.add(p.resolve())
+        variants.append(describe_variant(p))
+    ref = (
+        next(v for v in variants if v.path.resolve() == Path(reference).resolve())
+        if reference is not None
+        else pick_reference(variants)
+    )
+    ordered = [ref, *sorted((v for v in variants if v is not ref), key=lambda v: -v.bits_per_weight)]
+    notes: list[str] = []
+    if not same_model(ordered):
+        notes.append(
+            "These files are not all variants of one model: KL divergence and agreement are "
+            "only meaningful between variants that share the reference's vocabulary."
+        )
+    sampling = SamplingSettings(**asdict(settings.sampling))
+    if sampling.seed < 0:
+        sampling.seed = random.randrange(2**31)  # one seed for every variant, recorded with the run
+    settings.sampling = sampling
+    n = len(ordered)
+
+    def report(index: int, fraction: float, message: str) -> None:
+        if progress:
+            progress(Progress(index + min(1.0, fraction), n, message))
+
+    results: list[VariantResult] = []
+    n_text_tokens = 0
+    kl_method = ""
+    with tempfile.TemporaryDirectory(prefix="hearth-quantlab-") as tmp:
+        store_dir = Path(tmp) / "reference"
+        ref_tokens: list[int] | None = None
+        for i, v in enumerate(ordered):
+            cancel.raise_if_cancelled()
+            if on_event:
+                on_event(CompareEvent("started", i))
+            report(i, 0.0, f"{v.name}: fingerprinting")
+            sha256 = cached_sha256(v.path, cancel=cancel)
+            row = VariantResult(
+                path=str(v.path),
+                name=v.name,
+                sha256=sha256,
+                quant=v.quant,
+                bits_per_weight=round(v.bits_per_weight, 3),
+                size_bytes=v.size_bytes,
+                is_reference=i == 0,
+            )
+            job = {
+                "path": str(v.path),
+                "role": "reference" if i == 0 else "variant",
+                "store": str(store_dir),
+                "settings": settings.to_dict(),
+                "text": text.text,
+                "tokens": ref_tokens,
+            }
+            try:
+                message = measure_in_child(job, i, report, on_event, cancel, v.name)
+            except HearthError as exc:
+                if i == 0:
+                    raise HearthError(
+                        f"The reference, {v.name}, could not be measured: {exc.message}", exc.hint
+                    ) from None
+                row.error = str(exc)
+                log.warning("Variant %s failed: %s", v.name, exc)
+            else:
+                _fill(row, message)
+                if i == 0:
+                    ref_tokens = list(message["tokens"])
+                    n_text_tokens = len(ref_tokens)
+                    kl_method = str(message.get("kl_method", ""))
+            results.append(row)
+            if on_event:
+                on_event(CompareEvent("result", i, result=row))
+    run = ComparisonRun(
+        settings=settings,
+        text_source=text.source,
+        text_sha256=text.sha256,
+        n_text_tokens=n_text_tokens,
+        kl_method=kl_method,
+        results=results,
+        machine=_machine(results),
+        created_at=started,
+        duration_s=time.time() - started,
+        title=_title(ordered),
+    )
+    if notes:
+        run.machine["notes"] = notes
+    if save:
+        from desktop_app.core.quantlab.runs import save as save_run
+
+        save_run(run)
+    return run
+
+
+def measure_in_child(
+    job: dict[str, Any],
+    index: int = 0,
+    report: Callable[[int, float, str], None] | None = None,
+    on_event: EventCallback | None = None,
+    cancel: CancelToken | None = None,
+    name: str = "",
+) -> Message:
+    """Runs one variant's measurement in a fresh process; returns its result message."""
+
+    def on_message(message: Message) -> None:
+        event = message.get("event")
+        if event == "progress" and report:
+            start, end = _PHASES.get(str(message.get("phase")), (0.0, 1.0))
+            fraction = start + (end - start) * float(message.get("fraction") or 0.0)
+            report(index, fraction, f"{name}: {message.get('message', '')}")
+        elif event == "answer" and on_event:
+            on_event(CompareEvent("answer", index, text=str(message.get("text", ""))))
+
+    return run_child(_measure_in_child, job, on_message, cancel, what=f"Measuring {name or 'the model'}")
+
+
+def _fill(row: VariantResult, message: Message) -> None:
+    for key in (
+        "load_s",
+        "peak_rss_bytes",
+        "baseline_rss_bytes",
+        "vram_bytes",
+        "prompt_tok_s",
+        "gen_tok_s",
+        "perplexity",
+        "kl_divergence",
+        "kl_p99",
+        "top1_agreement",
+        "n_scored",
+        "answer",
+        "answer_timings",
+    ):
+        if key in message:
+            setattr(row, key, message[key])
+    row.notes = list(message.get("notes", []))
+    row.details = dict(message.get("details", {}))
+    if row.is_reference:
+        row.kl_divergence, row.kl_p99, row.top1_agreement = 0.0, 0.0, 1.0
+
+
+def _machine(results: Sequence[VariantResult]) -> dict[str, Any]:
+    total, _available = hardware.memory()
+    details = next((r.details for r in results if r.details), {})
+    return {
+        "ram_total": total,
+        "cpu_physical_cores": hardware.physical_cores(),
+        "os": sys.platform,
+        "backend": details.get("backend", ""),
+        "llama_cpp_version": details.get("llama_cpp_version", ""),
+    }
+
+
+def _title(variants: Sequence[Variant]) -> str:
+    bases = sorted({v.base for v in variants})
+    quants = ", ".join(v.quant for v in variants)
+    return f"{' / '.join(bases)}: {quants}"
+
+
+# -- the child side -----------------------------------------------------------------------------
+
+
+class _RssSampler(threading.Thread):
+    """Samples this process's RSS every 20 ms: the peak where the OS keeps none (macOS)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True, name="rss-sampler")
+        self.max_rss = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        proc = psutil.Process()
+        while not self._stop_event.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.max_rss = max(self.max_rss, int(proc.memory_info().rss))
+            self._stop_event.wait(0.02)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def current_rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def peak_rss(sampled: int = 0) -> int:
+    """This process's peak resident memory so far.
+
+    Linux: VmHWM (the kernel's high-water mark of this process image; ru_maxrss is
+    not used because it survives exec and may hold the parent's peak). Windows: the
+    peak working set. Elsewhere: the sampled maximum.
+    """
+    peak = max(sampled, current_rss())
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return max(peak, int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+    elif sys.platform == "win32":
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return max(peak, int(getattr(info, "peak_wset", 0)))
+    return peak
+
+
+def vram_used_by_this_process() -> int | None:
+    """GPU memory this process holds on NVIDIA GPUs (NVML), or None where unknown."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver, no GPU
+        return None
+    pid = os.getpid()
+    used = 0
+    found = False
+    try:
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory is not None:
+                    used += int(proc.usedGpuMemory)
+                    found = True
+    except Exception:  # noqa: BLE001 - per-process accounting is not available everywhere
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+    return used if found else None
+
+
+class Decoder:
+    """Feeds tokens to a loaded model through llama.cpp's batch API, asking for logits
+    only at the positions that need them (llama-cpp-python's ``eval`` computes all or
+    none). Used by the lab's child and by the benchmark."""
+
+    def __init__(self, llm: Llama) -> None:
+        from llama_cpp._internals import LlamaBatch
+
+        self.llm = llm
+        self.ctx = llm._ctx.ctx
+        self.n_batch = int(llm.n_batch)
+        self.n_vocab = int(llm.n_vocab())
+        self._batch = LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1, verbose=False)
+
+    def clear(self) -> None:
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        if memory is not None:
+            llama_cpp.llama_memory_clear(memory, True)
+        self.llm.reset()  # llama-cpp-python's own record of what the cache holds
+
+    def decode(self, tokens: Sequence[int], pos0: int, want_logits: Callable[[int], bool]) -> npt.NDArray[np.float32]:
+        """Decodes ``tokens`` at positions pos0...; returns the logits rows asked for, in order."""
+        import llama_cpp
+        import numpy as np
+
+        rows = []
+        batch = self._batch.batch
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            n_out = 0
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = pos0 + start + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                flag = want_logits(start + i)
+                batch.logits[i] = flag
+                n_out += int(flag)
+            batch.n_tokens = len(chunk)
+            status = llama_cpp.llama_decode(self.ctx, batch)
+            if status != 0:
+                raise HearthError(
+                    f"llama.cpp failed to process the text (status {status}).",
+                    "Try a smaller window or context.",
+                )
+            if n_out:
+                pointer = llama_cpp.llama_get_logits(self.ctx)
+                flat = np.ctypeslib.as_array(pointer, shape=(n_out * self.n_vocab,))
+                rows.append(flat.reshape(n_out, self.n_vocab).copy())
+        if not rows:
+            return np.empty((0, self.n_vocab), dtype=np.float32)
+        return np.concatenate(rows) if len(rows) > 1 else rows[0]
+
+    def close(self) -> None:
+        self._batch.close()
+
+
+def measure_speed(
+    decoder: Decoder, tokens: Sequence[int], bos: int | None, n_prompt: int, n_gen: int
+) -> tuple[float, float]:
+    """(prompt tok/s, generation tok/s): one batch of ``n_prompt`` tokens with logits for the
+    last only, then ``n_gen`` tokens decoded one at a time, each the greedy choice.
+    A short warm-up first pages the weights in."""
+    import numpy as np
+
+    lead = [bos] if bos is not None else []
+    warm = (lead + list(tokens[:8]))[:8]
+    decoder.clear()
+    decoder.decode(warm, 0, lambda i: i == len(warm) - 1)
+    decoder.clear()
+    n_prompt = max(2, min(n_prompt, decoder.n_batch, len(lead) + len(tokens)))
+    prompt = (lead + list(tokens))[:n_prompt]
+    t0 = time.perf_counter()
+    logits = decoder.decode(prompt, 0, lambda i: i == len(prompt) - 1)
+    prompt_s = time.perf_counter() - t0
+    n_ctx = decoder.llm.n_ctx()
+    n_gen = max(1, min(n_gen, n_ctx - len(prompt)))
+    token = int(np.argmax(logits[-1]))
+    t0 = time.perf_counter()
+    for k in range(n_gen):
+        logits = decoder.decode([token], len(prompt) + k, lambda _i: True)
+        token = int(np.argmax(logits[-1]))
+    gen_s = time.perf_counter() - t0
+    decoder.clear()
+    return len(prompt) / prompt_s, n_gen / gen_s
+
+
+def _between(first: int, last: int) -> Callable[[int], bool]:
+    return lambda i: first <= i <= last
+
+
+def _measure_in_child(job: dict[str, Any], conn: Any) -> None:
+    """Child process: measures one variant (see the module doc for the order of work)."""
+    ChildSender(conn).run(lambda send: _measure(job, send))
+
+
+def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
+    import llama_cpp
+
+    from desktop_app.core.engine import Engine, Message, Reply
+    from desktop_app.core.quantlab import metrics
+    from desktop_app.core.settings import LoadSettings
+
+    settings = CompareSettings.from_dict(job["settings"])
+    sampler = _RssSampler()
+    sampler.start()
+    baseline = current_rss()
+    notes: list[str] = []
+
+    reported = [0.0, -1.0]  # time and fraction of the last report
+
+    def progress(phase: str, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if phase == "load" and 0 < fraction < 1 and (now - reported[0] < 0.1 or fraction - reported[1] < 0.01):
+            return  # llama.cpp reports loading per tensor: hundreds of times a second
+        reported[0], reported[1] = now, fraction
+        send.send("progress", phase=phase, fraction=fraction, message=message)
+
+    progress("load", 0.0, "loading")
+    engine = Engine()
+    load = LoadSettings(
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
+    )
+    model = engine.load(job["path"], load, progress=lambda p: progress("load", p.fraction or 0.0, "loading"))
+    llm = engine._llm
+    assert llm is not None
+    vocab = llm._model.vocab
+    bos = int(llm.token_bos()) if llama_cpp.llama_vocab_get_add_bos(vocab) else None
+    n_vocab = int(llm.n_vocab())
+    text: str = job["text"]
+    own = llm.tokenize(text[: settings.tokens * 12].encode("utf-8"), add_bos=False, special=False)[: settings.tokens]
+    tokens: list[int] = own
+    comparable = True
+    if job.get("tokens") is not None:
+        ref_tokens = list(job["tokens"])
+        if own == ref_tokens:
+            tokens = ref_tokens
+        else:
+            comparable = False
+            notes.append(
+                "This model splits the text into different tokens from the reference's: "
+                "its perplexity is on its own tokens, and KL divergence cannot be measured."
+            )
+    window = min(settings.window, llm.n_ctx())
+    windows = metrics.plan_windows(tokens, window, bos)
+    if not windows:
+        raise HearthError("The evaluation text is too short.", "Use a longer text, or the sample.")
+    decoder = Decoder(llm)
+
+    progress("speed", 0.0, "measuring speed")
+    prompt_tok_s, gen_tok_s = measure_speed(
+        decoder, tokens, bos, settings.speed_prompt_tokens, settings.speed_gen_tokens
+    )
+    sampler.stop()
+    peak = peak_rss(sampler.max_rss)
+    vram = vram_used_by_this_process() if model.n_gpu_layers else None
+
+    n_positions = sum(w.n_scored for w in windows)
+    store: metrics.ReferenceStore | None = None
+    store_dir = Path(job["store"])
+    if job["role"] == "reference":
+        meta = metrics.ReferenceStore.choose(n_positions, n_vocab, settings.kl_top_k)
+        store = metrics.ReferenceStore.create(store_dir, meta)
+    elif comparable:
+        store = metrics.ReferenceStore.open(store_dir)
+        if store.meta.n_vocab != n_vocab or store.meta.n_positions != n_positions:
+            notes.append("This model's vocabulary differs from the reference's: KL divergence cannot be measured.")
+            store = None
+    acc = metrics.Accumulator()
+    position = 0
+    for k, w in enumerate(windows):
+        progress("quality", k / len(windows), f"perplexity, window {k + 1} of {len(windows)}")
+        first, last = w.first_scored, len(w.tokens) - 2
+        decoder.clear()
+        logits = decoder.decode(w.tokens, 0, _between(first, last))
+        logprobs = metrics.log_softmax(logits)
+        del logits
+        nll = metrics.token_nll(logprobs, w.targets)
+        if job["role"] == "reference" and store is not None:
+            store.write(position, logprobs)
+            acc.add(nll)
+        elif store is not None:
+            kl, same = store.compare(position, logprobs)
+            acc.add(nll, kl, same)
+        else:
+            acc.add(nll)
+        position += len(nll)
+    if job["role"] == "reference" and store is not None:
+        store.flush()
+    decoder.clear()
+    decoder.close()
+
+    answer: str | None = None
+    answer_timings: dict[str, Any] | None = None
+    if settings.prompt.strip():
+        progress("answer", 0.0, "answering the prompt")
+        messages = [Message("system", settings.system_prompt)] if settings.system_prompt.strip() else []
+        messages.append(Message("user", settings.prompt))
+        sampling = SamplingSettings(**asdict(settings.sampling))
+        for item in engine.stream_chat(messages, sampling):
+            if isinstance(item, Reply):
+                answer = item.text
+                answer_timings = item.timings.to_dict()
+                answer_timings["finish"] = item.finish
+                answer_timings["seed"] = item.seed
+            else:
+                send.send("answer", text=item)
+    progress("answer", 1.0, "done")
+    engine.unload()
+    result: dict[str, Any] = {
+        "load_s": model.load_s,
+        "peak_rss_bytes": peak,
+        "baseline_rss_bytes": baseline,
+        "vram_bytes": vram,
+        "prompt_tok_s": prompt_tok_s,
+        "gen_tok_s": gen_tok_s,
+        "perplexity": acc.perplexity,
+        "n_scored": acc.n,
+        "kl_divergence": acc.kl_mean,
+        "kl_p99": acc.kl_p99,
+        "top1_agreement": acc.top1_agreement,
+        "answer": answer,
+        "answer_timings": answer_timings,
+        "notes": notes + model.notes,
+        "details": {
+            "backend": model.backend,
+            "n_gpu_layers": model.n_gpu_layers,
+            "n_threads": model.n_threads,
+            "n_ctx": model.n_ctx,
+            "window": window,
+            "windows": len(windows),
+            "llama_cpp_version": model.llama_cpp_version,
+        },
+    }
+    if job["role"] == "reference":
+        result["tokens"] = tokens
+        result["kl_method"] = store.description if store is not None else ""
+    return result

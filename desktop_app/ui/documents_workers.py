@@ -1,0 +1,203 @@
+"""Where the Documents section's work meets Qt: indexing and searching off the GUI thread.
+
+:class:`DocumentsHost` (GUI thread) owns two QThreads, each with a
+:class:`DocumentsWorker` moved to it: one indexes (jobs run one after another, in the
+order asked), one searches (so a search is never stuck behind a long indexing run).
+Every job carries a :class:`CancelToken`; progress comes back at most every 100 ms;
+results, failures and cancellations come back as signals, queued to the GUI thread.
+Shutdown is cancel -> quit -> wait.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.rag import ingest
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1
+SHUTDOWN_WAIT_MS = 30_000
+
+# fn(cancel, progress, report) -> result
+JobFunction = Callable[[CancelToken, Callable[[ingest.IndexProgress], None], ingest.IngestReport], Any]
+
+
+@dataclass
+class DocumentsJob:
+    job_id: int
+    kind: str  # "index" | "search" | "remove" | ...
+    collection: str
+    fn: JobFunction
+    cancel: CancelToken = field(default_factory=CancelToken)
+    report: ingest.IngestReport = field(default_factory=lambda: ingest.IngestReport(""))
+
+
+class DocumentsWorker(QObject):
+    """Runs jobs on its thread. Every job ends with exactly one of finished / failed / cancelled."""
+
+    started = Signal(object)  # DocumentsJob
+    progressed = Signal(object, object)  # DocumentsJob, IndexProgress
+    finished = Signal(object, object)  # DocumentsJob, result
+    failed = Signal(object, str, str)  # DocumentsJob, message, hint
+    cancelled = Signal(object)  # DocumentsJob (its report says what was done before the stop)
+    bug_raised = Signal(object)
+
+    @Slot(object)
+    def run(self, job: DocumentsJob) -> None:
+        last = 0.0
+
+        def progress(update: ingest.IndexProgress) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL_S or update.phase == "done":
+                last = now
+                self.progressed.emit(job, update)
+
+        if job.cancel.cancelled:
+            self.cancelled.emit(job)
+            return
+        self.started.emit(job)
+        try:
+            result = job.fn(job.cancel, progress, job.report)
+        except Cancelled:
+            self.cancelled.emit(job)
+        except HearthError as exc:
+            self.failed.emit(job, exc.message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
+            self.failed.emit(job, "The documents job failed because of an unexpected error.", "")
+            self.bug_raised.emit(exc)
+        else:
+            self.finished.emit(job, result)
+
+
+class DocumentsHost(QObject):
+    """The GUI thread's handle on the document workers. Use it from the GUI thread only."""
+
+    job_started = Signal(object)
+    job_progressed = Signal(object, object)
+    job_finished = Signal(object, object)
+    job_failed = Signal(object, str, str)
+    job_cancelled = Signal(object)
+    busy_changed = Signal(bool)  # the indexing thread started or ran out of work
+
+    _index_requested = Signal(object)
+    _search_requested = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, DocumentsJob] = {}  # indexing jobs asked for and not ended
+        self._threads: list[QThread] = []
+        self._workers: list[DocumentsWorker] = []
+
+    def _ensure_started(self) -> None:
+        """The threads start with the first job (a window that never indexes costs nothing)."""
+        if not self._threads:
+            self._start_worker("hearth-documents-index", self._index_requested)
+            self._start_worker("hearth-documents-search", self._search_requested)
+
+    def _start_worker(self, name: str, request: Any) -> DocumentsWorker:
+        thread = QThread()
+        thread.setObjectName(name)
+        worker = DocumentsWorker()
+        worker.moveToThread(thread)
+        thread.finished.connect(worker.deleteLater)
+        request.connect(worker.run)
+        worker.started.connect(self.job_started)
+        worker.progressed.connect(self.job_progressed)
+        worker.finished.connect(self._on_worker_finished)
+        worker.failed.connect(self._on_worker_failed)
+        worker.cancelled.connect(self._on_worker_cancelled)
+        worker.bug_raised.connect(self._on_worker_bug_raised)
+        thread.start()
+        self._threads.append(thread)
+        self._workers.append(worker)
+        return worker
+
+    # -- requests ------------------------------------------------------------------------------------
+
+    def submit(self, kind: str, collection: str, fn: JobFunction) -> DocumentsJob:
+        """Queues a job that changes the index (they run one at a time, in order)."""
+        job = DocumentsJob(next(self._ids), kind, collection, fn)
+        job.report.collection = collection
+        self._ensure_started()
+        was_busy = self.busy
+        self._pending[job.job_id] = job
+        self._index_requested.emit(job)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return job
+
+    def search(self, collection: str, fn: JobFunction) -> DocumentsJob:
+        job = DocumentsJob(next(self._ids), "search", collection, fn)
+        self._ensure_started()
+        self._search_requested.emit(job)
+        return job
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def jobs(self) -> list[DocumentsJob]:
+        return list(self._pending.values())
+
+    def cancel_all(self, collection: str | None = None) -> None:
+        for job in self._pending.values():
+            if collection is None or job.collection == collection:
+                job.cancel.cancel()
+
+    def shutdown(self) -> None:
+        """Cancels every job, then ends the threads (queued jobs are dropped: indexing resumes next time)."""
+        self.cancel_all()
+        for thread in self._threads:
+            if thread.isRunning():
+                thread.quit()
+                if not thread.wait(SHUTDOWN_WAIT_MS):
+                    log.error("The documents thread %s did not stop in time", thread.objectName())
+        for worker in self._workers:
+            for request in (self._index_requested, self._search_requested):
+                try:
+                    request.disconnect(worker.run)
+                except (RuntimeError, TypeError):
+                    pass
+        self._threads.clear()
+        self._workers.clear()
+        if self._pending:
+            self._pending.clear()
+            self.busy_changed.emit(False)
+
+    # -- worker reports ------------------------------------------------------------------------------
+
+    def _ended(self, job: DocumentsJob) -> None:
+        if self._pending.pop(job.job_id, None) is not None and not self._pending:
+            self.busy_changed.emit(False)
+
+    @Slot(object, object)
+    def _on_worker_finished(self, job: DocumentsJob, result: object) -> None:
+        self._ended(job)
+        self.job_finished.emit(job, result)
+
+    @Slot(object, str, str)
+    def _on_worker_failed(self, job: DocumentsJob, message: str, hint: str) -> None:
+        self._ended(job)
+        self.job_failed.emit(job, message, hint)
+
+    @Slot(object)
+    def _on_worker_cancelled(self, job: DocumentsJob) -> None:
+        self._ended(job)
+        self.job_cancelled.emit(job)
+
+    @Slot(object)
+    def _on_worker_bug_raised(self, error: BaseException) -> None:
+        sys.excepthook(type(error), error, error.__traceback__)

@@ -1,0 +1,119 @@
+"""The main window: a sidebar of sections, the section shown, and the status bar.
+
+A section is a name and a factory taking the :class:`AppContext`; adding one to
+:data:`SECTIONS` is all it takes (its icon is ``resources/icons/<name>.svg`` in
+lower case, when there is one). Ctrl+1…Ctrl+n switch between them in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
+
+from desktop_app.core.errors import HearthError
+from desktop_app.ui.chat.chat_view import ChatView
+from desktop_app.ui.context import AppContext
+from desktop_app.ui.documents_view import DocumentsView
+from desktop_app.ui.models_view import ModelsView
+from desktop_app.ui.resources import icon
+from desktop_app.ui.settings_view import SettingsView
+from desktop_app.ui.status_bar import ModelStatusBar
+
+SectionFactory = Callable[[AppContext], QWidget]
+
+SECTIONS: list[tuple[str, SectionFactory]] = [
+    ("Chat", ChatView),
+    ("Documents", DocumentsView),
+    ("Models", ModelsView),
+    ("Settings", SettingsView),
+]
+
+GEOMETRY_KEY = "window/geometry"
+SECTION_KEY = "window/section"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, context: AppContext | None = None, load_last_model: bool = True) -> None:
+        super().__init__()
+        self.context = context or AppContext()
+        self.setWindowTitle("Hearth")
+        self.setMinimumSize(720, 480)
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar.setFixedWidth(150)
+        self.sidebar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.stack = QStackedWidget()
+        self.sections: dict[str, QWidget] = {}
+        for number, (name, factory) in enumerate(SECTIONS, start=1):
+            widget = factory(self.context)
+            self.sections[name] = widget
+            self.stack.addWidget(widget)
+            item = QListWidgetItem(icon(name.lower()), name)
+            item.setToolTip(f"{name} (Ctrl+{number})" if number <= 9 else name)
+            self.sidebar.addItem(item)
+            if number <= 9:
+                QShortcut(QKeySequence(f"Ctrl+{number}"), self, lambda row=number - 1: self.show_section(row))
+        self.sidebar.currentRowChanged.connect(self._on_sidebar_current_row_changed)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.status_bar = ModelStatusBar(self.context)
+        self.setStatusBar(self.status_bar)
+
+        state = self.context.window_state
+        geometry = state.value(GEOMETRY_KEY)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        section = state.value(SECTION_KEY, 0)
+        self.show_section(int(section) if isinstance(section, int | str) and str(section).isdigit() else 0)
+        if load_last_model:
+            QTimer.singleShot(0, self._load_last_model)
+
+    @property
+    def chat(self) -> ChatView:
+        view = self.sections["Chat"]
+        assert isinstance(view, ChatView)
+        return view
+
+    def show_section(self, row: int) -> None:
+        if 0 <= row < self.stack.count():
+            self.sidebar.setCurrentRow(row)
+
+    def _load_last_model(self) -> None:
+        """Loads the model used last time, if its file is still there (the window is already up)."""
+        context = self.context
+        last = context.settings.last_model
+        if not last or context.models.busy or context.models.model is not None:
+            return
+        path = Path(last)
+        if path.is_file():
+            context.models.load(path, context.settings.load)
+
+    @Slot(int)
+    def _on_sidebar_current_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.stack.setCurrentIndex(row)
+            self.context.window_state.setValue(SECTION_KEY, row)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        for widget in self.sections.values():
+            flush = getattr(widget, "flush", None)
+            if callable(flush):
+                try:
+                    flush()
+                except HearthError:
+                    pass  # e.g. a conversation deleted meanwhile: nothing left to save
+        self.context.window_state.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.context.close()
+        super().closeEvent(event)

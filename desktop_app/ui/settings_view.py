@@ -1,0 +1,140 @@
+"""The Settings section: defaults for new chats, and where Hearth keeps its data."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core import paths
+from desktop_app.ui.context import AppContext
+from desktop_app.ui.settings_forms import LoadForm, SamplingForm
+
+SAVE_DELAY_MS = 400
+
+
+class SettingsView(QScrollArea):
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsView")
+        self._context = context
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+        title = QLabel("Settings")
+        title.setObjectName("sectionTitle")
+        intro = QLabel("Changes are saved as you make them.")
+        intro.setObjectName("hintLabel")
+
+        self.system_prompt_edit = QPlainTextEdit(context.settings.system_prompt)
+        self.system_prompt_edit.setObjectName("systemPromptEdit")
+        self.system_prompt_edit.setFixedHeight(100)
+        self.system_prompt_edit.setPlaceholderText("No system prompt")
+        self.system_prompt_edit.textChanged.connect(self._on_system_prompt_edit_text_changed)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self._on_save_timer_timeout)
+        prompt_box = QGroupBox("System prompt for new chats")
+        prompt_layout = QVBoxLayout(prompt_box)
+        prompt_layout.addWidget(self.system_prompt_edit)
+        note = QLabel("Each chat keeps its own copy; change a chat's prompt in its side panel.")
+        note.setObjectName("hintLabel")
+        prompt_layout.addWidget(note)
+
+        self.sampling_form = SamplingForm(context)
+        self.reset_sampling_button = QPushButton("Restore defaults")
+        self.reset_sampling_button.clicked.connect(self._on_reset_sampling_button_clicked)
+        sampling_box = QGroupBox("Sampling")
+        sampling_layout = QVBoxLayout(sampling_box)
+        sampling_layout.addWidget(self.sampling_form)
+        sampling_layout.addWidget(self.reset_sampling_button, 0, Qt.AlignmentFlag.AlignRight)
+
+        self.load_form = LoadForm(context)
+        self.reset_load_button = QPushButton("Restore defaults")
+        self.reset_load_button.clicked.connect(self._on_reset_load_button_clicked)
+        load_box = QGroupBox("Loading models")
+        load_layout = QVBoxLayout(load_box)
+        load_layout.addWidget(self.load_form)
+        load_layout.addWidget(self.reset_load_button, 0, Qt.AlignmentFlag.AlignRight)
+
+        self.data_folder_label = QLabel(str(paths.home()))
+        self.data_folder_label.setObjectName("pathLabel")
+        self.data_folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.data_folder_label.setWordWrap(True)
+        self.open_folder_button = QPushButton("Open folder")
+        self.open_folder_button.clicked.connect(self._on_open_folder_button_clicked)
+        data_box = QGroupBox("Data folder")
+        data_layout = QVBoxLayout(data_box)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.data_folder_label, 1)
+        folder_row.addWidget(self.open_folder_button)
+        data_layout.addLayout(folder_row)
+        data_note = QLabel(
+            "Conversations, settings, downloaded models and logs live here. Set the HEARTH_HOME "
+            "environment variable to keep them somewhere else (a portable install, a bigger disk)."
+        )
+        data_note.setObjectName("hintLabel")
+        data_note.setWordWrap(True)
+        data_layout.addWidget(data_note)
+
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        left = QVBoxLayout()
+        left.addWidget(prompt_box)
+        left.addWidget(sampling_box)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(load_box)
+        right.addWidget(data_box)
+        right.addStretch(1)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+
+        content = QWidget()
+        content.setMaximumWidth(1100)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(28, 20, 28, 20)
+        layout.addWidget(title)
+        layout.addWidget(intro)
+        layout.addSpacing(8)
+        layout.addLayout(columns)
+        layout.addStretch(1)
+        self.setWidget(content)
+
+    @Slot()
+    def _on_system_prompt_edit_text_changed(self) -> None:
+        self._save_timer.start()
+
+    @Slot()
+    def _on_save_timer_timeout(self) -> None:
+        self._context.settings.system_prompt = self.system_prompt_edit.toPlainText()
+        self._context.save_settings(self)
+
+    def flush(self) -> None:
+        """Saves a pending edit now (the window is closing)."""
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self._on_save_timer_timeout()
+
+    @Slot()
+    def _on_reset_sampling_button_clicked(self) -> None:
+        self.sampling_form.reset()
+
+    @Slot()
+    def _on_reset_load_button_clicked(self) -> None:
+        self.load_form.reset()
+
+    @Slot()
+    def _on_open_folder_button_clicked(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.home())))
