@@ -1,5 +1,10 @@
 """A stand-in for the Hugging Face Hub on 127.0.0.1, for tests (the real Hub is not reachable here).
 
+Test modules use it by importing its fixtures,
+``from hubstub import hub_stub_fixture, hub_stub_server_fixture, smollm2_split_fixture``
+(the functions' names differ from the fixtures' names, so a test's ``hub_stub`` argument
+shadows nothing).
+
 It speaks the HTTP API exactly as huggingface_hub 2.x calls it (read from its source:
 ``hf_api.list_models`` / ``model_info``, ``file_download.get_hf_file_metadata`` /
 ``http_get``, ``utils._http.hf_raise_for_status``):
@@ -30,7 +35,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -282,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
         for wanted in query.get("filter", []):
             repos = [r for r in repos if wanted in r.tags]
         sort = (query.get("sort") or [""])[0]
-        keys = {
+        keys: dict[str, Callable[[StubRepo], Any]] = {
             "downloads": lambda r: r.downloads,
             "likes": lambda r: r.likes,
             "lastModified": lambda r: r.last_modified,
@@ -295,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, items)
 
     def _summary(self, repo: StubRepo, expand: list[str]) -> dict[str, Any]:
-        full = {
+        full: dict[str, Any] = {
             "author": repo.repo_id.split("/")[0],
             "downloads": repo.downloads,
             "likes": repo.likes,
@@ -308,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
             "private": False,
         }
         fields = expand or ["likes", "downloads", "tags", "pipeline_tag", "library_name", "createdAt", "private"]
-        data = {"_id": repo.sha[:24], "id": repo.repo_id}
+        data: dict[str, Any] = {"_id": repo.sha[:24], "id": repo.repo_id}
         data.update({k: full[k] for k in fields if k in full})
         return data
 
@@ -495,6 +500,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
+def split_gguf(source: Path, folder: Path, stem: str, n_parts: int) -> list[Path]:
+    """Writes ``source`` as ``n_parts`` GGUF split files (metadata in each, tensors shared out)."""
+    import gguf
+    import numpy as np
+
+    reader = gguf.GGUFReader(source)
+    arch = str(reader.fields["general.architecture"].contents())
+    per_part = -(-len(reader.tensors) // n_parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(folder / f"{stem}.gguf", arch, split_max_tensors=per_part)
+    for kv in reader.fields.values():
+        if kv.name.startswith("GGUF.") or kv.name in ("general.architecture", "general.alignment"):
+            continue
+        value_type = kv.types[0]
+        sub_type = kv.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(kv.name, kv.contents(), value_type, sub_type=sub_type)
+    for tensor in reader.tensors:
+        # The reader's data is shaped in bytes per row for quantised types, as the writer wants it.
+        writer.add_tensor(tensor.name, np.asarray(tensor.data), raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return [folder / f"{stem}-{i:05d}-of-{n_parts:05d}.gguf" for i in range(1, n_parts + 1)]
+
+
 # -- the catalogue the tests use ---------------------------------------------------------------------
 
 SMOL_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
@@ -504,6 +535,8 @@ GEMMA_FILE = "gemma-3-270m-it-Q4_K_M.gguf"
 GATED_REPO = "meta-llama/Gated-Tiny-GGUF"
 HOSTILE_REPO = "mallory/hostile-GGUF"
 HOSTILE_FILE = "../../evil.gguf"
+SPLIT_REPO = "bartowski/SmolLM2-135M-Instruct-split-GGUF"
+SPLIT_STEM = "SmolLM2-135M-Instruct-Q4_1"
 README = b"---\nlicense: apache-2.0\n---\n# A model card\n"
 
 
@@ -515,7 +548,7 @@ def gguf_card(path: Path) -> dict[str, Any]:
     return {"total": info.n_params, "architecture": info.architecture, "context_length": info.context_length}
 
 
-def build_catalogue(stub: HubStub, smollm2: Path, gemma: Path) -> None:
+def build_catalogue(stub: HubStub, smollm2: Path, gemma: Path, split_parts: list[Path] | None = None) -> None:
     stub.add_repo(
         StubRepo(
             SMOL_REPO,
@@ -559,6 +592,16 @@ def build_catalogue(stub: HubStub, smollm2: Path, gemma: Path) -> None:
             likes=0,
         )
     )
+    if split_parts:
+        stub.add_repo(
+            StubRepo(
+                SPLIT_REPO,
+                [StubFile(f"Q4_1/{p.name}", source=p) for p in split_parts],
+                downloads=50,
+                likes=2,
+                card_data={"license": "apache-2.0"},
+            )
+        )
     stub.add_repo(
         StubRepo(
             "acme/not-a-gguf-model", [StubFile("model.safetensors", data=b"{}")], tags=["safetensors"], downloads=10**6
@@ -567,9 +610,9 @@ def build_catalogue(stub: HubStub, smollm2: Path, gemma: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_stub(smollm2: Path, gemma: Path) -> Iterator[HubStub]:
+def running_stub(smollm2: Path, gemma: Path, split_parts: list[Path] | None = None) -> Iterator[HubStub]:
     stub = HubStub()
-    build_catalogue(stub, smollm2, gemma)
+    build_catalogue(stub, smollm2, gemma, split_parts)
     stub.start()
     try:
         yield stub
@@ -590,14 +633,20 @@ def point_hub_at(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
 
 
-@pytest.fixture(scope="session")
-def hub_stub_server(smollm2_path: Path, gemma_path: Path) -> Iterator[HubStub]:
-    with running_stub(smollm2_path, gemma_path) as stub:
+@pytest.fixture(scope="session", name="smollm2_split")
+def smollm2_split_fixture(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """SmolLM2 as a real two-part split model (written once per session)."""
+    return split_gguf(smollm2_path, tmp_path_factory.mktemp("split"), SPLIT_STEM, n_parts=2)
+
+
+@pytest.fixture(scope="session", name="hub_stub_server")
+def hub_stub_server_fixture(smollm2_path: Path, gemma_path: Path, smollm2_split: list[Path]) -> Iterator[HubStub]:
+    with running_stub(smollm2_path, gemma_path, smollm2_split) as stub:
         yield stub
 
 
-@pytest.fixture
-def hub_stub(hub_stub_server: HubStub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubStub]:
+@pytest.fixture(name="hub_stub")
+def hub_stub_fixture(hub_stub_server: HubStub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubStub]:
     """The stand-in Hub, with huggingface_hub pointed at it, a clean log and no broken knobs,
     no token, and a private Hugging Face cache."""
     from desktop_app.core import hub

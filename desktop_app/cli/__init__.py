@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "desktop_app.cli.compare",
     "desktop_app.cli.hub",
     "desktop_app.cli.docs",
+    "desktop_app.cli.fit",
 ]
 
 

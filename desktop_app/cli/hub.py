@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     hub_sub = p.add_subparsers(dest="hub_command", metavar="COMMAND")
 
     s = hub_sub.add_parser("search", help="search GGUF model repositories")
-    s.add_argument("query", help="words in the repository name (may be empty: \"\")")
+    s.add_argument("query", help='words in the repository name (may be empty: "")')
     s.add_argument("--sort", choices=list(hub.SORTS), default="downloads", help="best first by (default: downloads)")
     s.add_argument("--limit", type=int, default=20, help="how many results (default: 20)")
     s.add_argument("--json", action="store_true")

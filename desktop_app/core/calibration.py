@@ -151,12 +151,17 @@ def process_vram_bytes(pid: int | None = None) -> int | None:
 # -- measuring a load in a fresh process ------------------------------------------------------------
 
 
-def measure(path: str | Path, n_ctx: int, *, n_threads: int = 0, timeout: float = 600) -> Measurement:
+def measure(
+    path: str | Path, n_ctx: int, *, n_threads: int = 0, n_gpu_layers: int | None = None, timeout: float = 600
+) -> Measurement:
     """Loads ``path`` at ``n_ctx`` in a new Python process and measures what it adds.
 
+    The load uses the app's default LoadSettings; ``n_threads`` and ``n_gpu_layers`` (None:
+    the settings' default, every layer the build can offload) override them.
     Raises HearthError when the model cannot be loaded there.
     """
-    cmd = [sys.executable, "-m", "desktop_app.core.calibration", str(path), str(n_ctx), str(n_threads)]
+    gpu = "default" if n_gpu_layers is None else str(n_gpu_layers)
+    cmd = [sys.executable, "-m", "desktop_app.core.calibration", str(path), str(n_ctx), str(n_threads), gpu]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -176,12 +181,15 @@ def _probe(argv: Sequence[str]) -> int:
     from desktop_app.core.engine import Engine, Message
     from desktop_app.core.settings import LoadSettings, SamplingSettings
 
-    path, n_ctx, n_threads = argv[0], int(argv[1]), int(argv[2]) if len(argv) > 2 else 0
+    path, n_ctx = argv[0], int(argv[1])
+    settings = LoadSettings(n_ctx=n_ctx, n_threads=int(argv[2]) if len(argv) > 2 else 0)
+    if len(argv) > 3 and argv[3] != "default":
+        settings.n_gpu_layers = int(argv[3])
     gc.collect()
     baseline = rss_bytes()
     engine = Engine()
     started = time.perf_counter()
-    model = engine.load(path, LoadSettings(n_ctx=n_ctx, n_threads=n_threads))
+    model = engine.load(path, settings)
     load_s = time.perf_counter() - started
     after_load = rss_bytes()
     room = min(PROBE_PROMPT_TOKENS, model.n_ctx - PROBE_NEW_TOKENS - 64)
@@ -203,7 +211,7 @@ def _probe(argv: Sequence[str]) -> int:
         load_s=load_s,
     )
     engine.unload()
-    print(json.dumps(result.to_dict()))
+    sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     return 0
 
 
@@ -284,8 +292,7 @@ def history(
             ).fetchall()
         else:
             rows = conn.execute(
-                f"SELECT {columns} FROM fit_calibration WHERE model_path = ? ORDER BY created_at DESC, id DESC"
-                " LIMIT ?",
+                f"SELECT {columns} FROM fit_calibration WHERE model_path = ? ORDER BY created_at DESC, id DESC LIMIT ?",
                 (str(model_path), limit),
             ).fetchall()
         return [CalibrationRecord(*tuple(row)) for row in rows]

@@ -154,6 +154,7 @@ class _Shape:
     n_vocab: int
     n_embd: int
     n_ff: int  # widest feed-forward activation per token (MoE: the experts used)
+    n_head: int
     n_q: int  # query width: heads x key length
     k_row: list[int]  # per layer: K values per cell (0: no KV cache, e.g. a recurrent layer)
     v_row: list[int]
@@ -185,14 +186,24 @@ class _Usage:
     compute: int = 0
     compute_reserved: int = 0
     runtime: int = 0
+    # Mapped file pages counted in ``weights`` that are read once and never again (tensors that
+    # were repacked or sent to the GPU but lie inside the mapped range): resident, yet clean
+    # and reclaimable, so the OS drops them first when memory runs short. Not part of the fit.
+    reclaimable: int = 0
 
     @property
     def total(self) -> int:
         return self.weights + self.weights_repacked + self.kv + self.compute + self.runtime
 
+    @property
+    def required(self) -> int:
+        """What must stay resident: the total less the reclaimable file pages."""
+        return self.total - self.reclaimable
+
     def to_dict(self) -> dict[str, int]:
         data = asdict(self)
         data["total"] = self.total
+        data["required"] = self.required
         return data
 
 
@@ -316,6 +327,7 @@ def _shape(info: GGUFInfo) -> _Shape:
         n_vocab=n_vocab,
         n_embd=n_embd,
         n_ff=n_ff,
+        n_head=n_head,
         n_q=n_head * key_len,
         k_row=k_row,
         v_row=v_row,
@@ -367,15 +379,12 @@ def _cells(shape: _Shape, n_ctx_pad: int, swa_full: bool) -> tuple[int, int]:
     return n_ctx_pad, _pad(min(n_ctx_pad, shape.n_swa + n_ubatch), CTX_PAD)
 
 
-def _layer_kv(shape: _Shape, n_ctx_pad: int, opts: _Options) -> list[int]:
-    full, swa_cells = _cells(shape, n_ctx_pad, opts.swa_full)
-    sizes = []
-    for il in range(shape.n_layer):
-        cells = swa_cells if shape.swa[il] else full
-        k = _row_bytes(shape.k_row[il], opts.kv_type) if shape.k_row[il] else 0
-        v = _row_bytes(shape.v_row[il], opts.kv_type) if shape.v_row[il] else 0
-        sizes.append((k + v) * cells)
-    return sizes
+def _kv_per_cell(shape: _Shape, kv_type: str) -> list[int]:
+    """Bytes of K plus V per cache cell, per layer."""
+    return [
+        (_row_bytes(k, kv_type) if k else 0) + (_row_bytes(v, kv_type) if v else 0)
+        for k, v in zip(shape.k_row, shape.v_row, strict=True)
+    ]
 
 
 def _repacks(t: TensorInfo, features: frozenset[str]) -> bool:
@@ -420,51 +429,105 @@ class _Layout:
     gpu_layers: int
 
 
-def _layout(shape: _Shape, n_ctx_pad: int, n_batch: int, gpu_layers: int, opts: _Options, budget: _Budget) -> _Layout:
+@dataclass(frozen=True)
+class _Group:
+    """Tensors that move together (the input layer, one block, the output layer), summed once."""
+
+    n_bytes: int
+    repacked: int  # bytes the CPU backend would repack (when this group runs on the CPU)
+    first: int  # file range of the group's tensors
+    last: int
+    largest: int  # the largest single tensor
+
+    @classmethod
+    def of(cls, tensors: list[TensorInfo], features: frozenset[str], repackable: bool = True) -> _Group:
+        real = [t for t in tensors if t.n_bytes]
+        if not real:
+            return cls(0, 0, -1, -1, 0)
+        return cls(
+            n_bytes=sum(t.n_bytes for t in real),
+            repacked=sum(t.n_bytes for t in real if repackable and _repacks(t, features)),
+            first=min(t.offset for t in real),
+            last=max(t.offset + t.n_bytes for t in real),
+            largest=max(t.n_bytes for t in real),
+        )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The shape plus per-group sums for one set of CPU features: what every layout needs."""
+
+    shape: _Shape
+    opts: _Options
+    input: _Group
+    layers: list[_Group]
+    output: _Group
+    tied_bytes: int  # token_embd's size when the output layer reuses it, else 0
+    tied_repacks: bool
+    kv_per_cell: list[int]  # per layer, in the plan's KV type
+
+    @classmethod
+    def of(cls, shape: _Shape, opts: _Options) -> _Prepared:
+        features = opts.cpu_features
+        tied = shape.tied_output
+        return cls(
+            shape=shape,
+            opts=opts,
+            input=_Group.of(shape.input_tensors, features, repackable=False),  # GET_ROWS: never repacked
+            layers=[_Group.of(tensors, features) for tensors in shape.layer_tensors],
+            output=_Group.of(shape.output_tensors, features),
+            tied_bytes=tied.n_bytes if tied is not None else 0,
+            tied_repacks=tied is not None and _repacks(tied, features),
+            kv_per_cell=_kv_per_cell(shape, opts.kv_type),
+        )
+
+
+def _layout(model: _Prepared, n_ctx_pad: int, n_batch: int, gpu_layers: int, budget: _Budget) -> _Layout:
     """Memory per device when ``gpu_layers`` of the n_layer + 1 layers run on the GPU."""
+    shape, opts = model.shape, model.opts
     n_layer = shape.n_layer
     gpu_layers = max(0, min(gpu_layers, n_layer + 1))
     first_gpu = n_layer + 1 - gpu_layers  # blocks >= first_gpu run on the GPU; the output when gpu_layers >= 1
     output_on_gpu = gpu_layers >= 1
     cpu, gpu = _Usage(), _Usage()
 
-    # Weights. On the CPU: the mapped range from the first to the last tensor the CPU uses.
-    cpu_tensors = list(shape.input_tensors)
-    gpu_tensors: list[TensorInfo] = []
-    for il in range(n_layer):
-        (gpu_tensors if il >= first_gpu else cpu_tensors).extend(shape.layer_tensors[il])
-    (gpu_tensors if output_on_gpu else cpu_tensors).extend(shape.output_tensors)
-    mapped = [t for t in cpu_tensors if t.n_bytes]
-    if shape.single_file and mapped:
-        first = min(t.offset for t in mapped)
-        last = max(t.offset + t.n_bytes for t in mapped)
-        cpu.weights = last - first  # GPU tensors inside the range stay mapped too
+    # Weights. On the CPU, llama.cpp keeps the mapped range from the first to the last tensor the
+    # CPU uses; tensors inside it that are repacked or sent to the GPU stay resident but unused.
+    cpu_groups = [model.input, *model.layers[:first_gpu]]
+    gpu_groups = list(model.layers[first_gpu:])
+    (gpu_groups if output_on_gpu else cpu_groups).append(model.output)
+    cpu_groups = [g for g in cpu_groups if g.n_bytes]
+    cpu.weights_repacked = sum(g.repacked for g in cpu_groups)
+    used_from_map = sum(g.n_bytes for g in cpu_groups) - cpu.weights_repacked
+    if shape.single_file and cpu_groups:
+        cpu.weights = max(g.last for g in cpu_groups) - min(g.first for g in cpu_groups)
     else:
-        cpu.weights = sum(t.n_bytes for t in mapped)
-    cpu.weights_repacked = sum(
-        t.n_bytes for t in cpu_tensors if t not in shape.input_tensors and _repacks(t, opts.cpu_features)
-    )
-    gpu.weights = sum(t.n_bytes for t in gpu_tensors)
-    if shape.tied_output is not None:
+        cpu.weights = sum(g.n_bytes for g in cpu_groups)
+    cpu.reclaimable = max(0, cpu.weights - used_from_map)
+    gpu.weights = sum(g.n_bytes for g in gpu_groups)
+    if model.tied_bytes:
         if output_on_gpu:
-            gpu.weights += shape.tied_output.n_bytes  # the output layer's own copy of token_embd
-        elif _repacks(shape.tied_output, opts.cpu_features):
-            cpu.weights_repacked += shape.tied_output.n_bytes
+            gpu.weights += model.tied_bytes  # the output layer's own copy of token_embd
+        elif model.tied_repacks:
+            cpu.weights_repacked += model.tied_bytes
 
     # KV cache: each layer's cache lives with the layer.
-    layer_kv = _layer_kv(shape, n_ctx_pad, opts)
+    full, swa_cells = _cells(shape, n_ctx_pad, opts.swa_full)
+    layer_kv = [per_cell * (swa_cells if shape.swa[il] else full) for il, per_cell in enumerate(model.kv_per_cell)]
     cpu.kv = sum(layer_kv[:first_gpu] if first_gpu <= n_layer else layer_kv)
     gpu.kv = sum(layer_kv) - cpu.kv
 
     # Compute buffers: reserved for a full batch with logits for every token of it.
     n_ubatch = min(N_UBATCH, n_batch)
-    full, swa_cells = _cells(shape, n_ctx_pad, opts.swa_full)
     masks = full * n_ubatch * 2 + (swa_cells * n_ubatch * 2 if any(shape.swa) and shape.n_swa else 0)
     activations = n_ubatch * _activation_per_token(shape)
     if not opts.flash_attn:  # without flash attention the full attention scores are materialised
-        activations += full * n_ubatch * max(1, shape.n_q // max(1, max(shape.k_row) or 1)) * 4
+        activations += full * n_ubatch * max(1, shape.n_head) * 4
+    # The graph allocator reuses memory: the logits of a whole batch and the layers' activations are
+    # never alive together, so the reserve is the larger of the two, plus the attention masks
+    # (llama.cpp logs 258.5 MiB for Llama 3 8B at 8192 tokens: 250.5 MiB of logits + 8 MiB of mask).
     logits_all = shape.n_vocab * 4 * n_batch
-    reserved = logits_all + activations + masks
+    reserved = max(logits_all, activations) + masks
     cells = full + (swa_cells if any(shape.swa) and shape.n_swa else 0)
     runtime = (
         RUNTIME_FIXED_BYTES
@@ -480,7 +543,7 @@ def _layout(shape: _Shape, n_ctx_pad: int, n_batch: int, gpu_layers: int, opts: 
     else:
         gpu.compute_reserved = gpu.compute = reserved
         if gpu_layers < n_layer + 1:  # CPU blocks still compute there; their weights may be copied over
-            cpu_layer_max = max((t.n_bytes for t in cpu_tensors if t not in shape.input_tensors), default=0)
+            cpu_layer_max = max((g.largest for g in cpu_groups if g is not model.input), default=0)
             gpu.compute += cpu_layer_max
             gpu.compute_reserved = gpu.compute
             cpu.compute = cpu.compute_reserved = activations + n_ubatch * shape.n_embd * 4
@@ -496,13 +559,18 @@ def _budget(hw: HardwareInfo) -> tuple[_Budget, list[str]]:
     ram = hw.ram_available - max(RAM_MARGIN_MIN, int(hw.ram_total * RAM_MARGIN_SHARE))
     gpu: GPU | None = None
     usable = [g for g in hw.gpus if _backend_drives(hw.backend, g)] if hw.gpu_offload else []
-    if hw.gpus and not usable and hw.gpu_offload:
-        notes.append(f"The installed llama.cpp ({hw.backend}) cannot use this computer's GPU; the plan is CPU only.")
+    if hw.gpus and not usable and not hw.notes:
+        notes.append(
+            f"This computer has a GPU ({hw.gpus[0].name}), but the installed llama.cpp ({hw.backend}) cannot use "
+            "it: the plan is for the CPU only."
+        )
     if usable:
         gpu = max(usable, key=lambda g: g.vram_free)
         if len(usable) > 1:
-            notes.append(f"Planned for the GPU with the most free memory ({gpu.name}); llama.cpp can also "
-                         f"split layers across all {len(usable)} GPUs.")
+            notes.append(
+                f"Planned for the GPU with the most free memory ({gpu.name}); llama.cpp can also "
+                f"split layers across all {len(usable)} GPUs."
+            )
     if gpu is None:
         return _Budget(ram, 0, None, 0, 0, False), notes
     if gpu.unified_memory:
@@ -523,34 +591,34 @@ def _backend_drives(backend: str, gpu: GPU) -> bool:
 
 def _fits(layout: _Layout, budget: _Budget) -> bool:
     if budget.unified:  # one pool: the GPU share counts against RAM too
-        return layout.gpu.total <= budget.vram and layout.cpu.total + layout.gpu.total <= budget.ram
-    return layout.cpu.total <= budget.ram and (layout.gpu_layers == 0 or layout.gpu.total <= budget.vram)
+        return layout.gpu.total <= budget.vram and layout.cpu.required + layout.gpu.total <= budget.ram
+    return layout.cpu.required <= budget.ram and (layout.gpu_layers == 0 or layout.gpu.total <= budget.vram)
 
 
-def _best(shape: _Shape, n_ctx_pad: int, n_batch: int, opts: _Options, budget: _Budget) -> _Layout | None:
+def _best(model: _Prepared, n_ctx_pad: int, n_batch: int, budget: _Budget) -> _Layout | None:
     """The layout with the most GPU layers that fits; None when nothing fits."""
-    total = shape.n_layer + 1
+    total = model.shape.n_layer + 1
     if budget.gpu is not None and budget.vram > 0:
-        full = _layout(shape, n_ctx_pad, n_batch, total, opts, budget)
+        full = _layout(model, n_ctx_pad, n_batch, total, budget)
         if _fits(full, budget):
             return full
         # VRAM use grows with the layer count: the largest k whose GPU share fits, then check RAM.
         lo, hi = 0, total - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            trial = _layout(shape, n_ctx_pad, n_batch, mid, opts, budget)
+            trial = _layout(model, n_ctx_pad, n_batch, mid, budget)
             vram_ok = trial.gpu.total <= budget.vram
             if budget.unified:
-                vram_ok = vram_ok and trial.cpu.total + trial.gpu.total <= budget.ram
+                vram_ok = vram_ok and trial.cpu.required + trial.gpu.total <= budget.ram
             if vram_ok:
                 lo = mid
             else:
                 hi = mid - 1
         if lo >= 1:
-            partial = _layout(shape, n_ctx_pad, n_batch, lo, opts, budget)
+            partial = _layout(model, n_ctx_pad, n_batch, lo, budget)
             if _fits(partial, budget):
                 return partial
-    cpu_only = _layout(shape, n_ctx_pad, n_batch, 0, opts, budget)
+    cpu_only = _layout(model, n_ctx_pad, n_batch, 0, budget)
     return cpu_only if _fits(cpu_only, budget) else None
 
 
@@ -598,8 +666,9 @@ def plan(
     n_ctx_pad = _pad(requested, CTX_PAD)
     n_batch = min(requested, N_BATCH)
 
-    chosen = _best(shape, n_ctx_pad, n_batch, opts, budget)
-    layout = chosen or _layout(shape, n_ctx_pad, n_batch, 0, opts, budget)
+    model = _Prepared.of(shape, opts)
+    chosen = _best(model, n_ctx_pad, n_batch, budget)
+    layout = chosen or _layout(model, n_ctx_pad, n_batch, 0, budget)
     if chosen is None:
         verdict = "too_large"
     elif chosen.gpu_layers == shape.n_layer + 1:
@@ -612,10 +681,10 @@ def plan(
     limit = trained or 131072
 
     def fits_at(ctx: int) -> bool:
-        return _best(shape, ctx, min(ctx, N_BATCH), opts, budget) is not None
+        return _best(model, ctx, min(ctx, N_BATCH), budget) is not None
 
     def full_gpu_at(ctx: int) -> bool:
-        best = _best(shape, ctx, min(ctx, N_BATCH), opts, budget)
+        best = _best(model, ctx, min(ctx, N_BATCH), budget)
         return best is not None and best.gpu_layers == shape.n_layer + 1
 
     max_ctx = _largest_ctx(limit, fits_at)
@@ -626,11 +695,7 @@ def plan(
     cpu, gpu = layout.cpu, layout.gpu
     full_cells, swa_cells = _cells(shape, n_ctx_pad, swa_full)
     n_swa_layers = sum(1 for il in range(shape.n_layer) if shape.swa[il] and shape.n_swa)
-    per_token = sum(
-        (_row_bytes(shape.k_row[il], opts.kv_type) if shape.k_row[il] else 0)
-        + (_row_bytes(shape.v_row[il], opts.kv_type) if shape.v_row[il] else 0)
-        for il in range(shape.n_layer)
-    )
+    per_token = sum(model.kv_per_cell)
     breakdown: dict[str, Any] = {
         "cpu": {**cpu.to_dict(), "budget": budget.ram, "available": hw.ram_available, "total_ram": hw.ram_total},
         "layers": {
@@ -715,6 +780,11 @@ def _explain(
         )
     if cpu.weights_repacked:
         lines.append(f"{_mb(cpu.weights_repacked)} of weights are kept a second time, rearranged for faster CPU maths.")
+    if cpu.reclaimable > cpu.total // 20:
+        lines.append(
+            f"{_mb(cpu.reclaimable)} of the mapped file is read once while loading and not used again; it shows in "
+            "the memory use, but the system can drop it when memory runs short."
+        )
     if n_swa_layers:
         if swa_full:
             lines.append(
@@ -727,7 +797,7 @@ def _explain(
                 "cache stays small."
             )
     if verdict == "too_large":
-        need = cpu.total if not layout.gpu_layers else cpu.total + gpu.total
+        need = cpu.required if not layout.gpu_layers else cpu.required + gpu.total
         lines.append(
             f"It needs about {_mb(need)} at {n_ctx:,} tokens; {_mb(max(0, budget.ram))} of RAM can be used now."
         )

@@ -321,9 +321,12 @@ def hub_file_url(repo_id: str, filename: str, revision: str = "main", endpoint: 
     (a mirror, or a test server); the result is
     ``{endpoint}/{repo_id}/resolve/{revision}/{filename}`` with the parts URL-quoted.
     """
-    from huggingface_hub import constants, hf_hub_url
+    from urllib.parse import quote
 
-    return str(hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint or constants.ENDPOINT))
+    from huggingface_hub import constants
+
+    base = (endpoint or constants.ENDPOINT).rstrip("/")
+    return f"{base}/{repo_id}/resolve/{quote(revision, safe='')}/{quote(filename)}"
 
 
 def hub_auth_headers(token: str | None = None) -> dict[str, str]:

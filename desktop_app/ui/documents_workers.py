@@ -81,6 +81,12 @@ class DocumentsWorker(QObject):
             self.finished.emit(job, result)
 
 
+class _Requests(QObject):
+    """Sends jobs to one worker (queued, since the worker lives on another thread)."""
+
+    job = Signal(object)
+
+
 class DocumentsHost(QObject):
     """The GUI thread's handle on the document workers. Use it from the GUI thread only."""
 
@@ -91,29 +97,29 @@ class DocumentsHost(QObject):
     job_cancelled = Signal(object)
     busy_changed = Signal(bool)  # the indexing thread started or ran out of work
 
-    _index_requested = Signal(object)
-    _search_requested = Signal(object)
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._pending: dict[int, DocumentsJob] = {}  # indexing jobs asked for and not ended
         self._threads: list[QThread] = []
-        self._workers: list[DocumentsWorker] = []
+        self._workers: list[DocumentsWorker] = []  # Python must hold them, or they are deleted
+        self._index_requests: _Requests | None = None
+        self._search_requests: _Requests | None = None
 
     def _ensure_started(self) -> None:
         """The threads start with the first job (a window that never indexes costs nothing)."""
         if not self._threads:
-            self._start_worker("hearth-documents-index", self._index_requested)
-            self._start_worker("hearth-documents-search", self._search_requested)
+            self._index_requests = self._start_worker("hearth-documents-index")
+            self._search_requests = self._start_worker("hearth-documents-search")
 
-    def _start_worker(self, name: str, request: Any) -> DocumentsWorker:
+    def _start_worker(self, name: str) -> _Requests:
         thread = QThread()
         thread.setObjectName(name)
         worker = DocumentsWorker()
         worker.moveToThread(thread)
         thread.finished.connect(worker.deleteLater)
-        request.connect(worker.run)
+        requests = _Requests(self)
+        requests.job.connect(worker.run)
         worker.started.connect(self.job_started)
         worker.progressed.connect(self.job_progressed)
         worker.finished.connect(self._on_worker_finished)
@@ -123,7 +129,7 @@ class DocumentsHost(QObject):
         thread.start()
         self._threads.append(thread)
         self._workers.append(worker)
-        return worker
+        return requests
 
     # -- requests ------------------------------------------------------------------------------------
 
@@ -134,7 +140,8 @@ class DocumentsHost(QObject):
         self._ensure_started()
         was_busy = self.busy
         self._pending[job.job_id] = job
-        self._index_requested.emit(job)
+        assert self._index_requests is not None
+        self._index_requests.job.emit(job)
         if not was_busy:
             self.busy_changed.emit(True)
         return job
@@ -142,7 +149,8 @@ class DocumentsHost(QObject):
     def search(self, collection: str, fn: JobFunction) -> DocumentsJob:
         job = DocumentsJob(next(self._ids), "search", collection, fn)
         self._ensure_started()
-        self._search_requested.emit(job)
+        assert self._search_requests is not None
+        self._search_requests.job.emit(job)
         return job
 
     @property
@@ -165,12 +173,10 @@ class DocumentsHost(QObject):
                 thread.quit()
                 if not thread.wait(SHUTDOWN_WAIT_MS):
                     log.error("The documents thread %s did not stop in time", thread.objectName())
-        for worker in self._workers:
-            for request in (self._index_requested, self._search_requested):
-                try:
-                    request.disconnect(worker.run)
-                except (RuntimeError, TypeError):
-                    pass
+        for requests in (self._index_requests, self._search_requests):
+            if requests is not None:
+                requests.deleteLater()  # its connection to the old worker goes with it
+        self._index_requests = self._search_requests = None
         self._threads.clear()
         self._workers.clear()
         if self._pending:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWi
 
 from desktop_app.core.errors import HearthError
 from desktop_app.ui.chat.chat_view import ChatView
+from desktop_app.ui.compare_view import CompareView
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents_view import DocumentsView
 from desktop_app.ui.models_view import ModelsView
@@ -29,6 +30,7 @@ SECTIONS: list[tuple[str, SectionFactory]] = [
     ("Chat", ChatView),
     ("Documents", DocumentsView),
     ("Models", ModelsView),
+    ("Compare", CompareView),
     ("Settings", SettingsView),
 ]
 

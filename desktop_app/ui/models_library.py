@@ -226,25 +226,18 @@ class LibraryTab(QWidget):
         self._changed()
 
     def import_file(self, path: Path, copy: bool) -> None:
-        """Imports ``path``: a copy runs on a pool thread with progress; in place is immediate."""
+        """Imports ``path`` on a pool thread (its header is checked; a copy shows progress).
+
+        ``copy``: into Hearth's models folder; otherwise it is listed where it is (the
+        settings' extra model paths)."""
         path = Path(path)
-        if not copy:
-            try:
-                library.import_model(path, copy=False)
-            except HearthError as exc:
-                self.notice.show_notice(exc.message, exc.hint)
-                return
-            if library.add_reference(self._settings(), path):
-                self._save_settings()
-            self._changed()
-            return
         self.progress.setValue(0)
-        self.progress.show()
-        self.cancel_import_button.show()
+        self.progress.setVisible(copy)
+        self.cancel_import_button.setVisible(copy)
         self.import_button.setEnabled(False)
 
-        def work(cancel: CancelToken, report: Callable[[Any], None]) -> LocalModel:
-            return library.import_model(path, copy=True, progress=report, cancel=cancel)
+        def work(cancel: CancelToken, report: Callable[[Any], None]) -> tuple[LocalModel, bool]:
+            return library.import_model(path, copy=copy, progress=report, cancel=cancel), copy
 
         self._jobs.start("import", work)
 
@@ -303,8 +296,12 @@ class LibraryTab(QWidget):
                 self.select_path(current.path)
             self._update_buttons()
         elif kind == "import":
-            assert isinstance(result, LocalModel)
-            self.notice.show_notice(f"Imported “{result.name}”.", kind=NoticeKind.info)
+            assert isinstance(result, tuple)
+            model, copied = result
+            if not copied and library.add_reference(self._settings(), model.path):
+                self._save_settings()
+            where = "copied into the models folder" if copied else "listed where it is"
+            self.notice.show_notice(f"Imported “{model.name}” ({where}).", kind=NoticeKind.info)
             self._changed()
 
     @Slot(str, str, str)

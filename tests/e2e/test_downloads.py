@@ -13,19 +13,22 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from hubstub import (  # noqa: F401 - fixtures
+from hubstub import (  # noqa: F401 - the *_fixture names register the stand-in's fixtures
     GATED_REPO,
     HOSTILE_FILE,
     HOSTILE_REPO,
     SMOL_FILE,
     SMOL_REPO,
+    SPLIT_REPO,
+    SPLIT_STEM,
     VALID_TOKEN,
     HubStub,
     closed_port,
     file_hashes,
-    hub_stub,
-    hub_stub_server,
+    hub_stub_fixture,
+    hub_stub_server_fixture,
     point_hub_at,
+    smollm2_split_fixture,
     subprocess_env,
 )
 
@@ -187,10 +190,8 @@ def test_a_hostile_file_name_is_refused(hub_stub: HubStub, tmp_path: Path) -> No
     with pytest.raises(HearthError, match="Refused"):
         queue.add_file(page.repo_id, evil, page.revision)
     # A tampered queue file is not trusted either.
-    (paths.home() / "downloads.json").write_text(
-        json.dumps({"items": [{"id": "x", "repo_id": HOSTILE_REPO, "filename": HOSTILE_FILE, "revision": "0" * 40,
-                               "size": 15, "sha256": "0" * 64}]})  # fmt: skip
-    )
+    tampered = {"id": "x", "repo_id": HOSTILE_REPO, "filename": HOSTILE_FILE, "revision": "0" * 40, "size": 15}
+    (paths.home() / "downloads.json").write_text(json.dumps({"items": [tampered]}))
     assert DownloadQueue().items() == []
     assert queue.items() == []
     assert not list(tmp_path.rglob("evil.gguf"))
@@ -250,9 +251,7 @@ def test_download_into_the_shared_hugging_face_cache(hub_stub: HubStub, smollm2_
     assert [(f.repo_id, f.path) for f in found] == [(SMOL_REPO, path)]
 
 
-def test_offline_download_fails_plainly_and_keeps_the_queue(
-    hub_stub: HubStub, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_offline_download_fails_plainly_and_keeps_the_queue(hub_stub: HubStub, monkeypatch: pytest.MonkeyPatch) -> None:
     queue = DownloadQueue()
     item_id = queue_smol(queue)
     point_hub_at(monkeypatch, f"http://127.0.0.1:{closed_port()}")
@@ -272,7 +271,7 @@ def test_cli_pull_ctrl_c_leaves_a_partial_that_the_next_pull_resumes(
     try:
         assert hub_stub.knobs.stalled.wait(120), "the download never reached the stall point"
         process.send_signal(signal.SIGINT)  # Ctrl+C
-        out, err = process.communicate(timeout=60)
+        _out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
@@ -310,3 +309,18 @@ def test_the_models_folder_survives_a_failed_move(hub_stub: HubStub, monkeypatch
     item = queue.get(item_id)
     assert item.state == "failed"
     assert queue.partial_path(item).stat().st_size == item.size
+
+
+def test_a_split_model_downloads_every_part_and_lists_as_one(hub_stub: HubStub, smollm2_split: list[Path]) -> None:
+    queue = DownloadQueue()
+    page = hub.open_repo(SPLIT_REPO)
+    items = queue.add_model(page, page.models[0])
+    assert [i.filename for i in items] == [f"Q4_1/{p.name}" for p in smollm2_split]
+    queue.run_pending()
+    assert [queue.get(i.id).state for i in items] == ["done", "done"]
+    folder = paths.models_dir() / SPLIT_REPO / "Q4_1"
+    for part in smollm2_split:
+        assert file_hashes(folder / part.name) == file_hashes(part)
+    (model,) = [m for m in library.list_models(other_apps=False) if m.path.parent == folder]
+    assert model.source == "downloaded" and model.name == SPLIT_STEM
+    assert model.size_bytes == sum(p.stat().st_size for p in smollm2_split)

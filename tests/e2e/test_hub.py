@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hubstub import (  # noqa: F401 - fixtures
+from hubstub import (  # noqa: F401 - the *_fixture names register the stand-in's fixtures
     GATED_REPO,
     GEMMA_FILE,
     GEMMA_REPO,
@@ -18,13 +18,16 @@ from hubstub import (  # noqa: F401 - fixtures
     HOSTILE_REPO,
     SMOL_FILE,
     SMOL_REPO,
+    SPLIT_REPO,
+    SPLIT_STEM,
     VALID_TOKEN,
     HubStub,
     closed_port,
     file_hashes,
-    hub_stub,
-    hub_stub_server,
+    hub_stub_fixture,
+    hub_stub_server_fixture,
     point_hub_at,
+    smollm2_split_fixture,
     subprocess_env,
 )
 
@@ -34,13 +37,14 @@ from desktop_app.core.errors import HearthError
 
 def test_search_finds_gguf_repos_sorted_as_asked(hub_stub: HubStub) -> None:
     by_downloads = hub.search("", sort="downloads")
-    assert [r.repo_id for r in by_downloads] == [GEMMA_REPO, SMOL_REPO, GATED_REPO, HOSTILE_REPO]
+    assert [r.repo_id for r in by_downloads] == [GEMMA_REPO, SMOL_REPO, GATED_REPO, SPLIT_REPO, HOSTILE_REPO]
     assert "acme/not-a-gguf-model" not in {r.repo_id for r in by_downloads}  # filter=gguf
-    assert [r.repo_id for r in hub.search("", sort="likes")][0] == GATED_REPO
+    assert hub.search("", sort="likes")[0].repo_id == GATED_REPO
     recent = hub.search("", sort="recent")
-    assert [r.last_modified for r in recent] == sorted((r.last_modified for r in recent), reverse=True)
+    dates = [r.last_modified.isoformat() if r.last_modified else "" for r in recent]
+    assert dates == sorted(dates, reverse=True)
     smol = hub.search("smollm2")
-    assert [r.repo_id for r in smol] == [SMOL_REPO]
+    assert [r.repo_id for r in smol] == [SMOL_REPO, SPLIT_REPO]
     assert smol[0].downloads == 5000 and smol[0].likes == 40 and not smol[0].gated
     assert len(hub.search("", limit=2)) == 2
     # The request is the one HfApi.list_models sends.
@@ -190,3 +194,16 @@ def test_cli_offline(hearth_home: Path, hub_stub: HubStub) -> None:
     assert out.returncode == 2
     assert "You are offline or the Hub is unreachable." in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_split_model_is_one_entry_and_its_fit_reads_every_part(hub_stub: HubStub, smollm2_split: list[Path]) -> None:
+    page = hub.open_repo(SPLIT_REPO)
+    (model,) = page.models
+    assert model.name == f"Q4_1/{SPLIT_STEM}.gguf" and model.quant == "Q4_1" and model.is_split
+    assert [p.path for p in model.parts] == [f"Q4_1/{p.name}" for p in smollm2_split]
+    assert model.size == sum(p.stat().st_size for p in smollm2_split)
+    hw = hub.machine()
+    badge = hub.badges(page, 2048, hw)[model.name]
+    local = library.read_header(smollm2_split[0])  # both parts' tensors
+    assert badge.result == fit.plan(local, hw, 2048)
+    assert {s.file for s in hub_stub.requests() if s.path.startswith("/repos/")} == {p.path for p in model.parts}

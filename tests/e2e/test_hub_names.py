@@ -35,7 +35,19 @@ def test_quant_is_parsed_from_the_file_name(filename: str, quant: str) -> None:
 def test_quants_sort_smallest_first() -> None:
     labels = ["Q8_0", "F16", "Q4_K_M", "IQ2_XXS", "Q2_K", "BF16", "Q6_K", "IQ4_XS", "Q4_K_S", "Q3_K_L", "UD-Q4_K_XL"]
     ordered = sorted(labels, key=hub.quant_sort_key)
-    assert ordered == ["IQ2_XXS", "Q2_K", "Q3_K_L", "IQ4_XS", "Q4_K_S", "Q4_K_M", "UD-Q4_K_XL", "Q6_K", "Q8_0", "F16", "BF16"]
+    assert ordered == [
+        "IQ2_XXS",
+        "Q2_K",
+        "Q3_K_L",
+        "IQ4_XS",
+        "Q4_K_S",
+        "Q4_K_M",
+        "UD-Q4_K_XL",
+        "Q6_K",
+        "Q8_0",
+        "F16",
+        "BF16",
+    ]
     # An unknown label sits with its bit width, not at the end.
     assert hub.quant_sort_key("Q4_K_M")[0] < hub.quant_sort_key("Q4_K_ZZ")[0] < hub.quant_sort_key("Q5_0")[0]
 
@@ -61,8 +73,13 @@ def test_a_page_finds_models_by_file_split_name_or_quant() -> None:
     page = hub.RepoPage(
         "o/r",
         "0" * 40,
-        models=hub.group_files([HubFile("m-Q4_K_M.gguf", 1, ""), HubFile("m-Q8_0-00001-of-00002.gguf", 1, ""),
-                                HubFile("m-Q8_0-00002-of-00002.gguf", 1, "")]),  # fmt: skip
+        models=hub.group_files(
+            [
+                HubFile("m-Q4_K_M.gguf", 1, ""),
+                HubFile("m-Q8_0-00001-of-00002.gguf", 1, ""),
+                HubFile("m-Q8_0-00002-of-00002.gguf", 1, ""),
+            ]
+        ),
     )
     assert page.find("m-Q4_K_M.gguf").quant == "Q4_K_M"
     assert page.find("q8_0").name == "m-Q8_0.gguf"

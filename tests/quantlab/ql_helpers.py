@@ -25,12 +25,12 @@ def dequantize_to_f16(source: Path, output: Path) -> Path:
     reader = GGUFReader(source)
     arch = str(reader.fields["general.architecture"].contents())
     writer = GGUFWriter(output, arch)
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
+    for kv in reader.fields.values():
+        if kv.name.startswith("GGUF.") or kv.name in ("general.architecture", "general.file_type"):
             continue
-        vtype = field.types[0]
-        sub_type = field.types[-1] if vtype == GGUFValueType.ARRAY and len(field.types) > 1 else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub_type)
+        vtype = kv.types[0]
+        sub_type = kv.types[-1] if vtype == GGUFValueType.ARRAY and len(kv.types) > 1 else None
+        writer.add_key_value(kv.name, kv.contents(), vtype, sub_type=sub_type)
     writer.add_file_type(LlamaFileType.MOSTLY_F16)
     for tensor in reader.tensors:
         qtype = GGMLQuantizationType(tensor.tensor_type)

@@ -38,7 +38,9 @@ def test_progress_follows_the_tensors_and_ends_complete(variants: Variants) -> N
 
 
 def test_cancel_kills_the_quantiser_and_leaves_no_partial_file(variants: Variants, tmp_path: Path) -> None:
-    out = tmp_path / "cancelled-Q8_0.gguf"
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "cancelled-Q8_0.gguf"
     cancel = CancelToken()
     seen: list[Progress] = []
 
@@ -51,7 +53,7 @@ def test_cancel_kills_the_quantiser_and_leaves_no_partial_file(variants: Variant
         quantize(variants.f16, out, "Q8_0", progress=on_progress, cancel=cancel)
     assert any((p.fraction or 0) > 0.3 for p in seen)
     assert seen[-1].fraction is not None and seen[-1].fraction < 1.0
-    assert list(tmp_path.iterdir()) == []  # neither the output nor its .partial
+    assert list(out_dir.iterdir()) == []  # neither the output nor its .partial
 
 
 def test_requantising_needs_consent_and_warns(smollm2_path: Path, tmp_path: Path) -> None:
@@ -71,8 +73,8 @@ def test_refuses_what_cannot_work(variants: Variants, tmp_path: Path) -> None:
     with pytest.raises(HearthError, match="already exists"):
         quantize(variants.f16, variants.q8_0, "Q8_0")
     with pytest.raises(HearthError, match="already Q8_0"):
-        quantize(variants.q8_0, tmp_path / "x.gguf", "Q8_0", allow_requantize=True)
-    assert list(tmp_path.iterdir()) == []
+        quantize(variants.q8_0, tmp_path / "out" / "x.gguf", "Q8_0", allow_requantize=True)
+    assert not (tmp_path / "out").exists()
 
 
 def test_default_output_name_replaces_the_quant_label(variants: Variants) -> None:

@@ -280,12 +280,7 @@ def run_comparison(
             continue
         seen.add(p.resolve())
         variants.append(describe_variant(p))
-    ref = (
-        next(v for v in variants if v.path.resolve() == Path(reference).resolve())
-        if reference is not None
-        else pick_reference(variants)
-    )
-    ordered = [ref, *sorted((v for v in variants if v is not ref), key=lambda v: -v.bits_per_weight)]
+    ordered = measuring_order(variants, reference)
     notes: list[str] = []
     if not same_model(ordered):
         notes.append(
@@ -368,6 +363,19 @@ def run_comparison(
 
         save_run(run)
     return run
+
+
+def measuring_order(variants: Sequence[Variant], reference: str | Path | None = None) -> list[Variant]:
+    """The reference (``reference``, else the most bits per weight) first, then the others by
+    bits per weight, highest first: the order in which they are measured and shown."""
+    if reference is not None:
+        wanted = Path(reference).resolve()
+        ref = next((v for v in variants if v.path.resolve() == wanted), None)
+        if ref is None:
+            raise HearthError(f"The reference, {Path(reference).name}, is not among the models compared.")
+    else:
+        ref = pick_reference(variants)
+    return [ref, *sorted((v for v in variants if v is not ref), key=lambda v: -v.bits_per_weight)]
 
 
 def measure_in_child(

@@ -1,0 +1,166 @@
+"""The Compare section with pytest-qt (offscreen): run, stop, read the table, rate blind, export,
+make a variant. Real models in real child processes; the tests wait on signals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from ql_helpers import Variants
+
+from desktop_app.core import gguf_meta
+from desktop_app.core import settings as settings_store
+from desktop_app.core.cancel import Progress
+from desktop_app.core.quantlab import runs
+from desktop_app.core.quantlab.measure import ComparisonRun
+from desktop_app.core.quantlab.variants import describe_variant
+from desktop_app.core.settings import LoadSettings, SamplingSettings, Settings
+from desktop_app.ui.compare_models import COLUMNS
+from desktop_app.ui.compare_quantize_dialog import QuantizeDialog
+from desktop_app.ui.compare_view import CompareView
+
+RUN_TIMEOUT_MS = 480_000
+
+
+@pytest.fixture
+def view(qtbot: Any, models_in_home: list[Path]) -> CompareView:
+    settings_store.save(
+        Settings(sampling=SamplingSettings(max_tokens=6, seed=11), load=LoadSettings(n_ctx=512, n_threads=0))
+    )
+    widget = CompareView()
+    qtbot.addWidget(widget)
+    widget.show()  # lists the models on first show
+    widget.tokens.setValue(190)
+    widget.window_size.setValue(96)
+    return widget
+
+
+def cell(view: CompareView, row: int, title: str) -> str:
+    column = [c.title for c in COLUMNS].index(title)
+    return str(view.table_model.index(row, column).data(Qt.ItemDataRole.DisplayRole))
+
+
+def test_models_are_grouped_and_two_ticks_enable_compare(view: CompareView, models_in_home: list[Path]) -> None:
+    names = {v.name for v in view.variants}
+    assert {p.stem for p in models_in_home} <= names
+    group = view.picker_model.item(0, 0)
+    assert group.rowCount() >= 3  # F16, Q8_0, Q4_0 (and the starter Q4_1) under one base model
+    assert not view.run_button.isEnabled()
+    view.set_checked(models_in_home[:1])
+    assert not view.run_button.isEnabled()
+    view.set_checked(models_in_home[:2])
+    assert view.run_button.isEnabled()
+    assert view.reference.count() == 3  # automatic + the two ticked
+
+
+def test_a_comparison_fills_table_charts_and_blind_answers(
+    view: CompareView, qtbot: Any, qtmodeltester: Any, models_in_home: list[Path], tmp_path: Path
+) -> None:
+    f16, _q8, q4 = models_in_home
+    view.set_checked([q4, f16])
+    view.prompt.setPlainText("Name a colour.")
+    view.max_answer.setValue(6)
+    view.blind.setChecked(True)
+    progress: list[Progress] = []
+    with qtbot.waitSignal(view.run_started, timeout=5000):
+        view.run_button.click()
+    job = view.job
+    assert job is not None
+    job.progress.connect(progress.append)
+    assert not view.run_button.isEnabled() and view.stop_button.isEnabled()
+    finished: list[ComparisonRun] = []
+    view.run_finished.connect(finished.append)
+    with qtbot.waitSignals([view.run_finished, job.done], timeout=RUN_TIMEOUT_MS):
+        pass
+    [run] = finished
+    assert view.current_run is run and run.id is not None
+    assert view.job is None and view.run_button.isEnabled()
+    assert progress and progress[-1].fraction == 1.0
+
+    qtmodeltester.check(view.table_model)
+    assert view.table_model.rowCount() == 2
+    assert "(reference)" in cell(view, 0, "Model") and cell(view, 0, "Quant") == "F16"
+    assert cell(view, 0, "KL divergence") == "0.0000" and cell(view, 0, "Top-1 agreement") == "100.0%"
+    assert cell(view, 1, "Quant") == "Q4_0"
+    assert float(cell(view, 1, "KL divergence")) > 0
+    assert float(cell(view, 1, "Perplexity")) > 1
+    assert len(view.charts.size_chart.points) == 2 and len(view.charts.speed_chart.points) == 2
+
+    # Blind: columns are anonymous until both answers are rated; the ratings are saved.
+    assert sorted(view.answers.column_titles()) == ["Answer A", "Answer B"]
+    for index, column in view.answers.columns.items():
+        assert column.text.toPlainText() == run.results[index].answer
+    view.answers.columns[1].rating.setCurrentIndex(2)
+    assert not view.answers.is_revealed
+    view.answers.columns[0].rating.setCurrentIndex(5)
+    assert view.answers.is_revealed
+    assert any(q4.stem in title for title in view.answers.column_titles())
+    saved = runs.load(run.id or 0)
+    assert [r.rating for r in saved.results] == [5, 2]
+
+    # History lists it; exports write real files.
+    assert view.history_model.rowCount() == 1
+    for suffix in (".csv", ".json", ".png"):
+        view.export_current(tmp_path / f"run{suffix}")
+    assert [r["quant"] for r in csv.DictReader((tmp_path / "run.csv").open(encoding="utf-8"))] == ["F16", "Q4_0"]
+    assert json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))["id"] == run.id
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Re-opening from History shows the same rows.
+    view.table_model.set_results([])
+    view.history.setCurrentIndex(view.history_model.index(0, 0))
+    view.open_run_button.click()
+    assert view.table_model.rowCount() == 2 and cell(view, 1, "Quant") == "Q4_0"
+
+
+def test_stop_cancels_the_run_and_saves_nothing(view: CompareView, qtbot: Any, models_in_home: list[Path]) -> None:
+    view.set_checked(models_in_home[:2])
+    view.run_button.click()
+    job = view.job
+    assert job is not None
+    with qtbot.waitSignal(job.progress, timeout=RUN_TIMEOUT_MS, check_params_cb=lambda p: "loading" in p.message):
+        pass
+    view.stop_button.click()
+    assert view.status.text() == "Stopping…"
+    with qtbot.waitSignals([view.run_cancelled, job.done], timeout=60_000):
+        pass
+    assert runs.list_runs() == []
+    assert view.run_button.isEnabled() and view.current_run is None
+    assert "Stopped" in view.status.text()
+
+
+def test_make_variant_dialog_quantises_and_can_stop(qtbot: Any, variants: Variants, hearth_home: Path) -> None:
+    dialog = QuantizeDialog([describe_variant(variants.f16), describe_variant(variants.q4_0)])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # An already-quantised source needs consent.
+    dialog.source.setCurrentIndex(1)
+    assert dialog.warning.isVisible() and not dialog.start_button.isEnabled()
+    dialog.allow_requantize.setChecked(True)
+    assert dialog.start_button.isEnabled()
+
+    dialog.source.setCurrentIndex(0)
+    dialog.qtype.setCurrentIndex(dialog.qtype.findData("Q8_0"))
+    out = Path(dialog.output.text())
+    assert out.parent == hearth_home / "models" and out.name == "SmolLM2-135M-Instruct-Q8_0.gguf"
+
+    # Stop half-way: nothing is written.
+    dialog.start_button.click()
+    job = dialog.job
+    assert job is not None
+    with qtbot.waitSignal(job.progress, timeout=60_000, check_params_cb=lambda p: (p.fraction or 0) > 0.2):
+        pass
+    dialog.cancel_button.click()
+    with qtbot.waitSignal(job.done, timeout=60_000):
+        pass
+    assert not out.exists() and not list(out.parent.glob("*.partial"))
+    assert "Stopped" in dialog.status.text()
+
+    # And made for real.
+    with qtbot.waitSignals([dialog.variant_made, dialog.accepted], timeout=120_000):
+        dialog.start_button.click()
+    assert gguf_meta.read_local(out).quant == "Q8_0"

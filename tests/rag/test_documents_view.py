@@ -1,0 +1,171 @@
+"""The Documents section (pytest-qt, offscreen): adding by drag and drop with progress,
+cancel and resume, searching, opening a source, and the item models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QDropEvent
+
+from desktop_app.core.rag import ingest
+from desktop_app.core.rag.store import DocumentStore
+from desktop_app.ui import documents_view
+from desktop_app.ui.documents_view import DocumentsView, source_url
+from tests.rag.conftest import BROKEN
+
+INDEX_TIMEOUT_MS = 180_000
+GOOD = 8
+
+
+@pytest.fixture
+def make_view(qtbot: Any, embedder: Any) -> Iterator[Callable[[], DocumentsView]]:
+    """Views on this test's HEARTH_HOME; their threads must be stopped when the test ends."""
+    views: list[DocumentsView] = []
+
+    def make() -> DocumentsView:
+        view = DocumentsView(resume=False)
+        qtbot.addWidget(view)
+        view.show()
+        views.append(view)
+        return view
+
+    yield make
+    for view in views:
+        view.shutdown()
+        assert not any(t.isRunning() for t in view.host._threads)
+
+
+def drop(view: DocumentsView, paths: list[Path]) -> None:
+    """What a drag from the file manager delivers."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    view.dropEvent(event)
+    assert event.isAccepted()
+
+
+def test_drop_a_folder_indexes_it_with_progress(
+    qtbot: Any, qtmodeltester: Any, make_view: Callable[[], DocumentsView], corpus: Path
+) -> None:
+    view = make_view()
+    updates: list[ingest.IndexProgress] = []
+    view.indexing_progressed.connect(updates.append)
+    with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as blocker:
+        drop(view, [corpus])
+        assert view.progress_panel.isVisible()
+    report = blocker.args[0]
+    assert len(report.indexed) == GOOD and len(report.skipped) == len(BROKEN)
+    files = [u for u in updates if u.phase == "indexing"]
+    assert files and files[-1].files_total == GOOD + len(BROKEN)
+    assert max(u.chunks_done for u in files) == report.chunks_added
+    assert [u.files_done for u in files] == sorted(u.files_done for u in files)  # only ever forward
+    qtbot.waitUntil(lambda: not view.progress_panel.isVisible())
+
+    # The collection made for the drop, its files, and what could not be read (with why).
+    assert view.collections.rowCount() == 1
+    assert view.current is not None and view.current.name == documents_view.DEFAULT_COLLECTION
+    assert view.files.rowCount() == GOOD
+    assert view.problems.rowCount() == len(BROKEN)
+    reasons = [view.problems.index(r, 1).data() for r in range(view.problems.rowCount())]
+    assert any("password-protected" in r for r in reasons)
+    assert "could not be read" in view.report_label.text()
+    assert view.sources.rowCount() == 1 and view.sources.index(0, 0).data() == str(corpus)
+    for model in (view.collections, view.sources, view.files, view.problems):
+        qtmodeltester.check(model)
+
+
+def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
+    view = make_view()
+
+    def cancel_after_first_file(progress: ingest.IndexProgress) -> None:
+        if progress.files_done >= 1 and view.cancel_button.isEnabled():
+            qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+
+    view.indexing_progressed.connect(cancel_after_first_file)
+    with qtbot.waitSignal(view.indexing_cancelled, timeout=INDEX_TIMEOUT_MS) as blocker:
+        view.add_paths([str(corpus)])
+    partial = blocker.args[0]
+    assert partial.cancelled
+    view.indexing_progressed.disconnect(cancel_after_first_file)
+    assert "Stopped" in view.report_label.text()
+    store = DocumentStore()
+    info = store.collection(documents_view.DEFAULT_COLLECTION)
+    done = info.files
+    assert done < GOOD and not info.dirty
+
+    with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(view.update_button, Qt.MouseButton.LeftButton)
+    resumed = blocker.args[0]
+    assert len(resumed.indexed) == GOOD - done
+    info = store.collection(documents_view.DEFAULT_COLLECTION)
+    ids = [i for chunk_ids, _, _ in store.iter_chunks(info, include_documents=False) for i in chunk_ids]
+    assert info.files == GOOD and len(ids) == len(set(ids)) == info.chunks
+    assert view.files.rowCount() == GOOD
+
+
+def test_search_and_open_a_source_at_its_page(
+    qtbot: Any,
+    qtmodeltester: Any,
+    make_view: Callable[[], DocumentsView],
+    corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ingest.add_paths(DocumentStore(), "Papers", [corpus / "report.pdf", corpus / "notes.md"])
+    view = make_view()
+    view.refresh()
+    assert view.current is not None and view.current.name == "Papers"
+    with qtbot.waitSignal(view.search_finished, timeout=INDEX_TIMEOUT_MS):
+        view.search("How fast must the centrifuge spin?")
+    qtmodeltester.check(view.results)
+    assert view.results.rowCount() >= 1
+    assert view.results.index(0, 0).data().startswith("[1] report.pdf, page 2")
+
+    # There is no desktop session here to open files in: record what would be opened instead.
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url)) or True)
+    with qtbot.waitSignal(view.source_opened) as blocker:
+        view.result_list.doubleClicked.emit(view.results.index(0, 0))
+    assert blocker.args == [str(corpus / "report.pdf"), 2]
+    assert opened[0].toLocalFile() == str(corpus / "report.pdf")
+    # Where the platform's PDF viewer honours it, the URL asks for the page.
+    monkeypatch.setattr(documents_view.sys, "platform", "win32")
+    assert source_url(str(corpus / "report.pdf"), 2).fragment() == "page=2"
+    assert source_url(str(corpus / "notes.md"), None).fragment() == ""
+    monkeypatch.setattr(documents_view.sys, "platform", "linux")
+    assert source_url(str(corpus / "report.pdf"), 2).fragment() == ""
+
+    # Double-clicking a file in the list opens it too.
+    view.file_table.doubleClicked.emit(view.files.index(0, 0))
+    assert opened[-1].toLocalFile() == view.files.record(0).path
+
+
+def test_collections_rename_watch_and_delete(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
+    view = make_view()
+    view.new_collection("Notes")
+    with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS):
+        view.add_paths([str(corpus / "notes.md"), str(corpus / "broken")])
+    view.rename_collection("Lab notes")
+    assert view.collections.index(0, 0).data() == "Lab notes"
+    view.new_collection("Lab notes")  # a duplicate is refused in words
+    assert "already exists" in view.report_label.text()
+
+    # The Watch check box on a folder is stored.
+    row = next(r for r in range(view.sources.rowCount()) if view.sources.source(r).is_folder)
+    index = view.sources.index(row, 2)
+    assert view.sources.flags(index) & Qt.ItemFlag.ItemIsUserCheckable
+    with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS):
+        assert view.sources.setData(index, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+    store = DocumentStore()
+    watched = [s.path for s in store.sources(store.collection("Lab notes")) if s.watch]
+    assert watched == [str(corpus / "broken")]
+
+    with qtbot.waitSignal(view.host.job_finished, timeout=INDEX_TIMEOUT_MS):
+        view.delete_collection(confirm=False)
+    assert view.collections.rowCount() == 0 and view.current is None
+    assert store.list_collections() == []
