@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import logging
 import os
 import platform
 import re
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -56,13 +60,45 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+_BACKEND_LIBS = {
+    "cuda": "CUDA",
+    "metal": "Metal",
+    "vulkan": "Vulkan",
+    "hip": "ROCm",
+    "sycl": "SYCL",
+    "opencl": "OpenCL",
+}
+_CPU_FLAGS = ("sse3", "ssse3", "avx", "avx2", "avx512f", "avx512_bf16", "avx_vnni", "f16c", "fma", "amx_int8")
+
+
 def llama_backend() -> tuple[str, bool, str, list[str]]:
-    """(backend, gpu_offload, llama_cpp_version, cpu_features) of the installed llama.cpp build."""
+    """(backend, gpu_offload, llama_cpp_version, cpu_features) of the installed llama.cpp build.
+
+    Importing llama_cpp loads its shared libraries (slow, and not wanted before the window
+    is up), so unless it is already loaded the answer is read from the files it ships:
+    each ggml backend is a library of its own (libggml-cuda.so, libggml-metal.dylib, ...).
+    """
+    if "llama_cpp" in sys.modules:
+        return _llama_backend_loaded()
     try:
-        import llama_cpp
-    except Exception as exc:  # noqa: BLE001 - a broken install must not stop the report
-        log.warning("llama_cpp unavailable: %s", exc)
+        version = importlib.metadata.version("llama_cpp_python")
+    except importlib.metadata.PackageNotFoundError:
         return "unavailable", False, "", []
+    spec = importlib.util.find_spec("llama_cpp")
+    libs: list[str] = []
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        libs += [p.name.lower() for p in Path(location).glob("lib/*ggml*")]
+    backend = "CPU"
+    for key, name in _BACKEND_LIBS.items():
+        if any(f"ggml-{key}" in lib for lib in libs):
+            backend = name
+            break
+    return backend, backend != "CPU", version, _cpu_features()
+
+
+def _llama_backend_loaded() -> tuple[str, bool, str, list[str]]:
+    import llama_cpp
+
     info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
     offload = bool(llama_cpp.llama_supports_gpu_offload())
     backend = "CPU"
@@ -71,7 +107,20 @@ def llama_backend() -> tuple[str, bool, str, list[str]]:
             backend = name
             break
     features = re.findall(r"\b([A-Z][A-Z0-9_]+) = 1\b", info)
-    return backend, offload, llama_cpp.__version__, features
+    return backend, offload, llama_cpp.__version__, features or _cpu_features()
+
+
+def _cpu_features() -> list[str]:
+    """The SIMD features llama.cpp's CPU kernels use, as the OS reports them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ["NEON"] if platform.machine() in ("arm64", "aarch64") else []
+    match = re.search(r"^flags\s*:\s*(.*)$", text, flags=re.MULTILINE)
+    flags = set(match.group(1).split()) if match else set()
+    if platform.machine() in ("arm64", "aarch64"):
+        return ["NEON"]
+    return [f.upper() for f in _CPU_FLAGS if f in flags]
 
 
 def nvidia_gpus() -> list[GPU]:
