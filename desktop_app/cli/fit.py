@@ -133,8 +133,6 @@ def _print_plan(result: fit.FitResult, info: GGUFInfo, name: str, hw: hardware.H
         if gpu:
             line += f"{_cell(gpu.get(key)):>12}"
         print(line)
-    if cpu.get("compute_reserved") and not result.gpu_layers:
-        print(f"{'':16}(llama.cpp reserves {human_bytes(cpu['compute_reserved'])} for compute; see below)")
     full_gpu = f"{result.max_ctx_full_gpu:,}" if result.max_ctx_full_gpu else "none"
     print(f"Largest context: {result.max_ctx:,} tokens (fully on the GPU: {full_gpu})")
     if not hw.gpus:

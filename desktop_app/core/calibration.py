@@ -233,6 +233,8 @@ def record(
     """Stores a plan next to what the load really used; returns the row id."""
     from desktop_app.core import library
 
+    model_path = Path(model_path).resolve()
+
     name = architecture = quant = ""
     try:
         info = library.read_header(Path(model_path))
@@ -293,7 +295,7 @@ def history(
         else:
             rows = conn.execute(
                 f"SELECT {columns} FROM fit_calibration WHERE model_path = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                (str(model_path), limit),
+                (str(Path(model_path).resolve()), limit),
             ).fetchall()
         return [CalibrationRecord(*tuple(row)) for row in rows]
     finally:

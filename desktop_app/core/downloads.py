@@ -371,8 +371,8 @@ class DownloadQueue:
             except TypeError:
                 log.warning("Skipping a malformed download entry: %r", raw)
                 continue
-            if unsafe_reason(item.filename):
-                log.warning("Skipping a download with an unsafe name: %r", item.filename)
+            if unsafe_reason(item.filename) or not re.fullmatch(r"[0-9a-f]{40}", item.revision):
+                log.warning("Skipping a download entry that is not safe to follow: %r", raw)
                 continue
             if item.state in (DOWNLOADING, VERIFYING):
                 item.state = PAUSED  # the app stopped while it ran: it resumes from its partial file

@@ -390,20 +390,25 @@ def _kv_per_cell(shape: _Shape, kv_type: str) -> list[int]:
 def _repacks(t: TensorInfo, features: frozenset[str]) -> bool:
     """Whether llama.cpp's CPU backend keeps a second, repacked copy of this weight
     (ggml-cpu/repack.cpp: ggml_repack_get_optimal_repack_type)."""
-    if "REPACK" not in features or len(t.shape) < 2 or not t.name.endswith(".weight"):
+    if len(t.shape) < 2 or not t.name.endswith(".weight"):
         return False
+    # Features come from llama.cpp's system info ("AVX2", "REPACK", "DOTPROD"...) or, before
+    # llama_cpp is loaded, from the OS (hardware._cpu_features: no REPACK marker, and only "NEON"
+    # on ARM). Repacking is on in every default build; ARM laptops (Apple M1 on) have dot products.
+    if any(f in features for f in ("LLAMAFILE", "OPENMP", "BMI2")) and "REPACK" not in features:
+        return False  # llama.cpp's own report, from a build without the repack buffer type
     rows = t.shape[1]
     name = t.type_name
     x86 = "AVX2" in features
     neon = "NEON" in features
-    dot = neon and "DOTPROD" in features
+    dot = neon and ("DOTPROD" in features or "ARM_FMA" not in features)
     i8mm = neon and "MATMUL_INT8" in features
     if name in ("Q4_0", "IQ4_NL", "MXFP4"):
         return (x86 and rows % 8 == 0) or (dot and rows % 4 == 0)
     if name == "Q4_K":
         return (x86 or dot) and rows % 8 == 0
     if name == "Q2_K":
-        return "AVX512F" in features and rows % 8 == 0
+        return ("AVX512F" in features or "AVX512" in features) and rows % 8 == 0
     if name in ("Q5_K", "Q6_K"):
         return dot and rows % 8 == 0
     if name == "Q8_0":

@@ -160,6 +160,11 @@ class DocumentsView(QWidget):
         self.sources.watch_toggled.connect(self._on_sources_watch_toggled)
         self.source_table = self._table(self.sources)
         self.source_table.setMaximumHeight(150)
+        header = self.source_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
 
         # Progress: files, chunks, rate, time left, and Cancel.
         self.progress_bar = QProgressBar()

@@ -112,9 +112,17 @@ def test_gemma_cpu_plan_counts_repacked_q4_k(gemma: GGUFInfo) -> None:
     assert q4k > 0
     on_x86 = fit.plan(gemma, machine(vram_gib=None), 2048)
     assert on_x86.breakdown["cpu"]["weights_repacked"] == q4k  # AVX2 repacks every Q4_K matmul weight
-    no_repack = fit.plan(gemma, machine(vram_gib=None, features=["SSE3", "AVX", "AVX2"]), 2048)
-    assert no_repack.breakdown["cpu"]["weights_repacked"] == 0  # a build without the REPACK buffer type
-    assert on_x86.ram_bytes - no_repack.ram_bytes == q4k
+    # The same from the OS's flags, before llama_cpp is loaded (hardware._cpu_features)
+    from_os = fit.plan(gemma, machine(vram_gib=None, features=["SSSE3", "AVX", "AVX2", "F16C", "FMA"]), 2048)
+    assert from_os.breakdown["cpu"]["weights_repacked"] == q4k
+    older_cpu = fit.plan(gemma, machine(vram_gib=None, features=["SSE3", "SSSE3", "AVX"]), 2048)
+    assert older_cpu.breakdown["cpu"]["weights_repacked"] == 0  # no AVX2: no Q4_K repacking
+    no_repack_build = [f for f in AVX2 if f != "REPACK"]  # llama.cpp's report of a build without it
+    assert (
+        fit.plan(gemma, machine(vram_gib=None, features=no_repack_build), 2048).breakdown["cpu"]["weights_repacked"]
+        == 0
+    )
+    assert on_x86.ram_bytes - older_cpu.ram_bytes == q4k
 
 
 def test_context_beyond_training_is_capped(smollm: GGUFInfo) -> None:

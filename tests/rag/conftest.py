@@ -5,7 +5,6 @@ embedding model (all-MiniLM-L6-v2, loaded once per process), real Chroma on disk
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,7 +154,7 @@ class Indexed:
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Indexed]:
+def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Indexed:
     """The corpus indexed once per module into its own store (for tests that only read)."""
     from desktop_app.core.rag import ingest
     from desktop_app.core.rag.config import RagSettings
@@ -167,4 +166,4 @@ def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator
     store = DocumentStore(db_path=root / "hearth.db", chroma_path=root / "chroma")
     ingest.create_collection(store, "papers", RagSettings())
     report = ingest.add_paths(store, "papers", [folder])
-    yield Indexed(store, folder, report)
+    return Indexed(store, folder, report)

@@ -97,7 +97,10 @@ def test_citations_are_checked_against_their_sources(engine: Any, indexed: Index
         engine, indexed.store, ["papers"], "Where is the fire extinguisher?", (), "", RagSettings(), k=3
     )
     assert prompt.sources[0].name == "safety.html"
-    text = "The fire extinguisher is next to room 204, beside the lift [1]. The centrifuge spins at 9,000 rpm [1]. See [9]."
+    text = (
+        "The fire extinguisher is next to room 204, beside the lift [1]. The centrifuge spins at 9,000 rpm [1]. "
+        "See [9]."
+    )
     result = answer.finish(prompt, text)
     assert [c.number for c in result.cited] == [1]
     assert result.invalid_citations == [9]
@@ -118,7 +121,9 @@ def test_nothing_relevant_answers_without_asking_the_model(engine: Any, indexed:
     assert result.reply is None  # the model was not asked
     assert result.citations == []
     assert result.inspector["nothing_relevant"] is True
-    assert all(r["status"] in ("below the relevance threshold", "below the top k") for r in result.inspector["retrieved"])
+    assert all(
+        r["status"] in ("below the relevance threshold", "below the top k") for r in result.inspector["retrieved"]
+    )
 
 
 def test_smollm2_answer_carries_citations_that_map_to_retrieved_chunks(engine: Any, indexed: Indexed) -> None:

@@ -249,3 +249,24 @@ def test_model_change_is_planned_with_a_measured_rate(corpus: Path, embedder: An
     with pytest.raises(HearthError, match="could not be loaded"):
         ingest.change_model(store, "lab", str(corpus / "not-a-model"))
     assert store.collection("lab").chunks == report.chunks_added  # nothing dropped
+
+
+def test_a_missing_reranker_is_skipped_with_a_note(indexed: Indexed, tmp_path: Path) -> None:
+    from desktop_app.core.rag.config import RagSettings
+
+    settings = RagSettings(reranker=str(tmp_path / "no-such-cross-encoder"))
+    result = retrieve.search(indexed.store, ["papers"], "Where is the fire extinguisher?", k=2, settings=settings)
+    assert result.hits[0].name == "safety.html"  # still answered, in fused order
+    assert result.reranker == "" and all(h.rerank_score is None for h in result.hits)
+    assert any("could not be used" in note for note in result.notes)
+
+
+def test_lost_vectors_are_rebuilt_from_the_files(corpus: Path, embedder: Any) -> None:
+    store = DocumentStore()
+    first = ingest.add_paths(store, "lab", [corpus / "notes.md", corpus / "report.pdf"])
+    info = store.collection("lab")
+    store.client().delete_collection(info.store_name)  # e.g. the chroma folder was deleted by hand
+    fresh = DocumentStore()  # a new session: no cached collection handle
+    report = ingest.index_collection(fresh, "lab")
+    assert sorted(report.indexed) == sorted(first.indexed)
+    assert_consistent(fresh, "lab")

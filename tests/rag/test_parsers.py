@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def test_chunks_fit_the_embedding_model_and_keep_exact_spans(embedder: Any) -> N
         assert chunk.start == 0 or not text[chunk.start - 1].isalnum()
         assert chunk.end == len(text) or not text[chunk.end].isalnum()
     # Consecutive chunks overlap, and together they cover the whole text.
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.start < before.end
     assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
 
@@ -128,3 +129,41 @@ def test_split_prefers_paragraph_breaks() -> None:
     ranges = split_tokens(text, spans, size=6, overlap=0)
     assert ranges[0] == (0, 4)  # up to "ccc." — the paragraph break, not the 6-token limit
     assert ranges[-1][1] == len(spans)
+
+
+def test_odt_and_epub_are_read_with_headings(tmp_path: Path) -> None:
+    import zipfile
+
+    odt = tmp_path / "minutes.odt"
+    with zipfile.ZipFile(odt, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        archive.writestr(
+            "content.xml",
+            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text>'
+            '<text:h text:outline-level="1">Decisions</text:h><text:p>The board approved the new freezer.</text:p>'
+            "</office:text></office:body></office:document-content>",
+        )
+    doc = parse(odt)
+    assert doc.kind == "odt"
+    block = doc.blocks[0]
+    assert block.heading_at(block.text.index("approved")) == "Decisions"
+
+    epub = tmp_path / "handbook.epub"
+    with zipfile.ZipFile(epub, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip")
+        archive.writestr(
+            "META-INF/container.xml",
+            '<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+            '<rootfile full-path="OEBPS/book.opf"/></rootfiles></container>',
+        )
+        archive.writestr(
+            "OEBPS/book.opf",
+            '<package xmlns="http://www.idpf.org/2007/opf"><manifest>'
+            '<item id="c1" href="one.xhtml"/><item id="c2" href="two.xhtml"/></manifest>'
+            '<spine><itemref idref="c2"/><itemref idref="c1"/></spine></package>',
+        )
+        archive.writestr("OEBPS/one.xhtml", "<html><body><h1>Chapter B</h1><p>Second in the spine.</p></body></html>")
+        archive.writestr("OEBPS/two.xhtml", "<html><body><h1>Chapter A</h1><p>First in the spine.</p></body></html>")
+    text = parse(epub).blocks[0].text
+    assert text.index("First in the spine") < text.index("Second in the spine")  # reading order, not file order

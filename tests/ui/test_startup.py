@@ -49,3 +49,17 @@ print(",".join(m for m in {HEAVY_MODULES!r} if m in sys.modules))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_python_slots_keep_reference_counts_intact(qtbot: object) -> None:
+    """PySide6 6.12.0 dropped a reference to None on every slot call, so the app aborted
+    ("none_dealloc") once enough signals had fired (pyproject.toml excludes that release)."""
+    from PySide6.QtWidgets import QScrollBar
+
+    bar = QScrollBar()
+    bar.valueChanged.connect(lambda _value: None)
+    before = sys.getrefcount(None)
+    for value in range(1, 501):
+        bar.setRange(0, value)
+        bar.setValue(value)
+    assert sys.getrefcount(None) - before > -100

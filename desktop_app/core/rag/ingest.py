@@ -175,6 +175,10 @@ def index_collection(
     model_id = expected_model_id(info.embed_model)
     if info.dirty:
         store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
+    if info.chunks and store.chunk_count(info) == 0:
+        # The vector store was deleted or replaced behind Hearth's back: index everything again.
+        log.warning("The vectors of %s are gone; indexing its files again", info.name)
+        store.forget_files(info)
     store.set_dirty(info, True)
     embedder: Embedder | None = None
     try:

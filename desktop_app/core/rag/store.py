@@ -483,6 +483,12 @@ class DocumentStore:
         record = FileRecord(path, "skipped", size, mtime_ns, sha256, reason, "", "", None, 0, "", "", "", time.time())
         self._record(info, record)
 
+    def forget_files(self, info: CollectionInfo) -> None:
+        """Empties the manifest (the sources stay), so the next run indexes every file again."""
+        with self._db() as db, db:
+            db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
+            self._bump(db, info)
+
     def touch_file(self, info: CollectionInfo, path: str, size: int, mtime_ns: int) -> None:
         """The file's date changed but not its content: nothing to embed again."""
         with self._db() as db, db:
