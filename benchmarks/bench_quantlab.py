@@ -5,8 +5,8 @@ sample, prompt and generation speed, each measured in its own child process — 
 set against the same figures measured here with llama-cpp-python directly:
 
 * perplexity: ``Llama(logits_all=True).eval`` on the same windows as llama.cpp's
-  ``llama-perplexity`` (BOS + window-1 text tokens, second half scored), softmax in
-  numpy. Written independently of the lab's code; the two should agree to ~1e-6.
+  ``llama-perplexity`` (BOS first when the model adds one, second half scored),
+  softmax in numpy. Written independently of the lab's code; the two should agree to ~1e-6.
 * prompt speed: ``Llama.eval`` of one batch (logits for the last token only), wall clock.
 * generation speed: ``Llama.generate`` at temperature 0, first to last token, wall clock
   (it includes llama-cpp-python's sampler, the lab's loop takes the argmax itself).
@@ -27,7 +27,7 @@ TOKENS = 1024
 WINDOW = 512
 N_CTX = 2048
 PROMPT_TOKENS = 256
-GEN_TOKENS = 64
+GEN_TOKENS = 48
 REPEATS = 3
 
 
@@ -40,11 +40,12 @@ def _direct_perplexity(path: Path, text: str, n_threads: int) -> tuple[float, in
     )
     try:
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)[:TOKENS]
-        bos = llm.token_bos()
+        lead = llm.tokenize(b"", add_bos=True)  # [BOS] when the model wants one (llama-perplexity's rule)
+        step = WINDOW - len(lead)
         nll = 0.0
         count = 0
-        for start in range(0, len(tokens) - (WINDOW - 1) + 1, WINDOW - 1):
-            window = [bos, *tokens[start : start + WINDOW - 1]]
+        for start in range(0, len(tokens) - step + 1, step):
+            window = [*lead, *tokens[start : start + step]]
             llm.reset()
             llm.eval(window)
             logits = np.asarray(llm.scores[: len(window)], dtype=np.float64)
@@ -65,7 +66,8 @@ def _direct_speed(path: Path, text: str, n_threads: int) -> tuple[float, float]:
 
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_threads=n_threads, flash_attn=True, verbose=False)
     try:
-        prompt = [llm.token_bos(), *llm.tokenize(text.encode("utf-8"), add_bos=False)[: PROMPT_TOKENS - 1]]
+        lead = llm.tokenize(b"", add_bos=True)
+        prompt = [*lead, *llm.tokenize(text.encode("utf-8"), add_bos=False)][:PROMPT_TOKENS]
         llm.reset()
         llm.eval(prompt[:8])  # warm-up: pages the weights in, as the lab does
         pp, tg = [], []
@@ -157,4 +159,4 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(run(), indent=2))  # noqa: T201
+    print(json.dumps(run(), indent=2))

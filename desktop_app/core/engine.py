@@ -136,7 +136,14 @@ class Engine:
             n_ctx = info.context_length
         n_threads = settings.n_threads or hardware.physical_cores()
         backend, offload, version, _ = hardware.llama_backend()
-        n_gpu_layers = settings.n_gpu_layers if offload else 0
+        n_gpu_layers = 0
+        if offload and settings.n_gpu_layers < 0:
+            from desktop_app.core import fit
+
+            n_gpu_layers = fit.recommended_gpu_layers(path, n_ctx)
+            notes.append(f"GPU layers chosen by the fit check: {n_gpu_layers} of {info.n_layers + 1}.")
+        elif offload:
+            n_gpu_layers = settings.n_gpu_layers
         started = time.perf_counter()
         llm = self._construct(path, n_ctx, n_threads, n_gpu_layers, settings.flash_attn, progress, cancel)
         self._llm = llm
@@ -144,7 +151,7 @@ class Engine:
         offloaded = 0
         if offload:
             total = info.n_layers + 1  # llama.cpp counts the output layer too
-            offloaded = total if n_gpu_layers < 0 else min(n_gpu_layers, total)
+            offloaded = min(n_gpu_layers, total)
         self.model = LoadedModel(
             path=path,
             info=info,

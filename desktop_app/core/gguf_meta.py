@@ -37,6 +37,7 @@ _SCALARS: dict[int, str] = {
     12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 class NeedMoreBytes(Exception):  # noqa: N818 - a signal to the caller, not an error
@@ -195,25 +196,75 @@ def _tensor_bytes(shape: tuple[int, ...], ggml_type: int) -> int:
 
 
 class _Reader:
+    """Reads through a buffer filled in large blocks: a tokenizer's vocabulary is hundreds of
+    thousands of tiny strings, and one ``read`` call per string made parsing take seconds."""
+
+    _BLOCK = 1 << 20
+
     def __init__(self, read: Callable[[int], bytes]) -> None:
         self._read = read
+        self._buf = b""
+        self._off = 0
         self.pos = 0
 
+    def _ensure(self, n: int) -> None:
+        if len(self._buf) - self._off >= n:
+            return
+        parts = [self._buf[self._off :]]
+        have = len(parts[0])
+        while have < n:
+            chunk = self._read(max(n - have, self._BLOCK))
+            if not chunk:
+                raise NeedMoreBytes
+            parts.append(chunk)
+            have += len(chunk)
+        self._buf = b"".join(parts)
+        self._off = 0
+
     def take(self, n: int) -> bytes:
-        data = self._read(n)
-        if len(data) < n:
-            raise NeedMoreBytes
+        self._ensure(n)
+        data = self._buf[self._off : self._off + n]
+        self._off += n
         self.pos += n
         return data
 
     def unpack(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+        size = struct.calcsize(fmt)
+        self._ensure(size)
+        value = struct.unpack_from(fmt, self._buf, self._off)[0]
+        self._off += size
+        self.pos += size
+        return value
 
     def string(self) -> str:
         length = self.unpack("<Q")
         if length > 1 << 30:
             raise ValueError("implausible string length")
         return self.take(length).decode("utf-8", errors="replace")
+
+    def skip_strings(self, count: int) -> None:
+        """Skips ``count`` strings without decoding them (the hot loop of header parsing)."""
+        unpack_from = _U64.unpack_from
+        remaining = count
+        while remaining:
+            self._ensure(8)
+            buf, off, end = self._buf, self._off, len(self._buf)
+            start = off
+            # Fast path: walk the strings that lie wholly inside the buffer.
+            while remaining and off + 8 <= end:
+                length = unpack_from(buf, off)[0]
+                if off + 8 + length > end:
+                    break
+                off += 8 + length
+                remaining -= 1
+            self.pos += off - start
+            self._off = off
+            if remaining and off + 8 <= end:  # a string straddles the buffer's end
+                length = self.unpack("<Q")
+                if length > 1 << 30:
+                    raise ValueError("implausible string length")
+                self.take(length)
+                remaining -= 1
 
     def value(self, vtype: int) -> Any:
         if vtype in _SCALARS:
@@ -229,6 +280,9 @@ class _Reader:
                 if count > _MAX_KEPT_ARRAY:
                     return _SkippedArray(count)
                 return list(struct.unpack(f"<{count}{fmt[1]}", raw))
+            if item_type == _STRING and count > _MAX_KEPT_ARRAY:
+                self.skip_strings(count)
+                return _SkippedArray(count)
             items = [self.value(item_type) for _ in range(count)]
             return items if count <= _MAX_KEPT_ARRAY else _SkippedArray(count)
         raise ValueError(f"unknown GGUF value type {vtype}")

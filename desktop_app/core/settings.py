@@ -34,8 +34,9 @@ class SamplingSettings:
 
 @dataclass
 class LoadSettings:
-    """How a model is loaded. ``n_gpu_layers`` -1 offloads every layer the build can;
-    ``n_threads`` 0 lets Hearth pick (physical cores)."""
+    """How a model is loaded. ``n_gpu_layers`` -1 is "auto": as many layers as the fit check
+    says fit in VRAM at this context (all when the model fits); ``n_threads`` 0 lets Hearth
+    pick (physical cores)."""
 
     n_ctx: int = 4096
     n_threads: int = 0

@@ -111,25 +111,33 @@ class ScatterChart(QWidget):
             painter.setPen(QPen(grid_color))
             painter.drawLine(QPointF(p.x(), plot.top()), QPointF(p.x(), plot.bottom()))
             painter.setPen(text_color)
-            painter.drawText(QRectF(p.x() - 40, plot.bottom() + 2, 80, line), Qt.AlignmentFlag.AlignHCenter,
-                             _format_tick(tick))
+            painter.drawText(
+                QRectF(p.x() - 40, plot.bottom() + 2, 80, line), Qt.AlignmentFlag.AlignHCenter, _format_tick(tick)
+            )
         for tick in y_ticks:
             p = to_screen(x0, tick)
             painter.setPen(QPen(grid_color))
             painter.drawLine(QPointF(plot.left(), p.y()), QPointF(plot.right(), p.y()))
             painter.setPen(text_color)
-            painter.drawText(QRectF(0, p.y() - line / 2, plot.left() - 6, line),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, _format_tick(tick))
+            painter.drawText(
+                QRectF(0, p.y() - line / 2, plot.left() - 6, line),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                _format_tick(tick),
+            )
         painter.setPen(QPen(text_color, 1))
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         painter.drawLine(plot.bottomLeft(), plot.topLeft())
-        painter.drawText(QRectF(plot.left(), plot.bottom() + line + 2, plot.width(), line),
-                         Qt.AlignmentFlag.AlignHCenter, self.x_label)
+        painter.drawText(
+            QRectF(plot.left(), plot.bottom() + line + 2, plot.width(), line),
+            Qt.AlignmentFlag.AlignHCenter,
+            self.x_label,
+        )
         painter.save()
         painter.translate(12, plot.center().y())
         painter.rotate(-90)
-        painter.drawText(QRectF(-plot.height() / 2, -line / 2, plot.height(), line), Qt.AlignmentFlag.AlignCenter,
-                         self.y_label)
+        painter.drawText(
+            QRectF(-plot.height() / 2, -line / 2, plot.height(), line), Qt.AlignmentFlag.AlignCenter, self.y_label
+        )
         painter.restore()
 
         for point in self.points:

@@ -50,28 +50,62 @@ class Column:
 
 
 COLUMNS: list[Column] = [
-    Column("Model", lambda r: r.name + ("  (reference)" if r.is_reference else ""), lambda r: r.name,
-           "The model file; the reference is the variant the others are measured against."),
+    Column(
+        "Model",
+        lambda r: r.name + ("  (reference)" if r.is_reference else ""),
+        lambda r: r.name,
+        "The model file; the reference is the variant the others are measured against.",
+    ),
     Column("Quant", lambda r: r.quant, lambda r: r.quant, "Quantisation type"),
-    Column("Bits/weight", lambda r: _num(r.bits_per_weight, ".2f"), lambda r: r.bits_per_weight,
-           "Average bits per weight, from the file's tensor table"),
+    Column(
+        "Bits/weight",
+        lambda r: _num(r.bits_per_weight, ".2f"),
+        lambda r: r.bits_per_weight,
+        "Average bits per weight, from the file's tensor table",
+    ),
     Column("Size", lambda r: _bytes(r.size_bytes), lambda r: r.size_bytes, "File size"),
-    Column("Load", lambda r: "—" if r.load_s is None else f"{r.load_s:.2f} s", lambda r: r.load_s,
-           "Time to load the model"),
-    Column("Peak RAM", lambda r: _bytes(r.peak_rss_bytes), lambda r: r.peak_rss_bytes,
-           "Peak memory of the process that ran the model (loading, reading a prompt, generating)"),
-    Column("VRAM", lambda r: _bytes(r.vram_bytes) if r.vram_bytes is not None else "—", lambda r: r.vram_bytes,
-           "GPU memory, when layers were offloaded to an NVIDIA GPU"),
-    Column("Prompt tok/s", lambda r: _num(r.prompt_tok_s, ".0f"), lambda r: r.prompt_tok_s,
-           "Prompt processing speed (one batch)"),
-    Column("Gen tok/s", lambda r: _num(r.gen_tok_s, ".1f"), lambda r: r.gen_tok_s,
-           "Generation speed (one token at a time)"),
-    Column("Perplexity", lambda r: _num(r.perplexity, ".3f"), lambda r: r.perplexity,
-           "Perplexity on the evaluation text: lower is better"),
-    Column("KL divergence", lambda r: _num(r.kl_divergence, ".4f"), lambda r: r.kl_divergence,
-           "Mean KL divergence from the reference's next-token distributions: 0 is identical"),
-    Column("Top-1 agreement", lambda r: "—" if r.top1_agreement is None else f"{r.top1_agreement:.1%}",
-           lambda r: r.top1_agreement, "How often its most likely next token is the reference's"),
+    Column(
+        "Load", lambda r: "—" if r.load_s is None else f"{r.load_s:.2f} s", lambda r: r.load_s, "Time to load the model"
+    ),
+    Column(
+        "Peak RAM",
+        lambda r: _bytes(r.peak_rss_bytes),
+        lambda r: r.peak_rss_bytes,
+        "Peak memory of the process that ran the model (loading, reading a prompt, generating)",
+    ),
+    Column(
+        "VRAM",
+        lambda r: _bytes(r.vram_bytes) if r.vram_bytes is not None else "—",
+        lambda r: r.vram_bytes,
+        "GPU memory, when layers were offloaded to an NVIDIA GPU",
+    ),
+    Column(
+        "Prompt tok/s",
+        lambda r: _num(r.prompt_tok_s, ".0f"),
+        lambda r: r.prompt_tok_s,
+        "Prompt processing speed (one batch)",
+    ),
+    Column(
+        "Gen tok/s", lambda r: _num(r.gen_tok_s, ".1f"), lambda r: r.gen_tok_s, "Generation speed (one token at a time)"
+    ),
+    Column(
+        "Perplexity",
+        lambda r: _num(r.perplexity, ".3f"),
+        lambda r: r.perplexity,
+        "Perplexity on the evaluation text: lower is better",
+    ),
+    Column(
+        "KL divergence",
+        lambda r: _num(r.kl_divergence, ".4f"),
+        lambda r: r.kl_divergence,
+        "Mean KL divergence from the reference's next-token distributions: 0 is identical",
+    ),
+    Column(
+        "Top-1 agreement",
+        lambda r: "—" if r.top1_agreement is None else f"{r.top1_agreement:.1%}",
+        lambda r: r.top1_agreement,
+        "How often its most likely next token is the reference's",
+    ),
 ]
 
 

@@ -330,9 +330,22 @@ class CompareView(QWidget):
         busy = self.running
         self.run_button.setEnabled(not busy and len(self.checked()) >= 2)
         self.stop_button.setEnabled(busy and self.job is not None and not self.job.cancelling)
-        for widget in (self.picker, self.refresh_button, self.add_file_button, self.make_variant_button,
-                       self.reference, self.text_source, self.pasted, self.tokens, self.window_size, self.prompt,
-                       self.max_answer, self.blind, self.open_run_button, self.delete_run_button):
+        for widget in (
+            self.picker,
+            self.refresh_button,
+            self.add_file_button,
+            self.make_variant_button,
+            self.reference,
+            self.text_source,
+            self.pasted,
+            self.tokens,
+            self.window_size,
+            self.prompt,
+            self.max_answer,
+            self.blind,
+            self.open_run_button,
+            self.delete_run_button,
+        ):
             widget.setEnabled(not busy)
         self.export_button.setEnabled(not busy and self.current_run is not None)
 

@@ -34,6 +34,8 @@ SECTIONS: list[tuple[str, SectionFactory]] = [
     ("Settings", SettingsView),
 ]
 
+SIDEBAR_ROW_HEIGHT = 38
+SIDEBAR_ICON_COLOR = "#d1d5db"
 GEOMETRY_KEY = "window/geometry"
 SECTION_KEY = "window/section"
 
@@ -50,13 +52,15 @@ class MainWindow(QMainWindow):
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setFixedWidth(150)
         self.sidebar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.sidebar.setSpacing(2)
         self.stack = QStackedWidget()
         self.sections: dict[str, QWidget] = {}
         for number, (name, factory) in enumerate(SECTIONS, start=1):
             widget = factory(self.context)
             self.sections[name] = widget
             self.stack.addWidget(widget)
-            item = QListWidgetItem(icon(name.lower()), name)
+            item = QListWidgetItem(icon(name.lower(), SIDEBAR_ICON_COLOR), name)
+            item.setSizeHint(QSize(0, SIDEBAR_ROW_HEIGHT))
             item.setToolTip(f"{name} (Ctrl+{number})" if number <= 9 else name)
             self.sidebar.addItem(item)
             if number <= 9:

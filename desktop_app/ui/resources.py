@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QIcon, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 
 from desktop_app.core import paths
 
@@ -14,20 +16,36 @@ log = logging.getLogger(__name__)
 STYLE_SHEET = "style.qss"
 
 
+ICON_COLOR = "#4b5563"  # the stroke colour the SVG files are drawn in
+_ICON_RENDER_PX = 64
+
+
 @functools.cache
-def icon(name: str) -> QIcon:
-    """``resources/icons/<name>.svg``, or an empty icon (and a log line) when missing."""
+def icon(name: str, color: str = "") -> QIcon:
+    """``resources/icons/<name>.svg`` (drawn in ``color`` if given), or an empty icon and a
+    log line when the file is missing."""
     path = paths.resources_dir() / "icons" / f"{name}.svg"
     if not path.is_file():
         log.warning("Missing icon %s", path)
         return QIcon()
-    return QIcon(str(path))
+    if not color:
+        return QIcon(str(path))
+    svg = path.read_text(encoding="utf-8").replace(ICON_COLOR, color)
+    renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
+    pixmap = QPixmap(_ICON_RENDER_PX, _ICON_RENDER_PX)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    renderer.render(painter)
+    painter.end()
+    return QIcon(pixmap)
 
 
 def style_sheet() -> str:
+    """The style sheet, with ``@icons/`` made into the icons folder's absolute path."""
     path = paths.resources_dir() / STYLE_SHEET
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         log.warning("No style sheet (%s): using the platform look", exc)
         return ""
+    return text.replace("@icons/", (paths.resources_dir() / "icons").as_posix() + "/")

@@ -15,6 +15,7 @@ from desktop_app.core.settings import LoadSettings, SamplingSettings
 from desktop_app.ui.context import AppContext
 
 SEED_MAX = 2**31 - 1
+SPIN_MIN_WIDTH = 80
 
 
 def _double(minimum: float, maximum: float, step: float, tip: str, decimals: int = 2) -> QDoubleSpinBox:
@@ -23,6 +24,7 @@ def _double(minimum: float, maximum: float, step: float, tip: str, decimals: int
     box.setSingleStep(step)
     box.setDecimals(decimals)
     box.setToolTip(tip)
+    box.setMinimumWidth(SPIN_MIN_WIDTH)  # not the width of the longest number: the side panel is narrow
     return box
 
 
@@ -33,6 +35,7 @@ def _integer(minimum: int, maximum: int, tip: str, special: str = "", step: int 
     box.setToolTip(tip)
     if special:
         box.setSpecialValueText(special)  # shown for the minimum
+    box.setMinimumWidth(SPIN_MIN_WIDTH)
     return box
 
 
@@ -174,8 +177,9 @@ class LoadForm(_BoundForm):
         self.n_gpu_layers = _integer(
             -1,
             999,
-            "Layers to run on the GPU (All: as many as the model has). Ignored when llama.cpp has no GPU support.",
-            special="All",
+            "Layers to run on the GPU. Auto: as many as the fit check says fit in free VRAM at this context "
+            "(999: all of them). Ignored when llama.cpp has no GPU support.",
+            special="Auto",
         )
         self.flash_attn = QCheckBox("Flash attention")
         self.flash_attn.setToolTip("Faster attention that uses less memory, where the backend supports it.")

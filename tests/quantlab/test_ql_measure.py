@@ -211,4 +211,3 @@ def _die(job: dict[str, object], conn: object) -> None:
 def test_a_child_that_dies_is_reported_in_words() -> None:
     with pytest.raises(HearthError, match="stopped unexpectedly"):
         run_child(_die, {})
-

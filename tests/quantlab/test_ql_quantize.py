@@ -14,8 +14,10 @@ from desktop_app.core.quantlab.quantize import REQUANTIZE_WARNING, default_outpu
 
 
 def test_variants_are_valid_ggufs_of_the_requested_types(variants: Variants) -> None:
-    infos = {name: gguf_meta.read_local(path) for name, path in (("F16", variants.f16), ("Q8_0", variants.q8_0),
-                                                                  ("Q4_0", variants.q4_0))}
+    infos = {
+        name: gguf_meta.read_local(path)
+        for name, path in (("F16", variants.f16), ("Q8_0", variants.q8_0), ("Q4_0", variants.q4_0))
+    }
     for name, info in infos.items():
         assert info.quant == name
         assert info.architecture == "llama"

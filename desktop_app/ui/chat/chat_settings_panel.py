@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -34,6 +34,7 @@ class ChatSettingsPanel(QScrollArea):
         self._context = context
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.system_prompt_edit = QPlainTextEdit()
         self.system_prompt_edit.setObjectName("systemPromptEdit")

@@ -188,7 +188,7 @@ class ChatView(QWidget):
         self.transcript.show_messages(self._store.messages(conversation_id))
         self.settings_panel.show_system_prompt(conversation.system_prompt)
         if self._request is not None and self._request.conversation_id == conversation_id:
-            self.transcript.begin_reply(self._reply_text)
+            self.transcript.begin_reply(self._reply_text, self._author())
         self._update_actions()
 
     # -- actions ----------------------------------------------------------------------------------
@@ -269,8 +269,12 @@ class ChatView(QWidget):
             return
         self._reply_text = ""
         self.notice.dismiss()
-        self.transcript.begin_reply()
+        self.transcript.begin_reply(author=self._author())
         self._update_actions()
+
+    def _author(self) -> str:
+        model = self._models.model
+        return model.name if model is not None else ""
 
     def _update_actions(self) -> None:
         generating = self.generating

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -12,6 +22,8 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -21,6 +33,14 @@ from desktop_app.ui.conversation_list_model import ConversationListModel, Conver
 from desktop_app.ui.resources import icon
 
 SEARCH_DELAY_MS = 200
+
+
+class _FitWidthDelegate(QStyledItemDelegate):
+    """Rows as wide as the list, so long titles end in "…" instead of scrolling sideways."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        hint = super().sizeHint(option, index)
+        return QSize(1, hint.height())
 
 
 class ConversationListView(QWidget):
@@ -58,6 +78,9 @@ class ConversationListView(QWidget):
         self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list_view.setUniformItemSizes(True)
+        self.list_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list_view.setItemDelegate(_FitWidthDelegate(self.list_view))
         self.list_view.customContextMenuRequested.connect(self._on_list_view_context_menu_requested)
         self.list_view.clicked.connect(self._on_list_view_clicked)
         self.list_view.activated.connect(self._on_list_view_clicked)

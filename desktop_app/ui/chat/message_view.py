@@ -100,7 +100,8 @@ class MessageView(QFrame):
         for button in (self.edit_button, self.details_button, self.copy_button):
             header.addWidget(button)
 
-        self.body = MarkdownView(hard_breaks=(role == "user"))
+        # Every line break shows as written: models write poems and lists with single newlines too.
+        self.body = MarkdownView(hard_breaks=True)
         self.body.setObjectName("messageBody")
 
         self.editor = QPlainTextEdit()
@@ -153,6 +154,9 @@ class MessageView(QFrame):
     def text(self) -> str:
         """The message's Markdown as shown now (while streaming: what has arrived)."""
         return self.body.markdown
+
+    def set_author(self, name: str) -> None:
+        self.role_label.setText(name)
 
     def set_streaming(self) -> None:
         self._streamed = ""

@@ -79,9 +79,11 @@ class TranscriptView(QScrollArea):
         self._append(view)
         return view
 
-    def begin_reply(self, text: str = "") -> MessageView:
+    def begin_reply(self, text: str = "", author: str = "") -> MessageView:
         """Adds an empty reply that fills as tokens arrive (with ``text`` already received)."""
         view = MessageView("assistant")
+        if author:
+            view.set_author(author)
         if text:
             view.append_text(text)
         self._reply = view
