@@ -147,12 +147,17 @@ class DocumentsView(QWidget):
         self.remove_button = QPushButton("Remove")
         self.update_button = QPushButton("Update now")
         self.update_button.setToolTip("Index new and changed files, and drop deleted ones")
+        self.model_button = QPushButton("Embedding model…")
+        self.model_button.setToolTip("Switch the model that turns passages into vectors (re-embeds the collection)")
+        self.model_button.clicked.connect(lambda: self.change_model())
         self.add_files_button.clicked.connect(self.add_files_dialog)
         self.add_folder_button.clicked.connect(self.add_folder_dialog)
         self.remove_button.clicked.connect(lambda: self.remove_selected_source())
         self.update_button.clicked.connect(lambda: self.update_collection())
         actions = QHBoxLayout()
-        for button in (self.add_files_button, self.add_folder_button, self.remove_button, self.update_button):
+        for button in (
+            self.add_files_button, self.add_folder_button, self.remove_button, self.update_button, self.model_button
+        ):  # fmt: skip
             actions.addWidget(button)
         actions.addStretch(1)
 
@@ -290,7 +295,13 @@ class DocumentsView(QWidget):
     def _show_current(self) -> None:
         info = self._current
         has = info is not None
-        for button in (self.rename_button, self.delete_button, self.remove_button, self.update_button):
+        for button in (
+            self.rename_button,
+            self.delete_button,
+            self.remove_button,
+            self.update_button,
+            self.model_button,
+        ):
             button.setEnabled(has)
         if info is None:
             self.title.setText("<h2>Documents</h2>")
@@ -445,6 +456,37 @@ class DocumentsView(QWidget):
         name = info.name
         store = self.store
         return self.host.submit("remove", name, lambda _c, _p, _r: store.remove_source(store.collection(name), path))
+
+    def change_model(self, model: str | None = None, confirm: bool = True) -> DocumentsJob | None:
+        """Switches the collection's embedding model after showing what re-embedding costs."""
+        info = self._current
+        if info is None:
+            return None
+        if model is None:
+            model, ok = QInputDialog.getText(
+                self,
+                "Embedding model",
+                "A sentence-transformers model folder on this computer, or a model name in the local cache\n"
+                "(nothing is downloaded):",
+                text=info.embed_model,
+            )
+            if not ok or not model.strip() or model.strip() == info.embed_model:
+                return None
+        model = model.strip()
+        plan = ingest.plan_model_change(self.store, info.name, model)
+        if confirm:
+            answer = QMessageBox.question(self, "Embedding model", f"{plan.describe()}\n\nSwitch to {model}?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        name = info.name
+        store = self.store
+
+        def switch(cancel: Any, progress: Any, report: ingest.IngestReport) -> ingest.IngestReport:
+            ingest.change_model(store, name, model)
+            return ingest.index_collection(store, name, None, cancel, progress, report)
+
+        self.host.cancel_all(name)
+        return self.host.submit("index", name, switch)
 
     def cancel_indexing(self) -> None:
         self.host.cancel_all()

@@ -128,7 +128,7 @@ def test_nothing_relevant_answers_without_asking_the_model(engine: Any, indexed:
 
 def test_smollm2_answer_carries_citations_that_map_to_retrieved_chunks(engine: Any, indexed: Indexed) -> None:
     result = answer.ask(
-        engine, indexed.store, ["papers"], "Where is the fire extinguisher?", GREEDY, settings=RagSettings()
+        engine, indexed.store, ["papers"], "Where is the fire extinguisher?", GREEDY, settings=RagSettings(top_k=3)
     )
     assert result.reply is not None and result.reply.timings.gen_tokens > 0
     assert result.text.strip()

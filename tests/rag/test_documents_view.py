@@ -165,6 +165,13 @@ def test_collections_rename_watch_and_delete(qtbot: Any, make_view: Callable[[],
     watched = [s.path for s in store.sources(store.collection("Lab notes")) if s.watch]
     assert watched == [str(corpus / "broken")]
 
+    # Switching to an embedding model that is not on this computer fails in words, and drops nothing.
+    chunks = store.collection("Lab notes").chunks
+    with qtbot.waitSignal(view.job_failed, timeout=INDEX_TIMEOUT_MS) as blocker:
+        view.change_model(str(corpus / "no-such-model"), confirm=False)
+    assert "could not be loaded" in blocker.args[0]
+    assert store.collection("Lab notes").chunks == chunks > 0
+
     with qtbot.waitSignal(view.host.job_finished, timeout=INDEX_TIMEOUT_MS):
         view.delete_collection(confirm=False)
     assert view.collections.rowCount() == 0 and view.current is None

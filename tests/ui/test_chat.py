@@ -229,3 +229,21 @@ def test_conversation_survives_closing_the_window(
     assert chat.conversation_id == conversation_id
     assert _views_text(second) == [("user", "Tell me a short fact about owls."), ("assistant", reply.content)]
     assert chat.transcript.views[-1].message.provenance == reply.provenance
+
+
+def test_closing_the_window_mid_reply_keeps_what_was_written(
+    qtbot: Any, make_window: Any, smollm2_path: Path
+) -> None:
+    first = make_window()
+    load_model(qtbot, first, smollm2_path)
+    first.context.settings.sampling.max_tokens = 400
+    with qtbot.waitSignal(first.context.models.tokens_received, timeout=REPLY_TIMEOUT_MS):
+        first.chat.send("Count from one to two hundred in words, separated by commas.")
+    conversation_id = first.chat.conversation_id
+    first.close()
+    assert not first.context.models.running
+
+    second = make_window()
+    messages = second.context.store.messages(conversation_id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].stopped and messages[1].content

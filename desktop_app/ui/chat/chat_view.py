@@ -7,7 +7,7 @@ its provenance when it finishes — also when it was stopped.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -35,6 +35,7 @@ from desktop_app.ui.workers import GenerationRequest, HostState
 
 TITLE_LENGTH = 60
 SPLITTER_KEY = "chat/splitter"
+CLOSE_WAIT_MS = 15_000  # how long closing the window waits for a stopped reply to come back
 
 
 def title_from(text: str) -> str:
@@ -168,8 +169,18 @@ class ChatView(QWidget):
         return self._request is not None
 
     def flush(self) -> None:
-        """Saves a pending system-prompt edit now (the window is closing)."""
+        """The window is closing: saves a pending system-prompt edit, and stops a reply in
+        progress and saves what it has so far (as a stopped reply)."""
         self.settings_panel.flush()
+        if self._request is None:
+            return
+        self.stop()
+        loop = QEventLoop()
+        self.reply_saved.connect(loop.quit)
+        self.reply_discarded.connect(loop.quit)
+        QTimer.singleShot(CLOSE_WAIT_MS, loop.quit)
+        if self._request is not None:
+            loop.exec()
 
     def new_conversation(self) -> None:
         self.settings_panel.flush()

@@ -30,12 +30,17 @@ def provenance_dict(message: StoredMessage) -> dict[str, Any]:
 
 
 def _rows(title: str, values: dict[str, Any]) -> str:
+    """A titled group of rows; the groups share one table so their columns line up."""
+    head = (
+        f"<tr><td colspan='2' style='padding-top:10px; font-weight:600; font-size:large;'>"
+        f"{html.escape(title)}</td></tr>"
+    )
     cells = "".join(
-        f"<tr><td style='color:#57606a; padding-right:12px;'>{html.escape(str(k))}</td>"
+        f"<tr><td style='color:#57606a; padding-right:16px;'>{html.escape(str(k))}</td>"
         f"<td>{html.escape(str(v))}</td></tr>"
         for k, v in values.items()
     )
-    return f"<h4 style='margin-bottom:2px;'>{html.escape(title)}</h4><table cellspacing='2'>{cells}</table>"
+    return head + cells
 
 
 def provenance_html(p: Provenance) -> str:
@@ -78,7 +83,7 @@ def provenance_html(p: Provenance) -> str:
         ),
         _rows("System prompt", {"text": p.settings.get("system_prompt", "")}),
     ]
-    return "".join(parts)
+    return "<table cellspacing='2'>" + "".join(parts) + "</table>"
 
 
 class ProvenanceDialog(QDialog):
@@ -87,7 +92,7 @@ class ProvenanceDialog(QDialog):
         assert message.provenance is not None
         self._message = message
         self.setWindowTitle("How this reply was made")
-        self.resize(620, 640)
+        self.resize(720, 660)
         self.view = QTextBrowser()
         self.view.setHtml(provenance_html(message.provenance))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
