@@ -276,7 +276,8 @@ class CompareView(QWidget):
         if not self._loaded_once:
             self._loaded_once = True
             self.refresh_models()
-            self.refresh_history()
+        if not self.running:
+            self.refresh_history()  # runs made meanwhile (e.g. by `hearth compare`) appear
 
     @Slot()
     def refresh_models(self) -> None:

@@ -53,9 +53,9 @@ class Variants:
 
 
 def fast_settings(**changes: object) -> CompareSettings:
-    """Small enough for two shared cores: two windows of 96 tokens (BOS + 95 of text), a few
+    """Small enough for two shared cores: two windows of 96 tokens, a few
     tokens of speed test, answers of 8 tokens."""
-    settings = CompareSettings(tokens=190, window=96, n_ctx=512, speed_prompt_tokens=48, speed_gen_tokens=8)
+    settings = CompareSettings(tokens=192, window=96, n_ctx=512, speed_prompt_tokens=48, speed_gen_tokens=8)
     for key, value in changes.items():
         setattr(settings, key, value)
     settings.sampling.max_tokens = 8

@@ -34,7 +34,7 @@ def view(qtbot: Any, models_in_home: list[Path]) -> CompareView:
     widget = CompareView()
     qtbot.addWidget(widget)
     widget.show()  # lists the models on first show
-    widget.tokens.setValue(190)
+    widget.tokens.setValue(192)
     widget.window_size.setValue(96)
     return widget
 

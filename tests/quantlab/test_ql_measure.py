@@ -182,7 +182,7 @@ def test_runs_are_saved_reopened_rated_exported_and_deleted(outcome: Outcome, tm
     assert float(rows[2]["kl_divergence"]) == pytest.approx(run.results[2].kl_divergence)
     exported = json.loads(runs.export(again, tmp_path / "run.json").read_text(encoding="utf-8"))
     assert exported["results"][0]["sha256"] == run.results[0].sha256
-    assert exported["settings"]["tokens"] == 190
+    assert exported["settings"]["tokens"] == 192
     with pytest.raises(HearthError):
         runs.export(again, tmp_path / "run.xlsx")
 

@@ -231,9 +231,7 @@ def test_conversation_survives_closing_the_window(
     assert chat.transcript.views[-1].message.provenance == reply.provenance
 
 
-def test_closing_the_window_mid_reply_keeps_what_was_written(
-    qtbot: Any, make_window: Any, smollm2_path: Path
-) -> None:
+def test_closing_the_window_mid_reply_keeps_what_was_written(qtbot: Any, make_window: Any, smollm2_path: Path) -> None:
     first = make_window()
     load_model(qtbot, first, smollm2_path)
     first.context.settings.sampling.max_tokens = 400

@@ -250,4 +250,4 @@ class Accumulator:
 
     @property
     def top1_agreement(self) -> float | None:
-        return self.same_top1 / self.n if self.kl_values is not None and self.n else None
+        return self.same_top1 / len(self.kl_values) if self.kl_values else None

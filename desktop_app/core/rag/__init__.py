@@ -10,6 +10,7 @@ The pipeline, one module per step:
 ``watch``     a polling scan that finds new, changed and deleted files
 ``retrieve``  hybrid search: vectors + BM25, fused by reciprocal rank, optional reranking
 ``answer``    prompt assembly within the context budget, citations, the retrieval inspector
+``config``    the documents settings (default model, chunk sizes, top k, threshold, reranker)
 
 Nothing here imports Qt; heavy libraries (torch, sentence_transformers, chromadb) are
 imported inside the functions that need them.

@@ -178,9 +178,14 @@ class ChatView(QWidget):
         loop = QEventLoop()
         self.reply_saved.connect(loop.quit)
         self.reply_discarded.connect(loop.quit)
-        QTimer.singleShot(CLOSE_WAIT_MS, loop.quit)
+        deadline = QTimer(loop)  # dies with the loop: nothing fires after this method returns
+        deadline.setSingleShot(True)
+        deadline.timeout.connect(loop.quit)
+        deadline.start(CLOSE_WAIT_MS)
         if self._request is not None:
             loop.exec()
+        self.reply_saved.disconnect(loop.quit)
+        self.reply_discarded.disconnect(loop.quit)
 
     def new_conversation(self) -> None:
         self.settings_panel.flush()
