@@ -7,6 +7,7 @@ longest time the GUI could not respond.
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import time
@@ -51,6 +52,8 @@ def measure_stall(model_path: Path) -> dict[str, Any]:
             signal.disconnect(loop.quit)
 
         picker = chat.model_picker
+        if not picker.listed_once:
+            wait_for(picker.listed)
         row = picker.model.row_of(model_path)
         picker.combo.setCurrentIndex(row)
         picker.combo.activated.emit(row)
@@ -69,7 +72,7 @@ def measure_stall(model_path: Path) -> dict[str, Any]:
         window.close()
         app.processEvents()
 
-    gaps_ms = [(b - a) * 1000 for a, b in zip(ticks, ticks[1:])]
+    gaps_ms = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
     return {
         "probe_interval_ms": PROBE_MS,
         "samples": len(gaps_ms),

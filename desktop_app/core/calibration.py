@@ -23,6 +23,7 @@ not count, which is why the reserve llama.cpp logs overstates CPU memory.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -36,6 +37,8 @@ from typing import Any
 from desktop_app.core import db as dbmod
 from desktop_app.core.errors import HearthError
 from desktop_app.core.fit import FitResult
+
+log = logging.getLogger(__name__)
 
 # The probe's prompt: about this many tokens (never more than the context leaves room for).
 PROBE_PROMPT_TOKENS = 450
@@ -323,3 +326,27 @@ def error_summary(records: Sequence[CalibrationRecord]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     sys.exit(_probe(sys.argv[1:]))
+
+
+def record_real_load(model_path: Path, n_ctx: int, gpu_layers: int, flash_attn: bool, baseline_rss: int) -> None:
+    """Called once per load, after its first reply: the plan against what this process gained.
+
+    ``baseline_rss`` is the RSS taken after the previous model was freed and llama_cpp was
+    imported, so the growth is what this model's load and first reply cost. Never raises:
+    a failed calibration must not disturb a chat.
+    """
+    from desktop_app.core import fit, gguf_meta, hardware
+
+    try:
+        hw = hardware.detect()
+        estimate = fit.plan(gguf_meta.read_local(model_path), hw, n_ctx, flash_attn=flash_attn)
+        record(
+            model_path,
+            n_ctx,
+            "f16",
+            estimate,
+            rss_bytes() - baseline_rss,
+            process_vram_bytes() if gpu_layers else None,
+        )
+    except Exception:  # calibration is best effort by design
+        log.warning("Could not record the fit calibration for %s", model_path, exc_info=True)

@@ -113,6 +113,7 @@ class Engine:
         self.model: LoadedModel | None = None
         self._eog: Callable[[int], bool] | None = None
         self._formatter: Any = None
+        self.baseline_rss = 0  # RSS before the current model was loaded (fit calibration)
 
     # -- loading -------------------------------------------------------------------------
 
@@ -129,6 +130,11 @@ class Engine:
         settings = settings or LoadSettings()
         info = gguf_meta.read_local(path)  # clear errors for empty / non-GGUF / truncated files
         self.unload()
+        import llama_cpp  # noqa: F401 - loaded before the baseline, so it is not counted as the model's
+
+        from desktop_app.core.calibration import rss_bytes
+
+        self.baseline_rss = rss_bytes()
         notes: list[str] = []
         n_ctx = settings.n_ctx
         if info.context_length and n_ctx > info.context_length:

@@ -22,23 +22,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.quantlab.measure import CompareEvent
-from desktop_app.core.quantlab.quantize import QUANT_TYPES, REQUANTIZE_WARNING, QuantizeResult, quantize
+from desktop_app.core.quantlab.quantize import (
+    QUANT_TYPES,
+    REQUANTIZE_WARNING,
+    QuantizeResult,
+    default_output_path,
+    quantize,
+)
 from desktop_app.core.quantlab.variants import Variant
 from desktop_app.ui.compare_workers import BackgroundJob
-
-
-def suggested_output(source: Variant, qtype: str) -> Path:
-    """In Hearth's models folder (the source may sit somewhere read-only), named after the type."""
-    stem = source.path.stem
-    if source.quant and source.quant.lower() in stem.lower():
-        start = stem.lower().index(source.quant.lower())
-        stem = stem[:start] + qtype + stem[start + len(source.quant) :]
-    else:
-        stem = f"{stem}-{qtype}"
-    return paths.models_dir() / f"{stem}.gguf"
 
 
 class QuantizeDialog(QDialog):
@@ -107,7 +101,7 @@ class QuantizeDialog(QDialog):
         if source is None:
             self._update_buttons()
             return
-        self.output.setText(str(suggested_output(source, str(self.qtype.currentData()))))
+        self.output.setText(str(default_output_path(source.path, str(self.qtype.currentData()))))
         self.warning.setVisible(source.quantized)
         self.allow_requantize.setVisible(source.quantized)
         self.allow_requantize.setChecked(False)

@@ -66,6 +66,9 @@ class MainWindow(QMainWindow):
             if number <= 9:
                 QShortcut(QKeySequence(f"Ctrl+{number}"), self, lambda row=number - 1: self.show_section(row))
         self.sidebar.currentRowChanged.connect(self._on_sidebar_current_row_changed)
+        models_view = self.sections.get("Models")
+        if isinstance(models_view, ModelsView):  # a finished download or import shows up in the chat's picker
+            models_view.library_changed.connect(self.chat.model_picker.refresh)
 
         central = QWidget()
         layout = QHBoxLayout(central)

@@ -50,6 +50,9 @@ class LocalModelListModel(QAbstractListModel):
         self._items = list(items)
         self.endResetModel()
 
+    def models(self) -> list[LocalModel]:
+        return list(self._items)
+
     def model_at(self, row: int) -> LocalModel | None:
         return self._items[row] if 0 <= row < len(self._items) else None
 

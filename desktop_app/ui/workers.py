@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop_app.core import fingerprint, gguf_meta
+from desktop_app.core import calibration, fingerprint, gguf_meta
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.chat import make_provenance
 from desktop_app.core.engine import Engine, LoadedModel, Message, Reply
@@ -70,6 +70,7 @@ class ModelWorker(QObject):
         super().__init__()
         self._engine = Engine()
         self._sha256 = ""
+        self._calibrated = True
         self._last_progress = 0.0
 
     @Slot(object)
@@ -89,6 +90,7 @@ class ModelWorker(QObject):
             self.bug_raised.emit(exc)
         else:
             self._sha256 = sha256
+            self._calibrated = False
             self.model_loaded.emit(request, model, sha256)
 
     def _report_progress(self, progress: Progress) -> None:
@@ -128,6 +130,12 @@ class ModelWorker(QObject):
             self.bug_raised.emit(exc)
         else:
             self.reply_finished.emit(request.request_id, reply, provenance)
+            if not self._calibrated:
+                # Once per load: what the model really costs, against the fit check's estimate.
+                self._calibrated = True
+                calibration.record_real_load(
+                    model.path, model.n_ctx, model.n_gpu_layers, model.settings.flash_attn, self._engine.baseline_rss
+                )
 
     @Slot()
     def unload(self) -> None:

@@ -79,6 +79,8 @@ def test_refuses_what_cannot_work(variants: Variants, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_default_output_name_replaces_the_quant_label(variants: Variants) -> None:
-    assert default_output_path(variants.f16, "q4_k_m").name == "SmolLM2-135M-Instruct-Q4_K_M.gguf"
-    assert default_output_path(variants.f16, "Q4_K_M").parent == variants.f16.parent
+def test_default_output_goes_to_the_models_folder_named_after_the_type(
+    variants: Variants, smollm2_path: Path, hearth_home: Path
+) -> None:
+    assert default_output_path(variants.f16, "q4_k_m") == hearth_home / "models" / "SmolLM2-135M-Instruct-Q4_K_M.gguf"
+    assert default_output_path(smollm2_path, "Q8_0").name == "SmolLM2-135M-Instruct.Q8_0.gguf"

@@ -77,6 +77,7 @@ def window(make_window: WindowFactory) -> Any:
 def load_model(qtbot: Any, window: Any, path: Path) -> None:
     """Loads ``path`` the way a user does: picking it in the model list."""
     picker = window.chat.model_picker
+    qtbot.waitUntil(lambda: picker.listed_once, timeout=LOAD_TIMEOUT_MS)  # models are listed off the GUI thread
     row = picker.model.row_of(path)
     host = window.context.models
     with qtbot.waitSignal(host.model_changed, timeout=LOAD_TIMEOUT_MS, check_params_cb=lambda m: m is not None):

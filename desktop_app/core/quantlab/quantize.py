@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core import gguf_meta
+from desktop_app.core import gguf_meta, paths
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
@@ -93,8 +93,9 @@ def quant_type(name: str) -> QuantType:
 
 
 def default_output_path(source: Path, qtype: str) -> Path:
-    """``Model-F16.gguf`` + Q4_K_M -> ``Model-Q4_K_M.gguf`` beside it (the source's quant
-    label replaced when the file name carries it, appended otherwise)."""
+    """``Model-F16.gguf`` + Q4_K_M -> ``Model-Q4_K_M.gguf`` (the source's quant label replaced
+    when the file name carries it, appended otherwise), in Hearth's models folder: the
+    library lists it there, and the source may sit somewhere read-only."""
     stem = source.stem
     label = quant_type(qtype).name
     try:
@@ -105,7 +106,7 @@ def default_output_path(source: Path, qtype: str) -> Path:
         new_stem = re.sub(re.escape(current), label, stem, flags=re.IGNORECASE)
     else:
         new_stem = f"{stem}-{label}"
-    return source.with_name(f"{new_stem}.gguf")
+    return paths.models_dir() / f"{new_stem}.gguf"
 
 
 def estimate_size(info: gguf_meta.GGUFInfo, qtype: QuantType) -> int:
@@ -127,7 +128,7 @@ def quantize(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> QuantizeResult:
-    """Quantises ``source`` to ``qtype`` into ``output`` (default: beside the source).
+    """Quantises ``source`` to ``qtype`` into ``output`` (default: :func:`default_output_path`).
 
     An already-quantised source is refused unless ``allow_requantize`` (see
     REQUANTIZE_WARNING, which the result then carries). Raises HearthError in plain

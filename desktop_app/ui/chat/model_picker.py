@@ -22,6 +22,7 @@ from desktop_app.core.cancel import Progress
 from desktop_app.core.engine import LoadedModel
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.model_list_model import LocalModelListModel
+from desktop_app.ui.models_workers import JobRunner
 from desktop_app.ui.resources import icon
 from desktop_app.ui.workers import HostState
 
@@ -32,6 +33,8 @@ class ModelPicker(QWidget):
     A model that loads becomes the last model (loaded again at the next start); an
     opened file is remembered in ``extra_model_paths`` once it has loaded.
     """
+
+    listed = Signal()  # the model list is up to date
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,11 +70,33 @@ class ModelPicker(QWidget):
         hosts = context.models
         hosts.model_changed.connect(self._on_models_model_changed)
         hosts.state_changed.connect(self._on_models_state_changed)
+        # Listing reads every model's header (and scans other apps' folders): off the GUI thread.
+        self._jobs = JobRunner(self, max_threads=1)
+        self._jobs.succeeded.connect(self._on_jobs_succeeded)
+        self._jobs.failed.connect(self._on_jobs_failed)
+        self.listed_once = False
         self.refresh()
 
     def refresh(self) -> None:
-        self.model.set_models(library.list_models(self._context.settings.extra_model_paths))
+        """Lists the local models again, in the background; ``listed`` fires when done."""
+        extra = list(self._context.settings.extra_model_paths)
+        if not self.listed_once:
+            self.combo.setPlaceholderText("Finding local models…")
+        self._jobs.start("list", lambda _cancel, _report: library.list_models(extra))
+
+    @Slot(str, object)
+    def _on_jobs_succeeded(self, _kind: str, models: list[library.LocalModel]) -> None:
+        self.model.set_models(models)
         self._show_loaded(self._context.models.model)
+        self.combo.setPlaceholderText("Choose a model to chat with…")
+        self.listed_once = True
+        self.listed.emit()
+
+    @Slot(str, str, str)
+    def _on_jobs_failed(self, _kind: str, message: str, _hint: str) -> None:
+        self.combo.setPlaceholderText(f"Could not list models: {message}")
+        self.listed_once = True
+        self.listed.emit()
 
     def load(self, path: Path) -> None:
         """Loads ``path`` with the current load settings."""
@@ -113,7 +138,7 @@ class ModelPicker(QWidget):
             if self.model.row_of(model.path) < 0 and str(model.path) not in settings.extra_model_paths:
                 settings.extra_model_paths.append(str(model.path))
                 self._context.save_settings(self)
-                self.model.set_models(library.list_models(settings.extra_model_paths))
+                self.model.set_models([*self.model.models(), library.describe(model.path, library.OPENED)])
             else:
                 self._context.save_settings(self)
         self._show_loaded(model)
