@@ -10,6 +10,9 @@ PROCESS_START = time.perf_counter()
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the quantisation lab measures in child processes, also when frozen
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] == "--smoke":
         from desktop_app.ui.app import run_gui
