@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from desktop_app.cli.local import apply_overrides
 from desktop_app.cli.output import print_json
 from desktop_app.core import library, settings
 from desktop_app.core.cancel import CancelToken
@@ -326,23 +327,14 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    config = settings.load()
+    config = apply_overrides(settings.load(), args)
     rag_settings = rag_config.load()
     store = _store()
     collections = [c.strip() for c in args.collection.split(",") if c.strip()]
     for name in collections:
         store.collection(name)  # a wrong name fails before the model loads
     path = library.resolve(args.model, config.extra_model_paths)
-    load = config.load
-    if args.ctx:
-        load.n_ctx = args.ctx
-    sampling = config.sampling
-    if args.temp is not None:
-        sampling.temperature = args.temp
-    if args.seed is not None:
-        sampling.seed = args.seed
-    if args.max_tokens is not None:
-        sampling.max_tokens = args.max_tokens
+    load, sampling = config.load, config.sampling
     engine = Engine()
     print(f"Loading {path.name}…", file=sys.stderr)
     engine.load(path, load)

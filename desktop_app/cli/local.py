@@ -67,19 +67,23 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def apply_overrides(config: settings.Settings, args: argparse.Namespace) -> settings.Settings:
+    """The saved settings with the command line's --ctx/--temp/--seed/--max-tokens on top."""
+    if getattr(args, "ctx", None):
+        config.load.n_ctx = args.ctx
+    if getattr(args, "temp", None) is not None:
+        config.sampling.temperature = args.temp
+    if getattr(args, "seed", None) is not None:
+        config.sampling.seed = args.seed
+    if getattr(args, "max_tokens", None) is not None:
+        config.sampling.max_tokens = args.max_tokens
+    return config
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
-    config = settings.load()
+    config = apply_overrides(settings.load(), args)
     path = library.resolve(args.model, config.extra_model_paths)
-    load = config.load
-    if args.ctx:
-        load.n_ctx = args.ctx
-    sampling = config.sampling
-    if args.temp is not None:
-        sampling.temperature = args.temp
-    if args.seed is not None:
-        sampling.seed = args.seed
-    if args.max_tokens is not None:
-        sampling.max_tokens = args.max_tokens
+    load, sampling = config.load, config.sampling
     system = config.system_prompt if args.system is None else args.system
     engine = Engine()
     model = engine.load(path, load)
