@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 from desktop_app.core import db as dbmod
 from desktop_app.core.errors import HearthError
 from desktop_app.core.fit import FitResult
+from desktop_app.core.memory import peak_rss_bytes, process_vram_bytes, rss_bytes
 
 log = logging.getLogger(__name__)
 
@@ -104,51 +104,6 @@ class CalibrationRecord:
 
 
 # -- reading this process's memory ----------------------------------------------------------------
-
-
-def rss_bytes() -> int:
-    """This process's resident memory now."""
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def peak_rss_bytes() -> int:
-    """The most resident memory this process has held so far."""
-    if sys.platform == "win32":
-        import psutil
-
-        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0) or rss_bytes())
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB, macOS bytes
-
-
-def process_vram_bytes(pid: int | None = None) -> int | None:
-    """GPU memory held by ``pid`` (default: this process) on NVIDIA GPUs; None when unknown."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    pid = pid or os.getpid()
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver / no GPU
-        return None
-    try:
-        total, seen = 0, False
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == pid and proc.usedGpuMemory is not None:
-                    total += int(proc.usedGpuMemory)
-                    seen = True
-        return total if seen else None
-    except Exception:  # noqa: BLE001 - some drivers refuse per-process queries
-        return None
-    finally:
-        pynvml.nvmlShutdown()
 
 
 # -- measuring a load in a fresh process ------------------------------------------------------------

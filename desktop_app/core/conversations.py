@@ -3,14 +3,19 @@
 Every assistant message records what produced it: the model file (name, path,
 size, sha256), its quantisation, the llama.cpp version, every load and sampling
 setting, the seed, and the timings. A stopped reply is kept, marked as stopped.
+
+A conversation can be attached to document collections; an answer from them keeps
+its citations, context budget and retrieval inspector as JSON (``rag``).
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,7 @@ class Conversation:
     system_prompt: str
     created_at: float
     updated_at: float
+    documents_only: bool | None = None  # None: the documents settings' default
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,30 @@ class StoredMessage:
     content: str
     created_at: float
     provenance: Provenance | None = field(default=None)
+    rag_json: str | None = field(default=None, repr=False)  # an answer from documents (RagAnswer.to_dict())
 
     @property
     def stopped(self) -> bool:
         return self.provenance is not None and self.provenance.finish == "cancelled"
 
+    @functools.cached_property
+    def rag(self) -> dict[str, Any] | None:
+        """The answer's citations, budget and inspector record, or None for a plain reply."""
+        if not self.rag_json:
+            return None
+        try:
+            data = json.loads(self.rag_json)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
 
 def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(row["id"], row["title"], row["system_prompt"], row["created_at"], row["updated_at"])
+    only = row["documents_only"]
+    return Conversation(
+        row["id"], row["title"], row["system_prompt"], row["created_at"], row["updated_at"],
+        None if only is None else bool(only),
+    )  # fmt: skip
 
 
 def _message(row: sqlite3.Row) -> StoredMessage:
@@ -79,8 +101,9 @@ def _message(row: sqlite3.Row) -> StoredMessage:
             dropped_messages=row["dropped_messages"] or 0,
         )
     return StoredMessage(
-        row["id"], row["conversation_id"], row["position"], row["role"], row["content"], row["created_at"], provenance
-    )
+        row["id"], row["conversation_id"], row["position"], row["role"], row["content"], row["created_at"], provenance,
+        row["rag_json"],
+    )  # fmt: skip
 
 
 class ConversationStore:
@@ -138,6 +161,44 @@ class ConversationStore:
         with self._db:
             self._db.execute("DELETE FROM conversations WHERE id=?", (conversation_id,))
 
+    # -- documents ---------------------------------------------------------------------------
+
+    def collections(self, conversation_id: int) -> builtins.list[str]:
+        """The names of the document collections the conversation is attached to, in the
+        order they were attached (a deleted collection is no longer listed)."""
+        rows = self._db.execute(
+            """SELECT c.name FROM conversation_collections a JOIN rag_collections c ON c.id = a.collection_id
+               WHERE a.conversation_id = ? ORDER BY a.position, c.name COLLATE NOCASE""",
+            (conversation_id,),
+        )
+        return [r[0] for r in rows]
+
+    def set_collections(self, conversation_id: int, names: Sequence[str]) -> None:
+        """Attaches exactly ``names`` (an empty list detaches every collection)."""
+        ids: builtins.list[int] = []
+        for name in names:
+            row = self._db.execute("SELECT id FROM rag_collections WHERE name = ?", (name.strip(),)).fetchone()
+            if row is None:
+                raise HearthError(
+                    f"There is no document collection named “{name}”.", "It may have been deleted or renamed."
+                )
+            if row[0] not in ids:
+                ids.append(row[0])
+        with self._db:
+            self._db.execute("DELETE FROM conversation_collections WHERE conversation_id=?", (conversation_id,))
+            self._db.executemany(
+                "INSERT INTO conversation_collections (conversation_id, collection_id, position) VALUES (?, ?, ?)",
+                [(conversation_id, collection_id, i) for i, collection_id in enumerate(ids)],
+            )
+
+    def set_documents_only(self, conversation_id: int, documents_only: bool | None) -> None:
+        """Whether answers must come from the documents alone (None: the documents settings' default)."""
+        with self._db:
+            self._db.execute(
+                "UPDATE conversations SET documents_only=? WHERE id=?",
+                (None if documents_only is None else int(documents_only), conversation_id),
+            )
+
     # -- messages ----------------------------------------------------------------------------
 
     def messages(self, conversation_id: int) -> builtins.list[StoredMessage]:
@@ -145,7 +206,12 @@ class ConversationStore:
         return [_message(r) for r in rows]
 
     def add_message(
-        self, conversation_id: int, role: str, content: str, provenance: Provenance | None = None
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        provenance: Provenance | None = None,
+        rag: dict[str, Any] | None = None,
     ) -> StoredMessage:
         now = time.time()
         p = provenance
@@ -156,8 +222,8 @@ class ConversationStore:
             cur = self._db.execute(
                 """INSERT INTO messages (conversation_id, position, role, content, created_at, finish, model_name,
                        model_path, model_size, model_sha256, quant, llama_cpp_version, settings_json, seed,
-                       timings_json, dropped_messages)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       timings_json, dropped_messages, rag_json)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     conversation_id,
                     position,
@@ -175,6 +241,7 @@ class ConversationStore:
                     p.seed if p else None,
                     json.dumps(p.timings) if p else None,
                     p.dropped_messages if p else None,
+                    json.dumps(rag) if rag is not None else None,
                 ),
             )
             self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, conversation_id))

@@ -200,6 +200,26 @@ def m005_fit_calibration(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m006_conversation_documents(db: sqlite3.Connection) -> None:
+    """Answers from documents in the chat: which collections a conversation is attached to
+    (by id, so a renamed collection stays attached and a deleted one drops out), its
+    "documents only" switch (NULL: the documents settings' default), and each answer's
+    citations, budget and retrieval inspector (``rag_json``; see core/rag/answer.py)."""
+    db.executescript(
+        """
+        CREATE TABLE conversation_collections (
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            collection_id INTEGER NOT NULL REFERENCES rag_collections(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (conversation_id, collection_id)
+        );
+        ALTER TABLE conversations ADD COLUMN documents_only INTEGER;
+        ALTER TABLE messages ADD COLUMN rag_json TEXT;
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()

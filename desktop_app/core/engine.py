@@ -132,7 +132,7 @@ class Engine:
         self.unload()
         import llama_cpp  # noqa: F401 - loaded before the baseline, so it is not counted as the model's
 
-        from desktop_app.core.calibration import rss_bytes
+        from desktop_app.core.memory import rss_bytes
 
         self.baseline_rss = rss_bytes()
         notes: list[str] = []

@@ -69,6 +69,10 @@ class MainWindow(QMainWindow):
         models_view = self.sections.get("Models")
         if isinstance(models_view, ModelsView):  # a finished download or import shows up in the chat's picker
             models_view.library_changed.connect(self.chat.model_picker.refresh)
+        documents_view = self.sections.get("Documents")
+        if isinstance(documents_view, DocumentsView):  # the chat's list of collections to attach follows
+            documents_view.collections_changed.connect(self.chat.refresh_documents)
+            self.chat.documents_requested.connect(lambda: self.show_section(list(self.sections).index("Documents")))
 
         central = QWidget()
         layout = QHBoxLayout(central)

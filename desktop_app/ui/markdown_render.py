@@ -5,17 +5,22 @@ the text comes from a model and is never trusted), Pygments colours code blocks
 with inline styles (Qt's rich text has no style sheets for classes). Each code
 block carries a "Copy" link whose address, ``copy-code:N``, names the block in
 :attr:`RenderedMarkdown.code_blocks`.
+
+An answer from documents cites its sources as [1], [2]: given the numbers that
+exist, each one becomes a link ``cite:N`` (outside code), titled with its source;
+a group such as [2, 3] shows as [2][3].
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from pygments import highlight
@@ -23,7 +28,11 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
+from desktop_app.core.rag.answer import citation_spans
+
 COPY_CODE_SCHEME = "copy-code"
+CITATION_SCHEME = "cite"
+CITATION_STYLE = "color:#c2410c; text-decoration:none; font-weight:600;"
 CODE_BACKGROUND = "#f6f8fa"
 CODE_BORDER = "#d8dee4"
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
@@ -75,9 +84,61 @@ class _QtRenderer(RendererHTML):
         return _code_block(code, language, len(blocks) - 1)
 
 
+def _citation_tokens(text: str, sources: Mapping[int, str]) -> list[Token]:
+    """``text`` split into plain text and one link per cited number that names a source."""
+    tokens: list[Token] = []
+    done = 0
+
+    def plain(part: str) -> None:
+        if part:
+            token = Token("text", "", 0)
+            token.content = part
+            tokens.append(token)
+
+    for start, end, numbers in citation_spans(text):
+        if not any(n in sources for n in numbers):
+            continue  # numbers that match no source stay as written
+        plain(text[done:start])
+        for number in numbers:  # [2, 3] shows as [2][3]: one link per source
+            if number not in sources:
+                plain(f"[{number}]")
+                continue
+            link = Token("link_open", "a", 1)
+            link.attrs = {"href": f"{CITATION_SCHEME}:{number}", "title": sources[number], "style": CITATION_STYLE}
+            tokens.append(link)
+            plain(f"[{number}]")
+            tokens.append(Token("link_close", "a", -1))
+        done = end
+    plain(text[done:])
+    return tokens
+
+
+def _citation_links(state: StateCore) -> None:
+    """A core rule: turns the citations in text (not in code, not inside links) into links."""
+    sources = state.env.get("citations")
+    if not sources:
+        return
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children: list[Token] = []
+        in_link = 0
+        for token in block.children:
+            if token.type == "link_open":
+                in_link += 1
+            elif token.type == "link_close":
+                in_link -= 1
+            if token.type == "text" and not in_link and ("[" in token.content or "【" in token.content):
+                children.extend(_citation_tokens(token.content, sources))
+            else:
+                children.append(token)
+        block.children = children
+
+
 def _parser(hard_breaks: bool) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "breaks": hard_breaks}, renderer_cls=_QtRenderer)
     md.enable(["table", "strikethrough"])
+    md.core.ruler.push("citation_links", _citation_links)
     return md
 
 
@@ -85,8 +146,12 @@ _MD = _parser(hard_breaks=False)
 _MD_HARD_BREAKS = _parser(hard_breaks=True)
 
 
-def render_markdown(text: str, hard_breaks: bool = False) -> RenderedMarkdown:
-    """``hard_breaks`` keeps every line break as typed (for the user's own messages)."""
-    env: dict[str, Any] = {}
+def render_markdown(
+    text: str, hard_breaks: bool = False, citations: Mapping[int, str] | None = None
+) -> RenderedMarkdown:
+    """``hard_breaks`` keeps every line break as typed (for the user's own messages).
+    ``citations`` maps each source number of an answer from documents to its location:
+    those numbers, cited as [n], become ``cite:n`` links."""
+    env: dict[str, Any] = {"citations": dict(citations or {})}
     body = (_MD_HARD_BREAKS if hard_breaks else _MD).render(text, env)
     return RenderedMarkdown(html=body, code_blocks=list(env.get("code_blocks", [])))

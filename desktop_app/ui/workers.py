@@ -6,6 +6,10 @@ talks to it only through :class:`ModelHost`, which sends requests over queued
 signals, keeps the state the GUI shows (the loaded model, busy or not) and stops
 work through a :class:`CancelToken` per request. Generated text comes back in
 batches about every 50 ms, not one signal per token.
+
+Answers from documents run on the same thread (retrieval counts tokens with the
+loaded model's tokenizer); the worker keeps its own :class:`DocumentStore` and loads
+the embedding model there the first time it is needed.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import itertools
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -27,6 +33,9 @@ from desktop_app.core.chat import make_provenance
 from desktop_app.core.engine import Engine, LoadedModel, Message, Reply
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.settings import LoadSettings, SamplingSettings
+
+if TYPE_CHECKING:
+    from desktop_app.core.rag.store import DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,20 @@ class GenerationRequest:
     cancel: CancelToken = field(default_factory=CancelToken)
 
 
+@dataclass(frozen=True)
+class RagRequest(GenerationRequest):
+    """An answer from documents: ``messages`` is the history before ``question``."""
+
+    collections: list[str] = field(default_factory=list)
+    question: str = ""
+    documents_only: bool | None = None  # None: the documents settings' default
+
+
+PREPARING_DOCUMENTS = "Preparing documents…"
+SEARCHING_DOCUMENTS = "Searching your documents…"
+READING_SOURCES = "Reading the sources…"
+
+
 class ModelWorker(QObject):
     """Runs on the model thread. Every slot catches its own errors and reports them."""
 
@@ -63,12 +86,16 @@ class ModelWorker(QObject):
     tokens_generated = Signal(int, str)  # request id, text since the last batch
     reply_finished = Signal(int, object, object)  # request id, Reply, Provenance
     generation_failed = Signal(int, str, str)  # request id, message, hint
+    rag_status = Signal(int, str)  # request id, what an answer from documents is doing now
+    rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, "history_dropped": n}
+    rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
     bug_raised = Signal(object)  # an unexpected exception, for the GUI's excepthook
     shut_down = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self._engine = Engine()
+        self._documents: DocumentStore | None = None
         self._sha256 = ""
         self._calibrated = True
         self._last_progress = 0.0
@@ -99,29 +126,45 @@ class ModelWorker(QObject):
             self._last_progress = now
             self.load_progress.emit(progress)
 
-    @Slot(object)
-    def generate(self, request: GenerationRequest) -> None:
-        model = self._engine.model
+    def _stream(self, request_id: int, items: Iterator[str | Reply]) -> Reply:
+        """Forwards generated text in batches (about every 50 ms) and returns the Reply."""
         reply: Reply | None = None
         batch: list[str] = []
         last_emit = float("-inf")  # the first piece goes out at once
+        for item in items:
+            if isinstance(item, Reply):
+                reply = item
+                break
+            batch.append(item)
+            now = time.monotonic()
+            if now - last_emit >= TOKEN_BATCH_S:
+                self.tokens_generated.emit(request_id, "".join(batch))
+                batch.clear()
+                last_emit = now
+        if batch:
+            self.tokens_generated.emit(request_id, "".join(batch))
+        if reply is None:
+            raise HearthError("The model stopped without finishing its reply.")
+        return reply
+
+    def _calibrate(self) -> None:
+        """Once per load: what the model really costs, against the fit check's estimate."""
+        model = self._engine.model
+        if self._calibrated or model is None:
+            return
+        self._calibrated = True
+        calibration.record_real_load(
+            model.path, model.n_ctx, model.n_gpu_layers, model.settings.flash_attn, self._engine.baseline_rss
+        )
+
+    @Slot(object)
+    def generate(self, request: GenerationRequest) -> None:
+        model = self._engine.model
         try:
             if model is None:
                 raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
-            for item in self._engine.stream_chat(request.messages, request.sampling, request.cancel):
-                if isinstance(item, Reply):
-                    reply = item
-                    break
-                batch.append(item)
-                now = time.monotonic()
-                if now - last_emit >= TOKEN_BATCH_S:
-                    self.tokens_generated.emit(request.request_id, "".join(batch))
-                    batch.clear()
-                    last_emit = now
-            if batch:
-                self.tokens_generated.emit(request.request_id, "".join(batch))
-            if reply is None:
-                raise HearthError("The model stopped without finishing its reply.")
+            items = self._engine.stream_chat(request.messages, request.sampling, request.cancel)
+            reply = self._stream(request.request_id, items)
             provenance = make_provenance(model, self._sha256, request.sampling, request.system_prompt, reply)
         except HearthError as exc:
             self.generation_failed.emit(request.request_id, exc.message, exc.hint)
@@ -130,12 +173,72 @@ class ModelWorker(QObject):
             self.bug_raised.emit(exc)
         else:
             self.reply_finished.emit(request.request_id, reply, provenance)
-            if not self._calibrated:
-                # Once per load: what the model really costs, against the fit check's estimate.
-                self._calibrated = True
-                calibration.record_real_load(
-                    model.path, model.n_ctx, model.n_gpu_layers, model.settings.flash_attn, self._engine.baseline_rss
+            self._calibrate()
+
+    @Slot(object)
+    def generate_rag(self, request: RagRequest) -> None:
+        """An answer from the attached collections: retrieve, fit the prompt in the context
+        (reported before the model starts), stream the answer, then check its citations."""
+        from desktop_app.core.rag import answer as rag_answer
+        from desktop_app.core.rag import config as rag_config
+        from desktop_app.core.rag.embedder import get_embedder, loaded_embedder
+        from desktop_app.core.rag.store import DocumentStore
+
+        model = self._engine.model
+        rid = request.request_id
+        try:
+            if model is None:
+                raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
+            if self._documents is None:
+                self._documents = DocumentStore()
+            store = self._documents
+            settings = rag_config.load()
+            infos = [store.collection(name) for name in request.collections]
+            cold = sorted({i.embed_model for i in infos if i.chunks and loaded_embedder(i.embed_model) is None})
+            if cold:
+                self.rag_status.emit(rid, PREPARING_DOCUMENTS)
+                for name in cold:  # seconds, once per process
+                    get_embedder(name)
+            self.rag_status.emit(rid, SEARCHING_DOCUMENTS)
+            prompt = rag_answer.prepare(
+                self._engine, store, request.collections, request.question, request.messages,
+                request.system_prompt, settings, None, request.sampling.max_tokens, request.documents_only,
+            )  # fmt: skip
+            self.rag_prepared.emit(
+                rid,
+                {
+                    "budget": prompt.budget.to_dict(),
+                    "sources": len(prompt.sources),
+                    "history_dropped": prompt.history_dropped,
+                    "nothing_relevant": prompt.nothing_relevant,
+                },
+            )
+            reply: Reply | None = None
+            provenance = None
+            if prompt.nothing_relevant:  # documents only, and nothing relevant: the model is not asked
+                self.tokens_generated.emit(rid, rag_answer.NO_ANSWER)
+                result = rag_answer.finish(prompt, rag_answer.NO_ANSWER)
+            else:
+                self.rag_status.emit(rid, READING_SOURCES)
+                items = self._engine.stream_tokens(
+                    prompt.tokens, request.sampling, request.cancel, prompt.max_new_tokens, prompt.history_dropped
                 )
+                reply = self._stream(rid, items)
+                result = rag_answer.finish(prompt, reply)
+                # The system prompt the model really saw: the conversation's, with the grounding rules.
+                system = prompt.messages[0].content if prompt.messages else request.system_prompt
+                provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
+            data = result.to_dict()
+        except HearthError as exc:
+            self.generation_failed.emit(rid, exc.message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
+            message = "The answer from your documents failed because of an unexpected error."
+            self.generation_failed.emit(rid, message, "")
+            self.bug_raised.emit(exc)
+        else:
+            self.rag_finished.emit(rid, reply, provenance, data)
+            if reply is not None:
+                self._calibrate()
 
     @Slot()
     def unload(self) -> None:
@@ -170,10 +273,14 @@ class ModelHost(QObject):
     tokens_received = Signal(int, str)  # request id, text
     reply_finished = Signal(int, object, object)  # request id, Reply, Provenance
     generation_failed = Signal(int, str, str)  # request id, message, hint
+    rag_status = Signal(int, str)  # request id, what an answer from documents is doing now
+    rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, ...}
+    rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
 
     # Requests to the worker (queued: they cross to the model thread).
     _load_requested = Signal(object)
     _generate_requested = Signal(object)
+    _generate_rag_requested = Signal(object)
     _unload_requested = Signal()
     _shutdown_requested = Signal()
 
@@ -193,6 +300,7 @@ class ModelHost(QObject):
 
         self._load_requested.connect(self._worker.load)
         self._generate_requested.connect(self._worker.generate)
+        self._generate_rag_requested.connect(self._worker.generate_rag)
         self._unload_requested.connect(self._worker.unload)
         self._shutdown_requested.connect(self._worker.shut_down_thread)
 
@@ -203,6 +311,9 @@ class ModelHost(QObject):
         self._worker.tokens_generated.connect(self._on_worker_tokens_generated)
         self._worker.reply_finished.connect(self._on_worker_reply_finished)
         self._worker.generation_failed.connect(self._on_worker_generation_failed)
+        self._worker.rag_status.connect(self.rag_status)
+        self._worker.rag_prepared.connect(self.rag_prepared)
+        self._worker.rag_finished.connect(self._on_worker_rag_finished)
         self._worker.bug_raised.connect(self._on_worker_bug_raised)
         self._thread.start()
 
@@ -238,6 +349,30 @@ class ModelHost(QObject):
         self._current = request
         self._set_state(HostState.generating)
         self._generate_requested.emit(request)
+        return request
+
+    def generate_rag(
+        self,
+        conversation_id: int,
+        collections: list[str],
+        question: str,
+        history: list[Message],
+        sampling: SamplingSettings,
+        system_prompt: str,
+        documents_only: bool | None = None,
+    ) -> RagRequest:
+        """Answers ``question`` from ``collections`` (``history``: the turns before it)."""
+        if self.busy:
+            raise HearthError("The model is busy.", "Wait for it to finish, or press Stop.")
+        if self.model is None:
+            raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
+        request = RagRequest(
+            next(self._ids), conversation_id, list(history), dataclasses.replace(sampling), system_prompt,
+            collections=list(collections), question=question, documents_only=documents_only,
+        )  # fmt: skip
+        self._current = request
+        self._set_state(HostState.generating)
+        self._generate_rag_requested.emit(request)
         return request
 
     @property
@@ -322,6 +457,13 @@ class ModelHost(QObject):
         self.last_reply = reply
         self._finish_generation(request_id)
         self.reply_finished.emit(request_id, reply, provenance)
+
+    @Slot(int, object, object, object)
+    def _on_worker_rag_finished(self, request_id: int, reply: Reply | None, provenance: object, data: Any) -> None:
+        if reply is not None:
+            self.last_reply = reply
+        self._finish_generation(request_id)
+        self.rag_finished.emit(request_id, reply, provenance, data)
 
     @Slot(int, str, str)
     def _on_worker_generation_failed(self, request_id: int, message: str, hint: str) -> None:

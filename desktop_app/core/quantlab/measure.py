@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import random
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core import hardware, paths
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
+from desktop_app.core.memory import peak_rss_bytes, process_vram_bytes, rss_bytes
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
 from desktop_app.core.quantlab.variants import Variant, describe_variant, pick_reference, same_model
 from desktop_app.core.settings import SamplingSettings
@@ -466,64 +466,6 @@ class _RssSampler(threading.Thread):
         self._stop_event.set()
 
 
-def current_rss() -> int:
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def peak_rss(sampled: int = 0) -> int:
-    """This process's peak resident memory so far.
-
-    Linux: VmHWM (the kernel's high-water mark of this process image; ru_maxrss is
-    not used because it survives exec and may hold the parent's peak). Windows: the
-    peak working set. Elsewhere: the sampled maximum.
-    """
-    peak = max(sampled, current_rss())
-    if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/self/status", encoding="ascii") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return max(peak, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-    elif sys.platform == "win32":
-        import psutil
-
-        info = psutil.Process().memory_info()
-        return max(peak, int(getattr(info, "peak_wset", 0)))
-    return peak
-
-
-def vram_used_by_this_process() -> int | None:
-    """GPU memory this process holds on NVIDIA GPUs (NVML), or None where unknown."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver, no GPU
-        return None
-    pid = os.getpid()
-    used = 0
-    found = False
-    try:
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == pid and proc.usedGpuMemory is not None:
-                    used += int(proc.usedGpuMemory)
-                    found = True
-    except Exception:  # noqa: BLE001 - per-process accounting is not available everywhere
-        return None
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
-    return used if found else None
-
-
 class Decoder:
     """Feeds tokens to a loaded model through llama.cpp's batch API, asking for logits
     only at the positions that need them (llama-cpp-python's ``eval`` computes all or
@@ -632,7 +574,7 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
     settings = CompareSettings.from_dict(job["settings"])
     sampler = _RssSampler()
     sampler.start()
-    baseline = current_rss()
+    baseline = rss_bytes()
     notes: list[str] = []
 
     reported = [0.0, -1.0]  # time and fraction of the last report
@@ -683,8 +625,8 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
         decoder, tokens, bos, settings.speed_prompt_tokens, settings.speed_gen_tokens
     )
     sampler.stop()
-    peak = peak_rss(sampler.max_rss)
-    vram = vram_used_by_this_process() if model.n_gpu_layers else None
+    peak = peak_rss_bytes(sampler.max_rss)
+    vram = process_vram_bytes() if model.n_gpu_layers else None
 
     n_positions = sum(w.n_scored for w in windows)
     store: metrics.ReferenceStore | None = None

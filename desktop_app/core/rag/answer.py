@@ -90,6 +90,18 @@ def parse_citations(text: str) -> list[int]:
     return found
 
 
+def citation_spans(text: str) -> list[tuple[int, int, list[int]]]:
+    """Where the citations are in ``text``: (start, end, the numbers cited there), in order
+    (the chat turns each one into links)."""
+    return [(m.start(), m.end(), parse_citations(m.group(0))) for m in _CITATION.finditer(text)]
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its citation marks (an earlier answer sent back as history: its
+    numbers referred to that answer's sources, not to the next one's)."""
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", _CITATION.sub("", text)).strip()
+
+
 def snippet(text: str, limit: int = _SNIPPET_CHARS) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) <= limit:

@@ -3,9 +3,16 @@
 Only this view (on the GUI thread) writes conversations to the store. A reply is
 requested from the model worker, streams into the transcript, and is saved with
 its provenance when it finishes — also when it was stopped.
+
+A conversation attached to document collections (the "Documents" button under the
+message box) gets answers from them: the worker retrieves, reports the context
+budget before the model starts, streams the answer, and the answer is saved with
+its citations and retrieval record.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -20,22 +27,27 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.chat import build_messages
-from desktop_app.core.conversations import Provenance
-from desktop_app.core.engine import LoadedModel, Reply
+from desktop_app.core.conversations import Conversation, Provenance
+from desktop_app.core.engine import LoadedModel, Message, Reply
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag.answer import strip_citations
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop_app.ui.chat.composer import ComposerEdit
 from desktop_app.ui.chat.conversation_list_view import ConversationListView
+from desktop_app.ui.chat.documents_picker import DocumentsPicker
 from desktop_app.ui.chat.model_picker import LoadProgressView, ModelPicker
 from desktop_app.ui.chat.transcript_view import TranscriptView
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.notice_bar import NoticeBar, NoticeKind
 from desktop_app.ui.resources import icon
-from desktop_app.ui.workers import GenerationRequest, HostState
+from desktop_app.ui.workers import SEARCHING_DOCUMENTS, GenerationRequest, HostState, RagRequest
 
 TITLE_LENGTH = 60
 SPLITTER_KEY = "chat/splitter"
 CLOSE_WAIT_MS = 15_000  # how long closing the window waits for a stopped reply to come back
+PLAIN_PLACEHOLDER = "Message the model…  (Enter sends, Shift+Enter adds a line)"
+DOCUMENTS_PLACEHOLDER = "Ask your documents…  (Enter sends, Shift+Enter adds a line)"
 
 
 def title_from(text: str) -> str:
@@ -49,6 +61,7 @@ class ChatView(QWidget):
 
     reply_saved = Signal(object)  # StoredMessage, once a reply (finished or stopped) is in the store
     reply_discarded = Signal()  # a reply failed or its conversation was deleted meanwhile
+    documents_requested = Signal()  # "Manage collections…": the window shows the Documents section
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +71,11 @@ class ChatView(QWidget):
         self._conversation_id: int | None = None
         self._request: GenerationRequest | None = None
         self._reply_text = ""
+        self._reply_status = ""  # what an answer from documents is doing, before its first words
+        self._reply_budget: dict[str, Any] | None = None
+        # A new chat's attachment, stored with the conversation when its first message is sent.
+        self._pending_collections: list[str] = []
+        self._pending_documents_only: bool | None = None
 
         self.conversations = ConversationListView(self._store)
         self.conversations.conversation_selected.connect(self._on_conversations_conversation_selected)
@@ -105,8 +123,13 @@ class ChatView(QWidget):
         buttons.addWidget(self.stop_button)
         composer_layout.addLayout(buttons)
         composer_layout.setAlignment(buttons, Qt.AlignmentFlag.AlignBottom)
+        self.documents = DocumentsPicker()
+        self.documents.collections_picked.connect(self._on_documents_collections_picked)
+        self.documents.documents_only_toggled.connect(self._on_documents_documents_only_toggled)
+        self.documents.manage_requested.connect(self.documents_requested)
         below_composer = QHBoxLayout()
         below_composer.setContentsMargins(0, 0, 0, 0)
+        below_composer.addWidget(self.documents)
         below_composer.addStretch(1)
         below_composer.addWidget(self.regenerate_button)
 
@@ -150,6 +173,9 @@ class ChatView(QWidget):
         self._models.tokens_received.connect(self._on_models_tokens_received)
         self._models.reply_finished.connect(self._on_models_reply_finished)
         self._models.generation_failed.connect(self._on_models_generation_failed)
+        self._models.rag_status.connect(self._on_models_rag_status)
+        self._models.rag_prepared.connect(self._on_models_rag_prepared)
+        self._models.rag_finished.connect(self._on_models_rag_finished)
         self._models.load_failed.connect(self._on_models_load_failed)
 
         self.new_conversation()
@@ -193,6 +219,9 @@ class ChatView(QWidget):
         self.conversations.set_current(None)
         self.transcript.clear()
         self.settings_panel.show_system_prompt(self._context.settings.system_prompt)
+        self._pending_collections = []
+        self._pending_documents_only = None
+        self._show_documents([], None)
         self._update_actions()
         self.composer.setFocus()
 
@@ -203,9 +232,42 @@ class ChatView(QWidget):
         self.conversations.set_current(conversation_id)
         self.transcript.show_messages(self._store.messages(conversation_id))
         self.settings_panel.show_system_prompt(conversation.system_prompt)
+        self._show_documents(self._store.collections(conversation_id), conversation.documents_only)
         if self._request is not None and self._request.conversation_id == conversation_id:
-            self.transcript.begin_reply(self._reply_text, self._author())
+            view = self.transcript.begin_reply(self._reply_text, self._author())
+            if self._reply_budget is not None:
+                view.set_budget(self._reply_budget)
+            if self._reply_status and not self._reply_text:
+                view.set_status(self._reply_status)
         self._update_actions()
+
+    # -- documents ------------------------------------------------------------------------------
+
+    @property
+    def attached_collections(self) -> list[str]:
+        """The collections the conversation shown answers from (a new chat's pending ones)."""
+        return self.documents.selected
+
+    def refresh_documents(self) -> None:
+        """Collections were created, renamed or deleted: lists them again and shows what the
+        conversation is attached to now (a deleted collection drops out)."""
+        self.documents.refresh()
+        if self._conversation_id is not None:
+            try:
+                conversation = self._store.get(self._conversation_id)
+            except HearthError:
+                return
+            self._show_documents(self._store.collections(conversation.id), conversation.documents_only)
+        else:
+            available = {n.lower(): n for n in self.documents.available}
+            pending = self._pending_collections
+            self._pending_collections = [available[n.lower()] for n in pending if n.lower() in available]
+            self._show_documents(self._pending_collections, self._pending_documents_only)
+
+    def _show_documents(self, names: list[str], documents_only: bool | None) -> None:
+        only = rag_config.load().documents_only if documents_only is None else documents_only
+        self.documents.set_state(names, only)
+        self.composer.setPlaceholderText(DOCUMENTS_PLACEHOLDER if names else PLAIN_PLACEHOLDER)
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -220,6 +282,7 @@ class ChatView(QWidget):
             conversation = self._store.create(title_from(text), self.settings_panel.system_prompt)
             self._conversation_id = conversation.id
             self.conversations.set_current(conversation.id)
+            self._attach_pending(conversation.id)
         message = self._store.add_message(self._conversation_id, "user", text)
         self.transcript.add_message(message)
         self.composer.clear()
@@ -272,21 +335,59 @@ class ChatView(QWidget):
         self.notice.show_notice("No model is loaded.", "Choose one in the list above the conversation.")
         return False
 
+    def _attach_pending(self, conversation_id: int) -> None:
+        """A new conversation takes the attachment chosen before its first message."""
+        available = {n.lower() for n in self.documents.available}
+        names = [n for n in self._pending_collections if n.lower() in available]
+        try:
+            self._store.set_collections(conversation_id, names)
+        except HearthError as exc:  # deleted in the meantime
+            self.notice.show_notice(exc.message, exc.hint)
+        if self._pending_documents_only is not None:
+            self._store.set_documents_only(conversation_id, self._pending_documents_only)
+        self._pending_collections = []
+        self._pending_documents_only = None
+
     def _request_reply(self, conversation_id: int) -> None:
         conversation = self._store.get(conversation_id)
         history = self._store.messages(conversation_id)
-        messages = build_messages(conversation.system_prompt, history)
+        collections = self._store.collections(conversation_id)
         try:
-            self._request = self._models.generate(
-                conversation_id, messages, self._context.settings.sampling, conversation.system_prompt
-            )
+            if collections:
+                self._request = self._request_answer(conversation, collections)
+            else:
+                messages = build_messages(conversation.system_prompt, history)
+                self._request = self._models.generate(
+                    conversation_id, messages, self._context.settings.sampling, conversation.system_prompt
+                )
         except HearthError as exc:
             self.notice.show_notice(exc.message, exc.hint)
             return
         self._reply_text = ""
+        self._reply_budget = None
+        self._reply_status = SEARCHING_DOCUMENTS if collections else ""
         self.notice.dismiss()
-        self.transcript.begin_reply(author=self._author())
+        view = self.transcript.begin_reply(author=self._author())
+        if self._reply_status:
+            view.set_status(self._reply_status)
         self._update_actions()
+
+    def _request_answer(self, conversation: Conversation, collections: list[str]) -> RagRequest:
+        """Asks for an answer from ``collections`` to the conversation's last question."""
+        history = self._store.messages(conversation.id)
+        last = max((i for i, m in enumerate(history) if m.role == "user"), default=-1)
+        if last < 0:
+            raise HearthError("There is no question to answer.")
+        # Earlier answers go back without their [n]: those numbers named other sources.
+        turns = [
+            Message(m.role, strip_citations(m.content) if m.role == "assistant" else m.content)
+            for m in history[:last]
+            if m.role in ("user", "assistant") and m.content.strip()
+        ]
+        return self._models.generate_rag(
+            conversation.id, collections, history[last].content, turns, self._context.settings.sampling,
+            conversation.system_prompt, conversation.documents_only,
+        )  # fmt: skip
 
     def _author(self) -> str:
         model = self._models.model
@@ -310,6 +411,8 @@ class ChatView(QWidget):
     def _finish_request(self) -> GenerationRequest | None:
         request, self._request = self._request, None
         self._reply_text = ""
+        self._reply_status = ""
+        self._reply_budget = None
         self._update_actions()
         return request
 
@@ -329,6 +432,44 @@ class ChatView(QWidget):
             return
         request = self._finish_request()
         assert request is not None
+        self._save_reply(request, reply.text, provenance)
+
+    @Slot(int, object, object, object)
+    def _on_models_rag_finished(
+        self, request_id: int, reply: Reply | None, provenance: Provenance | None, data: dict[str, Any]
+    ) -> None:
+        if self._request is None or request_id != self._request.request_id:
+            return
+        request = self._finish_request()
+        assert request is not None
+        text = reply.text if reply is not None else str(data.get("answer", ""))
+        self._save_reply(request, text, provenance, data)
+
+    @Slot(int, str)
+    def _on_models_rag_status(self, request_id: int, text: str) -> None:
+        if self._request is None or request_id != self._request.request_id:
+            return
+        self._reply_status = text
+        view = self.transcript.reply_view
+        if self._request.conversation_id == self._conversation_id and view is not None and not self._models.stopping:
+            view.set_status(text)
+
+    @Slot(int, object)
+    def _on_models_rag_prepared(self, request_id: int, info: dict[str, Any]) -> None:
+        if self._request is None or request_id != self._request.request_id:
+            return
+        self._reply_budget = dict(info.get("budget") or {})
+        view = self.transcript.reply_view
+        if self._request.conversation_id == self._conversation_id and view is not None:
+            view.set_budget(self._reply_budget)
+
+    def _save_reply(
+        self,
+        request: GenerationRequest,
+        text: str,
+        provenance: Provenance | None,
+        rag: dict[str, Any] | None = None,
+    ) -> None:
         shown = request.conversation_id == self._conversation_id
         try:
             self._store.get(request.conversation_id)
@@ -337,7 +478,7 @@ class ChatView(QWidget):
                 self.transcript.end_reply(None)
             self.reply_discarded.emit()
             return
-        message = self._store.add_message(request.conversation_id, "assistant", reply.text, provenance)
+        message = self._store.add_message(request.conversation_id, "assistant", text, provenance, rag)
         if shown:
             self.transcript.end_reply(message)
         self.conversations.refresh()
@@ -411,6 +552,26 @@ class ChatView(QWidget):
     def _on_settings_panel_system_prompt_edited(self, text: str) -> None:
         if self._conversation_id is not None:
             self._store.set_system_prompt(self._conversation_id, text)
+
+    @Slot(list)
+    def _on_documents_collections_picked(self, names: list[str]) -> None:
+        if self._conversation_id is None:
+            self._pending_collections = list(names)
+        else:
+            try:
+                self._store.set_collections(self._conversation_id, names)
+            except HearthError as exc:
+                self.notice.show_notice(exc.message, exc.hint)
+                self.refresh_documents()
+                return
+        self.composer.setPlaceholderText(DOCUMENTS_PLACEHOLDER if names else PLAIN_PLACEHOLDER)
+
+    @Slot(bool)
+    def _on_documents_documents_only_toggled(self, checked: bool) -> None:
+        if self._conversation_id is None:
+            self._pending_documents_only = checked
+        else:
+            self._store.set_documents_only(self._conversation_id, checked)
 
     @Slot(bool)
     def _on_panel_button_toggled(self, checked: bool) -> None:

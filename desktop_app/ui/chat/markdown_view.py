@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-from PySide6.QtCore import QSizeF, Qt, QUrl, Slot
+from PySide6.QtCore import QSizeF, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
-from desktop_app.ui.markdown_render import COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
+from desktop_app.ui.markdown_render import CITATION_SCHEME, COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
 
 
 class MarkdownView(QTextBrowser):
-    """Shows rendered Markdown; "Copy" links over code blocks copy the block's text."""
+    """Shows rendered Markdown; "Copy" links over code blocks copy the block's text; a
+    citation link [n] of an answer from documents emits ``citation_clicked``."""
+
+    citation_clicked = Signal(int)  # the source number
 
     def __init__(self, hard_breaks: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,9 +46,10 @@ class MarkdownView(QTextBrowser):
     def code_blocks(self) -> list[str]:
         return list(self._rendered.code_blocks)
 
-    def set_markdown(self, text: str) -> None:
+    def set_markdown(self, text: str, citations: Mapping[int, str] | None = None) -> None:
+        """``citations``: source number -> location, for an answer from documents."""
         self._markdown = text
-        self._rendered = render_markdown(text, self._hard_breaks)
+        self._rendered = render_markdown(text, self._hard_breaks, citations)
         self.setHtml(self._rendered.html)
 
     def _height_for(self, size: QSizeF) -> int:
@@ -63,5 +68,8 @@ class MarkdownView(QTextBrowser):
             except (ValueError, IndexError):
                 return
             QGuiApplication.clipboard().setText(block)
+        elif url.scheme() == CITATION_SCHEME:
+            if url.path().isdigit():
+                self.citation_clicked.emit(int(url.path()))
         elif url.scheme() in ("http", "https", "mailto"):
             QDesktopServices.openUrl(url)

@@ -1,6 +1,16 @@
-"""One message in the transcript: its text as Markdown, its actions, and for replies a summary."""
+"""One message in the transcript: its text as Markdown, its actions, and for replies a summary.
+
+An answer from documents also shows its sources (cited, and retrieved but not cited),
+the warnings of its citation check and its context budget; its [n] citations are
+links that open the document (at the page, for a PDF), and the inspector button
+shows how it was retrieved and the exact prompt.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
@@ -17,11 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.conversations import StoredMessage
+from desktop_app.ui import documents_view
 from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
+from desktop_app.ui.chat.rag_views import RagAnswerView, location
+from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
 from desktop_app.ui.resources import icon
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
+DOCUMENTS_AUTHOR = "Your documents"
 
 
 def _tool_button(icon_name: str, tip: str) -> QToolButton:
@@ -36,6 +50,9 @@ def _tool_button(icon_name: str, tip: str) -> QToolButton:
 def reply_summary(message: StoredMessage) -> str:
     p = message.provenance
     if p is None:
+        rag = message.rag
+        if rag is not None and (rag.get("inspector") or {}).get("nothing_relevant"):
+            return "Not sent to the model: no passage of your documents was relevant to the question."
         return ""
     parts = [p.model_name, p.quant]
     gen = p.timings.get("gen_tokens", 0)
@@ -89,6 +106,11 @@ class MessageView(QFrame):
         self.details_button = _tool_button("info", "How this reply was made: model, sha256, seed, settings, timings")
         self.details_button.clicked.connect(self._on_details_button_clicked)
         self.details_button.setVisible(False)
+        self.inspect_button = _tool_button(
+            "search", "Retrieval inspector: what was searched and found, the scores, and the exact prompt"
+        )
+        self.inspect_button.clicked.connect(self._on_inspect_button_clicked)
+        self.inspect_button.setVisible(False)
 
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
@@ -97,12 +119,14 @@ class MessageView(QFrame):
         header.addWidget(self.stopped_badge)
         header.addWidget(self.status_label)
         header.addStretch(1)
-        for button in (self.edit_button, self.details_button, self.copy_button):
+        for button in (self.edit_button, self.inspect_button, self.details_button, self.copy_button):
             header.addWidget(button)
 
         # Every line break shows as written: models write poems and lists with single newlines too.
         self.body = MarkdownView(hard_breaks=True)
         self.body.setObjectName("messageBody")
+        self.body.citation_clicked.connect(self._on_body_citation_clicked)
+        self.rag_view: RagAnswerView | None = None  # made for answers from documents
 
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("messageEditor")
@@ -134,6 +158,7 @@ class MessageView(QFrame):
         self.summary_label.hide()
 
         layout = QVBoxLayout(self)
+        self._layout = layout
         layout.setContentsMargins(14, 10, 14, 10)
         layout.setSpacing(4)
         layout.addLayout(header)
@@ -172,24 +197,71 @@ class MessageView(QFrame):
     def set_stopping(self) -> None:
         self.status_label.setText("Stopping…")
 
+    def set_status(self, text: str) -> None:
+        """What a reply in progress is doing ("Searching your documents…")."""
+        self.status_label.setText(text)
+
+    def set_budget(self, budget: Mapping[str, Any]) -> None:
+        """How the context is spent, known before the model starts writing."""
+        self._rag_view().set_budget(budget)
+
+    def _rag_view(self) -> RagAnswerView:
+        if self.rag_view is None:
+            self.rag_view = RagAnswerView()
+            self.rag_view.source_clicked.connect(self._on_rag_view_source_clicked)
+            self._layout.insertWidget(self._layout.indexOf(self.summary_label), self.rag_view)
+        return self.rag_view
+
+    @property
+    def rag(self) -> dict[str, Any] | None:
+        return self.message.rag if self.message is not None else None
+
+    def citation(self, number: int) -> dict[str, Any] | None:
+        rag = self.rag or {}
+        return next((c for c in rag.get("citations") or [] if c.get("number") == number), None)
+
+    def open_citation(self, number: int) -> bool:
+        """Opens source ``number`` of this answer in the system's viewer (at its page for a PDF)."""
+        citation = self.citation(number)
+        if citation is None:
+            return False
+        opened = documents_view.open_source(str(citation.get("source", "")), citation.get("page"))
+        if not opened and self.rag_view is not None:
+            name = Path(str(citation.get("source", ""))).name
+            gone = not Path(str(citation.get("source", ""))).exists()
+            self.rag_view.show_note(
+                f"“{name}” was moved or deleted." if gone else f"No application could open “{name}”."
+            )
+        return opened
+
     def set_message(self, message: StoredMessage) -> None:
         self.message = message
         self.status_label.setText("")
         self.copy_button.setEnabled(True)
+        rag = message.rag if message.role == "assistant" else None
+        sources = {int(c["number"]): location(c) for c in (rag or {}).get("citations") or [] if "number" in c}
         if message.role == "assistant" and not message.content and message.stopped:
             self.body.set_markdown("*Stopped before the first word.*")
         else:
-            self.body.set_markdown(message.content)
+            self.body.set_markdown(message.content, sources)
+        self.inspect_button.setVisible(rag is not None)
+        if rag is not None:
+            self._rag_view().set_answer(rag)
+        elif self.rag_view is not None:
+            self.rag_view.hide()
         self.stopped_badge.setVisible(message.stopped)
         has_provenance = message.provenance is not None
         self.details_button.setVisible(has_provenance)
-        self.summary_label.setText(reply_summary(message))
-        self.summary_label.setVisible(has_provenance)
+        summary = reply_summary(message)
+        self.summary_label.setText(summary)
+        self.summary_label.setVisible(bool(summary))
         notice = dropped_notice(message)
         self.dropped_label.setText(notice)
         self.dropped_label.setVisible(bool(notice))
         if message.provenance is not None:
             self.role_label.setText(message.provenance.model_name or ROLE_NAMES["assistant"])
+        elif rag is not None:
+            self.role_label.setText(DOCUMENTS_AUTHOR)
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Editing is off while a reply is being written."""
@@ -237,6 +309,23 @@ class MessageView(QFrame):
     @Slot()
     def _on_cancel_edit_button_clicked(self) -> None:
         self.stop_editing()
+
+    @Slot(int)
+    def _on_body_citation_clicked(self, number: int) -> None:
+        self.open_citation(number)
+
+    @Slot(int)
+    def _on_rag_view_source_clicked(self, number: int) -> None:
+        self.open_citation(number)
+
+    @Slot()
+    def _on_inspect_button_clicked(self) -> None:
+        rag = self.rag
+        if rag is None:
+            return
+        dialog = RetrievalInspectorDialog(rag, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     @Slot()
     def _on_details_button_clicked(self) -> None:

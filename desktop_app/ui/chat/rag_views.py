@@ -1,0 +1,328 @@
+"""What an answer from documents shows under its text: the sources it cites (file, page,
+snippet; a click opens the file), those retrieved but not cited (folded away), the
+warnings of its citation check, and how the model's context was spent.
+
+Everything is built from the answer's record (``RagAnswer.to_dict()``, stored with
+the message), so a conversation reopened after a restart shows the same.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+SOURCE_SCHEME = "source"
+LINK_STYLE = "color:#c2410c; text-decoration:none; font-weight:600;"
+MUTED = "#57606a"
+
+# (key, label, colour): the parts of the context, in the order they are laid out.
+BUDGET_PARTS: list[tuple[str, str, str]] = [
+    ("system", "System & template", "#64748b"),
+    ("history", "History", "#8b5cf6"),
+    ("sources", "Sources", "#f97316"),
+    ("question", "Question", "#0ea5e9"),
+    ("answer", "Answer", "#22c55e"),
+    ("free", "Free", "#e5e7eb"),
+]
+_PART_HINTS = {
+    "system": "the system prompt, the grounding rules and the chat template's own tokens",
+    "history": "earlier turns of this conversation",
+    "sources": "the numbered passages from your documents",
+    "question": "your question",
+    "answer": "kept free for the answer",
+    "free": "not used",
+}
+
+
+def budget_parts(budget: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(key, tokens) for each part of the context; they add up to ``budget["n_ctx"]``."""
+    values = {
+        "system": int(budget.get("system", 0)) + int(budget.get("template", 0)),
+        "history": int(budget.get("history", 0)),
+        "sources": int(budget.get("sources", 0)),
+        "question": int(budget.get("question", 0)),
+        "answer": int(budget.get("answer", 0)),
+        "free": int(budget.get("free", 0)),
+    }
+    return [(key, values[key]) for key, _, _ in BUDGET_PARTS]
+
+
+def budget_tooltip(budget: Mapping[str, Any]) -> str:
+    labels = {key: label for key, label, _ in BUDGET_PARTS}
+    n_ctx = int(budget.get("n_ctx", 0))
+    lines = [f"The model's context: {n_ctx:,} tokens"]
+    for key, tokens in budget_parts(budget):
+        share = f" ({tokens / n_ctx:.0%})" if n_ctx else ""
+        lines.append(f"{labels[key]}: {tokens:,}{share} — {_PART_HINTS[key]}")
+    return "\n".join(lines)
+
+
+def location(citation: Mapping[str, Any]) -> str:
+    """ "report.pdf, page 3" (the printed page label when the PDF has one)."""
+    name = str(citation.get("name") or citation.get("source") or "")
+    page = citation.get("page")
+    if page is None:
+        return name
+    return f"{name}, page {citation.get('page_label') or page}"
+
+
+class BudgetBar(QWidget):
+    """A thin bar split into the parts of the model's context, painted to scale."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._parts: list[tuple[str, int]] = []
+        self._n_ctx = 0
+        self.setFixedHeight(10)
+        self.setMinimumWidth(120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_budget(self, budget: Mapping[str, Any]) -> None:
+        self._parts = budget_parts(budget)
+        self._n_ctx = int(budget.get("n_ctx", 0))
+        self.setToolTip(budget_tooltip(budget))
+        self.update()
+
+    @property
+    def parts(self) -> list[tuple[str, int]]:
+        return list(self._parts)
+
+    @property
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(320, 10)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        clip = QPainterPath()
+        clip.addRoundedRect(rect, 4, 4)
+        painter.setClipPath(clip)
+        painter.fillRect(rect, QColor("#e5e7eb"))
+        total = max(1, self._n_ctx)
+        colours = {key: colour for key, _, colour in BUDGET_PARTS}
+        done = 0
+        for key, tokens in self._parts:
+            x0 = rect.left() + rect.width() * done / total
+            done += tokens
+            x1 = rect.left() + rect.width() * done / total
+            if x1 > x0:
+                painter.fillRect(QRectF(x0, rect.top(), x1 - x0, rect.height()), QColor(colours[key]))
+        painter.end()
+
+
+class BudgetView(QWidget):
+    """The bar, with a legend giving each part's tokens."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("Context")
+        self.title.setObjectName("budgetTitle")
+        self.bar = BudgetBar()
+        self.legend = QLabel("")
+        self.legend.setObjectName("budgetLegend")
+        self.legend.setWordWrap(True)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.setSpacing(8)
+        top.addWidget(self.title)
+        top.addWidget(self.bar, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.legend)
+
+    def set_budget(self, budget: Mapping[str, Any]) -> None:
+        self.bar.set_budget(budget)
+        labels = {key: (label, colour) for key, label, colour in BUDGET_PARTS}
+        items = []
+        for key, tokens in budget_parts(budget):
+            label, colour = labels[key]
+            items.append(f"<span style='color:{colour};'>■</span>&nbsp;{html.escape(label)}&nbsp;{tokens:,}")
+        n_ctx = int(budget.get("n_ctx", 0))
+        self.legend.setText(" &nbsp; ".join(items) + f" &nbsp; <span style='color:{MUTED};'>of {n_ctx:,} tokens</span>")
+        self.setToolTip(budget_tooltip(budget))
+
+
+def _source_html(citation: Mapping[str, Any]) -> str:
+    number = int(citation.get("number", 0))
+    head = f"<a href='{SOURCE_SCHEME}:{number}' style='{LINK_STYLE}'>[{number}] {html.escape(location(citation))}</a>"
+    heading = str(citation.get("heading") or "")
+    if heading:
+        head += f" <span style='color:{MUTED};'>· {html.escape(heading)}</span>"
+    text = html.escape(str(citation.get("snippet") or ""))
+    return f"{head}<br><span style='color:{MUTED};'>{text}</span>"
+
+
+class SourceRow(QLabel):
+    """One source: a link with its file and page, then the snippet the model saw."""
+
+    def __init__(self, citation: Mapping[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(_source_html(citation), parent)
+        self.citation = dict(citation)
+        self.number = int(citation.get("number", 0))
+        self.setObjectName("sourceRow")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.TextSelectableByMouse
+        )
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        tip = [str(citation.get("source", ""))]
+        if citation.get("collection"):
+            tip.append(f"Collection: {citation['collection']}")
+        if citation.get("matches_answer") is not None:
+            tip.append(
+                "Its wording matches the answer."
+                if citation.get("matches_answer")
+                else "No sentence of the answer matches its wording."
+            )
+        self.setToolTip("\n".join(tip))
+
+    @property
+    def location(self) -> str:
+        return location(self.citation)
+
+
+class RagAnswerView(QWidget):
+    """The sources, warnings and context budget of one answer from documents."""
+
+    source_clicked = Signal(int)  # the source number
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ragAnswer")
+        self.data: dict[str, Any] = {}
+        self.caption = QLabel("")
+        self.caption.setObjectName("ragCaption")
+        self.caption.setWordWrap(True)
+        self.warnings_label = QLabel("")
+        self.warnings_label.setObjectName("ragWarnings")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.hide()
+        self.note_label = QLabel("")
+        self.note_label.setObjectName("ragWarnings")
+        self.note_label.setWordWrap(True)
+        self.note_label.hide()
+
+        self.cited_title = QLabel("Sources")
+        self.cited_title.setObjectName("ragSectionTitle")
+        self.cited_box = QWidget()
+        self.cited_layout = QVBoxLayout(self.cited_box)
+        self.cited_layout.setContentsMargins(0, 0, 0, 0)
+        self.cited_layout.setSpacing(6)
+
+        self.others_button = QToolButton()
+        self.others_button.setObjectName("ragOthersButton")
+        self.others_button.setCheckable(True)
+        self.others_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.others_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.others_button.setToolTip("Passages the model was given but that the answer does not cite")
+        self.others_button.toggled.connect(self._on_others_button_toggled)
+        self.others_box = QWidget()
+        self.others_layout = QVBoxLayout(self.others_box)
+        self.others_layout.setContentsMargins(14, 0, 0, 0)
+        self.others_layout.setSpacing(6)
+        self.others_box.hide()
+
+        self.budget = BudgetView()
+        self.budget.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.setSpacing(5)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.warnings_label)
+        layout.addWidget(self.note_label)
+        layout.addWidget(self.cited_title)
+        layout.addWidget(self.cited_box)
+        layout.addWidget(self.others_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.others_box)
+        layout.addWidget(self.budget)
+        self.cited_title.hide()
+        self.cited_box.hide()
+        self.others_button.hide()
+        self.rows: list[SourceRow] = []
+
+    # -- content -----------------------------------------------------------------------------
+
+    def set_budget(self, budget: Mapping[str, Any]) -> None:
+        self.budget.set_budget(budget)
+        self.budget.show()
+
+    def set_answer(self, data: Mapping[str, Any]) -> None:
+        """Shows the answer's record (``RagAnswer.to_dict()``)."""
+        self.data = dict(data)
+        inspector = data.get("inspector") or {}
+        collections = ", ".join(inspector.get("collections") or [])
+        mode = "documents only" if inspector.get("documents_only") else "documents and the model's own knowledge"
+        self.caption.setText(f"From your documents: {html.escape(collections)} · {mode}" if collections else "")
+        self.caption.setVisible(bool(collections))
+
+        warnings = [str(w) for w in data.get("warnings") or []]
+        if inspector.get("nothing_relevant"):
+            warnings.insert(0, "Nothing in your documents matched this question, so the model was not asked.")
+        self.warnings_label.setText("<br>".join(f"⚠ {html.escape(w)}" for w in warnings))
+        self.warnings_label.setVisible(bool(warnings))
+
+        for row in self.rows:
+            row.deleteLater()
+        self.rows = []
+        citations = [c for c in data.get("citations") or [] if isinstance(c, dict)]
+        cited = [c for c in citations if c.get("cited")]
+        others = [c for c in citations if not c.get("cited")]
+        self._fill(self.cited_layout, cited)
+        self._fill(self.others_layout, others)
+        self.cited_title.setText(f"Sources cited ({len(cited)})")
+        self.cited_title.setVisible(bool(cited))
+        self.cited_box.setVisible(bool(cited))
+        self.others_button.setText(
+            f"{'Also retrieved' if cited else 'Retrieved'}, not cited ({len(others)})" if others else ""
+        )
+        self.others_button.setVisible(bool(others))
+        self.others_button.setChecked(False)
+        self.others_box.hide()
+        budget = data.get("budget")
+        if isinstance(budget, dict):
+            self.set_budget(budget)
+
+    def _fill(self, layout: QVBoxLayout, citations: Sequence[dict[str, Any]]) -> None:
+        for citation in citations:
+            row = SourceRow(citation)
+            row.linkActivated.connect(self._on_row_link_activated)
+            layout.addWidget(row)
+            self.rows.append(row)
+
+    def show_note(self, text: str) -> None:
+        self.note_label.setText(f"⚠ {html.escape(text)}")
+        self.note_label.setVisible(bool(text))
+
+    @property
+    def cited_rows(self) -> list[SourceRow]:
+        return [r for r in self.rows if r.citation.get("cited")]
+
+    @property
+    def other_rows(self) -> list[SourceRow]:
+        return [r for r in self.rows if not r.citation.get("cited")]
+
+    # -- slots ---------------------------------------------------------------------------------
+
+    @Slot(bool)
+    def _on_others_button_toggled(self, checked: bool) -> None:
+        self.others_box.setVisible(checked)
+        self.others_button.setArrowType(Qt.ArrowType.DownArrow if checked else Qt.ArrowType.RightArrow)
+
+    @Slot(str)
+    def _on_row_link_activated(self, link: str) -> None:
+        scheme, _, number = link.partition(":")
+        if scheme == SOURCE_SCHEME and number.isdigit():
+            self.source_clicked.emit(int(number))
