@@ -352,8 +352,8 @@ class Engine:
         )
         try:
             with self._abortable(llm, cancel):
-                # Prompt processing happens inside the first next(); only it is abortable,
-                # since an abort check per graph node would slow every generated token.
+                # Prompt processing happens inside the first next(); only it needs the abort
+                # flag: while generating, the loop below checks the token between tokens.
                 first = self._first_token(generator, cancel) if limit > 0 else None
             token = first
             while token is not None:
@@ -428,8 +428,11 @@ class Engine:
     def _abortable(llm: Llama, cancel: CancelToken) -> Iterator[None]:
         import llama_cpp
 
-        callback = llama_cpp.ggml_abort_callback(lambda _data: cancel.cancelled)
-        llama_cpp.llama_set_abort_callback(llm._ctx.ctx, callback, None)
+        from desktop_app.core.abort_flag import AbortFlag
+
+        flag = AbortFlag(llama_cpp.ggml_abort_callback)
+        cancel.on_cancel(flag.set)
+        llama_cpp.llama_set_abort_callback(llm._ctx.ctx, flag.callback, flag.data)
         try:
             yield
         finally:

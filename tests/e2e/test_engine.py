@@ -186,3 +186,19 @@ def test_context_is_capped_at_training_length(smollm2_path: Path) -> None:
         assert model.notes
     finally:
         eng.unload()
+
+
+def test_stop_interrupts_prompt_processing_midway(engine: Engine) -> None:
+    """Cancel while llama.cpp is inside one long prompt decode: it returns without a token."""
+    cancel = CancelToken()
+    long_prompt = [Message("user", "Summarise: " + "the quick brown fox jumps over the lazy dog. " * 150)]
+    result: list[Reply] = []
+    worker = threading.Thread(target=lambda: result.append(engine.generate(long_prompt, _greedy(), cancel)))
+    worker.start()
+    threading.Timer(0.05, cancel.cancel).start()
+    worker.join(60)
+    assert result[0].finish == "cancelled"
+    assert result[0].timings.gen_tokens == 0
+    # Only part of the prompt was processed before the abort.
+    assert result[0].timings.prompt_eval_tokens < result[0].timings.prompt_tokens
+    assert engine.generate(QUESTION, _greedy(4)).timings.gen_tokens > 0

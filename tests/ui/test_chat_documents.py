@@ -68,6 +68,7 @@ def attach(window: Any, name: str) -> None:
 
 def click_anchor(qtbot: Any, view: MarkdownView, href: str) -> None:
     """Clicks the link ``href`` in a rendered message with the mouse."""
+    qtbot.waitUntil(view.isVisible)  # laid out, so its text has positions
     document = view.document()
     block = document.begin()
     while block.isValid():
@@ -79,6 +80,7 @@ def click_anchor(qtbot: Any, view: MarkdownView, href: str) -> None:
                 cursor.setPosition(fragment.position() + 1)
                 rect = view.cursorRect(cursor)
                 point = QPoint(rect.left() - 2, rect.center().y())
+                assert view.anchorAt(point) == href
                 qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
                 return
             iterator += 1
@@ -94,7 +96,7 @@ def test_answer_from_an_attached_collection(
     chat = window.chat
     host = window.context.models
     attach(window, "papers")
-    assert chat.documents.button.text() == "Documents: papers"
+    assert chat.documents.button.text() == "Documents: papers ▾"
     assert chat.documents.documents_only  # the documents settings' default
     assert "Ask your documents" in chat.composer.placeholderText()
 
@@ -145,7 +147,8 @@ def test_answer_from_an_attached_collection(
     assert rag_view is not None and rag_view.isVisible()
     bar = rag_view.budget.bar
     assert bar.n_ctx == n_ctx and sum(tokens for _, tokens in bar.parts) == n_ctx
-    assert f"of {n_ctx:,} tokens" in rag_view.budget.legend.text()
+    assert rag_view.budget.title.text() == f"Context: {n_ctx:,} tokens"
+    assert f"Sources {rag['budget']['sources']:,}" in rag_view.budget.legend.text().replace("&nbsp;", " ")
     assert "Sources: " in bar.toolTip() and f"{rag['budget']['sources']:,}" in bar.toolTip()
     cited = [c for c in rag["citations"] if c["cited"]]
     assert [r.number for r in rag_view.cited_rows] == [c["number"] for c in cited]
@@ -173,9 +176,13 @@ def test_answer_from_an_attached_collection(
     prompt = dialog.prompt_text.toPlainText()
     assert prompt == rag["inspector"]["prompt"]["text"]
     assert QUESTION in prompt and "report.pdf, page 2" in prompt and "[1]" in prompt
-    assert (
-        "Every passage chosen was sent" in dialog.notes.toPlainText() or "Dropped (0)" not in dialog.notes.toPlainText()
-    )
+    # What was retrieved but not sent (below the threshold, or no room left), with why.
+    notes = dialog.notes.toPlainText()
+    dropped = rag["inspector"]["dropped"]
+    assert f"Retrieved but not sent ({len(dropped)})" in notes
+    assert all(d["reason"] in notes for d in dropped)
+    assert f"{n_ctx:,} tokens" in notes and f"{rag['budget']['sources']:,} tokens" in notes
+    assert dialog.table.isColumnHidden(8)  # no reranker configured: no rerank column
     qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
     assert json.loads(QApplication.clipboard().text()) == rag
     dialog.close()
@@ -208,7 +215,7 @@ def test_attachment_and_citations_survive_closing_the_window(
     chat.new_conversation()
     assert chat.documents.selected == [] and not chat.documents.only_switch.isEnabled()
     chat.open_conversation(conversation_id)
-    assert chat.documents.button.text() == "Documents: papers"
+    assert chat.documents.button.text() == "Documents: papers ▾"
 
 
 def test_citation_links_open_the_document_at_its_page(
@@ -306,7 +313,7 @@ def test_stop_during_an_answer_from_documents(qtbot: Any, papers: Path, loaded_w
     early = blocker.args[0]
     assert early.stopped and early.content == ""
     assert early.rag is not None and early.rag["finish"] == "cancelled"
-    assert chat.transcript.views[-1].body.toPlainText() == "Stopped before the first word."
+    assert chat.transcript.views[-1].body.toPlainText().strip() == "Stopped before the first word."
 
     # Stopped while writing: what was written is kept, marked stopped.
     window.context.settings.sampling.max_tokens = 400
@@ -346,7 +353,7 @@ def test_the_list_of_collections_follows_the_documents_section(
     with qtbot.waitSignal(documents.collections_changed):
         documents.rename_collection("Lab papers")
     assert chat.documents.selected == ["Lab papers"]
-    assert chat.documents.button.text() == "Documents: Lab papers"
+    assert chat.documents.button.text() == "Documents: Lab papers ▾"
     assert window.context.store.collections(conversation_id) == ["Lab papers"]
 
     # A deleted one drops out of the conversation.

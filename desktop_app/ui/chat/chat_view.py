@@ -76,6 +76,7 @@ class ChatView(QWidget):
         # A new chat's attachment, stored with the conversation when its first message is sent.
         self._pending_collections: list[str] = []
         self._pending_documents_only: bool | None = None
+        self._closing = False
 
         self.conversations = ConversationListView(self._store)
         self.conversations.conversation_selected.connect(self._on_conversations_conversation_selected)
@@ -197,6 +198,7 @@ class ChatView(QWidget):
     def flush(self) -> None:
         """The window is closing: saves a pending system-prompt edit, and stops a reply in
         progress and saves what it has so far (as a stopped reply)."""
+        self._closing = True  # the store closes next: late reports from other sections are ignored
         self.settings_panel.flush()
         if self._request is None:
             return
@@ -251,6 +253,8 @@ class ChatView(QWidget):
     def refresh_documents(self) -> None:
         """Collections were created, renamed or deleted: lists them again and shows what the
         conversation is attached to now (a deleted collection drops out)."""
+        if self._closing:
+            return
         self.documents.refresh()
         if self._conversation_id is not None:
             try:

@@ -22,10 +22,10 @@ MAX_NAMES_SHOWN = 2
 
 def button_text(names: Sequence[str]) -> str:
     if not names:
-        return "Documents: none"
+        return "Documents: none ▾"
     shown = ", ".join(names[:MAX_NAMES_SHOWN])
     more = len(names) - MAX_NAMES_SHOWN
-    return f"Documents: {shown}" + (f" +{more}" if more > 0 else "")
+    return f"Documents: {shown}" + (f" +{more}" if more > 0 else "") + " ▾"
 
 
 class DocumentsPicker(QWidget):
@@ -110,6 +110,10 @@ class DocumentsPicker(QWidget):
         """The button's text, the switch, and the ticks (the menu's actions stay: one of
         them may be the one reporting the change)."""
         self.button.setText(button_text(self._selected))
+        if self.button.property("attached") != bool(self._selected):
+            self.button.setProperty("attached", bool(self._selected))  # the style sheet highlights it
+            self.button.style().unpolish(self.button)
+            self.button.style().polish(self.button)
         self.only_switch.setEnabled(bool(self._selected))
         chosen = {n.lower() for n in self._selected}
         for action in self.collection_actions():

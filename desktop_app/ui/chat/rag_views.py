@@ -27,7 +27,7 @@ BUDGET_PARTS: list[tuple[str, str, str]] = [
     ("sources", "Sources", "#f97316"),
     ("question", "Question", "#0ea5e9"),
     ("answer", "Answer", "#22c55e"),
-    ("free", "Free", "#e5e7eb"),
+    ("free", "Free", "#d8dee4"),
 ]
 _PART_HINTS = {
     "system": "the system prompt, the grounding rules and the chat template's own tokens",
@@ -106,7 +106,7 @@ class BudgetBar(QWidget):
         clip = QPainterPath()
         clip.addRoundedRect(rect, 4, 4)
         painter.setClipPath(clip)
-        painter.fillRect(rect, QColor("#e5e7eb"))
+        painter.fillRect(rect, QColor("#d8dee4"))
         total = max(1, self._n_ctx)
         colours = {key: colour for key, _, colour in BUDGET_PARTS}
         done = 0
@@ -148,8 +148,8 @@ class BudgetView(QWidget):
         for key, tokens in budget_parts(budget):
             label, colour = labels[key]
             items.append(f"<span style='color:{colour};'>■</span>&nbsp;{html.escape(label)}&nbsp;{tokens:,}")
-        n_ctx = int(budget.get("n_ctx", 0))
-        self.legend.setText(" &nbsp; ".join(items) + f" &nbsp; <span style='color:{MUTED};'>of {n_ctx:,} tokens</span>")
+        self.title.setText(f"Context: {int(budget.get('n_ctx', 0)):,} tokens")
+        self.legend.setText(" &nbsp; ".join(items))
         self.setToolTip(budget_tooltip(budget))
 
 

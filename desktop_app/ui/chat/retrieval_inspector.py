@@ -149,7 +149,7 @@ def notes_html(data: dict[str, Any]) -> str:
     parts.append(_table(rows))
 
     dropped = inspector.get("dropped") or []
-    parts.append(_section(f"Dropped ({len(dropped)})"))
+    parts.append(_section(f"Retrieved but not sent ({len(dropped)})"))
     if dropped:
         parts.append(
             "<ul>"
@@ -218,10 +218,12 @@ class RetrievalInspectorDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnHidden(8, not inspector.get("reranker"))  # no reranker: no rerank scores
         self.chunk_text = QPlainTextEdit()
         self.chunk_text.setReadOnly(True)
         self.chunk_text.setPlaceholderText("Select a row to read its text.")
