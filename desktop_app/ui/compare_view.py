@@ -290,9 +290,10 @@ class CompareView(QWidget):
             except HearthError as exc:
                 log.warning("Skipping %s: %s", model.path, exc)
         self.variants = found
-        self.picker_model.blockSignals(True)
+        # Not blockSignals(): the view must see the rows arrive, or it draws them zero-wide.
+        self.picker_model.itemChanged.disconnect(self._on_picker_model_item_changed)
         build_picker_model(group_variants(found), checked, self.picker_model)
-        self.picker_model.blockSignals(False)
+        self.picker_model.itemChanged.connect(self._on_picker_model_item_changed)
         for row in range(self.picker_model.rowCount()):
             self.picker.setFirstColumnSpanned(row, QModelIndex(), True)  # the base model's name, in full
         self.picker.expandAll()

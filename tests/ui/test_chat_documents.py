@@ -331,6 +331,39 @@ def test_stop_during_an_answer_from_documents(qtbot: Any, papers: Path, loaded_w
     assert chat.send_button.isVisible() and not chat.stop_button.isVisible()
 
 
+def test_a_collection_gone_meanwhile_is_a_plain_message(qtbot: Any, papers: Path, loaded_window: Any) -> None:
+    window = loaded_window
+    chat = window.chat
+    attach(window, "papers")
+    send_and_wait(qtbot, window, QUESTION)
+    conversation_id = chat.conversation_id
+    # The collection is deleted after the chat read the attachment, before the worker searched it.
+    window.context.store.set_collections(conversation_id, [])
+    request = window.context.models.generate_rag(
+        conversation_id, ["papers", "gone"], QUESTION, [], window.context.settings.sampling, ""
+    )
+    with qtbot.waitSignal(window.context.models.generation_failed, timeout=REPLY_TIMEOUT_MS) as blocker:
+        pass
+    assert blocker.args[0] == request.request_id
+    assert blocker.args[1] == "There is no document collection named “gone”."
+    assert not window.context.models.busy
+    # Through the chat: the notice says so in plain words and the conversation is kept.
+    window.context.store.set_collections(conversation_id, ["papers"])
+    chat.open_conversation(conversation_id)
+    with window.context.store._db:
+        window.context.store._db.execute("UPDATE rag_collections SET name = 'renamed' WHERE name = 'papers'")
+    chat.documents.set_state(["papers"], True)  # what the view showed before it heard of the change
+    chat._request = None
+    with qtbot.waitSignal(chat.reply_discarded, timeout=REPLY_TIMEOUT_MS):
+        request = window.context.models.generate_rag(
+            conversation_id, ["papers"], QUESTION, [], window.context.settings.sampling, ""
+        )
+        chat._request = request
+        chat.transcript.begin_reply()
+    assert chat.notice.isVisible() and "papers" in chat.notice.message_label.text()
+    assert [m.role for m in window.context.store.messages(conversation_id)] == ["user", "assistant"]
+
+
 def test_the_list_of_collections_follows_the_documents_section(
     qtbot: Any, papers: Path, window: Any, smollm2_path: Path
 ) -> None:

@@ -248,6 +248,7 @@ class RagAnswerView(QWidget):
         layout.addWidget(self.others_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.others_box)
         layout.addWidget(self.budget)
+        self.caption.hide()
         self.cited_title.hide()
         self.cited_box.hide()
         self.others_button.hide()
