@@ -55,6 +55,9 @@ def test_models_are_grouped_and_two_ticks_enable_compare(view: CompareView, mode
     view.set_checked(models_in_home[:2])
     assert view.run_button.isEnabled()
     assert view.reference.count() == 3  # automatic + the two ticked
+    # The view itself shows them (a model filled with its signals blocked drew rows zero-wide).
+    first_variant = view.picker_model.index(0, 0, view.picker_model.index(0, 0))
+    assert view.picker.visualRect(first_variant).width() > 0
 
 
 def test_a_comparison_fills_table_charts_and_blind_answers(

@@ -16,6 +16,7 @@ from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.core import db
 from desktop_app.core.rag import answer, ingest
 from desktop_app.core.rag.config import RagSettings
 from desktop_app.core.rag.store import DocumentStore
@@ -347,21 +348,20 @@ def test_a_collection_gone_meanwhile_is_a_plain_message(qtbot: Any, papers: Path
     assert blocker.args[0] == request.request_id
     assert blocker.args[1] == "There is no document collection named “gone”."
     assert not window.context.models.busy
-    # Through the chat: the notice says so in plain words and the conversation is kept.
+    # Through the chat: a collection whose embedding model folder was removed since it was indexed.
     window.context.store.set_collections(conversation_id, ["papers"])
-    chat.open_conversation(conversation_id)
-    with window.context.store._db:
-        window.context.store._db.execute("UPDATE rag_collections SET name = 'renamed' WHERE name = 'papers'")
-    chat.documents.set_state(["papers"], True)  # what the view showed before it heard of the change
-    chat._request = None
+    connection = db.connect()
+    with connection:
+        connection.execute("UPDATE rag_collections SET embed_model = ?", (str(papers.parent / "no-such-model"),))
+    connection.close()
     with qtbot.waitSignal(chat.reply_discarded, timeout=REPLY_TIMEOUT_MS):
-        request = window.context.models.generate_rag(
-            conversation_id, ["papers"], QUESTION, [], window.context.settings.sampling, ""
-        )
-        chat._request = request
-        chat.transcript.begin_reply()
-    assert chat.notice.isVisible() and "papers" in chat.notice.message_label.text()
-    assert [m.role for m in window.context.store.messages(conversation_id)] == ["user", "assistant"]
+        chat.send("And for how long?")
+    assert chat.notice.isVisible()
+    assert "could not be loaded" in chat.notice.label.text()
+    assert chat.transcript.reply_view is None and not chat.generating
+    stored = window.context.store.messages(conversation_id)
+    assert [(m.role, m.content) for m in stored][-1] == ("user", "And for how long?")  # the question is kept
+    assert len(stored) == 3
 
 
 def test_the_list_of_collections_follows_the_documents_section(
