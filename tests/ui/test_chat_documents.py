@@ -338,18 +338,16 @@ def test_a_collection_gone_meanwhile_is_a_plain_message(qtbot: Any, papers: Path
     attach(window, "papers")
     send_and_wait(qtbot, window, QUESTION)
     conversation_id = chat.conversation_id
-    # The collection is deleted after the chat read the attachment, before the worker searched it.
-    window.context.store.set_collections(conversation_id, [])
-    request = window.context.models.generate_rag(
-        conversation_id, ["papers", "gone"], QUESTION, [], window.context.settings.sampling, ""
-    )
-    with qtbot.waitSignal(window.context.models.generation_failed, timeout=REPLY_TIMEOUT_MS) as blocker:
-        pass
+    # A collection deleted after the chat read the attachment, before the worker searched it.
+    host = window.context.models
+    with qtbot.waitSignal(host.generation_failed, timeout=REPLY_TIMEOUT_MS) as blocker:
+        request = host.generate_rag(
+            conversation_id, ["papers", "gone"], QUESTION, [], window.context.settings.sampling, ""
+        )
     assert blocker.args[0] == request.request_id
     assert blocker.args[1] == "There is no document collection named “gone”."
     assert not window.context.models.busy
     # Through the chat: a collection whose embedding model folder was removed since it was indexed.
-    window.context.store.set_collections(conversation_id, ["papers"])
     connection = db.connect()
     with connection:
         connection.execute("UPDATE rag_collections SET embed_model = ?", (str(papers.parent / "no-such-model"),))
