@@ -50,6 +50,7 @@ class ModelStatusBar(QStatusBar):
         models = context.models
         models.model_changed.connect(self._on_models_model_changed)
         models.reply_finished.connect(self._on_models_reply_finished)
+        models.rag_finished.connect(self._on_models_rag_finished)
         models.state_changed.connect(self._on_models_state_changed)
         self._show_model(models.model)
         self._on_memory_timer_timeout()
@@ -79,6 +80,11 @@ class ModelStatusBar(QStatusBar):
         self.speed_label.setText(f"{reply.timings.gen_tok_s:.1f} tok/s")
         if model is not None:
             self.context_label.setText(f"Context {reply.context_used:,} / {model.n_ctx:,}")
+
+    @Slot(int, object, object, object)
+    def _on_models_rag_finished(self, request_id: int, reply: Reply | None, provenance: object, _rag: object) -> None:
+        if reply is not None:  # None: nothing relevant was found and the model was not asked
+            self._on_models_reply_finished(request_id, reply, provenance)
 
     @Slot(object)
     def _on_models_state_changed(self, state: HostState) -> None:

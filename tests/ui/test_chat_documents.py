@@ -136,6 +136,8 @@ def test_answer_from_an_attached_collection(
     assert sum(budget_parts(rag["budget"])[i][1] for i in range(6)) == n_ctx == rag["budget"]["n_ctx"]
     assert rag["budget"]["answer"] == 24  # the sampling settings' max_tokens
     assert message.provenance.timings["prompt_tokens"] == rag["budget"]["prompt"]
+    used = message.provenance.timings["prompt_tokens"] + message.provenance.timings["gen_tokens"]
+    assert window.status_bar.context_label.text() == f"Context {used:,} / {n_ctx:,}"
     locations = [(Path(c["source"]).name, c["page"]) for c in rag["citations"]]
     assert ("report.pdf", 2) in locations
     assert rag["inspector"]["query"] == QUESTION and rag["inspector"]["collections"] == ["papers"]
