@@ -215,3 +215,30 @@ def get_embedder(name: str = DEFAULT_MODEL) -> Embedder:
 def loaded_embedder(name: str) -> Embedder | None:
     with _CACHE_LOCK:
         return _CACHE.get(name.strip())
+
+
+_WARMING: set[str] = set()
+
+
+def warm_up(name: str) -> threading.Thread | None:
+    """Starts loading ``name`` in the background (once), so that the first question to the
+    documents does not wait for it; returns the loading thread, or None when there is nothing
+    to do. Errors are left for the real request to report."""
+    key = name.strip()
+    with _CACHE_LOCK:
+        if key in _CACHE or key in _WARMING:
+            return None
+        _WARMING.add(key)
+
+    def load() -> None:
+        try:
+            get_embedder(key)
+        except Exception:  # the question that needs it will say what went wrong
+            log.info("Warming up the embedding model %s failed", key, exc_info=True)
+        finally:
+            with _CACHE_LOCK:
+                _WARMING.discard(key)
+
+    thread = threading.Thread(target=load, name=f"embedder-warm-up-{key}", daemon=True)
+    thread.start()
+    return thread

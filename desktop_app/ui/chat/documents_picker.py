@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QMenu, QToolButton, QWidget
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag.embedder import warm_up
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
 from desktop_app.ui.resources import icon
 
@@ -121,6 +122,10 @@ class DocumentsPicker(QWidget):
             action.setChecked(str(action.data()).lower() in chosen)
             action.blockSignals(False)
         self.detach_action.setVisible(bool(self._selected))
+        # Attached documents will need their embedding model: load it now, in the background.
+        for info in self._available:
+            if info.chunks and info.name.lower() in chosen:
+                warm_up(info.embed_model)
 
     def _rebuild_menu(self) -> None:
         self.menu.clear()
