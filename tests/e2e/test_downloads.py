@@ -267,7 +267,16 @@ def test_cli_pull_ctrl_c_leaves_a_partial_that_the_next_pull_resumes(
     hub_stub.knobs.stall_after[SMOL_FILE] = 12 * 1024 * 1024
     env = subprocess_env(hub_stub, hearth_home)
     command = [sys.executable, "-m", "desktop_app", "pull", SMOL_REPO, "Q4_1"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A suite started in the background (as CI may be) inherits SIGINT ignored, and Python then
+        # never raises KeyboardInterrupt: give the CLI the terminal's default, as a user's shell does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         assert hub_stub.knobs.stalled.wait(120), "the download never reached the stall point"
         process.send_signal(signal.SIGINT)  # Ctrl+C
