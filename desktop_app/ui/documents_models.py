@@ -14,7 +14,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -25,6 +24,7 @@ from PySide6.QtCore import (
 from desktop_app.core.rag.answer import snippet
 from desktop_app.core.rag.retrieve import Hit
 from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
+from desktop_app.ui.table_model import RowsTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -66,29 +66,15 @@ class CollectionListModel(QAbstractListModel):
         return next((i for i, c in enumerate(self._items) if c.name.lower() == name.lower()), -1)
 
 
-class SourceTableModel(QAbstractTableModel):
+class SourceTableModel(RowsTableModel):
     """What was added to a collection. The Watch column is a check box on folders."""
 
-    COLUMNS = ("Added", "Type", "Watch")
+    HEADERS = ("Added", "Type", "Watch")
     watch_toggled = Signal(str, bool)  # source path, watch
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[Source] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         base = super().flags(index)
@@ -143,28 +129,14 @@ class SourceTableModel(QAbstractTableModel):
         return self._items[row]
 
 
-class FileTableModel(QAbstractTableModel):
+class FileTableModel(RowsTableModel):
     """A collection's files: indexed ones with their chunk count, and those that could not be read, with why."""
 
-    COLUMNS = ("File", "Status", "Chunks", "Pages", "Folder")
+    HEADERS = ("File", "Status", "Chunks", "Pages", "Folder")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[FileRecord] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal
-        if role == Qt.ItemDataRole.DisplayRole and horizontal and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):

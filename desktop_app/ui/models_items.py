@@ -7,7 +7,7 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core.downloads import (
@@ -24,6 +24,7 @@ from desktop_app.core.downloads import (
 )
 from desktop_app.core.hub import FitBadge, ModelFile, RepoPage, RepoSummary
 from desktop_app.core.library import LocalModel
+from desktop_app.ui.table_model import RowsTableModel
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -57,23 +58,12 @@ def _badge_data(badge: FitBadge | None, role: int) -> Any:
     return None
 
 
-class SearchResultsModel(QAbstractTableModel):
+class SearchResultsModel(RowsTableModel):
     HEADERS = ("Repository", "Downloads", "Likes", "Updated")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[RepoSummary] = []
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
@@ -221,24 +211,13 @@ class RepoFilesModel(QAbstractItemModel):
         return QModelIndex()
 
 
-class DownloadsModel(QAbstractTableModel):
+class DownloadsModel(RowsTableModel):
     HEADERS = ("File", "Progress", "Status", "Size")
     PROGRESS_COLUMN = 1
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[DownloadItem] = []
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
@@ -317,7 +296,7 @@ def status_text(item: DownloadItem) -> str:
     return item.state
 
 
-class LibraryModel(QAbstractTableModel):
+class LibraryModel(RowsTableModel):
     HEADERS = ("Model", "Quant", "Size", "Source", "Fit")
     FIT_COLUMN = 4
 
@@ -325,17 +304,6 @@ class LibraryModel(QAbstractTableModel):
         super().__init__(parent)
         self._items: list[LocalModel] = []
         self._badges: dict[str, FitBadge] = {}
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
