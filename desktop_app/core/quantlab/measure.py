@@ -400,22 +400,23 @@ def measure_in_child(
     return run_child(_measure_in_child, job, on_message, cancel, what=f"Measuring {name or 'the model'}")
 
 
+# The numbers a child measures for each variant (saved runs keep each in a column of its own).
+MEASURED_METRICS = (
+    "load_s",
+    "peak_rss_bytes",
+    "baseline_rss_bytes",
+    "vram_bytes",
+    "prompt_tok_s",
+    "gen_tok_s",
+    "perplexity",
+    "kl_divergence",
+    "kl_p99",
+    "top1_agreement",
+)
+
+
 def _fill(row: VariantResult, message: Message) -> None:
-    for key in (
-        "load_s",
-        "peak_rss_bytes",
-        "baseline_rss_bytes",
-        "vram_bytes",
-        "prompt_tok_s",
-        "gen_tok_s",
-        "perplexity",
-        "kl_divergence",
-        "kl_p99",
-        "top1_agreement",
-        "n_scored",
-        "answer",
-        "answer_timings",
-    ):
+    for key in (*MEASURED_METRICS, "n_scored", "answer", "answer_timings"):
         if key in message:
             setattr(row, key, message[key])
     row.notes = list(message.get("notes", []))

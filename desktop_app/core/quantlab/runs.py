@@ -15,7 +15,7 @@ from typing import Any
 
 from desktop_app.core import db as dbmod
 from desktop_app.core.errors import HearthError
-from desktop_app.core.quantlab.measure import CompareSettings, ComparisonRun, VariantResult
+from desktop_app.core.quantlab.measure import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
 
 # The columns of the CSV export (and of the CLI's JSON rows), in order.
 CSV_COLUMNS = [
@@ -41,18 +41,6 @@ CSV_COLUMNS = [
     "sha256",
     "answer",
 ]
-_METRICS = (
-    "load_s",
-    "peak_rss_bytes",
-    "baseline_rss_bytes",
-    "vram_bytes",
-    "prompt_tok_s",
-    "gen_tok_s",
-    "perplexity",
-    "kl_divergence",
-    "kl_p99",
-    "top1_agreement",
-)
 
 
 @dataclass(frozen=True)
@@ -109,7 +97,7 @@ def save(run: ComparisonRun) -> int:
                     r.bits_per_weight,
                     r.size_bytes,
                     int(r.is_reference),
-                    *(getattr(r, key) for key in _METRICS),
+                    *(getattr(r, key) for key in MEASURED_METRICS),
                     r.n_scored,
                     r.answer,
                     r.rating,
@@ -156,7 +144,7 @@ def load(run_id: int) -> ComparisonRun:
                 notes=list(extra.get("notes", [])),
                 details=dict(extra.get("details", {})),
                 answer_timings=extra.get("answer_timings"),
-                **{key: row[key] for key in _METRICS},
+                **{key: row[key] for key in MEASURED_METRICS},
             )
         )
     return ComparisonRun(
