@@ -106,16 +106,7 @@ def _single(page: hub.RepoPage, model: hub.ModelFile) -> hub.RepoPage:
 
 def _print_card(page: hub.RepoPage) -> None:
     print(page.repo_id)
-    facts = []
-    if page.parameters:
-        billions = page.parameters / 1e9
-        facts.append(f"{billions:.2f}B parameters" if billions >= 1 else f"{page.parameters / 1e6:.0f}M parameters")
-    if page.architecture:
-        facts.append(page.architecture)
-    if page.context_length:
-        facts.append(f"trained context {page.context_length:,}")
-    if page.license:
-        facts.append(f"licence {page.license}")
+    facts = page.card_facts()
     if facts:
         print("  " + ", ".join(facts))
     if page.base_models:

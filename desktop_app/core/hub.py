@@ -364,6 +364,20 @@ class RepoPage:
     def url(self) -> str:
         return f"{endpoint()}/{self.repo_id}"
 
+    def card_facts(self) -> list[str]:
+        """The model card in short phrases: size, architecture, trained context, licence."""
+        facts = []
+        if self.parameters:
+            billions = self.parameters / 1e9
+            facts.append(f"{billions:.2f}B parameters" if billions >= 1 else f"{self.parameters / 1e6:.0f}M parameters")
+        if self.architecture:
+            facts.append(self.architecture)
+        if self.context_length:
+            facts.append(f"trained context {self.context_length:,}")
+        if self.license:
+            facts.append(f"licence {self.license}")
+        return facts
+
     @property
     def groups(self) -> list[QuantGroup]:
         order: dict[str, list[ModelFile]] = {}

@@ -228,16 +228,7 @@ class BrowseTab(QWidget):
     def _show_page(self, page: RepoPage) -> None:
         self.page = page
         self.title_label.setText(f"<b>{page.repo_id}</b>")
-        facts = []
-        if page.parameters:
-            billions = page.parameters / 1e9
-            facts.append(f"{billions:.2f}B parameters" if billions >= 1 else f"{page.parameters / 1e6:.0f}M parameters")
-        if page.architecture:
-            facts.append(page.architecture)
-        if page.context_length:
-            facts.append(f"trained context {page.context_length:,}")
-        if page.license:
-            facts.append(f"licence: {page.license}")
+        facts = page.card_facts()
         if page.base_models:
             facts.append(f"based on {', '.join(page.base_models)}")
         facts.append(f"{page.downloads:,} downloads, {page.likes:,} likes")
