@@ -9,6 +9,7 @@ Type sizes and enum names come from the ``gguf`` package (llama.cpp's own).
 from __future__ import annotations
 
 import struct
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -325,15 +326,35 @@ def parse_header(read: Callable[[int], bytes]) -> GGUFInfo:
     return GGUFInfo(version, metadata, tensors, header_bytes=r.pos, data_offset=data_offset)
 
 
+_local_cache: dict[tuple[str, int, int], GGUFInfo] = {}
+_local_cache_lock = threading.Lock()
+
+
 def read_local(path: str | Path) -> GGUFInfo:
     """Reads a local file's header and checks the file is whole.
 
-    Raises ModelLoadError with a plain-words message for an empty, non-GGUF or
-    truncated file.
+    Cached by (path, size, mtime): the library, the loader and the fit check all ask for
+    the same headers, and a large vocabulary takes a noticeable fraction of a second to
+    parse. Raises ModelLoadError with a plain-words message for an empty, non-GGUF or
+    truncated file (failures are not cached).
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelLoadError(f"Cannot read “{path.name}”: {exc.strerror or exc}.") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _local_cache_lock:
+        cached = _local_cache.get(key)
+    if cached is None:
+        cached = _read_local(path, stat.st_size)
+        with _local_cache_lock:
+            _local_cache[key] = cached
+    return cached
+
+
+def _read_local(path: Path, size: int) -> GGUFInfo:
+    try:
         if size == 0:
             raise ModelLoadError(f"“{path.name}” is empty.", "Download it again or pick another file.")
         with path.open("rb") as fh:

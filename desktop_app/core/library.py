@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import shutil
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,29 +127,15 @@ def split_parts(path: Path) -> list[Path]:
     return [path.with_name(f"{stem}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
 
 
-# -- headers, cached -----------------------------------------------------------------------------
-
-_cache_lock = threading.Lock()
-_header_cache: dict[tuple[str, int, int], GGUFInfo] = {}
+# -- headers ------------------------------------------------------------------------------------
 
 
 def read_header(path: Path) -> GGUFInfo:
     """A model's header (for a split model: the first part's metadata with every part's tensors).
 
-    Cached by path, size and modification time. Raises ModelLoadError for a broken file.
+    Cached (by gguf_meta.read_local). Raises ModelLoadError for a broken file.
     """
-    parts = split_parts(path)
-    infos = []
-    for part in parts:
-        stat = part.stat()
-        key = (str(part), stat.st_size, stat.st_mtime_ns)
-        with _cache_lock:
-            info = _header_cache.get(key)
-        if info is None:
-            info = gguf_meta.read_local(part)
-            with _cache_lock:
-                _header_cache[key] = info
-        infos.append(info)
+    infos = [gguf_meta.read_local(part) for part in split_parts(path)]
     if len(infos) == 1:
         return infos[0]
     from desktop_app.core.hub import merge_split_headers
