@@ -266,13 +266,22 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "HEAD" and body:
             self.wfile.write(body)
 
-    def _json(self, status: int, data: Any, error_code: str = "", extra: dict[str, str] | None = None) -> None:
+    def _json(
+        self,
+        status: int,
+        data: Any,
+        error_code: str = "",
+        extra: dict[str, str] | None = None,
+        record_file: str = "",
+    ) -> None:
         headers = {"Content-Type": "application/json; charset=utf-8", **(extra or {})}
         if error_code:
             headers["X-Error-Code"] = error_code
             headers["X-Error-Message"] = str(data.get("error", "")) if isinstance(data, dict) else ""
+        # Recorded before the answer leaves: a test that reads the log once its client has the
+        # answer must find the request there (recording afterwards raced with reset_log).
+        self.stub.record(Served(self.command, self.path, status, file=record_file))
         self._send(status, headers, json.dumps(data).encode())
-        self.stub.record(Served(self.command, self.path, status))
 
     def _authorized(self) -> bool:
         return self.headers.get("Authorization", "") == f"Bearer {VALID_TOKEN}"
@@ -382,8 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Access to model {repo.repo_id} is restricted. You must have access to it and be "
                 "authenticated to access it. Please log in."
             )
-            self._json(401, {"error": message}, error_code="GatedRepo")
-            self.stub.record(Served(method, path, 401, file=name))
+            self._json(401, {"error": message}, error_code="GatedRepo", record_file=name)
             return
         f = repo.file(name)
         if f is None:
@@ -404,8 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "X-Linked-Size": str(f.size),
                 "X-Linked-Etag": f'"{f.sha256}"',
             }
-            self._send(302, headers, body, method)
             self.stub.record(Served(method, path, 302, file=name, authorized=authorized))
+            self._send(302, headers, body, method)
             return
         self._serve_bytes(method, f, {**common, "ETag": f'"{f.git_oid}"'}, path, authorized)
 
@@ -440,8 +448,8 @@ class _Handler(BaseHTTPRequestHandler):
                 start = int(a)
                 end = min(f.size, int(b) + 1) if b else f.size
             if start >= f.size:
-                self._send(416, {"Content-Range": f"bytes */{f.size}", "Content-Type": "text/plain"}, b"", method)
                 self.stub.record(Served(method, path, 416, range_header, file=f.rfilename))
+                self._send(416, {"Content-Range": f"bytes */{f.size}", "Content-Type": "text/plain"}, b"", method)
                 return
             status = 206
             headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{f.size}"}
@@ -451,12 +459,12 @@ class _Handler(BaseHTTPRequestHandler):
             "Accept-Ranges": "bytes",
             "Content-Length": str(end - start),
         }
+        served = Served(method, path, status, range_header, 0, f.rfilename, authorized)
+        self.stub.record(served)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
-        served = Served(method, path, status, range_header, 0, f.rfilename, authorized)
-        self.stub.record(served)
         if method == "HEAD":
             return
         drop_at = knobs.drop_after.get(f.rfilename)
@@ -481,9 +489,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, data: bytes, served: Served) -> None:
         if data:
-            self.wfile.write(data)
-            self.wfile.flush()
-            served.sent += len(data)
+            served.sent += len(data)  # counted first: the client may read it before this thread resumes
+            try:
+                self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:
+                served.sent -= len(data)
+                raise
 
     def _count_drop(self, name: str) -> None:
         knobs = self.stub.knobs
