@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import library, paths
+from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import HearthError
@@ -55,7 +55,7 @@ from desktop_app.core.quantlab.measure import (
     run_comparison,
 )
 from desktop_app.core.quantlab.quantize import QuantizeResult
-from desktop_app.core.quantlab.variants import Variant, describe_variant, group_variants, same_model
+from desktop_app.core.quantlab.variants import Variant, group_variants, local_variants, same_model
 from desktop_app.core.settings import Settings
 from desktop_app.ui.compare_answers import AnswersPanel
 from desktop_app.ui.compare_charts import CompareCharts
@@ -69,6 +69,7 @@ from desktop_app.ui.compare_models import (
 )
 from desktop_app.ui.compare_quantize_dialog import QuantizeDialog
 from desktop_app.ui.compare_workers import BackgroundJob
+from desktop_app.ui.models_workers import JobRunner
 from desktop_app.ui.notice_bar import NoticeBar, NoticeKind
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class CompareView(QWidget):
     run_failed = Signal(str, str)  # message, hint
     run_cancelled = Signal()
     variant_made = Signal(object)  # QuantizeResult
+    models_listed = Signal()  # the local models are listed (after each refresh)
 
     def __init__(self, context: object | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +93,11 @@ class CompareView(QWidget):
         self.variants: list[Variant] = []
         self.extra_paths: list[str] = []
         self._loaded_once = False
+        self._pending_ticks: set[Path] = set()
+        # Listing reads every model's header and scans other apps' folders: off the GUI thread.
+        self._jobs = JobRunner(self, max_threads=1)
+        self._jobs.succeeded.connect(self._on_jobs_succeeded)
+        self._jobs.failed.connect(self._on_jobs_failed)
         self._pending_ratings: dict[int, int | None] = {}
         self._text_file: Path | None = None
         self._order: list[Variant] = []
@@ -280,15 +287,37 @@ class CompareView(QWidget):
             self.refresh_history()  # runs made meanwhile (e.g. by `hearth compare`) appear
 
     @Slot()
-    def refresh_models(self) -> None:
-        """Re-reads the local models and groups them; ticks stay on the same files."""
-        checked = {v.path.resolve() for v in checked_variants(self.picker_model)}
-        found: list[Variant] = []
-        for model in library.list_models([*self.settings.extra_model_paths, *self.extra_paths]):
-            try:
-                found.append(describe_variant(model.path))
-            except HearthError as exc:
-                log.warning("Skipping %s: %s", model.path, exc)
+    def refresh_models(self, tick: list[Path] | None = None) -> None:
+        """Re-reads the local models off the GUI thread and groups them; ``models_listed`` fires
+        when they are shown. Ticks stay on the same files, and ``tick`` are ticked too."""
+        self._pending_ticks.update(Path(p).resolve() for p in tick or [])
+        extra = [*self.settings.extra_model_paths, *self.extra_paths]
+        self.refresh_button.setEnabled(False)
+        if not self.variants:
+            self.status.setText("Finding local models…")
+        self._jobs.start("models", lambda cancel, _report: local_variants(extra, cancel))
+
+    @property
+    def listing(self) -> bool:
+        return self._jobs.busy("models")
+
+    @Slot(str, object)
+    def _on_jobs_succeeded(self, _kind: str, found: list[Variant]) -> None:
+        self.refresh_button.setEnabled(True)
+        if self.status.text() == "Finding local models…":
+            self.status.setText("")
+        self._show_variants(found)
+        self.models_listed.emit()
+
+    @Slot(str, str, str)
+    def _on_jobs_failed(self, _kind: str, message: str, hint: str) -> None:
+        self.refresh_button.setEnabled(True)
+        self.notice.show_notice(message, hint)
+        self.models_listed.emit()
+
+    def _show_variants(self, found: list[Variant]) -> None:
+        checked = {v.path.resolve() for v in checked_variants(self.picker_model)} | self._pending_ticks
+        self._pending_ticks.clear()
         self.variants = found
         # Not blockSignals(): the view must see the rows arrive, or it draws them zero-wide.
         self.picker_model.itemChanged.disconnect(self._on_picker_model_item_changed)
@@ -438,6 +467,7 @@ class CompareView(QWidget):
 
     def flush(self) -> None:
         """The window is closing: stop a running comparison and wait for its thread."""
+        self._jobs.shutdown()
         if self.job is not None:
             self.job.shutdown()
 
@@ -663,10 +693,6 @@ class CompareView(QWidget):
     def _on_dialog_variant_made(self, result: QuantizeResult) -> None:
         if not result.path.resolve().is_relative_to(paths.models_dir().resolve()):
             self.extra_paths.append(str(result.path))  # outside the models folder: list it anyway
-        ticked = [v.path for v in self.checked()]
-        self.refresh_models()
-        self.set_checked([*ticked, result.path])
-        self._refresh_reference_choices()
-        self._update_buttons()
+        self.refresh_models(tick=[result.path])
         self.status.setText(f"Made {result.path.name}: ticked for the next comparison.")
         self.variant_made.emit(result)

@@ -109,7 +109,6 @@ class DocumentsView(QWidget):
         super().__init__(parent)
         self.context = context
         self.store = DocumentStore()
-        self.settings = rag_config.load()
         self.host = DocumentsHost(self)
         self._current: CollectionInfo | None = None
         self._last_files_refresh = 0.0
@@ -243,7 +242,7 @@ class DocumentsView(QWidget):
         self.host.busy_changed.connect(self._on_host_busy_changed)
 
         self.watch_timer = QTimer(self)
-        self.watch_timer.setInterval(max(5, self.settings.watch_interval_s) * 1000)
+        self.watch_timer.setInterval(self._watch_interval_ms())
         self.watch_timer.timeout.connect(self.rescan_watched)
         self.watch_timer.start()
         app = QApplication.instance()
@@ -499,8 +498,17 @@ class DocumentsView(QWidget):
             if info.sources:
                 self.update_collection(info.name)
 
+    @property
+    def settings(self) -> rag_config.RagSettings:
+        """The documents settings as saved now (the Settings section edits them)."""
+        return rag_config.load()
+
+    def _watch_interval_ms(self) -> int:
+        return max(5, self.settings.watch_interval_s) * 1000
+
     def rescan_watched(self) -> None:
         """Indexes what changed in watched folders (skipped while other indexing runs)."""
+        self.watch_timer.setInterval(self._watch_interval_ms())  # a changed setting applies from the next check
         if self.host.busy:
             return
         for info in self.store.list_collections():

@@ -18,7 +18,7 @@ SEED_MAX = 2**31 - 1
 SPIN_MIN_WIDTH = 80
 
 
-def _double(minimum: float, maximum: float, step: float, tip: str, decimals: int = 2) -> QDoubleSpinBox:
+def double_spin(minimum: float, maximum: float, step: float, tip: str, decimals: int = 2) -> QDoubleSpinBox:
     box = QDoubleSpinBox()
     box.setRange(minimum, maximum)
     box.setSingleStep(step)
@@ -28,7 +28,7 @@ def _double(minimum: float, maximum: float, step: float, tip: str, decimals: int
     return box
 
 
-def _integer(minimum: int, maximum: int, tip: str, special: str = "", step: int = 1) -> QSpinBox:
+def integer_spin(minimum: int, maximum: int, tip: str, special: str = "", step: int = 1) -> QSpinBox:
     box = QSpinBox()
     box.setRange(minimum, maximum)
     box.setSingleStep(step)
@@ -101,17 +101,21 @@ class SamplingForm(_BoundForm):
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        self.temperature = _double(
+        self.temperature = double_spin(
             0.0, 2.0, 0.05, "Higher is more varied, lower more focused; 0 always picks the likeliest token."
         )
-        self.top_p = _double(
+        self.top_p = double_spin(
             0.0, 1.0, 0.01, "Sample only from the likeliest tokens that together reach this probability."
         )
-        self.top_k = _integer(0, 1000, "Sample only from this many likeliest tokens (Off: no limit).", special="Off")
-        self.min_p = _double(0.0, 1.0, 0.01, "Leave out tokens less likely than this fraction of the likeliest one.")
-        self.repeat_penalty = _double(0.5, 2.0, 0.05, "Above 1 makes the model less likely to repeat itself.")
-        self.max_tokens = _integer(1, 131_072, "The longest reply, in tokens.", step=64)
-        self.seed = _integer(
+        self.top_k = integer_spin(
+            0, 1000, "Sample only from this many likeliest tokens (Off: no limit).", special="Off"
+        )
+        self.min_p = double_spin(
+            0.0, 1.0, 0.01, "Leave out tokens less likely than this fraction of the likeliest one."
+        )
+        self.repeat_penalty = double_spin(0.5, 2.0, 0.05, "Above 1 makes the model less likely to repeat itself.")
+        self.max_tokens = integer_spin(1, 131_072, "The longest reply, in tokens.", step=64)
+        self.seed = integer_spin(
             -1,
             SEED_MAX,
             "Fix the seed to get the same reply again for the same prompt (Random: a new seed each "
@@ -163,7 +167,7 @@ class LoadForm(_BoundForm):
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        self.n_ctx = _integer(
+        self.n_ctx = integer_spin(
             256,
             262_144,
             "How many tokens the model keeps in view (prompt and reply). More uses more memory; "
@@ -171,10 +175,10 @@ class LoadForm(_BoundForm):
             step=512,
         )
         self.n_ctx.setSuffix(" tokens")
-        self.n_threads = _integer(
+        self.n_threads = integer_spin(
             0, 512, "CPU threads for generation (Automatic: one per physical core).", special="Automatic"
         )
-        self.n_gpu_layers = _integer(
+        self.n_gpu_layers = integer_spin(
             -1,
             999,
             "Layers to run on the GPU. Auto: as many as the fit check says fit in free VRAM at this context "

@@ -1,4 +1,4 @@
-"""The Settings section: defaults for new chats, and where Hearth keeps its data."""
+"""The Settings section: defaults for new chats and for documents, and where Hearth keeps its data."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import paths
 from desktop_app.ui.context import AppContext
+from desktop_app.ui.documents_settings_form import DocumentsSettingsForm
 from desktop_app.ui.settings_forms import LoadForm, SamplingForm
 
 SAVE_DELAY_MS = 400
@@ -68,6 +69,18 @@ class SettingsView(QScrollArea):
         load_layout.addWidget(self.load_form)
         load_layout.addWidget(self.reset_load_button, 0, Qt.AlignmentFlag.AlignRight)
 
+        self.documents_form = DocumentsSettingsForm()
+        self.reset_documents_button = QPushButton("Restore defaults")
+        self.reset_documents_button.clicked.connect(self.documents_form.reset)
+        documents_box = QGroupBox("Documents")
+        documents_layout = QVBoxLayout(documents_box)
+        documents_layout.addWidget(self.documents_form)
+        documents_note = QLabel("Passage length and embedding model apply to collections made from now on.")
+        documents_note.setObjectName("hintLabel")
+        documents_note.setWordWrap(True)
+        documents_layout.addWidget(documents_note)
+        documents_layout.addWidget(self.reset_documents_button, 0, Qt.AlignmentFlag.AlignRight)
+
         self.data_folder_label = QLabel(str(paths.home()))
         self.data_folder_label.setObjectName("pathLabel")
         self.data_folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -96,6 +109,7 @@ class SettingsView(QScrollArea):
         left.addStretch(1)
         right = QVBoxLayout()
         right.addWidget(load_box)
+        right.addWidget(documents_box)
         right.addWidget(data_box)
         right.addStretch(1)
         columns.addLayout(left, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ def view(qtbot: Any, models_in_home: list[Path]) -> CompareView:
     )
     widget = CompareView()
     qtbot.addWidget(widget)
-    widget.show()  # lists the models on first show
+    with qtbot.waitSignal(widget.models_listed, timeout=60_000):
+        widget.show()  # lists the models on first show, off the GUI thread
+    assert not widget.listing and widget.refresh_button.isEnabled()
     widget.tokens.setValue(192)
     widget.window_size.setValue(96)
     return widget
@@ -58,6 +61,19 @@ def test_models_are_grouped_and_two_ticks_enable_compare(view: CompareView, mode
     # The view itself shows them (a model filled with its signals blocked drew rows zero-wide).
     first_variant = view.picker_model.index(0, 0, view.picker_model.index(0, 0))
     assert view.picker.visualRect(first_variant).width() > 0
+
+
+def test_a_refresh_keeps_ticks_and_ticks_a_new_variant(
+    view: CompareView, qtbot: Any, models_in_home: list[Path], smollm2_path: Path
+) -> None:
+    view.set_checked(models_in_home[:1])
+    made = models_in_home[0].parent / "made-here.gguf"  # what "Make variant…" hands over
+    os.symlink(smollm2_path, made)
+    with qtbot.waitSignal(view.models_listed, timeout=60_000):
+        view.refresh_models(tick=[made])
+        assert view.listing and not view.refresh_button.isEnabled()  # the GUI thread is free meanwhile
+    assert {v.path.resolve() for v in view.checked()} == {models_in_home[0].resolve(), made.resolve()}
+    assert view.run_button.isEnabled()
 
 
 def test_a_comparison_fills_table_charts_and_blind_answers(

@@ -7,13 +7,18 @@ are read.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core import gguf_meta
+from desktop_app.core import gguf_meta, library
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.errors import HearthError
+
+log = logging.getLogger(__name__)
 
 # Quant labels and size tags that file names and general.name often carry.
 _QUANT_TOKEN = re.compile(
@@ -109,6 +114,20 @@ def describe_variant(path: str | Path) -> Variant:
     path = Path(path)
     info = gguf_meta.read_local(path)
     return variant_from_info(path, info)
+
+
+def local_variants(extra_paths: Sequence[str | Path] = (), cancel: CancelToken | None = None) -> list[Variant]:
+    """Every local model (the library plus ``extra_paths``) as a variant; a file whose header
+    cannot be read is logged and left out. Reads headers: call it off the GUI thread."""
+    found: list[Variant] = []
+    for model in library.list_models([str(p) for p in extra_paths]):
+        if cancel:
+            cancel.raise_if_cancelled()
+        try:
+            found.append(describe_variant(model.path))
+        except HearthError as exc:
+            log.warning("Skipping %s: %s", model.path, exc.message)
+    return found
 
 
 def variant_from_info(path: Path, info: gguf_meta.GGUFInfo) -> Variant:
