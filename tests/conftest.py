@@ -6,6 +6,7 @@ The real models come from PyPI packages (see scripts/setup.sh): SmolLM2-135M
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,22 @@ GEMMA_ASSEMBLED = REPO / ".venv" / "test-models" / "gemma-3-270m-q4_k_m.gguf"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in the suite may reach the real Hub
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # As in the app (desktop_app/ui/garbage.py): the cyclic collector never runs in a worker
+    # thread, where it would destroy a previous test's Qt widgets off the GUI thread and crash.
+    gc.disable()
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_here() -> Iterator[None]:
+    """Collects what each test left behind, in the test's (the GUI) thread. What survives is
+    frozen: the next collection then only walks the next test's objects (a full walk of torch,
+    chromadb and Qt takes a quarter of a second)."""
+    yield
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ def run_gui(args: list[str], process_start: float) -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.ui.error_reporting import ErrorReporter, setup_logging
+    from desktop_app.ui.garbage import GuiThreadGarbageCollector
     from desktop_app.ui.main_window import MainWindow
     from desktop_app.ui.resources import icon, style_sheet
 
@@ -46,6 +47,7 @@ def run_gui(args: list[str], process_start: float) -> int:
     app.setWindowIcon(icon("hearth"))
     reporter = ErrorReporter(app)
     reporter.install()
+    collector = GuiThreadGarbageCollector(app)
 
     window = MainWindow(load_last_model=not smoke)
     window.show()
@@ -73,6 +75,7 @@ def run_gui(args: list[str], process_start: float) -> int:
         QTimer.singleShot(SMOKE_SETTLE_MS, finish)
 
     code = app.exec()
+    collector.stop()
     reporter.uninstall()
     if smoke and report.get("errors"):
         return 1

@@ -90,6 +90,7 @@ class JobRunner(QObject):
         self._latest: dict[str, int] = {}
         self._kinds: dict[int, str] = {}
         self._tokens: dict[int, CancelToken] = {}
+        self._closed = False
         self.signals = JobSignals(self)
         self.signals.succeeded.connect(self._on_signals_succeeded)
         self.signals.failed.connect(self._on_signals_failed)
@@ -98,6 +99,9 @@ class JobRunner(QObject):
         self.signals.bug.connect(self._on_signals_bug)
 
     def start(self, kind: str, fn: JobFunction) -> int:
+        """Runs ``fn`` on the pool; returns the job id, or -1 once shut down (nothing runs)."""
+        if self._closed:
+            return -1
         self.cancel(kind)
         job_id = next(self._ids)
         token = CancelToken()
@@ -116,7 +120,8 @@ class JobRunner(QObject):
             self._tokens[job_id].cancel()
 
     def shutdown(self) -> None:
-        """Cancels every job and waits for the pool to drain."""
+        """Cancels every job and waits for the pool to drain; later starts are ignored."""
+        self._closed = True
         for token in self._tokens.values():
             token.cancel()
         self._latest.clear()

@@ -200,6 +200,7 @@ class ChatView(QWidget):
         progress and saves what it has so far (as a stopped reply)."""
         self._closing = True  # the store closes next: late reports from other sections are ignored
         self.settings_panel.flush()
+        self.model_picker.shutdown()
         if self._request is None:
             return
         self.stop()

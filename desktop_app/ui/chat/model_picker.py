@@ -98,6 +98,10 @@ class ModelPicker(QWidget):
         self.listed_once = True
         self.listed.emit()
 
+    def shutdown(self) -> None:
+        """The window is closing: stops a listing in progress and waits for it."""
+        self._jobs.shutdown()
+
     def load(self, path: Path) -> None:
         """Loads ``path`` with the current load settings."""
         self._context.models.load(Path(path), self._context.settings.load)

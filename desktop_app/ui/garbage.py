@@ -1,0 +1,53 @@
+"""Python's cyclic garbage collector, run on the GUI thread only.
+
+Left automatic, the collector runs in whichever thread happens to allocate: a model
+scan or an indexing thread. When the garbage holds Qt objects (a closed dialog or view
+caught in a reference cycle through a connected lambda), their C++ destructors then
+run off the GUI thread, and Qt crashes the process. So automatic collection is off
+while the GUI runs, and a timer on the GUI thread collects with the same generation
+thresholds (calibre's ``GarbageCollector`` does the same, for the same reason).
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QObject, QTimer, Slot
+
+CHECK_INTERVAL_MS = 1000
+
+
+class GuiThreadGarbageCollector(QObject):
+    """Owns automatic garbage collection from construction until :meth:`stop`."""
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = CHECK_INTERVAL_MS) -> None:
+        super().__init__(parent)
+        self.thresholds = gc.get_threshold()
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer.start()
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        self.check()
+
+    def check(self) -> int:
+        """Collects the generations whose counts passed their thresholds, as gc itself would.
+        Returns the number of unreachable objects found."""
+        counts = gc.get_count()
+        found = 0
+        if counts[0] > self.thresholds[0]:
+            generation = 0
+            if counts[1] > self.thresholds[1]:
+                generation = 2 if counts[2] > self.thresholds[2] else 1
+            found = gc.collect(generation)
+        return found
+
+    def stop(self) -> None:
+        """Hands collection back to Python (the GUI is closing)."""
+        self._timer.stop()
+        if self._was_enabled:
+            gc.enable()
