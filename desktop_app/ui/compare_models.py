@@ -10,12 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 
 from desktop_app.core.quantlab.measure import VariantResult
 from desktop_app.core.quantlab.runs import RunSummary
 from desktop_app.core.quantlab.variants import Variant, VariantGroup
+from desktop_app.ui.table_model import RowsListModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -169,25 +170,20 @@ class CompareTableModel(QAbstractTableModel):
         return None
 
 
-class RunListModel(QAbstractListModel):
+class RunListModel(RowsListModel):
     """Saved comparisons, newest first."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.runs: list[RunSummary] = []
+        self._items: list[RunSummary] = []
 
     def set_runs(self, runs: Sequence[RunSummary]) -> None:
-        self.beginResetModel()
-        self.runs = list(runs)
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
-        return 0 if parent.isValid() else len(self.runs)
+        self.set_items(runs)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self.runs):
+        run: RunSummary | None = self.item_at(index)
+        if run is None:
             return None
-        run = self.runs[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             when = datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
             return f"{when} — {run.title} ({run.n_models} models)"

@@ -7,11 +7,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 
 from desktop_app.core.conversations import Conversation
-
-AnyIndex = QModelIndex | QPersistentModelIndex
+from desktop_app.ui.table_model import AnyIndex, RowsListModel
 
 
 class ConversationRole(enum.IntEnum):
@@ -23,18 +22,15 @@ def _when(timestamp: float) -> str:
     return time.strftime("%d %b %Y, %H:%M", time.localtime(timestamp))
 
 
-class ConversationListModel(QAbstractListModel):
+class ConversationListModel(RowsListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[Conversation] = []
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        item: Conversation | None = self.item_at(index)
+        if item is None:
             return None
-        item = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return item.title
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -46,9 +42,7 @@ class ConversationListModel(QAbstractListModel):
         return None
 
     def set_conversations(self, items: Sequence[Conversation]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def conversation(self, row: int) -> Conversation | None:
         return self._items[row] if 0 <= row < len(self._items) else None

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -24,7 +23,7 @@ from PySide6.QtCore import (
 from desktop_app.core.rag.answer import snippet
 from desktop_app.core.rag.retrieve import Hit
 from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
-from desktop_app.ui.table_model import RowsTableModel
+from desktop_app.ui.table_model import RowsListModel, RowsTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -33,18 +32,15 @@ class ItemRole(enum.IntEnum):
     item = Qt.ItemDataRole.UserRole
 
 
-class CollectionListModel(QAbstractListModel):
+class CollectionListModel(RowsListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[CollectionInfo] = []
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items) or index.column() != 0:
+        info: CollectionInfo | None = self.item_at(index)
+        if info is None:
             return None
-        info = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return info.name
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -55,9 +51,7 @@ class CollectionListModel(QAbstractListModel):
         return None
 
     def set_collections(self, items: Sequence[CollectionInfo]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def collection(self, row: int) -> CollectionInfo:
         return self._items[row]
@@ -173,20 +167,17 @@ class FileTableModel(RowsTableModel):
         return self._items[row]
 
 
-class SearchResultModel(QAbstractListModel):
+class SearchResultModel(RowsListModel):
     """Passages found for a query: "[1] file, page 3 — heading" and a snippet."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[Hit] = []
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items) or index.column() != 0:
+        hit: Hit | None = self.item_at(index)
+        if hit is None:
             return None
-        hit = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             heading = f" — {hit.heading}" if hit.heading else ""
             weak = "" if hit.relevant else "  (weak match)"
@@ -202,9 +193,7 @@ class SearchResultModel(QAbstractListModel):
         return None
 
     def set_hits(self, hits: Sequence[Hit]) -> None:
-        self.beginResetModel()
-        self._items = list(hits)
-        self.endResetModel()
+        self.set_items(hits)
 
     def hit(self, row: int) -> Hit:
         return self._items[row]

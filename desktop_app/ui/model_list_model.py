@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 
 from desktop_app.cli.output import human_bytes
 from desktop_app.core.library import LocalModel
-
-AnyIndex = QModelIndex | QPersistentModelIndex
+from desktop_app.ui.table_model import AnyIndex, RowsListModel
 
 
 class LocalModelRole(enum.IntEnum):
@@ -20,18 +19,15 @@ class LocalModelRole(enum.IntEnum):
     path = Qt.ItemDataRole.UserRole + 1
 
 
-class LocalModelListModel(QAbstractListModel):
+class LocalModelListModel(RowsListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[LocalModel] = []
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        item: LocalModel | None = self.item_at(index)
+        if item is None:
             return None
-        item = self._items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{item.name}  ·  {item.quant}  ·  {human_bytes(item.size_bytes)}"
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -46,9 +42,7 @@ class LocalModelListModel(QAbstractListModel):
         return None
 
     def set_models(self, items: Sequence[LocalModel]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def models(self) -> list[LocalModel]:
         return list(self._items)

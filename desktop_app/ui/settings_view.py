@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -20,8 +19,7 @@ from desktop_app.core import paths
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents_settings_form import DocumentsSettingsForm
 from desktop_app.ui.settings_forms import LoadForm, SamplingForm
-
-SAVE_DELAY_MS = 400
+from desktop_app.ui.system_prompt_edit import SystemPromptEdit
 
 
 class SettingsView(QScrollArea):
@@ -37,15 +35,9 @@ class SettingsView(QScrollArea):
         intro = QLabel("Changes are saved as you make them.")
         intro.setObjectName("hintLabel")
 
-        self.system_prompt_edit = QPlainTextEdit(context.settings.system_prompt)
-        self.system_prompt_edit.setObjectName("systemPromptEdit")
-        self.system_prompt_edit.setFixedHeight(100)
-        self.system_prompt_edit.setPlaceholderText("No system prompt")
-        self.system_prompt_edit.textChanged.connect(self._on_system_prompt_edit_text_changed)
-        self._save_timer = QTimer(self)
-        self._save_timer.setSingleShot(True)
-        self._save_timer.setInterval(SAVE_DELAY_MS)
-        self._save_timer.timeout.connect(self._on_save_timer_timeout)
+        self.system_prompt_edit = SystemPromptEdit(height=100)
+        self.system_prompt_edit.show_text(context.settings.system_prompt)
+        self.system_prompt_edit.edited.connect(self._on_system_prompt_edit_edited)
         prompt_box = QGroupBox("System prompt for new chats")
         prompt_layout = QVBoxLayout(prompt_box)
         prompt_layout.addWidget(self.system_prompt_edit)
@@ -126,20 +118,14 @@ class SettingsView(QScrollArea):
         layout.addStretch(1)
         self.setWidget(content)
 
-    @Slot()
-    def _on_system_prompt_edit_text_changed(self) -> None:
-        self._save_timer.start()
-
-    @Slot()
-    def _on_save_timer_timeout(self) -> None:
-        self._context.settings.system_prompt = self.system_prompt_edit.toPlainText()
+    @Slot(str)
+    def _on_system_prompt_edit_edited(self, text: str) -> None:
+        self._context.settings.system_prompt = text
         self._context.save_settings(self)
 
     def flush(self) -> None:
         """Saves a pending edit now (the window is closing)."""
-        if self._save_timer.isActive():
-            self._save_timer.stop()
-            self._on_save_timer_timeout()
+        self.system_prompt_edit.flush()
 
     @Slot()
     def _on_reset_sampling_button_clicked(self) -> None:

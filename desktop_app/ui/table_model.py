@@ -1,10 +1,11 @@
-"""The part every flat Qt table model here shares: rows from a list, columns from HEADERS."""
+"""What the flat Qt item models here share: rows from a list (and, for tables, columns from HEADERS)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -30,3 +31,25 @@ class RowsTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
         return None
+
+
+class RowsListModel(QAbstractListModel):
+    """A list over ``self._items``: subclasses add ``data``, starting from :meth:`item_at`."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[Any] = []
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
+        return 0 if parent.isValid() else len(self._items)
+
+    def item_at(self, index: AnyIndex) -> Any:
+        """The row's item, or None for an invalid index."""
+        if not index.isValid() or index.column() != 0 or not 0 <= index.row() < len(self._items):
+            return None
+        return self._items[index.row()]
+
+    def set_items(self, items: Iterable[Any]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()

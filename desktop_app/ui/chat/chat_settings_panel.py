@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -17,9 +16,8 @@ from PySide6.QtWidgets import (
 from desktop_app.core.engine import LoadedModel
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.settings_forms import LoadForm, SamplingForm, load_settings_differ
+from desktop_app.ui.system_prompt_edit import SystemPromptEdit
 from desktop_app.ui.workers import HostState
-
-SYSTEM_PROMPT_SAVE_DELAY_MS = 400
 
 
 class ChatSettingsPanel(QScrollArea):
@@ -36,16 +34,9 @@ class ChatSettingsPanel(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-        self.system_prompt_edit = QPlainTextEdit()
-        self.system_prompt_edit.setObjectName("systemPromptEdit")
-        self.system_prompt_edit.setPlaceholderText("No system prompt")
+        self.system_prompt_edit = SystemPromptEdit(height=110)
         self.system_prompt_edit.setToolTip("Instructions the model sees before this conversation")
-        self.system_prompt_edit.setFixedHeight(110)
-        self.system_prompt_edit.textChanged.connect(self._on_system_prompt_edit_text_changed)
-        self._prompt_timer = QTimer(self)
-        self._prompt_timer.setSingleShot(True)
-        self._prompt_timer.setInterval(SYSTEM_PROMPT_SAVE_DELAY_MS)
-        self._prompt_timer.timeout.connect(self._on_prompt_timer_timeout)
+        self.system_prompt_edit.edited.connect(self.system_prompt_edited)
         prompt_box = QGroupBox("System prompt (this chat)")
         prompt_layout = QVBoxLayout(prompt_box)
         prompt_layout.addWidget(self.system_prompt_edit)
@@ -89,24 +80,11 @@ class ChatSettingsPanel(QScrollArea):
 
     def show_system_prompt(self, text: str) -> None:
         """Shows a conversation's prompt without reporting it as an edit."""
-        self._prompt_timer.stop()
-        self.system_prompt_edit.blockSignals(True)
-        self.system_prompt_edit.setPlainText(text)
-        self.system_prompt_edit.blockSignals(False)
+        self.system_prompt_edit.show_text(text)
 
     def flush(self) -> None:
         """Reports a pending edit now (before the conversation changes)."""
-        if self._prompt_timer.isActive():
-            self._prompt_timer.stop()
-            self.system_prompt_edited.emit(self.system_prompt)
-
-    @Slot()
-    def _on_system_prompt_edit_text_changed(self) -> None:
-        self._prompt_timer.start()
-
-    @Slot()
-    def _on_prompt_timer_timeout(self) -> None:
-        self.system_prompt_edited.emit(self.system_prompt)
+        self.system_prompt_edit.flush()
 
     # -- reload ------------------------------------------------------------------------------------
 
