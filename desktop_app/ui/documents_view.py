@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core import pdf_pages
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag import ingest, retrieve
@@ -79,6 +80,9 @@ def open_source(path: str, page: int | None = None) -> bool:
     if not Path(path).exists():
         log.warning("Cannot open %s: the file is gone", path)
         return False
+    is_pdf = path.lower().endswith(".pdf")
+    if page and is_pdf and sys.platform.startswith("linux") and pdf_pages.open_at_page(path, page):
+        return True  # xdg-open has no page argument: the default viewer was started at the page
     opened = QDesktopServices.openUrl(source_url(path, page))
     if not opened:
         log.warning("No application opened %s", path)

@@ -259,6 +259,8 @@ def test_citation_links_open_the_document_at_its_page(
     opened: list[QUrl] = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url)) or True)
     monkeypatch.setattr(documents_view, "PAGE_FRAGMENT_PLATFORMS", (sys.platform,))
+    for xdg in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_HOME", "XDG_DATA_DIRS"):
+        monkeypatch.setenv(xdg, "/nonexistent")  # no default PDF viewer to start (tests/core/test_pdf_pages.py)
     click_anchor(qtbot, view.body, f"cite:{right}")
     assert len(opened) == 1
     assert Path(opened[0].toLocalFile()) == papers and opened[0].fragment() == "page=2"
