@@ -20,6 +20,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in the suite may reach the real Hub
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+pytest_plugins = ["hubstub"]  # the Hub stand-in's fixtures: hub_stub, hub_stub_server, smollm2_split
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # As in the app (desktop_app/ui/garbage.py): the cyclic collector never runs in a worker

@@ -1,9 +1,8 @@
 """A stand-in for the Hugging Face Hub on 127.0.0.1, for tests (the real Hub is not reachable here).
 
-Test modules use it by importing its fixtures,
-``from hubstub import hub_stub_fixture, hub_stub_server_fixture, smollm2_split_fixture``
-(the functions' names differ from the fixtures' names, so a test's ``hub_stub`` argument
-shadows nothing).
+tests/conftest.py loads it as a plugin, so every test can ask for ``hub_stub`` (the stand-in,
+with HF_ENDPOINT pointed at it), ``hub_stub_server`` (the session's servers) and
+``smollm2_split`` (SmolLM2 cut into a three-part split model).
 
 It speaks the HTTP API exactly as huggingface_hub 2.x calls it (read from its source:
 ``hf_api.list_models`` / ``model_info``, ``file_download.get_hf_file_metadata`` /

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hubstub import (  # noqa: F401 - the *_fixture names register the stand-in's fixtures
+from hubstub import (
     GATED_REPO,
     GEMMA_FILE,
     GEMMA_REPO,
@@ -24,10 +24,7 @@ from hubstub import (  # noqa: F401 - the *_fixture names register the stand-in'
     HubStub,
     closed_port,
     file_hashes,
-    hub_stub_fixture,
-    hub_stub_server_fixture,
     point_hub_at,
-    smollm2_split_fixture,
     subprocess_env,
 )
 

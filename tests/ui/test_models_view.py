@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubstub import (  # noqa: F401 - the *_fixture names register the stand-in's fixtures
+from hubstub import (
     GEMMA_REPO,
     SMOL_FILE,
     SMOL_REPO,
@@ -17,10 +17,7 @@ from hubstub import (  # noqa: F401 - the *_fixture names register the stand-in'
     HubStub,
     closed_port,
     file_hashes,
-    hub_stub_fixture,
-    hub_stub_server_fixture,
     point_hub_at,
-    smollm2_split_fixture,
 )
 from PySide6.QtCore import Qt
 
