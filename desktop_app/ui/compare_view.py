@@ -74,6 +74,9 @@ from desktop_app.ui.notice_bar import NoticeBar, NoticeKind
 
 log = logging.getLogger(__name__)
 
+IDLE_HINT = "Tick two or more variants of a model, then Compare."
+LISTING_NOTE = "Finding local models…"
+
 TEXT_SAMPLE, TEXT_PASTE, TEXT_FILE = 0, 1, 2
 
 
@@ -177,7 +180,7 @@ class CompareView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.status = QLabel("Tick two or more variants of a model, then Compare.")
+        self.status = QLabel(IDLE_HINT)
         self.status.setWordWrap(True)
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button)
@@ -294,7 +297,7 @@ class CompareView(QWidget):
         extra = [*self.settings.extra_model_paths, *self.extra_paths]
         self.refresh_button.setEnabled(False)
         if not self.variants:
-            self.status.setText("Finding local models…")
+            self.status.setText(LISTING_NOTE)
         self._jobs.start("models", lambda cancel, _report: local_variants(extra, cancel))
 
     @property
@@ -304,8 +307,8 @@ class CompareView(QWidget):
     @Slot(str, object)
     def _on_jobs_succeeded(self, _kind: str, found: list[Variant]) -> None:
         self.refresh_button.setEnabled(True)
-        if self.status.text() == "Finding local models…":
-            self.status.setText("")
+        if self.status.text() == LISTING_NOTE:
+            self.status.setText(IDLE_HINT)
         self._show_variants(found)
         self.models_listed.emit()
 

@@ -22,7 +22,7 @@ from desktop_app.core.quantlab.variants import describe_variant
 from desktop_app.core.settings import LoadSettings, SamplingSettings, Settings
 from desktop_app.ui.compare_models import COLUMNS
 from desktop_app.ui.compare_quantize_dialog import QuantizeDialog
-from desktop_app.ui.compare_view import CompareView
+from desktop_app.ui.compare_view import IDLE_HINT, CompareView
 
 RUN_TIMEOUT_MS = 480_000
 
@@ -53,6 +53,7 @@ def test_models_are_grouped_and_two_ticks_enable_compare(view: CompareView, mode
     group = view.picker_model.item(0, 0)
     assert group.rowCount() >= 3  # F16, Q8_0, Q4_0 (and the starter Q4_1) under one base model
     assert not view.run_button.isEnabled()
+    assert view.status.text() == IDLE_HINT  # not "Finding local models…" once listed
     view.set_checked(models_in_home[:1])
     assert not view.run_button.isEnabled()
     view.set_checked(models_in_home[:2])
