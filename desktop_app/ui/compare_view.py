@@ -295,10 +295,10 @@ class CompareView(QWidget):
         when they are shown. Ticks stay on the same files, and ``tick`` are ticked too."""
         self._pending_ticks.update(Path(p).resolve() for p in tick or [])
         extra = [*self.settings.extra_model_paths, *self.extra_paths]
-        self.refresh_button.setEnabled(False)
         if not self.variants:
             self.status.setText(LISTING_NOTE)
         self._jobs.start("models", lambda cancel, _report: local_variants(extra, cancel))
+        self._update_buttons()
 
     @property
     def listing(self) -> bool:
@@ -306,7 +306,6 @@ class CompareView(QWidget):
 
     @Slot(str, object)
     def _on_jobs_succeeded(self, _kind: str, found: list[Variant]) -> None:
-        self.refresh_button.setEnabled(True)
         if self.status.text() == LISTING_NOTE:
             self.status.setText(IDLE_HINT)
         self._show_variants(found)
@@ -314,8 +313,8 @@ class CompareView(QWidget):
 
     @Slot(str, str, str)
     def _on_jobs_failed(self, _kind: str, message: str, hint: str) -> None:
-        self.refresh_button.setEnabled(True)
         self.notice.show_notice(message, hint)
+        self._update_buttons()
         self.models_listed.emit()
 
     def _show_variants(self, found: list[Variant]) -> None:
@@ -381,6 +380,7 @@ class CompareView(QWidget):
             self.delete_run_button,
         ):
             widget.setEnabled(not busy)
+        self.refresh_button.setEnabled(not busy and not self.listing)
         self.export_button.setEnabled(not busy and self.current_run is not None)
 
     # -- running -------------------------------------------------------------------------------------
