@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "desktop_app.cli.hub",
     "desktop_app.cli.docs",
     "desktop_app.cli.fit",
+    "desktop_app.cli.conversations",
 ]
 
 

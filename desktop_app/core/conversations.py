@@ -146,6 +146,11 @@ class ConversationStore:
             )
         return [_conversation(r) for r in rows]
 
+    def message_counts(self) -> dict[int, int]:
+        """How many messages each conversation has, by id (one query)."""
+        rows = self._db.execute("SELECT conversation_id, COUNT(*) FROM messages GROUP BY conversation_id")
+        return {int(cid): int(n) for cid, n in rows}
+
     def rename(self, conversation_id: int, title: str) -> None:
         with self._db:
             self._db.execute(

@@ -82,6 +82,7 @@ class ChatView(QWidget):
         self.conversations.conversation_selected.connect(self._on_conversations_conversation_selected)
         self.conversations.new_requested.connect(self._on_conversations_new_requested)
         self.conversations.conversation_deleted.connect(self._on_conversations_conversation_deleted)
+        self.conversations.conversation_exported.connect(self._on_conversations_conversation_exported)
 
         self.model_picker = ModelPicker(context)
         self.load_progress = LoadProgressView(context)
@@ -168,6 +169,7 @@ class ChatView(QWidget):
 
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_stop_button_clicked)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
+        QShortcut(QKeySequence("Ctrl+Shift+E"), self, self._on_export_shortcut_activated)
 
         self._models.state_changed.connect(self._on_models_state_changed)
         self._models.model_changed.connect(self._on_models_model_changed)
@@ -525,6 +527,16 @@ class ChatView(QWidget):
     @Slot()
     def _on_send_button_clicked(self) -> None:
         self.send(self.composer.toPlainText())
+
+    @Slot()
+    def _on_export_shortcut_activated(self) -> None:
+        if self._conversation_id is not None:
+            self.settings_panel.flush()  # a system-prompt edit still being typed belongs in the export
+            self.conversations.export(self._conversation_id)
+
+    @Slot(int, str)
+    def _on_conversations_conversation_exported(self, _conversation_id: int, path: str) -> None:
+        self.notice.show_notice(f"Exported to {path}.", kind=NoticeKind.info)
 
     @Slot()
     def _on_stop_button_clicked(self) -> None:

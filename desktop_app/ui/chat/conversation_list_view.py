@@ -1,6 +1,8 @@
-"""The conversations: search by text, new, rename, delete (after asking)."""
+"""The conversations: search by text, new, rename, export (Markdown or JSON), delete (after asking)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import (
     QItemSelectionModel,
@@ -8,6 +10,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QPoint,
     QSize,
+    QStandardPaths,
     Qt,
     QTimer,
     Signal,
@@ -15,6 +18,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLineEdit,
@@ -28,11 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core import export as conversation_export
 from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.errors import HearthError
 from desktop_app.ui.conversation_list_model import ConversationListModel, ConversationRole
 from desktop_app.ui.resources import icon
 
 SEARCH_DELAY_MS = 200
+EXPORT_FILTERS = {"md": "Markdown (*.md)", "json": "JSON (*.json)"}
 
 
 class _FitWidthDelegate(QStyledItemDelegate):
@@ -44,17 +51,21 @@ class _FitWidthDelegate(QStyledItemDelegate):
 
 
 class ConversationListView(QWidget):
-    """Emits ``conversation_selected(id)`` and ``new_requested``; renames and deletes through the store."""
+    """Emits ``conversation_selected(id)`` and ``new_requested``; renames, exports and deletes
+    through the store."""
 
     conversation_selected = Signal(int)
     new_requested = Signal()
     conversation_deleted = Signal(int)
+    conversation_exported = Signal(int, str)  # id, the file written
 
     def __init__(self, store: ConversationStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversationPanel")
         self._store = store
         self._current_id: int | None = None
+        self._export_folder: Path | None = None  # where the last export went (this session)
+        self._export_format = "md"
         self.model = ConversationListModel(self)
 
         self.new_button = QPushButton(icon("plus"), "New chat")
@@ -160,6 +171,63 @@ class ConversationListView(QWidget):
         self.refresh()
         self.conversation_deleted.emit(conversation_id)
 
+    def export(self, conversation_id: int) -> Path | None:
+        """Asks where, then writes the conversation as Markdown or JSON (by the file's suffix)
+        with what produced each answer. Returns the file written, or None (cancelled, failed)."""
+        try:
+            conversation = self._store.get(conversation_id)
+        except HearthError as exc:
+            self.show_error(exc.message, exc.hint)
+            return None
+        path = self.ask_export_path(conversation_export.export_file_name(conversation.title, self._export_format))
+        if path is None:
+            return None
+        fmt = conversation_export.format_for(path, self._export_format)
+        try:
+            written = conversation_export.write_export(self._store, conversation_id, path, fmt)
+        except HearthError as exc:
+            self.show_error(exc.message, exc.hint)
+            return None
+        self._export_folder = written.parent
+        self._export_format = fmt
+        self.conversation_exported.emit(conversation_id, str(written))
+        return written
+
+    def ask_export_path(self, default_name: str) -> Path | None:
+        """The file to export to, with a .md or .json suffix, or None (tests replace this)."""
+        folder = self._export_folder or Path(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home()
+        )
+        filters = [EXPORT_FILTERS[self._export_format]] + [
+            f for fmt, f in EXPORT_FILTERS.items() if fmt != self._export_format
+        ]
+        chosen, selected = QFileDialog.getSaveFileName(
+            self, "Export conversation", str(folder / default_name), ";;".join(filters), filters[0]
+        )
+        if not chosen:
+            return None
+        path = Path(chosen)
+        if path.suffix.lower() not in conversation_export.SUFFIXES:  # a name typed without its suffix
+            fmt = next((fmt for fmt, f in EXPORT_FILTERS.items() if f == selected), self._export_format)
+            path = path.with_name(f"{path.name}.{fmt}")
+        return path
+
+    def show_error(self, message: str, hint: str) -> None:
+        """Tells the user why the export failed, in plain words (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Export conversation", message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if hint:
+            box.setInformativeText(hint)
+        box.open()
+
+    def context_menu(self, conversation_id: int) -> QMenu:
+        """Rename…, Export…, Delete… for one conversation."""
+        menu = QMenu(self)
+        menu.addAction(icon("edit"), "Rename…", lambda: self.rename(conversation_id))
+        menu.addAction("Export…", lambda: self.export(conversation_id))
+        menu.addAction(icon("delete"), "Delete…", lambda: self.delete(conversation_id))
+        return menu
+
     # -- slots ----------------------------------------------------------------------------------
 
     @Slot()
@@ -194,7 +262,6 @@ class ConversationListView(QWidget):
         conversation_id = index.data(ConversationRole.conversation_id) if index.isValid() else None
         if conversation_id is None:
             return
-        menu = QMenu(self)
-        menu.addAction(icon("edit"), "Rename…", lambda: self.rename(int(conversation_id)))
-        menu.addAction(icon("delete"), "Delete…", lambda: self.delete(int(conversation_id)))
+        menu = self.context_menu(int(conversation_id))
         menu.exec(self.list_view.viewport().mapToGlobal(point))
+        menu.deleteLater()
