@@ -109,6 +109,9 @@ class CalibrationRecord:
 # -- measuring a load in a fresh process ------------------------------------------------------------
 
 
+PROBE_ARGUMENT = "--calibration-probe"  # `hearth --calibration-probe MODEL N_CTX THREADS GPU`: internal
+
+
 def measure(
     path: str | Path, n_ctx: int, *, n_threads: int = 0, n_gpu_layers: int | None = None, timeout: float = 600
 ) -> Measurement:
@@ -119,7 +122,9 @@ def measure(
     Raises HearthError when the model cannot be loaded there.
     """
     gpu = "default" if n_gpu_layers is None else str(n_gpu_layers)
-    cmd = [sys.executable, "-m", "desktop_app.core.calibration", str(path), str(n_ctx), str(n_threads), gpu]
+    # A frozen app's executable is Hearth itself, which knows the probe as a hidden argument.
+    runner = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "desktop_app"]
+    cmd = [*runner, PROBE_ARGUMENT, str(path), str(n_ctx), str(n_threads), gpu]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -130,7 +135,7 @@ def measure(
     return Measurement(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _probe(argv: Sequence[str]) -> int:
+def probe(argv: Sequence[str]) -> int:
     """The measuring process: baseline, load, one long prompt, a few tokens, peak."""
     import gc
 
@@ -280,7 +285,7 @@ def error_summary(records: Sequence[CalibrationRecord]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(_probe(sys.argv[1:]))
+    sys.exit(probe(sys.argv[1:]))
 
 
 def record_real_load(model_path: Path, n_ctx: int, gpu_layers: int, flash_attn: bool, baseline_rss: int) -> None:
