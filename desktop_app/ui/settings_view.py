@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -46,32 +48,16 @@ class SettingsView(QScrollArea):
         prompt_layout.addWidget(note)
 
         self.sampling_form = SamplingForm(context)
-        self.reset_sampling_button = QPushButton("Restore defaults")
-        self.reset_sampling_button.clicked.connect(self._on_reset_sampling_button_clicked)
-        sampling_box = QGroupBox("Sampling")
-        sampling_layout = QVBoxLayout(sampling_box)
-        sampling_layout.addWidget(self.sampling_form)
-        sampling_layout.addWidget(self.reset_sampling_button, 0, Qt.AlignmentFlag.AlignRight)
-
+        sampling_box, self.reset_sampling_button = _form_box("Sampling", self.sampling_form, self.sampling_form.reset)
         self.load_form = LoadForm(context)
-        self.reset_load_button = QPushButton("Restore defaults")
-        self.reset_load_button.clicked.connect(self._on_reset_load_button_clicked)
-        load_box = QGroupBox("Loading models")
-        load_layout = QVBoxLayout(load_box)
-        load_layout.addWidget(self.load_form)
-        load_layout.addWidget(self.reset_load_button, 0, Qt.AlignmentFlag.AlignRight)
-
+        load_box, self.reset_load_button = _form_box("Loading models", self.load_form, self.load_form.reset)
         self.documents_form = DocumentsSettingsForm()
-        self.reset_documents_button = QPushButton("Restore defaults")
-        self.reset_documents_button.clicked.connect(self.documents_form.reset)
-        documents_box = QGroupBox("Documents")
-        documents_layout = QVBoxLayout(documents_box)
-        documents_layout.addWidget(self.documents_form)
-        documents_note = QLabel("Passage length and embedding model apply to collections made from now on.")
-        documents_note.setObjectName("hintLabel")
-        documents_note.setWordWrap(True)
-        documents_layout.addWidget(documents_note)
-        documents_layout.addWidget(self.reset_documents_button, 0, Qt.AlignmentFlag.AlignRight)
+        documents_box, self.reset_documents_button = _form_box(
+            "Documents",
+            self.documents_form,
+            self.documents_form.reset,
+            note="Passage length and embedding model apply to collections made from now on.",
+        )
 
         self.data_folder_label = QLabel(str(paths.home()))
         self.data_folder_label.setObjectName("pathLabel")
@@ -128,13 +114,21 @@ class SettingsView(QScrollArea):
         self.system_prompt_edit.flush()
 
     @Slot()
-    def _on_reset_sampling_button_clicked(self) -> None:
-        self.sampling_form.reset()
-
-    @Slot()
-    def _on_reset_load_button_clicked(self) -> None:
-        self.load_form.reset()
-
-    @Slot()
     def _on_open_folder_button_clicked(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.home())))
+
+
+def _form_box(title: str, form: QWidget, reset: Callable[[], None], note: str = "") -> tuple[QGroupBox, QPushButton]:
+    """A titled group around ``form``, an optional hint, and its "Restore defaults" button."""
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.addWidget(form)
+    if note:
+        hint = QLabel(note)
+        hint.setObjectName("hintLabel")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+    button = QPushButton("Restore defaults")
+    button.clicked.connect(reset)
+    layout.addWidget(button, 0, Qt.AlignmentFlag.AlignRight)
+    return box, button
