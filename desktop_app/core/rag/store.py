@@ -423,8 +423,14 @@ class DocumentStore:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         metadata: dict[str, Any],
+        replaces: bool = True,
     ) -> None:
-        """Stores a file's chunks, drops its previous version's, then records it as indexed."""
+        """Stores a file's chunks, drops its previous version's, then records it as indexed.
+
+        ``replaces=False`` (the manifest has no earlier version of this path) skips the delete:
+        a query over every chunk's metadata, the costliest part of a write in a large
+        collection. Chunks a crash left behind are swept at the next run anyway.
+        """
         ids = [chunk_id(record.path, record.sha256, record.chunker, record.embed_model_id, c) for c in chunks]
         metadatas = [self._chunk_metadata(record, c, metadata) for c in chunks]
         collection = self.vectors(info)
@@ -436,7 +442,8 @@ class DocumentStore:
                 documents=[c.text for c in chunks[start : start + step]],
                 metadatas=metadatas[start : start + step],
             )
-        collection.delete(where={"$and": [{"path": record.path}, {"file_sha": {"$ne": record.sha256}}]})
+        if replaces:
+            collection.delete(where={"$and": [{"path": record.path}, {"file_sha": {"$ne": record.sha256}}]})
         self._record(info, record)
 
     @staticmethod
