@@ -11,10 +11,12 @@ thresholds (calibre's ``GarbageCollector`` does the same, for the same reason).
 from __future__ import annotations
 
 import gc
+import time
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
 CHECK_INTERVAL_MS = 1000
+FULL_INTERVAL_S = 120.0
 
 
 class GuiThreadGarbageCollector(QObject):
@@ -24,6 +26,7 @@ class GuiThreadGarbageCollector(QObject):
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
         self._was_enabled = gc.isenabled()
+        self._last_full = time.monotonic()
         gc.disable()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -42,7 +45,13 @@ class GuiThreadGarbageCollector(QObject):
         if counts[0] > self.thresholds[0]:
             generation = 0
             if counts[1] > self.thresholds[1]:
-                generation = 2 if counts[2] > self.thresholds[2] else 1
+                generation = 1
+                # A full collection walks every object (a quarter of a second once torch is
+                # loaded, with the GIL held): at most every FULL_INTERVAL_S, as Python itself
+                # also defers full collections until enough long-lived objects have piled up.
+                if counts[2] > self.thresholds[2] and time.monotonic() - self._last_full >= FULL_INTERVAL_S:
+                    generation = 2
+                    self._last_full = time.monotonic()
             found = gc.collect(generation)
         return found
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from typing import Any
 
+import pytest
+
+from desktop_app.ui import garbage
 from desktop_app.ui.garbage import GuiThreadGarbageCollector
 
 
@@ -45,5 +49,28 @@ def test_cycles_are_collected_on_the_gui_thread_only(qtbot: Any) -> None:
     finally:
         collector.stop()
         assert gc.isenabled()
+        if not was_enabled:
+            gc.disable()
+
+
+def test_full_collections_are_spaced_out(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Which generation is due depends on gc's counters; they are set here rather than driven
+    # by allocating (gc.collect is recorded, not run, for the same reason).
+    was_enabled = gc.isenabled()
+    collector = GuiThreadGarbageCollector(interval_ms=60_000)
+    try:
+        t0, t1, t2 = collector.thresholds
+        collected: list[int] = []
+        monkeypatch.setattr(gc, "get_count", lambda: (t0 + 1, t1 + 1, t2 + 1))
+        monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+        collector.check()  # just started: a full collection is not due yet
+        later = time.monotonic() + garbage.FULL_INTERVAL_S + 1
+        monkeypatch.setattr(time, "monotonic", lambda: later)
+        collector.check()
+        collector.check()  # right after a full one: the younger generations only
+        assert collected == [1, 2, 1]
+    finally:
+        monkeypatch.undo()
+        collector.stop()
         if not was_enabled:
             gc.disable()
