@@ -4,6 +4,7 @@ after a short pause in typing, not at every keystroke (each report is saved)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 SAVE_DELAY_MS = 400
@@ -35,6 +36,10 @@ class SystemPromptEdit(QPlainTextEdit):
         if self._timer.isActive():
             self._timer.stop()
             self.edited.emit(self.toPlainText())
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        self.flush()  # the user moved on (to another chat, to Export…): the edit is complete
+        super().focusOutEvent(event)
 
     @Slot()
     def _on_timer_timeout(self) -> None:
