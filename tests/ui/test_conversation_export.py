@@ -65,6 +65,14 @@ def test_export_from_the_context_menu(
     assert data["messages"][1]["provenance"] == dataclasses.asdict(p)
     assert sorted(f.name for f in target.parent.iterdir()) == ["colour.json", "colour.md"]
 
+    # The button under the list exports the conversation shown.
+    from_button = tmp_path / "exports" / "from-button.json"
+    monkeypatch.setattr(view, "ask_export_path", lambda _name: from_button)
+    assert view.export_button.isEnabled()
+    with qtbot.waitSignal(view.conversation_exported):
+        view.export_button.click()
+    assert p.model_sha256 in from_button.read_text(encoding="utf-8")
+
     # Cancelling the dialog writes nothing and says nothing; it had offered the last format.
     monkeypatch.setattr(view, "ask_export_path", lambda name: asked.append(name) and None)
     errors: list[tuple[str, str]] = []

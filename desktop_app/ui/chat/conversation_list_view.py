@@ -99,6 +99,9 @@ class ConversationListView(QWidget):
         self.rename_button = QPushButton(icon("edit"), "")
         self.rename_button.setToolTip("Rename the selected conversation")
         self.rename_button.clicked.connect(self._on_rename_button_clicked)
+        self.export_button = QPushButton(icon("export"), "")
+        self.export_button.setToolTip("Export the selected conversation with its provenance (Ctrl+Shift+E)")
+        self.export_button.clicked.connect(self._on_export_button_clicked)
         self.delete_button = QPushButton(icon("delete"), "")
         self.delete_button.setToolTip("Delete the selected conversation")
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
@@ -106,6 +109,7 @@ class ConversationListView(QWidget):
         actions.setContentsMargins(0, 0, 0, 0)
         actions.addStretch(1)
         actions.addWidget(self.rename_button)
+        actions.addWidget(self.export_button)
         actions.addWidget(self.delete_button)
 
         layout = QVBoxLayout(self)
@@ -143,6 +147,7 @@ class ConversationListView(QWidget):
             selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         has_current = self._current_id is not None
         self.rename_button.setEnabled(has_current)
+        self.export_button.setEnabled(has_current)
         self.delete_button.setEnabled(has_current)
 
     # -- actions ------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ class ConversationListView(QWidget):
         """Rename…, Export…, Delete… for one conversation."""
         menu = QMenu(self)
         menu.addAction(icon("edit"), "Rename…", lambda: self.rename(conversation_id))
-        menu.addAction("Export…", lambda: self.export(conversation_id))
+        menu.addAction(icon("export"), "Export…", lambda: self.export(conversation_id))
         menu.addAction(icon("delete"), "Delete…", lambda: self.delete(conversation_id))
         return menu
 
@@ -250,6 +255,11 @@ class ConversationListView(QWidget):
     def _on_rename_button_clicked(self) -> None:
         if self._current_id is not None:
             self.rename(self._current_id)
+
+    @Slot()
+    def _on_export_button_clicked(self) -> None:
+        if self._current_id is not None:
+            self.export(self._current_id)
 
     @Slot()
     def _on_delete_button_clicked(self) -> None:
