@@ -47,6 +47,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core import paths
+from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError
 
@@ -219,13 +220,7 @@ def read_sidecar(model_path: Path) -> dict[str, Any] | None:
 
 
 def write_sidecar(model_path: Path, data: dict[str, Any]) -> None:
-    _atomic_write_json(sidecar_path(model_path), data)
-
-
-def _atomic_write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomically(sidecar_path(model_path), data)
 
 
 # -- the queue -------------------------------------------------------------------------------
@@ -390,7 +385,7 @@ class DownloadQueue:
                 "items": [item.to_dict() for item in self._items.values()],
             }
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write_json(self.path, data)
+            write_json_atomically(self.path, data)
 
     def set_prefer_hf_cache(self, value: bool) -> None:
         """Whether new downloads go to the shared Hugging Face cache (remembered)."""

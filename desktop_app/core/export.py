@@ -13,20 +13,17 @@ that path as it was.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import errno
 import importlib.metadata
 import json
 import math
-import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core.atomic_files import write_text_atomically
 from desktop_app.core.conversations import Conversation, ConversationStore, Provenance, StoredMessage
 from desktop_app.core.errors import HearthError
 
@@ -313,43 +310,6 @@ def render(store: ConversationStore, conversation_id: int, fmt: str) -> str:
             json.dumps(conversation_json(store, conversation_id), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         )
     raise HearthError(f"Hearth cannot export to “{fmt}”.", "Choose Markdown (.md) or JSON (.json).")
-
-
-def _write_error(path: Path, exc: OSError) -> HearthError:
-    code = exc.errno
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return HearthError(
-            f"The disk is full: “{path.name}” was not written.", "Free some space, or choose another folder."
-        )
-    if code == errno.EROFS:
-        return HearthError(f"“{path.parent}” is on a read-only disk.", "Choose another folder, such as your Documents.")
-    if code in (errno.EACCES, errno.EPERM):
-        return HearthError(
-            f"Hearth is not allowed to write in “{path.parent}”.",
-            "Choose another folder, such as your Documents, or close the file if another program has it open.",
-        )
-    if code in (errno.ENOENT, errno.ENOTDIR):
-        return HearthError(f"The folder “{path.parent}” does not exist.", "Choose another folder.")
-    if code == errno.EISDIR:
-        return HearthError(f"“{path}” is a folder.", "Choose a file name.")
-    return HearthError(f"“{path.name}” could not be written: {exc.strerror or exc}.", "Choose another folder.")
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to a temporary file next to ``path``, then moves it into place: a
-    reader never sees half a file, and a failed write leaves the previous file as it was.
-    Raises HearthError in plain words."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise _write_error(path, exc) from exc
 
 
 def write_export(store: ConversationStore, conversation_id: int, path: str | Path, fmt: str | None = None) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core import gguf_meta, paths
+from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError, ModelLoadError
 
@@ -392,10 +393,7 @@ def hidden_paths() -> set[str]:
 
 
 def _save_hidden(hidden: set[str]) -> None:
-    path = _library_state_path()
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"hidden": sorted(hidden)}, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomically(_library_state_path(), {"hidden": sorted(hidden)})
 
 
 def _candidates(extra_paths: Iterable[str]) -> list[Found]:

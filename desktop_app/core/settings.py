@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from desktop_app.core import paths
+from desktop_app.core.atomic_files import write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,5 @@ def load(path: Path | None = None) -> Settings:
 
 
 def save(settings: Settings, path: Path | None = None) -> None:
-    """Writes atomically, so a crash mid-write never leaves a broken file."""
-    path = path or paths.settings_path()
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    """Writes atomically, so a crash mid-write never leaves a broken file; HearthError when it cannot."""
+    write_json_atomically(path or paths.settings_path(), settings.to_dict())

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from desktop_app.core import paths
+from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.rag.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS
 from desktop_app.core.rag.embedder import DEFAULT_MODEL
 
@@ -81,7 +81,4 @@ def load(path: Path | None = None) -> RagSettings:
 
 
 def save(settings: RagSettings, path: Path | None = None) -> None:
-    path = path or settings_path()
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomically(path or settings_path(), settings.to_dict())

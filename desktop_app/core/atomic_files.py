@@ -1,0 +1,56 @@
+"""Writing a small file so that a crash or a full disk never leaves half of it: the text goes
+to a temporary file beside the target, which then replaces it in one step."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from desktop_app.core.errors import HearthError
+
+
+def write_error(path: Path, exc: OSError) -> HearthError:
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return HearthError(
+            f"The disk is full: “{path.name}” was not written.", "Free some space, or choose another folder."
+        )
+    if code == errno.EROFS:
+        return HearthError(f"“{path.parent}” is on a read-only disk.", "Choose another folder, such as your Documents.")
+    if code in (errno.EACCES, errno.EPERM):
+        return HearthError(
+            f"Hearth is not allowed to write in “{path.parent}”.",
+            "Choose another folder, such as your Documents, or close the file if another program has it open.",
+        )
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return HearthError(f"The folder “{path.parent}” does not exist.", "Choose another folder.")
+    if code == errno.EISDIR:
+        return HearthError(f"“{path}” is a folder.", "Choose a file name.")
+    return HearthError(f"“{path.name}” could not be written: {exc.strerror or exc}.", "Choose another folder.")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to a temporary file next to ``path``, then moves it into place: a
+    reader never sees half a file, and a failed write leaves the previous file as it was.
+    Raises HearthError in plain words."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise write_error(path, exc) from exc
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, written like :func:`write_text_atomically`."""
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
