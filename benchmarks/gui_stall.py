@@ -36,9 +36,11 @@ def measure_stall(model_path: Path) -> dict[str, Any]:
                 load=LoadSettings(n_ctx=2048),
             )
         )
+        from desktop_app.ui.garbage import GuiThreadGarbageCollector
         from desktop_app.ui.main_window import MainWindow
 
         app = QApplication.instance() or QApplication([])
+        collector = GuiThreadGarbageCollector(app)  # as run_gui installs it: collections happen here
         window = MainWindow()
         window.show()
         host = window.context.models
@@ -70,6 +72,7 @@ def measure_stall(model_path: Path) -> dict[str, Any]:
         wait_for(chat.reply_saved)
         probe.stop()
         window.close()
+        collector.stop()
         app.processEvents()
 
     gaps_ms = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
