@@ -181,7 +181,7 @@ class RunListModel(RowsListModel):
         self.set_items(runs)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        run: RunSummary | None = self.item_at(index)
+        run: RunSummary | None = self.item_for(index)
         if run is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

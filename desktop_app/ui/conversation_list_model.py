@@ -28,7 +28,7 @@ class ConversationListModel(RowsListModel):
         self._items: list[Conversation] = []
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        item: Conversation | None = self.item_at(index)
+        item: Conversation | None = self.item_for(index)
         if item is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

@@ -38,7 +38,7 @@ class CollectionListModel(RowsListModel):
         self._items: list[CollectionInfo] = []
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        info: CollectionInfo | None = self.item_at(index)
+        info: CollectionInfo | None = self.item_for(index)
         if info is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -79,9 +79,9 @@ class SourceTableModel(RowsTableModel):
         return base
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        source = self.item_for(index)
+        if source is None:
             return None
-        source = self._items[index.row()]
         column = index.column()
         if role == ItemRole.item:
             return source
@@ -133,9 +133,9 @@ class FileTableModel(RowsTableModel):
         self._items: list[FileRecord] = []
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        record = self.item_for(index)
+        if record is None:
             return None
-        record = self._items[index.row()]
         column = index.column()
         if role == ItemRole.item:
             return record
@@ -175,7 +175,7 @@ class SearchResultModel(RowsListModel):
         self._items: list[Hit] = []
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        hit: Hit | None = self.item_at(index)
+        hit: Hit | None = self.item_for(index)
         if hit is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

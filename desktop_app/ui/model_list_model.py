@@ -25,7 +25,7 @@ class LocalModelListModel(RowsListModel):
         self._items: list[LocalModel] = []
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        item: LocalModel | None = self.item_at(index)
+        item: LocalModel | None = self.item_for(index)
         if item is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

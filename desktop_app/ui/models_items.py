@@ -66,9 +66,9 @@ class SearchResultsModel(RowsTableModel):
         self._items: list[RepoSummary] = []
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        item = self.item_for(index)
+        if item is None:
             return None
-        item = self._items[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
@@ -220,9 +220,9 @@ class DownloadsModel(RowsTableModel):
         self._items: list[DownloadItem] = []
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        item = self.item_for(index)
+        if item is None:
             return None
-        item = self._items[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
@@ -306,9 +306,9 @@ class LibraryModel(RowsTableModel):
         self._badges: dict[str, FitBadge] = {}
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        item = self.item_for(index)
+        if item is None:
             return None
-        item = self._items[index.row()]
         column = index.column()
         if column == self.FIT_COLUMN:
             value = _badge_data(self._badges.get(str(item.path)), role)

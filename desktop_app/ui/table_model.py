@@ -22,6 +22,12 @@ class RowsTableModel(QAbstractTableModel):
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else len(self._items)
 
+    def item_for(self, index: AnyIndex) -> Any:
+        """The row's item (any column), or None for an invalid index."""
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        return self._items[index.row()]
+
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else len(self.HEADERS)
 
@@ -34,7 +40,7 @@ class RowsTableModel(QAbstractTableModel):
 
 
 class RowsListModel(QAbstractListModel):
-    """A list over ``self._items``: subclasses add ``data``, starting from :meth:`item_at`."""
+    """A list over ``self._items``: subclasses add ``data``, starting from :meth:`item_for`."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,7 +49,7 @@ class RowsListModel(QAbstractListModel):
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else len(self._items)
 
-    def item_at(self, index: AnyIndex) -> Any:
+    def item_for(self, index: AnyIndex) -> Any:
         """The row's item, or None for an invalid index."""
         if not index.isValid() or index.column() != 0 or not 0 <= index.row() < len(self._items):
             return None
