@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from desktop_app.cli.local import apply_overrides
-from desktop_app.cli.output import print_json
+from desktop_app.cli.output import print_json, stream_to_stdout
 from desktop_app.core import library, settings
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.engine import Engine
@@ -344,22 +344,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         system_prompt=config.system_prompt,
     )
     cancel = CancelToken()
-    result: rag_answer.RagAnswer | None = None
+    stream = rag_answer.answer_stream(
+        engine, store, collections, args.question, sampling, cancel, options, rag_settings
+    )
     try:
-        for item in rag_answer.answer_stream(
-            engine, store, collections, args.question, sampling, cancel, options, rag_settings
-        ):
-            if isinstance(item, rag_answer.RagAnswer):
-                result = item
-            elif not args.json:
-                sys.stdout.write(item)
-                sys.stdout.flush()
-    except KeyboardInterrupt:
-        cancel.cancel()
-        raise
+        result = stream_to_stdout(stream, rag_answer.RagAnswer, not args.json, cancel)
     finally:
         engine.unload()
-    assert result is not None
     if args.json:
         data = result.to_dict()
         data["citations"] = [

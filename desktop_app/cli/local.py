@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from desktop_app.cli.output import human_bytes, print_json
+from desktop_app.cli.output import human_bytes, print_json, stream_to_stdout
 from desktop_app.core import hardware, library, settings
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.chat import make_provenance
@@ -91,18 +91,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     messages = [Message("system", system)] if system.strip() else []
     messages.append(Message("user", args.prompt))
     cancel = CancelToken()
-    reply: Reply | None = None
-    try:
-        for item in engine.stream_chat(messages, sampling, cancel):
-            if isinstance(item, Reply):
-                reply = item
-            elif not args.json:
-                sys.stdout.write(item)
-                sys.stdout.flush()
-    except KeyboardInterrupt:
-        cancel.cancel()
-        raise
-    assert reply is not None
+    reply = stream_to_stdout(engine.stream_chat(messages, sampling, cancel), Reply, not args.json, cancel)
     if args.json:
         provenance = make_provenance(model, sha256, sampling, system, reply)
         print_json(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from desktop_app.core.cancel import CancelToken
+
+T = TypeVar("T")
 
 
 def print_json(data: Any) -> None:
@@ -18,3 +23,21 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def stream_to_stdout(items: Iterable[str | T], final: type[T], echo: bool, cancel: CancelToken) -> T:
+    """Writes a reply's text pieces as they come (when ``echo``) and returns the closing
+    ``final`` object; Ctrl+C cancels the generation before it propagates."""
+    result: T | None = None
+    try:
+        for item in items:
+            if isinstance(item, final):
+                result = item
+            elif echo:
+                sys.stdout.write(str(item))
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise
+    assert result is not None
+    return result
