@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from desktop_app.cli.output import human_bytes, print_json
+from desktop_app.cli.output import print_json
 from desktop_app.core import fit, gguf_meta, hardware, library, settings
 from desktop_app.core.gguf_meta import GGUFInfo
+from desktop_app.core.units import human_bytes
 
 VERDICT_WORDS = {
     "full_gpu": "runs fully on the GPU",

@@ -7,10 +7,11 @@ import sys
 import time
 from typing import Any, TextIO
 
-from desktop_app.cli.output import human_bytes, print_json
+from desktop_app.cli.output import print_json
 from desktop_app.core import hub, settings
 from desktop_app.core.cancel import Progress
-from desktop_app.core.downloads import DONE, DownloadItem, DownloadQueue, human_duration
+from desktop_app.core.downloads import DONE, DownloadItem, DownloadQueue
+from desktop_app.core.units import human_bytes, human_duration
 
 
 def register(sub: Any) -> None:

@@ -6,12 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from desktop_app.cli.output import human_bytes, print_json, stream_to_stdout
+from desktop_app.cli.output import print_json, stream_to_stdout
 from desktop_app.core import hardware, library, settings
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.chat import make_provenance
 from desktop_app.core.engine import Engine, Message, Reply
 from desktop_app.core.fingerprint import cached_sha256
+from desktop_app.core.units import human_bytes
 
 
 def register(sub: Any) -> None:

@@ -17,14 +17,6 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
 def stream_to_stdout(items: Iterable[str | T], final: type[T], echo: bool, cancel: CancelToken) -> T:
     """Writes a reply's text pieces as they come (when ``echo``) and returns the closing
     ``final`` object; Ctrl+C cancels the generation before it propagates."""

@@ -50,6 +50,7 @@ from desktop_app.core import paths
 from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
     from desktop_app.core.hub import HubFile, ModelFile, RepoPage
@@ -171,25 +172,6 @@ def _hf_repo_folder(repo_id: str) -> Path:
 
     _check_repo_id(repo_id)
     return hf_cache_dir() / repo_folder_name(repo_id=repo_id, repo_type="model")
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def human_duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def check_disk_space(directory: Path, needed: int, name: str) -> None:

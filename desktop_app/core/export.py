@@ -26,6 +26,7 @@ from typing import Any
 from desktop_app.core.atomic_files import write_text_atomically
 from desktop_app.core.conversations import Conversation, ConversationStore, Provenance, StoredMessage
 from desktop_app.core.errors import HearthError
+from desktop_app.core.units import human_bytes
 
 FORMAT = "hearth-conversation"
 VERSION = 1
@@ -157,12 +158,6 @@ def _number(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
 
 
-def _size(n: int) -> str:
-    from desktop_app.core.downloads import human_bytes  # its module pulls in huggingface_hub
-
-    return human_bytes(n)
-
-
 def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
     load = p.settings.get("load") or {}
     sampling = p.settings.get("sampling") or {}
@@ -170,7 +165,7 @@ def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
     file_name = Path(p.model_path).name if p.model_path else p.model_name
     lines = ["**Reply details**", ""]
     model = f"- Model file: {_code(file_name)}"
-    extras = [x for x in (p.quant, _size(p.model_size) if p.model_size else "") if x]
+    extras = [x for x in (p.quant, human_bytes(p.model_size) if p.model_size else "") if x]
     if extras:
         model += f" ({', '.join(extras)})"
     lines.append(model)

@@ -9,8 +9,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 
-from desktop_app.cli.output import human_bytes
 from desktop_app.core.library import LocalModel
+from desktop_app.core.units import human_bytes
 from desktop_app.ui.table_model import AnyIndex, RowsListModel
 
 

@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import library, paths
 from desktop_app.core.cancel import CancelToken, Progress
-from desktop_app.core.downloads import human_bytes
 from desktop_app.core.errors import HearthError
 from desktop_app.core.hub import FitBadge
 from desktop_app.core.library import LocalModel
 from desktop_app.core.settings import Settings
+from desktop_app.core.units import human_bytes
 from desktop_app.ui.models_items import LibraryModel
 from desktop_app.ui.models_workers import JobRunner
 from desktop_app.ui.notice_bar import NoticeBar, NoticeKind

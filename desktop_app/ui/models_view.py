@@ -35,10 +35,11 @@ from PySide6.QtWidgets import (
 from desktop_app.core import hub
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.downloads import DownloadItem, DownloadQueue, human_bytes
+from desktop_app.core.downloads import DownloadItem, DownloadQueue
 from desktop_app.core.errors import HearthError
 from desktop_app.core.hub import FitBadge, ModelFile, RepoPage, RepoSummary
 from desktop_app.core.settings import Settings
+from desktop_app.core.units import human_bytes
 from desktop_app.ui.models_downloads import DownloadsTab
 from desktop_app.ui.models_items import ItemRole, RepoFilesModel, SearchResultsModel
 from desktop_app.ui.models_library import LibraryTab, context_spin

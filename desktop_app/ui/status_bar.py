@@ -6,8 +6,8 @@ import psutil
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from desktop_app.cli.output import human_bytes
 from desktop_app.core.engine import LoadedModel, Reply
+from desktop_app.core.units import human_bytes
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.workers import HostState
 

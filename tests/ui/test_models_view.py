@@ -146,7 +146,7 @@ def test_download_with_pause_and_resume(
 
 
 def paused_size(n: int) -> str:
-    from desktop_app.core.downloads import human_bytes
+    from desktop_app.core.units import human_bytes
 
     return human_bytes(n)
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
-from desktop_app.cli.output import human_bytes
 from desktop_app.core.conversations import Provenance, StoredMessage
+from desktop_app.core.units import human_bytes
 
 FINISH_WORDS = {
     "stop": "finished by the model",
