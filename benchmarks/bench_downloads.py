@@ -32,7 +32,7 @@ def _model() -> Path:
     gemma = REPO / ".venv" / "test-models" / "gemma-3-270m-q4_k_m.gguf"
     if gemma.is_file():
         return gemma
-    from desktop_app.core.library import starter_model_path
+    from desktop_app.core.models.library import starter_model_path
 
     path = starter_model_path()
     if path is None:
@@ -49,9 +49,9 @@ def run() -> dict[str, Any]:
     import hubstub
     from huggingface_hub import constants
 
-    from desktop_app.core import hub
-    from desktop_app.core.downloads import DownloadQueue
     from desktop_app.core.errors import Cancelled
+    from desktop_app.core.hub import client as hub_client
+    from desktop_app.core.hub.downloads import DownloadQueue
 
     source = _model()
     size = source.stat().st_size
@@ -73,7 +73,7 @@ def run() -> dict[str, Any]:
             for i in range(REPEATS):
                 os.environ["HEARTH_HOME"] = str(root / f"home-{i}")
                 queue = DownloadQueue()
-                page = hub.open_repo("bench/model-GGUF")
+                page = hub_client.open_repo("bench/model-GGUF")
                 (item,) = queue.add_model(page, page.models[0])
                 started = time.perf_counter()
                 queue.run(item.id)
@@ -99,7 +99,7 @@ def run() -> dict[str, Any]:
             # Pause at half way, then resume.
             os.environ["HEARTH_HOME"] = str(root / "home-resume")
             queue = DownloadQueue()
-            page = hub.open_repo("bench/model-GGUF")
+            page = hub_client.open_repo("bench/model-GGUF")
             (item,) = queue.add_model(page, page.models[0])
             stub.reset_log()
 

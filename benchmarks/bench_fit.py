@@ -1,4 +1,4 @@
-"""Memory-fit accuracy: fit.plan's RAM estimate against a real load, per model and context.
+"""Memory-fit accuracy: fit_plan.plan's RAM estimate against a real load, per model and context.
 
 Each measurement loads the model in a fresh process with the app's engine and default
 settings (layers on the CPU), sends a prompt that fills most of one 512-token batch,
@@ -18,7 +18,7 @@ CONTEXTS = (512, 2048, 8192)
 
 
 def _models() -> dict[str, Path]:
-    from desktop_app.core.library import starter_model_path
+    from desktop_app.core.models.library import starter_model_path
 
     models: dict[str, Path] = {}
     smollm = starter_model_path()
@@ -31,7 +31,10 @@ def _models() -> dict[str, Path]:
 
 
 def run() -> dict[str, Any]:
-    from desktop_app.core import calibration, fit, gguf_meta, hardware
+    from desktop_app.core import hardware
+    from desktop_app.core.fit import calibration
+    from desktop_app.core.fit import plan as fit_plan
+    from desktop_app.core.models import gguf_meta
 
     hw = dataclasses.replace(hardware.detect(), gpu_offload=False, gpus=[])
     rows: list[dict[str, Any]] = []
@@ -39,7 +42,7 @@ def run() -> dict[str, Any]:
         info = gguf_meta.read_local(path)
         for n_ctx in CONTEXTS:
             started = time.perf_counter()
-            estimate = fit.plan(info, hw, n_ctx)
+            estimate = fit_plan.plan(info, hw, n_ctx)
             plan_ms = (time.perf_counter() - started) * 1000
             measured = calibration.measure(path, n_ctx, n_gpu_layers=0)
             naive = path.stat().st_size + estimate.kv_bytes

@@ -97,8 +97,9 @@ def run() -> dict[str, Any]:
     import tempfile
 
     from desktop_app.core import hardware
-    from desktop_app.core.library import starter_model_path
-    from desktop_app.core.quantlab.measure import CompareSettings, EvalText, measure_in_child
+    from desktop_app.core.models.library import starter_model_path
+    from desktop_app.core.quantlab.measure import EvalText, measure_in_child
+    from desktop_app.core.quantlab.results import CompareSettings
 
     path = starter_model_path()
     if path is None:

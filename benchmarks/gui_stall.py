@@ -36,8 +36,8 @@ def measure_stall(model_path: Path) -> dict[str, Any]:
                 load=LoadSettings(n_ctx=2048),
             )
         )
-        from desktop_app.ui.garbage import GuiThreadGarbageCollector
         from desktop_app.ui.main_window import MainWindow
+        from desktop_app.ui.shared.garbage import GuiThreadGarbageCollector
 
         app = QApplication.instance() or QApplication([])
         collector = GuiThreadGarbageCollector(app)  # as run_gui installs it: collections happen here

@@ -14,8 +14,8 @@ def main(argv: list[str] | None = None) -> int:
 
     multiprocessing.freeze_support()  # the quantisation lab measures in child processes, also when frozen
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "--calibration-probe":  # calibration.measure's child process (also when frozen)
-        from desktop_app.core.calibration import probe
+    if args and args[0] == "--calibration-probe":  # probe.measure's child process (also when frozen)
+        from desktop_app.core.inference.probe import probe
 
         return probe(args[1:])
     if not args or args[0] == "--smoke":

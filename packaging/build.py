@@ -168,7 +168,7 @@ def check_files() -> None:
 
 def starter_model() -> Path | None:
     sys.path.insert(0, str(ROOT))
-    from desktop_app.core.library import starter_model_path
+    from desktop_app.core.models.library import starter_model_path
 
     return starter_model_path()
 

@@ -24,7 +24,7 @@ pytest_plugins = ["hubstub"]  # the Hub stand-in's fixtures: hub_stub, hub_stub_
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # As in the app (desktop_app/ui/garbage.py): the cyclic collector never runs in a worker
+    # As in the app (desktop_app/ui/shared/garbage.py): the cyclic collector never runs in a worker
     # thread, where it would destroy a previous test's Qt widgets off the GUI thread and crash.
     gc.disable()
 
@@ -48,7 +48,7 @@ def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from desktop_app.core.library import starter_model_path
+    from desktop_app.core.models.library import starter_model_path
 
     path = starter_model_path()
     if path is None:
@@ -68,7 +68,7 @@ def gemma_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engine(smollm2_path: Path) -> Iterator[object]:
     """SmolLM2 loaded once for the whole session (2048 tokens of context, 2 threads)."""
-    from desktop_app.core.engine import Engine
+    from desktop_app.core.inference.engine import Engine
     from desktop_app.core.settings import LoadSettings
 
     eng = Engine()

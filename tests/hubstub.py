@@ -553,7 +553,7 @@ README = b"---\nlicense: apache-2.0\n---\n# A model card\n"
 
 def gguf_card(path: Path) -> dict[str, Any]:
     """The Hub's ``gguf`` field for a file: parameters, architecture and context, from its header."""
-    from desktop_app.core.gguf_meta import read_local
+    from desktop_app.core.models.gguf_meta import read_local
 
     info = read_local(path)
     return {"total": info.n_params, "architecture": info.architecture, "context_length": info.context_length}
@@ -660,7 +660,7 @@ def hub_stub_server_fixture(smollm2_path: Path, gemma_path: Path, smollm2_split:
 def hub_stub_fixture(hub_stub_server: HubStub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubStub]:
     """The stand-in Hub, with huggingface_hub pointed at it, a clean log and no broken knobs,
     no token, and a private Hugging Face cache."""
-    from desktop_app.core import hub
+    from desktop_app.core.hub import client as hub_client
 
     stub = hub_stub_server
     stub.knobs = Knobs()
@@ -672,10 +672,10 @@ def hub_stub_fixture(hub_stub_server: HubStub, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    hub.HEADERS.clear()
+    hub_client.HEADERS.clear()
     yield stub
     stub.knobs.release.set()
-    hub.HEADERS.clear()
+    hub_client.HEADERS.clear()
 
 
 def closed_port() -> int:

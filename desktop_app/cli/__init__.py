@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from desktop_app.core.errors import Cancelled, HearthError
 
 COMMAND_MODULES = [
-    "desktop_app.cli.local",
+    "desktop_app.cli.models",
+    "desktop_app.cli.chat",
     "desktop_app.cli.compare",
     "desktop_app.cli.hub",
     "desktop_app.cli.docs",

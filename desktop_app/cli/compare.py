@@ -8,11 +8,13 @@ import time
 from typing import Any, TextIO
 
 from desktop_app.cli.output import print_json
-from desktop_app.core import library, settings
+from desktop_app.core import settings
 from desktop_app.core.cancel import Progress
+from desktop_app.core.models import library
 from desktop_app.core.quantlab import runs
-from desktop_app.core.quantlab.measure import CompareSettings, ComparisonRun, EvalText, VariantResult, run_comparison
+from desktop_app.core.quantlab.measure import EvalText, run_comparison
 from desktop_app.core.quantlab.quantize import QUANT_TYPES, quantize
+from desktop_app.core.quantlab.results import CompareSettings, ComparisonRun, VariantResult
 from desktop_app.core.units import human_bytes
 
 

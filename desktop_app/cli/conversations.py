@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.cli.output import print_json
-from desktop_app.core import export
-from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.conversations import export
+from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import HearthError
 
 

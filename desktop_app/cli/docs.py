@@ -10,12 +10,13 @@ import sys
 import time
 from typing import Any
 
-from desktop_app.cli.local import apply_overrides
+from desktop_app.cli.chat import apply_overrides
 from desktop_app.cli.output import print_json, stream_to_stdout
-from desktop_app.core import library, settings
+from desktop_app.core import settings
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.engine import Engine
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.inference.engine import Engine
+from desktop_app.core.models import library
 from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag import ingest, retrieve

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.cli.output import print_json
-from desktop_app.core import fit, gguf_meta, hardware, library, settings
-from desktop_app.core.gguf_meta import GGUFInfo
+from desktop_app.core import hardware, settings
+from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.models import gguf_meta, library
+from desktop_app.core.models.gguf_meta import GGUFInfo
 from desktop_app.core.units import human_bytes
 
 VERDICT_WORDS = {
@@ -29,7 +31,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("model", help="a .gguf path, a local model's name, a URL or hf://owner/repo/file.gguf")
     p.add_argument("--ctx", type=int, default=None, help="context length in tokens (default: the one in Settings)")
-    p.add_argument("--kv", choices=fit.KV_TYPES, default="f16", help="KV cache type (default f16)")
+    p.add_argument("--kv", choices=fit_plan.KV_TYPES, default="f16", help="KV cache type (default f16)")
     p.add_argument(
         "--measure",
         action="store_true",
@@ -70,7 +72,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     n_ctx = args.ctx or config.load.n_ctx
     info, name, path = read_model(args.model, config.extra_model_paths)
     hw = hardware.detect()
-    result = fit.plan(info, hw, n_ctx, args.kv)
+    result = fit_plan.plan(info, hw, n_ctx, args.kv)
     measured: dict[str, Any] | None = None
     if args.measure:
         measured = _measure(path, name, result, args.kv)
@@ -92,9 +94,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(path: Path | None, name: str, result: fit.FitResult, kv_type: str) -> dict[str, Any]:
-    from desktop_app.core import calibration
+def _measure(path: Path | None, name: str, result: fit_plan.FitResult, kv_type: str) -> dict[str, Any]:
     from desktop_app.core.errors import HearthError
+    from desktop_app.core.fit import calibration
+    from desktop_app.core.inference import probe as load_probe
 
     if path is None:
         raise HearthError("--measure needs a local model file.", "Download it first, or leave out --measure.")
@@ -102,14 +105,14 @@ def _measure(path: Path | None, name: str, result: fit.FitResult, kv_type: str) 
         raise HearthError("--measure loads with Hearth's engine, which uses an f16 KV cache.", "Leave out --kv.")
     if result.verdict == "too_large":
         raise HearthError(f"“{name}” does not fit in memory at {result.n_ctx:,} tokens; not loading it.")
-    m = calibration.measure(path, result.n_ctx)
+    m = load_probe.measure(path, result.n_ctx)
     calibration.record(path, result.n_ctx, kv_type, result, m.ram_bytes, m.vram_bytes)
     data = m.to_dict()
     data["ram_error"] = (result.ram_bytes - m.ram_bytes) / m.ram_bytes if m.ram_bytes else 0.0
     return data
 
 
-def _print_plan(result: fit.FitResult, info: GGUFInfo, name: str, hw: hardware.HardwareInfo) -> None:
+def _print_plan(result: fit_plan.FitResult, info: GGUFInfo, name: str, hw: hardware.HardwareInfo) -> None:
     title = info.name or name
     print(f"{title} ({info.quant}, {info.architecture}) at {result.n_ctx:,} tokens, KV cache {result.kv_type}")
     verdict = VERDICT_WORDS[result.verdict]

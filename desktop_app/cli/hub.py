@@ -8,9 +8,10 @@ import time
 from typing import Any, TextIO
 
 from desktop_app.cli.output import print_json
-from desktop_app.core import hub, settings
+from desktop_app.core import settings
 from desktop_app.core.cancel import Progress
-from desktop_app.core.downloads import DONE, DownloadItem, DownloadQueue
+from desktop_app.core.hub import client as hub_client
+from desktop_app.core.hub.downloads import DONE, DownloadItem, DownloadQueue
 from desktop_app.core.units import human_bytes, human_duration
 
 
@@ -21,7 +22,9 @@ def register(sub: Any) -> None:
 
     s = hub_sub.add_parser("search", help="search GGUF model repositories")
     s.add_argument("query", help='words in the repository name (may be empty: "")')
-    s.add_argument("--sort", choices=list(hub.SORTS), default="downloads", help="best first by (default: downloads)")
+    s.add_argument(
+        "--sort", choices=list(hub_client.SORTS), default="downloads", help="best first by (default: downloads)"
+    )
     s.add_argument("--limit", type=int, default=20, help="how many results (default: 20)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_search)
@@ -48,7 +51,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    results = hub.search(args.query, sort=args.sort, limit=args.limit)
+    results = hub_client.search(args.query, sort=args.sort, limit=args.limit)
     if args.json:
         print_json([r.to_dict() for r in results])
         return 0
@@ -65,12 +68,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_files(args: argparse.Namespace) -> int:
     n_ctx = args.ctx or settings.load().load.n_ctx
-    page = hub.open_repo(args.repo)
+    page = hub_client.open_repo(args.repo)
     if args.json:
         data = page.to_dict()
         data["n_ctx"] = n_ctx
         if not args.no_fit:
-            fits = hub.badges(page, n_ctx)
+            fits = hub_client.badges(page, n_ctx)
             for model in data["models"]:
                 model["fit"] = fits[model["name"]].to_dict()
         print_json(data)
@@ -90,7 +93,7 @@ def cmd_files(args: argparse.Namespace) -> int:
                 print(line)
                 continue
             print(line, end="", flush=True)
-            badge = hub.badges(_single(page, model), n_ctx)[model.name]
+            badge = hub_client.badges(_single(page, model), n_ctx)[model.name]
             detail = f" ({badge.detail})" if badge.detail else ""
             print(f"  {badge.label}{detail}")
     for name in page.refused:
@@ -98,14 +101,14 @@ def cmd_files(args: argparse.Namespace) -> int:
     return 0
 
 
-def _single(page: hub.RepoPage, model: hub.ModelFile) -> hub.RepoPage:
+def _single(page: hub_client.RepoPage, model: hub_client.ModelFile) -> hub_client.RepoPage:
     """The page with one model, so each badge prints as soon as its header is read."""
     import dataclasses
 
     return dataclasses.replace(page, models=[model])
 
 
-def _print_card(page: hub.RepoPage) -> None:
+def _print_card(page: hub_client.RepoPage) -> None:
     print(page.repo_id)
     facts = page.card_facts()
     if facts:

@@ -30,10 +30,10 @@ def run_gui(args: list[str], process_start: float) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop_app.ui.error_reporting import ErrorReporter, setup_logging
-    from desktop_app.ui.garbage import GuiThreadGarbageCollector
     from desktop_app.ui.main_window import MainWindow
-    from desktop_app.ui.resources import icon, style_sheet
+    from desktop_app.ui.shared.error_reporting import ErrorReporter, setup_logging
+    from desktop_app.ui.shared.garbage import GuiThreadGarbageCollector
+    from desktop_app.ui.shared.resources import icon, style_sheet
 
     setup_logging()
     qt_args = [sys.argv[0], *(a for a in args if a != "--smoke")]

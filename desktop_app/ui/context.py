@@ -6,9 +6,9 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
-from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.settings import Settings
-from desktop_app.ui.workers import ModelHost
+from desktop_app.ui.model_host import ModelHost
 
 WINDOW_STATE_FILE = "window-state.ini"
 

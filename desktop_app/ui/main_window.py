@@ -16,13 +16,13 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWi
 
 from desktop_app.core.errors import HearthError
 from desktop_app.ui.chat.chat_view import ChatView
-from desktop_app.ui.compare_view import CompareView
+from desktop_app.ui.compare.view import CompareView
 from desktop_app.ui.context import AppContext
-from desktop_app.ui.documents_view import DocumentsView
-from desktop_app.ui.models_view import ModelsView
-from desktop_app.ui.resources import icon
-from desktop_app.ui.settings_view import SettingsView
-from desktop_app.ui.status_bar import ModelStatusBar
+from desktop_app.ui.documents.view import DocumentsView
+from desktop_app.ui.models.view import ModelsView
+from desktop_app.ui.settings.view import SettingsView
+from desktop_app.ui.shared.resources import icon
+from desktop_app.ui.shared.status_bar import ModelStatusBar
 
 SectionFactory = Callable[[AppContext], QWidget]
 

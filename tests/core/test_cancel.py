@@ -3,8 +3,8 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from desktop_app.core.abort_flag import AbortFlag
 from desktop_app.core.cancel import CancelToken
+from desktop_app.core.inference.abort_flag import AbortFlag
 
 ABORT_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)  # ggml_abort_callback's signature
 

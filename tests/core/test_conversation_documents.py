@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from desktop_app.core import db, paths
-from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.answer import citation_spans, strip_citations
 from desktop_app.core.rag.store import DocumentStore

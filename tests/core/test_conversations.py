@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from desktop_app.core import db, paths
-from desktop_app.core.conversations import ConversationStore, Provenance
+from desktop_app.core.conversations.store import ConversationStore, Provenance
 
 
 def _provenance(finish: str = "stop") -> Provenance:

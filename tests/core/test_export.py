@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from desktop_app.core import export
-from desktop_app.core.chat import build_messages, make_provenance
-from desktop_app.core.conversations import ConversationStore, StoredMessage
-from desktop_app.core.engine import Engine, Reply
+from desktop_app.core.conversations import export
+from desktop_app.core.conversations.chat import build_messages, make_provenance
+from desktop_app.core.conversations.store import ConversationStore, StoredMessage
 from desktop_app.core.errors import HearthError
-from desktop_app.core.fingerprint import cached_sha256
+from desktop_app.core.inference.engine import Engine, Reply
+from desktop_app.core.models.fingerprint import cached_sha256
 from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.retrieve import Hit, Retrieval

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.chat import build_messages, make_provenance
-from desktop_app.core.conversations import ConversationStore, StoredMessage
-from desktop_app.core.engine import Engine
-from desktop_app.core.fingerprint import cached_sha256
+from desktop_app.core.conversations.chat import build_messages, make_provenance
+from desktop_app.core.conversations.store import ConversationStore, StoredMessage
+from desktop_app.core.inference.engine import Engine
+from desktop_app.core.models.fingerprint import cached_sha256
 from desktop_app.core.settings import SamplingSettings
 
 SAMPLING = SamplingSettings(temperature=0.5, max_tokens=8, seed=77)

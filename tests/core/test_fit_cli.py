@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from desktop_app.cli import run
-from desktop_app.core import calibration, db, fit, gguf_meta, hardware
+from desktop_app.core import db, hardware
+from desktop_app.core.fit import calibration
+from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.inference import probe as load_probe
+from desktop_app.core.models import gguf_meta
 
 
 def test_fit_json_has_the_plan(smollm2_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,7 +33,7 @@ def test_fit_json_has_the_plan(smollm2_path: Path, capsys: pytest.CaptureFixture
         "notes",
     ):
         assert key in data
-    expected = fit.plan(gguf_meta.read_local(smollm2_path), hardware.detect(), 4096, "q8_0")
+    expected = fit_plan.plan(gguf_meta.read_local(smollm2_path), hardware.detect(), 4096, "q8_0")
     assert data["kv_bytes"] == expected.kv_bytes == 30 * 2 * (192 // 32 * 34) * 4096
     assert data["n_ctx"] == 4096
     assert data["kv_type"] == "q8_0"
@@ -62,8 +66,8 @@ def test_fit_of_an_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_calibration_record_and_history(smollm2_path: Path, gemma_path: Path) -> None:
     hw = hardware.detect()
-    small = fit.plan(gguf_meta.read_local(smollm2_path), hw, 2048)
-    big = fit.plan(gguf_meta.read_local(gemma_path), hw, 4096)
+    small = fit_plan.plan(gguf_meta.read_local(smollm2_path), hw, 2048)
+    big = fit_plan.plan(gguf_meta.read_local(gemma_path), hw, 4096)
     assert calibration.history() == []
     first = calibration.record(smollm2_path, 2048, "f16", small, int(small.ram_bytes * 0.95), None)
     second = calibration.record(gemma_path, 4096, "f16", big, int(big.ram_bytes * 1.05), 123)
@@ -94,4 +98,4 @@ def test_measure_reports_a_failed_load(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"not a model")
     with pytest.raises(HearthError, match="Measuring"):
-        calibration.measure(broken, 512)
+        load_probe.measure(broken, 512)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core import gguf_meta
 from desktop_app.core.errors import ModelLoadError
+from desktop_app.core.models import gguf_meta
 
 
 def test_reads_smollm2_header(smollm2_path: Path) -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core import gguf_meta
 from desktop_app.core.errors import HearthError, ModelLoadError
+from desktop_app.core.models import gguf_meta
 
 TOKEN = "hf_test_token"
 

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 from hubstub import split_gguf
 
-from desktop_app.core import fit, gguf_meta, hub, library, paths
+from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.fit import badges as fit_badges
+from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.models import gguf_meta, library
 from desktop_app.core.settings import Settings
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -225,10 +228,10 @@ def test_a_broken_file_is_refused_on_import(tmp_path: Path) -> None:
 
 def test_fit_of_a_local_model_is_its_header_planned(smollm2_path: Path) -> None:
     (starter,) = [m for m in library.list_models(other_apps=False) if m.source == "starter"]
-    hw = hub.machine()
-    badge = library.fit_badge(starter, 2048, hw)
-    assert badge.result == fit.plan(gguf_meta.read_local(smollm2_path), hw, 2048)
-    assert badge.label == hub.VERDICT_LABELS[badge.verdict]
+    hw = fit_badges.machine()
+    badge = fit_badges.local_badge(starter, 2048, hw)
+    assert badge.result == fit_plan.plan(gguf_meta.read_local(smollm2_path), hw, 2048)
+    assert badge.label == fit_badges.VERDICT_LABELS[badge.verdict]
 
 
 def test_a_split_model_is_one_model_with_every_part(tmp_path: Path, smollm2_path: Path) -> None:

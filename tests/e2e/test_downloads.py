@@ -29,11 +29,15 @@ from hubstub import (
     subprocess_env,
 )
 
-from desktop_app.core import downloads, hub, library, paths
+from desktop_app.core import paths
 from desktop_app.core.cancel import Progress
-from desktop_app.core.downloads import DownloadQueue
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.hub import HubFile
+from desktop_app.core.hub import client as hub_client
+from desktop_app.core.hub import downloads
+from desktop_app.core.hub.client import HubFile
+from desktop_app.core.hub.downloads import DownloadQueue
+from desktop_app.core.models import files as model_files
+from desktop_app.core.models import library
 
 
 def cdn_gets(stub: HubStub) -> list:
@@ -41,7 +45,7 @@ def cdn_gets(stub: HubStub) -> list:
 
 
 def queue_smol(queue: DownloadQueue, to_hf_cache: bool = False) -> str:
-    page = hub.open_repo(SMOL_REPO)
+    page = hub_client.open_repo(SMOL_REPO)
     (item,) = queue.add_model(page, page.find(SMOL_FILE), to_hf_cache=to_hf_cache)
     return item.id
 
@@ -55,7 +59,7 @@ def test_full_download_is_verified_and_records_its_revision(hub_stub: HubStub, s
     assert path == paths.models_dir() / "HuggingFaceTB" / "SmolLM2-135M-Instruct-GGUF" / SMOL_FILE
     assert file_hashes(path)[0] == file_hashes(smollm2_path)[0]
     assert not path.with_name(path.name + ".part").exists()
-    sidecar = downloads.read_sidecar(path)
+    sidecar = model_files.read_sidecar(path)
     assert sidecar is not None
     assert sidecar["revision"] == hub_stub.repos[SMOL_REPO].sha
     assert sidecar["verified"] == sidecar["sha256"] == file_hashes(smollm2_path)[0]
@@ -69,7 +73,7 @@ def test_full_download_is_verified_and_records_its_revision(hub_stub: HubStub, s
     (model,) = [m for m in library.list_models(other_apps=False) if m.path == path]
     assert model.source == "downloaded" and model.repo_id == SMOL_REPO and model.deletable
     # Downloaded once: queueing it again finds it done.
-    again = queue.add_model(hub.open_repo(SMOL_REPO), hub.open_repo(SMOL_REPO).models[0])
+    again = queue.add_model(hub_client.open_repo(SMOL_REPO), hub_client.open_repo(SMOL_REPO).models[0])
     assert again[0].state == "done" and len(cdn_gets(hub_stub)) == 1
 
 
@@ -182,7 +186,7 @@ def test_a_hostile_file_name_is_refused(hub_stub: HubStub, tmp_path: Path) -> No
     queue = DownloadQueue()
     with pytest.raises(HearthError, match="Refused"):
         queue.request(HOSTILE_REPO, HOSTILE_FILE)
-    page = hub.open_repo(HOSTILE_REPO)
+    page = hub_client.open_repo(HOSTILE_REPO)
     evil = HubFile(HOSTILE_FILE, 15, "0" * 64)
     with pytest.raises(HearthError, match="Refused"):
         queue.add_file(page.repo_id, evil, page.revision)
@@ -197,7 +201,7 @@ def test_a_hostile_file_name_is_refused(hub_stub: HubStub, tmp_path: Path) -> No
 def test_a_full_disk_is_refused_before_downloading(hub_stub: HubStub, monkeypatch: pytest.MonkeyPatch) -> None:
     # A real full disk cannot be made safely on a shared machine, so the free space is faked.
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(downloads.shutil, "disk_usage", lambda _path: usage(10**12, 10**12 - 10**6, 10**6))
+    monkeypatch.setattr(model_files.shutil, "disk_usage", lambda _path: usage(10**12, 10**12 - 10**6, 10**6))
     queue = DownloadQueue()
     item_id = queue_smol(queue)
     with pytest.raises(HearthError, match="Not enough free disk space") as info:
@@ -211,7 +215,7 @@ def test_a_gated_repo_needs_a_token_that_stays_off_the_cdn(
     hub_stub: HubStub, monkeypatch: pytest.MonkeyPatch, smollm2_path: Path
 ) -> None:
     queue = DownloadQueue()
-    page = hub.open_repo(GATED_REPO)
+    page = hub_client.open_repo(GATED_REPO)
     with pytest.raises(HearthError, match="gated repository"):
         queue.add_model(page, page.models[0])
 
@@ -236,7 +240,7 @@ def test_download_into_the_shared_hugging_face_cache(hub_stub: HubStub, smollm2_
     assert DownloadQueue().prefer_hf_cache  # remembered
     item_id = queue_smol(queue, to_hf_cache=True)
     path = queue.run(item_id)
-    cache = downloads.hf_cache_dir()
+    cache = model_files.hf_cache_dir()
     assert path.is_relative_to(cache)
     assert file_hashes(path)[0] == file_hashes(smollm2_path)[0]
     (repo,) = scan_cache_dir(cache).repos
@@ -319,7 +323,7 @@ def test_the_models_folder_survives_a_failed_move(hub_stub: HubStub, monkeypatch
 
 def test_a_split_model_downloads_every_part_and_lists_as_one(hub_stub: HubStub, smollm2_split: list[Path]) -> None:
     queue = DownloadQueue()
-    page = hub.open_repo(SPLIT_REPO)
+    page = hub_client.open_repo(SPLIT_REPO)
     items = queue.add_model(page, page.models[0])
     assert [i.filename for i in items] == [f"Q4_1/{p.name}" for p in smollm2_split]
     queue.run_pending()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.engine import Engine, Message, Reply
 from desktop_app.core.errors import HearthError, ModelLoadError
+from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.settings import LoadSettings, SamplingSettings
 
 QUESTION = [Message("system", "You are a helpful assistant."), Message("user", "Name three colours.")]

@@ -1,11 +1,11 @@
 """The memory plan against reality: load each test model in a fresh process and compare.
 
-What is measured (calibration.measure): a new Python process imports llama_cpp and Hearth's
+What is measured (load_probe.measure): a new Python process imports llama_cpp and Hearth's
 engine, notes its resident memory, loads the model with the app's Engine and default
 LoadSettings (flash attention on, threads = physical cores; layers kept on the CPU, as
 the test machines have no GPU), sends a prompt that fills most of one 512-token batch,
 generates 8 tokens, and reports its peak resident memory (ru_maxrss) minus the first
-figure. fit.plan(...).ram_bytes must be within 10% of that, at 512, 2048 and 8192 tokens.
+figure. fit_plan.plan(...).ram_bytes must be within 10% of that, at 512, 2048 and 8192 tokens.
 
 What counts in that figure: the mapped model file (llama.cpp maps it with MAP_POPULATE
 and keeps the range the CPU reads, so all of it for a CPU-only load), the repacked copy
@@ -20,7 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core import calibration, fit, gguf_meta, hardware
+from desktop_app.core import hardware
+from desktop_app.core.fit import calibration
+from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.inference import probe as load_probe
+from desktop_app.core.models import gguf_meta
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +43,9 @@ def test_ram_estimate_within_10_percent(
     model: str, n_ctx: int, cpu_machine: hardware.HardwareInfo, request: pytest.FixtureRequest
 ) -> None:
     path: Path = request.getfixturevalue(model)
-    estimate = fit.plan(gguf_meta.read_local(path), cpu_machine, n_ctx)
+    estimate = fit_plan.plan(gguf_meta.read_local(path), cpu_machine, n_ctx)
     assert estimate.verdict == "cpu"
-    measured = calibration.measure(path, n_ctx, n_gpu_layers=0)
+    measured = load_probe.measure(path, n_ctx, n_gpu_layers=0)
     assert measured.n_ctx == estimate.n_ctx
     assert measured.gpu_layers == 0
     assert measured.prompt_tokens > 300  # the prompt really filled most of a batch

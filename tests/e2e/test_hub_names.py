@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_app.core import downloads, hub
 from desktop_app.core.errors import HearthError
-from desktop_app.core.hub import HubFile
+from desktop_app.core.hub import client as hub_client
+from desktop_app.core.hub import downloads
+from desktop_app.core.hub.client import HubFile
+from desktop_app.core.models import files as model_files
 
 
 @pytest.mark.parametrize(
@@ -29,12 +31,12 @@ from desktop_app.core.hub import HubFile
     ],
 )
 def test_quant_is_parsed_from_the_file_name(filename: str, quant: str) -> None:
-    assert hub.parse_quant(filename) == quant
+    assert hub_client.parse_quant(filename) == quant
 
 
 def test_quants_sort_smallest_first() -> None:
     labels = ["Q8_0", "F16", "Q4_K_M", "IQ2_XXS", "Q2_K", "BF16", "Q6_K", "IQ4_XS", "Q4_K_S", "Q3_K_L", "UD-Q4_K_XL"]
-    ordered = sorted(labels, key=hub.quant_sort_key)
+    ordered = sorted(labels, key=hub_client.quant_sort_key)
     assert ordered == [
         "IQ2_XXS",
         "Q2_K",
@@ -49,7 +51,11 @@ def test_quants_sort_smallest_first() -> None:
         "BF16",
     ]
     # An unknown label sits with its bit width, not at the end.
-    assert hub.quant_sort_key("Q4_K_M")[0] < hub.quant_sort_key("Q4_K_ZZ")[0] < hub.quant_sort_key("Q5_0")[0]
+    assert (
+        hub_client.quant_sort_key("Q4_K_M")[0]
+        < hub_client.quant_sort_key("Q4_K_ZZ")[0]
+        < hub_client.quant_sort_key("Q5_0")[0]
+    )
 
 
 def test_split_parts_become_one_model_with_the_summed_size() -> None:
@@ -60,7 +66,7 @@ def test_split_parts_become_one_model_with_the_summed_size() -> None:
         HubFile("Big-Q4_K_M.gguf", 120, "d" * 64),
         HubFile("Broken-Q5_0-00001-of-00002.gguf", 10, "e" * 64),  # its part 2 is missing: left out
     ]
-    models = hub.group_files(files)
+    models = hub_client.group_files(files)
     assert [m.name for m in models] == ["Big-Q4_K_M.gguf", "Big-Q8_0.gguf"]
     split = models[1]
     assert split.is_split
@@ -70,10 +76,10 @@ def test_split_parts_become_one_model_with_the_summed_size() -> None:
 
 
 def test_a_page_finds_models_by_file_split_name_or_quant() -> None:
-    page = hub.RepoPage(
+    page = hub_client.RepoPage(
         "o/r",
         "0" * 40,
-        models=hub.group_files(
+        models=hub_client.group_files(
             [
                 HubFile("m-Q4_K_M.gguf", 1, ""),
                 HubFile("m-Q8_0-00001-of-00002.gguf", 1, ""),
@@ -106,7 +112,7 @@ def test_a_page_finds_models_by_file_split_name_or_quant() -> None:
     ],
 )
 def test_repo_ids_and_hub_addresses_are_recognised(text: str, repo_id: str | None) -> None:
-    assert hub.parse_repo_ref(text) == repo_id
+    assert hub_client.parse_repo_ref(text) == repo_id
 
 
 @pytest.mark.parametrize(
@@ -130,15 +136,15 @@ def test_repo_ids_and_hub_addresses_are_recognised(text: str, repo_id: str | Non
     ],
 )
 def test_hostile_file_names_are_refused(name: str) -> None:
-    assert downloads.unsafe_reason(name)
+    assert model_files.unsafe_reason(name)
     with pytest.raises(HearthError, match="Refused"):
-        downloads.safe_relative_path(name)
+        model_files.safe_relative_path(name)
 
 
 @pytest.mark.parametrize("name", ["model-Q4_K_M.gguf", "Q4_K_M/model-Q4_K_M-00001-of-00002.gguf", "a.b-c_d.gguf"])
 def test_names_in_the_repository_layout_are_accepted(name: str) -> None:
-    assert downloads.unsafe_reason(name) == ""
-    assert downloads.safe_relative_path(name).as_posix() == name
+    assert model_files.unsafe_reason(name) == ""
+    assert model_files.safe_relative_path(name).as_posix() == name
 
 
 def test_destinations_stay_inside_the_models_folder() -> None:

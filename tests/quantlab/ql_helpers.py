@@ -16,7 +16,7 @@ from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter, Ll
 from gguf.quants import dequantize
 
 from desktop_app.core.cancel import Progress
-from desktop_app.core.quantlab.measure import CompareSettings
+from desktop_app.core.quantlab.results import CompareSettings
 
 _KEEP = {GGMLQuantizationType.F32, GGMLQuantizationType.F16}
 

@@ -9,7 +9,7 @@ import pytest
 from ql_helpers import Variants
 
 from desktop_app.cli import run
-from desktop_app.core import gguf_meta
+from desktop_app.core.models import gguf_meta
 from desktop_app.core.quantlab import runs
 
 ROW_KEYS = {

@@ -13,16 +13,16 @@ import pytest
 from PySide6.QtCore import Qt
 from ql_helpers import Variants
 
-from desktop_app.core import gguf_meta
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import Progress
+from desktop_app.core.models import gguf_meta
 from desktop_app.core.quantlab import runs
-from desktop_app.core.quantlab.measure import ComparisonRun
+from desktop_app.core.quantlab.results import ComparisonRun
 from desktop_app.core.quantlab.variants import describe_variant
 from desktop_app.core.settings import LoadSettings, SamplingSettings, Settings
-from desktop_app.ui.compare_models import COLUMNS
-from desktop_app.ui.compare_quantize_dialog import QuantizeDialog
-from desktop_app.ui.compare_view import IDLE_HINT, CompareView
+from desktop_app.ui.compare.item_models import COLUMNS
+from desktop_app.ui.compare.quantize_dialog import QuantizeDialog
+from desktop_app.ui.compare.view import IDLE_HINT, CompareView
 
 RUN_TIMEOUT_MS = 480_000
 

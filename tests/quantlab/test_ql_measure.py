@@ -15,13 +15,8 @@ from ql_helpers import Variants, fast_settings
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.quantlab import runs
-from desktop_app.core.quantlab.measure import (
-    CompareEvent,
-    ComparisonRun,
-    EvalText,
-    measure_in_child,
-    run_comparison,
-)
+from desktop_app.core.quantlab.measure import CompareEvent, EvalText, measure_in_child, run_comparison
+from desktop_app.core.quantlab.results import ComparisonRun
 from desktop_app.core.quantlab.subproc import run_child
 from desktop_app.core.quantlab.variants import describe_variant, group_variants
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from ql_helpers import Variants
 
-from desktop_app.core import gguf_meta
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.models import gguf_meta
 from desktop_app.core.quantlab.quantize import REQUANTIZE_WARNING, default_output_path, quant_type, quantize
 
 

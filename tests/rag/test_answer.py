@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from desktop_app.core.engine import Message
+from desktop_app.core.inference.engine import Message
 from desktop_app.core.rag import answer, ingest
 from desktop_app.core.rag.config import RagSettings
 from desktop_app.core.rag.store import DocumentStore

@@ -7,8 +7,8 @@ from typing import Any
 
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.config import RagSettings
-from desktop_app.ui.documents_settings_form import DocumentsSettingsForm
-from desktop_app.ui.documents_view import DocumentsView
+from desktop_app.ui.documents.view import DocumentsView
+from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
 
 
 def test_edits_persist_are_kept_consistent_and_reset(qtbot: Any) -> None:

@@ -13,8 +13,10 @@ from PySide6.QtGui import QDesktopServices, QDropEvent
 
 from desktop_app.core.rag import ingest
 from desktop_app.core.rag.store import DocumentStore
-from desktop_app.ui import documents_view
-from desktop_app.ui.documents_view import DocumentsView, source_url
+from desktop_app.ui.documents import view as documents_view
+from desktop_app.ui.documents.view import DocumentsView
+from desktop_app.ui.shared import open_document
+from desktop_app.ui.shared.open_document import source_url
 from tests.rag.conftest import BROKEN
 
 INDEX_TIMEOUT_MS = 180_000
@@ -134,10 +136,10 @@ def test_search_and_open_a_source_at_its_page(
     assert blocker.args == [str(corpus / "report.pdf"), 2]
     assert opened[0].toLocalFile() == str(corpus / "report.pdf")
     # Where the platform's PDF viewer honours it, the URL asks for the page.
-    monkeypatch.setattr(documents_view.sys, "platform", "win32")
+    monkeypatch.setattr(open_document.sys, "platform", "win32")
     assert source_url(str(corpus / "report.pdf"), 2).fragment() == "page=2"
     assert source_url(str(corpus / "notes.md"), None).fragment() == ""
-    monkeypatch.setattr(documents_view.sys, "platform", "linux")
+    monkeypatch.setattr(open_document.sys, "platform", "linux")
     assert source_url(str(corpus / "report.pdf"), 2).fragment() == ""
 
     # Double-clicking a file in the list opens it too.

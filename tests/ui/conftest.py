@@ -12,7 +12,7 @@ import shiboken6
 from PySide6.QtCore import QThread
 
 from desktop_app.core import settings as settings_store
-from desktop_app.core.conversations import StoredMessage
+from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.core.settings import LoadSettings, SamplingSettings, Settings
 
 LOAD_TIMEOUT_MS = 120_000

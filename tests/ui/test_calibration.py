@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core import calibration
+from desktop_app.core.fit import calibration
 
 from .conftest import send_and_wait
 

@@ -20,12 +20,12 @@ from desktop_app.core import db
 from desktop_app.core.rag import answer, ingest
 from desktop_app.core.rag.config import RagSettings
 from desktop_app.core.rag.store import DocumentStore
-from desktop_app.ui import documents_view
 from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.rag_views import budget_parts
 from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
-from desktop_app.ui.markdown_render import render_markdown
-from desktop_app.ui.workers import PREPARING_DOCUMENTS, SEARCHING_DOCUMENTS
+from desktop_app.ui.model_host import PREPARING_DOCUMENTS, SEARCHING_DOCUMENTS
+from desktop_app.ui.shared import open_document
+from desktop_app.ui.shared.markdown_render import render_markdown
 from tests.rag.conftest import PDF_PAGES, write_pdf
 
 from .conftest import REPLY_TIMEOUT_MS, load_model, send_and_wait
@@ -258,7 +258,7 @@ def test_citation_links_open_the_document_at_its_page(
     # The page goes in the URL where the platform's PDF viewer honours it (made true for this one).
     opened: list[QUrl] = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url)) or True)
-    monkeypatch.setattr(documents_view, "PAGE_FRAGMENT_PLATFORMS", (sys.platform,))
+    monkeypatch.setattr(open_document, "PAGE_FRAGMENT_PLATFORMS", (sys.platform,))
     for xdg in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_HOME", "XDG_DATA_DIRS"):
         monkeypatch.setenv(xdg, "/nonexistent")  # no default PDF viewer to start (tests/core/test_pdf_pages.py)
     click_anchor(qtbot, view.body, f"cite:{right}")

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.ui.error_reporting import ErrorReporter, setup_logging
+from desktop_app.ui.shared.error_reporting import ErrorReporter, setup_logging
 
 
 @pytest.fixture

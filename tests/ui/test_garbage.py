@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from desktop_app.ui import garbage
-from desktop_app.ui.garbage import GuiThreadGarbageCollector
+from desktop_app.ui.shared import garbage
+from desktop_app.ui.shared.garbage import GuiThreadGarbageCollector
 
 
 class Cyclic:

@@ -9,10 +9,11 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
-from desktop_app.core import library, paths
-from desktop_app.core.conversations import ConversationStore
-from desktop_app.ui.conversation_list_model import ConversationListModel, ConversationRole
-from desktop_app.ui.model_list_model import LocalModelListModel, LocalModelRole
+from desktop_app.core import paths
+from desktop_app.core.conversations.store import ConversationStore
+from desktop_app.core.models import library
+from desktop_app.ui.chat.conversation_list_model import ConversationListModel, ConversationRole
+from desktop_app.ui.chat.model_list_model import LocalModelListModel, LocalModelRole
 
 
 def test_conversation_list_model(qtmodeltester: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop_app.ui.markdown_render import COPY_CODE_SCHEME, render_markdown
+from desktop_app.ui.shared.markdown_render import COPY_CODE_SCHEME, render_markdown
 
 REPLY = """Here is **bold** text and `inline code`.
 

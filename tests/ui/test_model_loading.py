@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core.cancel import Progress
-from desktop_app.ui.workers import HostState
+from desktop_app.ui.model_host import HostState
 
 from .conftest import LOAD_TIMEOUT_MS, load_model
 

@@ -21,10 +21,13 @@ from hubstub import (
 )
 from PySide6.QtCore import Qt
 
-from desktop_app.core import fit, gguf_meta, hub, library, paths
-from desktop_app.core.downloads import DownloadItem
-from desktop_app.ui.models_items import ItemRole, RepoFilesModel
-from desktop_app.ui.models_view import ModelsView
+from desktop_app.core import paths
+from desktop_app.core.fit import badges as fit_badges
+from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.hub.downloads import DownloadItem
+from desktop_app.core.models import gguf_meta, library
+from desktop_app.ui.models.item_models import ItemRole, RepoFilesModel
+from desktop_app.ui.models.view import ModelsView
 
 NET_TIMEOUT_MS = 60_000
 
@@ -83,8 +86,8 @@ def test_search_lists_results_and_opens_a_repo_with_fit_badges(
     files = browse.files_model
     qtmodeltester.check(files)
     index = files.index_of(SMOL_FILE, RepoFilesModel.FIT_COLUMN)
-    expected = fit.plan(gguf_meta.read_local(smollm2_path), hub.machine(), browse.n_ctx)
-    assert index.data(Qt.ItemDataRole.DisplayRole) == hub.VERDICT_LABELS[expected.verdict]
+    expected = fit_plan.plan(gguf_meta.read_local(smollm2_path), fit_badges.machine(), browse.n_ctx)
+    assert index.data(Qt.ItemDataRole.DisplayRole) == fit_badges.VERDICT_LABELS[expected.verdict]
     assert index.data(ItemRole.badge).result == expected
     size_index = files.index_of(SMOL_FILE, 1)
     assert size_index.data(Qt.ItemDataRole.DisplayRole) == "93.8 MB"
@@ -94,7 +97,7 @@ def test_search_lists_results_and_opens_a_repo_with_fit_badges(
     hub_stub.reset_log()
     browse.ctx_spin.setValue(16384)
     badge = files.index_of(SMOL_FILE, RepoFilesModel.FIT_COLUMN).data(ItemRole.badge)
-    assert badge.result == fit.plan(gguf_meta.read_local(smollm2_path), hub.machine(), 16384)
+    assert badge.result == fit_plan.plan(gguf_meta.read_local(smollm2_path), fit_badges.machine(), 16384)
     assert hub_stub.requests() == []
     qtmodeltester.check(files)
 
@@ -223,10 +226,10 @@ def test_library_lists_other_apps_and_manages_hearths_own(
     sources = {m.source for m in lib.model.models()}
     assert {"LM Studio", "starter"} <= sources
     lms = next(m for m in lib.model.models() if m.source == "LM Studio")
-    expected = fit.plan(gguf_meta.read_local(smollm2_path), hub.machine(), lib.n_ctx)
+    expected = fit_plan.plan(gguf_meta.read_local(smollm2_path), fit_badges.machine(), lib.n_ctx)
     assert lib.model.badge(lms).result == expected  # type: ignore[union-attr]
     row = lib.model.models().index(lms)
-    assert lib.model.index(row, lib.model.FIT_COLUMN).data() == hub.VERDICT_LABELS[expected.verdict]
+    assert lib.model.index(row, lib.model.FIT_COLUMN).data() == fit_badges.VERDICT_LABELS[expected.verdict]
 
     # Another app's model: no delete, only remove from the list (the file stays).
     assert lib.select_path(lms.path)

@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop_app.ui.system_prompt_edit import SAVE_DELAY_MS, SystemPromptEdit
+from desktop_app.ui.shared.system_prompt_edit import SAVE_DELAY_MS, SystemPromptEdit
 
 
 def test_reports_after_a_pause_or_on_leaving(qtbot: Any) -> None:

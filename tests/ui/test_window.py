@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.ui.main_window import SECTIONS
-from desktop_app.ui.settings_view import SettingsView
+from desktop_app.ui.settings.view import SettingsView
 
 
 def test_sections_and_keyboard_shortcuts(qtbot: Any, window: Any) -> None:

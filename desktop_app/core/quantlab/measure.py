@@ -8,7 +8,7 @@ with the same seed and settings as the others.
 
 Order of work inside a child, and why:
 
-1. load the model through :class:`~desktop_app.core.engine.Engine`, exactly as chat does;
+1. load the model through :class:`~desktop_app.core.inference.engine.Engine`, exactly as chat does;
 2. speed: a short warm-up (pages the weights in), then one batch of prompt tokens
    with logits for the last token only (what chat does) and N tokens decoded one by
    one, greedily — the same two figures ``llama-bench`` reports (pp and tg);
@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from desktop_app.core import hardware, paths
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
 from desktop_app.core.memory import peak_rss_bytes, process_vram_bytes, rss_bytes
+from desktop_app.core.quantlab.results import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
 from desktop_app.core.quantlab.variants import Variant, describe_variant, pick_reference, same_model
 from desktop_app.core.settings import SamplingSettings
@@ -55,50 +56,6 @@ _PHASES = {"load": (0.0, 0.15), "speed": (0.15, 0.35), "quality": (0.35, 0.9), "
 
 
 # -- settings and inputs ---------------------------------------------------------------------
-
-
-def _default_sampling() -> SamplingSettings:
-    return SamplingSettings(max_tokens=256, seed=-1)
-
-
-@dataclass
-class CompareSettings:
-    """How a comparison is run. Every field is saved with the run."""
-
-    tokens: int = 2048  # text tokens evaluated for perplexity and KL divergence (at most)
-    window: int = 512  # tokens per evaluation window; the second half of each is scored
-    n_ctx: int = 2048  # context the models are loaded with (same for all variants)
-    n_threads: int = 0  # 0: physical cores
-    n_gpu_layers: int = -1  # -1: as many as the build can offload
-    flash_attn: bool = True
-    speed_prompt_tokens: int = 256  # prompt speed: one batch of this many tokens
-    speed_gen_tokens: int = 32  # generation speed: this many tokens, one at a time
-    kl_top_k: int = 0  # 0: full distributions when they fit in 512 MB, else top-256
-    prompt: str = ""  # when set, every variant answers it (same seed and settings)
-    system_prompt: str = ""
-    sampling: SamplingSettings = field(default_factory=_default_sampling)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CompareSettings:
-        known = {f.name for f in fields(cls)} - {"sampling"}
-        settings = cls(**{k: v for k, v in data.items() if k in known})
-        sampling = data.get("sampling")
-        if isinstance(sampling, dict):
-            names = {f.name for f in fields(SamplingSettings)}
-            settings.sampling = SamplingSettings(**{k: v for k, v in sampling.items() if k in names})
-        return settings
-
-    def validate(self) -> None:
-        if self.tokens < 16:
-            raise HearthError("Evaluate at least 16 tokens.", "Raise the number of tokens.")
-        if self.window < 16 or self.window > self.n_ctx:
-            raise HearthError(
-                f"The evaluation window ({self.window}) must be between 16 tokens and the context ({self.n_ctx}).",
-                "Make the window smaller or the context larger.",
-            )
 
 
 @dataclass(frozen=True)
@@ -142,87 +99,6 @@ def sample_text_path() -> Path:
 # -- results ----------------------------------------------------------------------------------
 
 
-@dataclass
-class VariantResult:
-    """What was measured for one variant. Metrics are None when not measured (or failed)."""
-
-    path: str
-    name: str
-    sha256: str
-    quant: str
-    bits_per_weight: float
-    size_bytes: int
-    is_reference: bool = False
-    load_s: float | None = None
-    peak_rss_bytes: int | None = None
-    baseline_rss_bytes: int | None = None  # the child process before loading: Python and llama.cpp
-    vram_bytes: int | None = None
-    prompt_tok_s: float | None = None
-    gen_tok_s: float | None = None
-    perplexity: float | None = None
-    kl_divergence: float | None = None
-    kl_p99: float | None = None
-    top1_agreement: float | None = None
-    n_scored: int = 0
-    answer: str | None = None
-    answer_timings: dict[str, Any] | None = None
-    rating: int | None = None  # the user's 1–5 rating in side-by-side
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # backend, threads, n_ctx, llama.cpp version...
-
-    @property
-    def model_rss_bytes(self) -> int | None:
-        if self.peak_rss_bytes is None or self.baseline_rss_bytes is None:
-            return None
-        return max(0, self.peak_rss_bytes - self.baseline_rss_bytes)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["model_rss_bytes"] = self.model_rss_bytes
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VariantResult:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class ComparisonRun:
-    """One comparison: its settings, the text, the machine, and a result per variant
-    (reference first). ``id`` is set once saved."""
-
-    settings: CompareSettings
-    text_source: str
-    text_sha256: str
-    n_text_tokens: int
-    kl_method: str
-    results: list[VariantResult]
-    machine: dict[str, Any]
-    created_at: float = field(default_factory=time.time)
-    duration_s: float = 0.0
-    title: str = ""
-    id: int | None = None
-
-    @property
-    def reference(self) -> VariantResult | None:
-        return next((r for r in self.results if r.is_reference), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "created_at": self.created_at,
-            "duration_s": self.duration_s,
-            "settings": self.settings.to_dict(),
-            "text": {"source": self.text_source, "sha256": self.text_sha256, "tokens": self.n_text_tokens},
-            "kl_method": self.kl_method,
-            "machine": self.machine,
-            "results": [r.to_dict() for r in self.results],
-        }
-
-
 @dataclass(frozen=True)
 class CompareEvent:
     """What a running comparison tells its viewer besides progress.
@@ -261,7 +137,7 @@ def run_comparison(
     reference cannot be measured, Cancelled when ``cancel`` fires (nothing is saved).
     A variant that fails is kept in the results with its ``error``.
     """
-    from desktop_app.core.fingerprint import cached_sha256
+    from desktop_app.core.models.fingerprint import cached_sha256
 
     settings = settings or CompareSettings()
     settings.validate()
@@ -401,18 +277,6 @@ def measure_in_child(
 
 
 # The numbers a child measures for each variant (saved runs keep each in a column of its own).
-MEASURED_METRICS = (
-    "load_s",
-    "peak_rss_bytes",
-    "baseline_rss_bytes",
-    "vram_bytes",
-    "prompt_tok_s",
-    "gen_tok_s",
-    "perplexity",
-    "kl_divergence",
-    "kl_p99",
-    "top1_agreement",
-)
 
 
 def _fill(row: VariantResult, message: Message) -> None:
@@ -568,7 +432,7 @@ def _measure_in_child(job: dict[str, Any], conn: Any) -> None:
 def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
     import llama_cpp
 
-    from desktop_app.core.engine import Engine, Message, Reply
+    from desktop_app.core.inference.engine import Engine, Message, Reply
     from desktop_app.core.quantlab import metrics
     from desktop_app.core.settings import LoadSettings
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from desktop_app.core import db as dbmod
 from desktop_app.core.errors import HearthError
-from desktop_app.core.quantlab.measure import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
+from desktop_app.core.quantlab.results import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
 
 # The columns of the CSV export (and of the CLI's JSON rows), in order.
 CSV_COLUMNS = [

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core import gguf_meta, library
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
+from desktop_app.core.models import gguf_meta, library
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.engine import Engine, Message, Reply
 from desktop_app.core.errors import HearthError
+from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.retrieve import Hit, Retrieval, search
 from desktop_app.core.rag.store import DocumentStore

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.fingerprint import sha256_file
+from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, get_embedder

@@ -13,11 +13,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.engine import LoadedModel
+from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.ui.context import AppContext
-from desktop_app.ui.settings_forms import LoadForm, SamplingForm, load_settings_differ
-from desktop_app.ui.system_prompt_edit import SystemPromptEdit
-from desktop_app.ui.workers import HostState
+from desktop_app.ui.model_host import HostState
+from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm, load_settings_differ
+from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
 
 
 class ChatSettingsPanel(QScrollArea):

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.chat import build_messages
-from desktop_app.core.conversations import Conversation, Provenance
-from desktop_app.core.engine import LoadedModel, Message, Reply
+from desktop_app.core.conversations.chat import build_messages
+from desktop_app.core.conversations.store import Conversation, Provenance
 from desktop_app.core.errors import HearthError
+from desktop_app.core.inference.engine import LoadedModel, Message, Reply
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.answer import strip_citations
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
@@ -39,9 +39,9 @@ from desktop_app.ui.chat.documents_picker import DocumentsPicker
 from desktop_app.ui.chat.model_picker import LoadProgressView, ModelPicker
 from desktop_app.ui.chat.transcript_view import TranscriptView
 from desktop_app.ui.context import AppContext
-from desktop_app.ui.notice_bar import NoticeBar, NoticeKind
-from desktop_app.ui.resources import icon
-from desktop_app.ui.workers import SEARCHING_DOCUMENTS, GenerationRequest, HostState, RagRequest
+from desktop_app.ui.model_host import SEARCHING_DOCUMENTS, GenerationRequest, HostState, RagRequest
+from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
+from desktop_app.ui.shared.resources import icon
 
 TITLE_LENGTH = 60
 SPLITTER_KEY = "chat/splitter"

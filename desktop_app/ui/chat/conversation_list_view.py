@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import export as conversation_export
-from desktop_app.core.conversations import ConversationStore
+from desktop_app.core.conversations import export as conversation_export
+from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import HearthError
-from desktop_app.ui.conversation_list_model import ConversationListModel, ConversationRole
-from desktop_app.ui.resources import icon
+from desktop_app.ui.chat.conversation_list_model import ConversationListModel, ConversationRole
+from desktop_app.ui.shared.resources import icon
 
 SEARCH_DELAY_MS = 200
 EXPORT_FILTERS = {"md": "Markdown (*.md)", "json": "JSON (*.json)"}

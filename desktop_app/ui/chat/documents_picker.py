@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QMenu, QToolButton, QWidge
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.embedder import warm_up
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
-from desktop_app.ui.resources import icon
+from desktop_app.ui.shared.resources import icon
 
 MAX_NAMES_SHOWN = 2
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QSizeF, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
-from desktop_app.ui.markdown_render import CITATION_SCHEME, COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
+from desktop_app.ui.shared.markdown_render import CITATION_SCHEME, COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
 
 
 class MarkdownView(QTextBrowser):

@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.conversations import StoredMessage
-from desktop_app.ui import documents_view
+from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
 from desktop_app.ui.chat.rag_views import RagAnswerView, location
 from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
-from desktop_app.ui.resources import icon
+from desktop_app.ui.shared.open_document import open_source
+from desktop_app.ui.shared.resources import icon
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 DOCUMENTS_AUTHOR = "Your documents"
@@ -225,7 +225,7 @@ class MessageView(QFrame):
         citation = self.citation(number)
         if citation is None:
             return False
-        opened = documents_view.open_source(str(citation.get("source", "")), citation.get("page"))
+        opened = open_source(str(citation.get("source", "")), citation.get("page"))
         if not opened and self.rag_view is not None:
             name = Path(str(citation.get("source", ""))).name
             gone = not Path(str(citation.get("source", ""))).exists()

@@ -17,14 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import library
 from desktop_app.core.cancel import Progress
-from desktop_app.core.engine import LoadedModel
+from desktop_app.core.inference.engine import LoadedModel
+from desktop_app.core.models import library
+from desktop_app.ui.chat.model_list_model import LocalModelListModel
 from desktop_app.ui.context import AppContext
-from desktop_app.ui.model_list_model import LocalModelListModel
-from desktop_app.ui.models_workers import JobRunner
-from desktop_app.ui.resources import icon
-from desktop_app.ui.workers import HostState
+from desktop_app.ui.model_host import HostState
+from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.resources import icon
 
 
 class ModelPicker(QWidget):

@@ -12,7 +12,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
-from desktop_app.core.conversations import Provenance, StoredMessage
+from desktop_app.core.conversations.store import Provenance, StoredMessage
 from desktop_app.core.units import human_bytes
 
 FINISH_WORDS = {

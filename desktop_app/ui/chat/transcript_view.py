@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from desktop_app.core.conversations import StoredMessage
+from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.ui.chat.message_view import MessageView
 
 EMPTY_TEXT = (

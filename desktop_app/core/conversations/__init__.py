@@ -1,0 +1,1 @@
+"""Conversations: the store with each answer's provenance, the chat glue, and export."""

@@ -1,0 +1,1 @@
+"""Running a model: the llama.cpp engine, its abort flag, and the load probe."""

@@ -1,0 +1,1 @@
+"""Dataset runs: a model over every row of a dataset, scored, resumable and replayable."""

@@ -1,0 +1,1 @@
+"""Hearth's own OpenAI-compatible server (opt-in, loopback unless the user says otherwise)."""

@@ -1,0 +1,199 @@
+"""Qt item models of the Documents section. They adapt core records; they hold no logic.
+
+``ItemRole.item`` returns the core object behind a row (CollectionInfo, Source,
+FileRecord, Hit).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+
+from desktop_app.core.rag.answer import snippet
+from desktop_app.core.rag.retrieve import Hit
+from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
+from desktop_app.ui.shared.item_models import RowsListModel, RowsTableModel
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ItemRole(enum.IntEnum):
+    item = Qt.ItemDataRole.UserRole
+
+
+class CollectionListModel(RowsListModel):
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[CollectionInfo] = []
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        info: CollectionInfo | None = self.item_for(index)
+        if info is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return info.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            text = f"{info.files:,} files · {info.chunks:,} chunks · {info.embed_model}"
+            return text + (f" · {info.skipped} could not be read" if info.skipped else "")
+        if role == ItemRole.item:
+            return info
+        return None
+
+    def set_collections(self, items: Sequence[CollectionInfo]) -> None:
+        self.set_items(items)
+
+    def collection(self, row: int) -> CollectionInfo:
+        return self._items[row]
+
+    def row_of(self, name: str) -> int:
+        return next((i for i, c in enumerate(self._items) if c.name.lower() == name.lower()), -1)
+
+
+class SourceTableModel(RowsTableModel):
+    """What was added to a collection. The Watch column is a check box on folders."""
+
+    HEADERS = ("Added", "Type", "Watch")
+    watch_toggled = Signal(str, bool)  # source path, watch
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[Source] = []
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid() and index.column() == 2:
+            source = self._items[index.row()]
+            if source.is_folder and source.mode == "include":
+                return base | Qt.ItemFlag.ItemIsUserCheckable
+        return base
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        source = self.item_for(index)
+        if source is None:
+            return None
+        column = index.column()
+        if role == ItemRole.item:
+            return source
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return source.path
+            if column == 1:
+                kind = "Folder" if source.is_folder else "File"
+                return f"{kind} (left out)" if source.mode == "exclude" else kind
+            return None
+        if role == Qt.ItemDataRole.CheckStateRole and column == 2 and source.is_folder and source.mode == "include":
+            return Qt.CheckState.Checked if source.watch else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 2 and source.is_folder:
+                return "Index new and changed files in this folder automatically"
+            return source.path
+        return None
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        if not index.isValid() or index.column() != 2 or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        source = self._items[index.row()]
+        if not source.is_folder or source.mode != "include":
+            return False
+        checked = value in (Qt.CheckState.Checked, Qt.CheckState.Checked.value, 2)
+        self._items[index.row()] = Source(
+            source.id, source.path, source.is_folder, source.mode, checked, source.added_at, source.scanned_at
+        )
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.watch_toggled.emit(source.path, checked)
+        return True
+
+    def set_sources(self, items: Sequence[Source]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def source(self, row: int) -> Source:
+        return self._items[row]
+
+
+class FileTableModel(RowsTableModel):
+    """A collection's files: indexed ones with their chunk count, and those that could not be read, with why."""
+
+    HEADERS = ("File", "Status", "Chunks", "Pages", "Folder")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[FileRecord] = []
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        record = self.item_for(index)
+        if record is None:
+            return None
+        column = index.column()
+        if role == ItemRole.item:
+            return record
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return record.name
+            if column == 1:
+                return "Indexed" if record.status == "indexed" else f"Not read: {record.reason}"
+            if column == 2:
+                return record.chunks if record.status == "indexed" else None
+            if column == 3:
+                return record.pages
+            if column == 4:
+                return os.path.dirname(record.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if record.status == "skipped":
+                return f"{record.path}\n{record.reason}"
+            return f"{record.path}\n{record.notes}".strip()
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 3):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def set_files(self, items: Sequence[FileRecord]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def record(self, row: int) -> FileRecord:
+        return self._items[row]
+
+
+class SearchResultModel(RowsListModel):
+    """Passages found for a query: "[1] file, page 3 — heading" and a snippet."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[Hit] = []
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        hit: Hit | None = self.item_for(index)
+        if hit is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            heading = f" — {hit.heading}" if hit.heading else ""
+            weak = "" if hit.relevant else "  (weak match)"
+            return f"[{index.row() + 1}] {hit.location}{heading}{weak}\n{snippet(hit.text, 220)}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            vector = "—" if hit.vector_score is None else f"{hit.vector_score:.3f}"
+            return (
+                f"{Path(hit.source)}\nsimilarity {vector} · keywords {hit.keyword_score:.2f} · "
+                f"fused {hit.fused_score:.4f}\nDouble-click to open"
+            )
+        if role == ItemRole.item:
+            return hit
+        return None
+
+    def set_hits(self, hits: Sequence[Hit]) -> None:
+        self.set_items(hits)
+
+    def hit(self, row: int) -> Hit:
+        return self._items[row]

@@ -1,0 +1,659 @@
+"""The Documents section: collections of files and folders, indexed for grounded answers.
+
+Left: the collections (new, rename, delete). Right: what was added to the selected
+collection (files and folders; folders can be watched), its files (indexed, or
+why they could not be read), and a search box to check what a question finds.
+Files and folders are added with the buttons or by dropping them on the window.
+Indexing runs on a worker thread with a progress bar (files, chunks, rate, time
+left) and Cancel; a cancelled or interrupted run resumes where it stopped the
+next time (the section catches up on start, and watched folders are rescanned
+every ``watch_interval_s`` seconds).
+
+``open_source(path, page)`` opens a cited file in the system's viewer; the chat
+uses it for its citations too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+from desktop_app.ui.documents.item_models import (
+    CollectionListModel,
+    FileTableModel,
+    SearchResultModel,
+    SourceTableModel,
+)
+from desktop_app.ui.documents.workers import DocumentsHost, DocumentsJob
+from desktop_app.ui.shared.open_document import open_source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COLLECTION = "My documents"
+FILES_REFRESH_S = 1.5
+
+
+def _local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+class DocumentsView(QWidget):
+    """The Documents section. ``context`` (the window's AppContext) is optional: the view
+    keeps its own store and workers, so it also runs on its own (tests, tools)."""
+
+    indexing_started = Signal()
+    indexing_progressed = Signal(object)  # IndexProgress
+    indexing_finished = Signal(object)  # IngestReport
+    indexing_cancelled = Signal(object)  # IngestReport: what was done before the stop
+    job_failed = Signal(str, str)  # message, hint
+    search_finished = Signal(object)  # Retrieval
+    collections_changed = Signal()  # created, renamed, deleted or re-indexed (the chat's list of attachable ones)
+    source_opened = Signal(str, object)  # path, page (or None)
+
+    def __init__(self, context: Any = None, parent: QWidget | None = None, resume: bool = True) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.store = DocumentStore()
+        self.host = DocumentsHost(self)
+        self._current: CollectionInfo | None = None
+        self._last_files_refresh = 0.0
+        self.last_report: ingest.IngestReport | None = None
+        self.setAcceptDrops(True)
+
+        # -- collections (left) --
+        self.collections = CollectionListModel(self)
+        self.collection_list = QListView()
+        self.collection_list.setModel(self.collections)
+        self.collection_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.collection_list.selectionModel().currentRowChanged.connect(self._on_collection_list_current_changed)
+        self.new_button = QPushButton("New…")
+        self.rename_button = QPushButton("Rename…")
+        self.delete_button = QPushButton("Delete…")
+        self.new_button.clicked.connect(lambda: self.new_collection())
+        self.rename_button.clicked.connect(lambda: self.rename_collection())
+        self.delete_button.clicked.connect(lambda: self.delete_collection())
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(QLabel("<b>Collections</b>"))
+        left_layout.addWidget(self.collection_list, 1)
+        buttons = QHBoxLayout()
+        for button in (self.new_button, self.rename_button, self.delete_button):
+            buttons.addWidget(button)
+        left_layout.addLayout(buttons)
+
+        # -- the selected collection (right) --
+        self.title = QLabel()
+        self.title.setObjectName("documentsTitle")
+        self.stats = QLabel()
+        self.stats.setWordWrap(True)
+        self.add_files_button = QPushButton("Add files…")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.remove_button = QPushButton("Remove")
+        self.update_button = QPushButton("Update now")
+        self.update_button.setToolTip("Index new and changed files, and drop deleted ones")
+        self.model_button = QPushButton("Embedding model…")
+        self.model_button.setToolTip("Switch the model that turns passages into vectors (re-embeds the collection)")
+        self.model_button.clicked.connect(lambda: self.change_model())
+        self.add_files_button.clicked.connect(self.add_files_dialog)
+        self.add_folder_button.clicked.connect(self.add_folder_dialog)
+        self.remove_button.clicked.connect(lambda: self.remove_selected_source())
+        self.update_button.clicked.connect(lambda: self.update_collection())
+        actions = QHBoxLayout()
+        for button in (
+            self.add_files_button, self.add_folder_button, self.remove_button, self.update_button, self.model_button
+        ):  # fmt: skip
+            actions.addWidget(button)
+        actions.addStretch(1)
+
+        self.sources = SourceTableModel(self)
+        self.sources.watch_toggled.connect(self._on_sources_watch_toggled)
+        self.source_table = self._table(self.sources)
+        self.source_table.setMaximumHeight(150)
+        header = self.source_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+
+        # Progress: files, chunks, rate, time left, and Cancel.
+        self.progress_bar = QProgressBar()
+        self.progress_label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_indexing)
+        self.progress_panel = QWidget()
+        progress_layout = QHBoxLayout(self.progress_panel)
+        progress_layout.setContentsMargins(0, 0, 0, 0)
+        progress_layout.addWidget(self.progress_bar, 1)
+        progress_layout.addWidget(self.progress_label, 2)
+        progress_layout.addWidget(self.cancel_button)
+        self.progress_panel.hide()
+        self.report_label = QLabel()
+        self.report_label.setWordWrap(True)
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.files = FileTableModel(self)
+        self.file_table = self._table(self.files)
+        self.file_table.doubleClicked.connect(self._on_file_table_double_clicked)
+        self.problems = FileTableModel(self)
+        self.problem_table = self._table(self.problems)
+        self.problem_table.doubleClicked.connect(self._on_problem_table_double_clicked)
+
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Try a question: which passages would an answer use?")
+        self.search_box.returnPressed.connect(lambda: self.search())
+        self.results = SearchResultModel(self)
+        self.result_list = QListView()
+        self.result_list.setModel(self.results)
+        self.result_list.setWordWrap(True)
+        self.result_list.setAlternatingRowColors(True)
+        self.result_list.doubleClicked.connect(self._on_result_list_double_clicked)
+        search_tab = QWidget()
+        search_layout = QVBoxLayout(search_tab)
+        search_layout.addWidget(self.search_box)
+        search_layout.addWidget(self.result_list, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.file_table, "Files")
+        self.tabs.addTab(self.problem_table, "Could not be read")
+        self.tabs.addTab(search_tab, "Search")
+
+        self.drop_hint = QLabel("Drop files or folders here to add them to the collection.")
+        self.drop_hint.setEnabled(False)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.title)
+        right_layout.addWidget(self.stats)
+        right_layout.addLayout(actions)
+        right_layout.addWidget(self.source_table)
+        right_layout.addWidget(self.progress_panel)
+        right_layout.addWidget(self.report_label)
+        right_layout.addWidget(self.tabs, 1)
+        right_layout.addWidget(self.drop_hint)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 700])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.host.job_started.connect(self._on_host_job_started)
+        self.host.job_progressed.connect(self._on_host_job_progressed)
+        self.host.job_finished.connect(self._on_host_job_finished)
+        self.host.job_failed.connect(self._on_host_job_failed)
+        self.host.job_cancelled.connect(self._on_host_job_cancelled)
+        self.host.busy_changed.connect(self._on_host_busy_changed)
+
+        self.watch_timer = QTimer(self)
+        self.watch_timer.setInterval(self._watch_interval_ms())
+        self.watch_timer.timeout.connect(self.rescan_watched)
+        self.watch_timer.start()
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+        self.refresh()
+        if resume:
+            # Catch up with what changed while Hearth was closed, and finish interrupted runs.
+            QTimer.singleShot(0, self.resume)
+
+    @staticmethod
+    def _table(model: Any) -> QTableView:
+        table = QTableView()
+        table.setModel(model)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.verticalHeader().hide()
+        table.horizontalHeader().setStretchLastSection(True)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        table.setWordWrap(False)
+        return table
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> CollectionInfo | None:
+        return self._current
+
+    def refresh(self) -> None:
+        """Reloads the collections and the selected one's details from the store."""
+        name = self._current.name if self._current else None
+        self.collections.set_collections(self.store.list_collections())
+        row = self.collections.row_of(name) if name else -1
+        if row < 0 and self.collections.rowCount() > 0:
+            row = 0
+        if row >= 0:
+            self.collection_list.setCurrentIndex(self.collections.index(row, 0))
+            self._current = self.collections.collection(row)
+        else:
+            self._current = None
+        self._show_current()
+
+    def select(self, name: str) -> None:
+        row = self.collections.row_of(name)
+        if row >= 0:
+            self.collection_list.setCurrentIndex(self.collections.index(row, 0))
+
+    def _show_current(self) -> None:
+        info = self._current
+        has = info is not None
+        for button in (
+            self.rename_button,
+            self.delete_button,
+            self.remove_button,
+            self.update_button,
+            self.model_button,
+        ):
+            button.setEnabled(has)
+        if info is None:
+            self.title.setText("<h2>Documents</h2>")
+            self.stats.setText(
+                "Add files or folders (PDF, Word, Markdown, HTML, text, code…) and ask questions that are "
+                "answered only from them, with every claim pointing to the file and page it came from."
+            )
+            self.sources.set_sources([])
+            self.files.set_files([])
+            self.problems.set_files([])
+            return
+        self.title.setText(f"<h2>{info.name}</h2>")
+        text = f"{info.files:,} files · {info.chunks:,} passages · embedding model {info.embed_model}"
+        if info.skipped:
+            text += f" · {info.skipped} could not be read"
+        self.stats.setText(text)
+        self.sources.set_sources(self.store.sources(info))
+        files = self.store.files(info)
+        self.files.set_files([f for f in files if f.status == "indexed"])
+        self.problems.set_files([f for f in files if f.status == "skipped"])
+        problems = self.problems.rowCount()
+        self.tabs.setTabText(1, f"Could not be read ({problems})" if problems else "Could not be read")
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_collection_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self._current = self.collections.collection(current.row())
+            self._show_current()
+            self.results.set_hits([])
+
+    # -- collections ---------------------------------------------------------------------------------
+
+    def new_collection(self, name: str | None = None) -> CollectionInfo | None:
+        if name is None:
+            name, ok = QInputDialog.getText(self, "New collection", "Name:")
+            if not ok:
+                return None
+        try:
+            info = ingest.create_collection(self.store, name, self.settings)
+        except HearthError as exc:
+            self._show_error(exc.message, exc.hint)
+            return None
+        self._current = info
+        self.refresh()
+        self.collections_changed.emit()
+        return info
+
+    def rename_collection(self, new_name: str | None = None) -> None:
+        info = self._current
+        if info is None:
+            return
+        if new_name is None:
+            new_name, ok = QInputDialog.getText(self, "Rename collection", "New name:", text=info.name)
+            if not ok or new_name.strip() == info.name:
+                return
+        try:
+            self._current = self.store.rename_collection(info.name, new_name)
+        except HearthError as exc:
+            self._show_error(exc.message, exc.hint)
+            return
+        self.refresh()
+        self.collections_changed.emit()
+
+    def delete_collection(self, confirm: bool = True) -> DocumentsJob | None:
+        info = self._current
+        if info is None:
+            return None
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Delete collection",
+                f"Delete the collection “{info.name}” and its index?\nYour files themselves are not touched.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        self.host.cancel_all(info.name)
+        name = info.name
+        return self.host.submit("delete", name, lambda _c, _p, _r: self.store.delete_collection(name))
+
+    # -- adding, removing, updating ------------------------------------------------------------------
+
+    def add_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add documents")
+        if files:
+            self.add_paths(files)
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder")
+        if folder:
+            self.add_paths([folder])
+
+    def add_paths(self, targets: Sequence[str], watch: bool | None = None) -> DocumentsJob | None:
+        """Adds files/folders to the selected collection (one is created when there is none) and indexes them."""
+        targets = [str(t) for t in targets if t]
+        if not targets:
+            return None
+        info = self._current
+        if info is None:
+            info = self.store.find(DEFAULT_COLLECTION) or self.new_collection(DEFAULT_COLLECTION)
+            if info is None:
+                return None
+        try:
+            for target in targets:  # add the sources now, so they show at once
+                self.store.add_source(info, target, watch)
+        except HearthError as exc:
+            self._show_error(exc.message, exc.hint)
+            return None
+        self._show_current()
+        name = info.name
+        store = self.store
+        return self.host.submit(
+            "index",
+            name,
+            lambda cancel, progress, report: ingest.add_paths(store, name, targets, watch, cancel, progress, report),
+        )
+
+    def update_collection(self, name: str | None = None, only: Sequence[str] | None = None) -> DocumentsJob | None:
+        name = name or (self._current.name if self._current else None)
+        if name is None:
+            return None
+        store = self.store
+        paths = list(only) if only is not None else None
+        return self.host.submit(
+            "index",
+            name,
+            lambda cancel, progress, report: ingest.index_collection(store, name, paths, cancel, progress, report),
+        )
+
+    def remove_selected_source(self, confirm: bool = True) -> DocumentsJob | None:
+        info = self._current
+        if info is None:
+            return None
+        path: str | None = None
+        if self.tabs.currentWidget() is self.file_table and self.file_table.currentIndex().isValid():
+            path = self.files.record(self.file_table.currentIndex().row()).path
+        elif self.source_table.currentIndex().isValid():
+            path = self.sources.source(self.source_table.currentIndex().row()).path
+        if path is None:
+            return None
+        return self.remove_path(path, confirm)
+
+    def remove_path(self, path: str, confirm: bool = True) -> DocumentsJob | None:
+        info = self._current
+        if info is None:
+            return None
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Remove", f"Take “{Path(path).name}” out of “{info.name}”?\nThe file itself is not touched."
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        name = info.name
+        store = self.store
+        return self.host.submit("remove", name, lambda _c, _p, _r: store.remove_source(store.collection(name), path))
+
+    def change_model(self, model: str | None = None, confirm: bool = True) -> DocumentsJob | None:
+        """Switches the collection's embedding model after showing what re-embedding costs."""
+        info = self._current
+        if info is None:
+            return None
+        if model is None:
+            model, ok = QInputDialog.getText(
+                self,
+                "Embedding model",
+                "A sentence-transformers model folder on this computer, or a model name in the local cache\n"
+                "(nothing is downloaded):",
+                text=info.embed_model,
+            )
+            if not ok or not model.strip() or model.strip() == info.embed_model:
+                return None
+        model = model.strip()
+        plan = ingest.plan_model_change(self.store, info.name, model)
+        if confirm:
+            answer = QMessageBox.question(self, "Embedding model", f"{plan.describe()}\n\nSwitch to {model}?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        name = info.name
+        store = self.store
+
+        def switch(cancel: Any, progress: Any, report: ingest.IngestReport) -> ingest.IngestReport:
+            ingest.change_model(store, name, model)
+            return ingest.index_collection(store, name, None, cancel, progress, report)
+
+        self.host.cancel_all(name)
+        return self.host.submit("index", name, switch)
+
+    def cancel_indexing(self) -> None:
+        self.host.cancel_all()
+        self.progress_label.setText("Stopping after the current file…")
+        self.cancel_button.setEnabled(False)
+
+    def resume(self) -> None:
+        """Brings every collection with sources up to date (cheap when nothing changed)."""
+        for info in self.store.list_collections():
+            if info.sources:
+                self.update_collection(info.name)
+
+    @property
+    def settings(self) -> rag_config.RagSettings:
+        """The documents settings as saved now (the Settings section edits them)."""
+        return rag_config.load()
+
+    def _watch_interval_ms(self) -> int:
+        return max(5, self.settings.watch_interval_s) * 1000
+
+    def rescan_watched(self) -> None:
+        """Indexes what changed in watched folders (skipped while other indexing runs)."""
+        self.watch_timer.setInterval(self._watch_interval_ms())  # a changed setting applies from the next check
+        if self.host.busy:
+            return
+        for info in self.store.list_collections():
+            watched = [s.path for s in self.store.sources(info) if s.watch and s.mode == "include"]
+            if watched:
+                self.update_collection(info.name, watched)
+
+    @Slot(str, bool)
+    def _on_sources_watch_toggled(self, path: str, watch: bool) -> None:
+        info = self._current
+        if info is None:
+            return
+        self.store.set_watch(info, path, watch)
+        if watch:
+            self.update_collection(info.name, [path])
+
+    # -- search and opening sources -------------------------------------------------------------
+
+    def search(self, query: str | None = None, k: int | None = None) -> DocumentsJob | None:
+        info = self._current
+        query = (query if query is not None else self.search_box.text()).strip()
+        if info is None or not query:
+            return None
+        if query != self.search_box.text():
+            self.search_box.setText(query)
+        name = info.name
+        store = self.store
+        settings = self.settings
+        return self.host.search(name, lambda _c, _p, _r: retrieve.search(store, [name], query, k, settings))
+
+    def open_hit(self, row: int) -> bool:
+        hit = self.results.hit(row)
+        return self._open(hit.source, hit.page)
+
+    def _open(self, path: str, page: int | None) -> bool:
+        opened = open_source(path, page)
+        if opened:
+            self.source_opened.emit(path, page)
+        else:
+            self._show_error(f"“{Path(path).name}” could not be opened.", "The file may have been moved or deleted.")
+        return opened
+
+    @Slot(QModelIndex)
+    def _on_file_table_double_clicked(self, index: QModelIndex) -> None:
+        self._open(self.files.record(index.row()).path, None)
+
+    @Slot(QModelIndex)
+    def _on_problem_table_double_clicked(self, index: QModelIndex) -> None:
+        self._open(self.problems.record(index.row()).path, None)
+
+    @Slot(QModelIndex)
+    def _on_result_list_double_clicked(self, index: QModelIndex) -> None:
+        self.open_hit(index.row())
+
+    # -- drag and drop ---------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if _local_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = _local_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+        else:
+            event.ignore()
+
+    # -- worker reports --------------------------------------------------------------------------
+
+    @Slot(bool)
+    def _on_host_busy_changed(self, busy: bool) -> None:
+        self.progress_panel.setVisible(busy)
+        self.cancel_button.setEnabled(busy)
+        if busy:
+            self.progress_bar.setRange(0, 0)
+            self.progress_label.setText("Starting…")
+
+    @Slot(object)
+    def _on_host_job_started(self, job: DocumentsJob) -> None:
+        if job.kind == "index":
+            self.indexing_started.emit()
+
+    @Slot(object, object)
+    def _on_host_job_progressed(self, job: DocumentsJob, progress: ingest.IndexProgress) -> None:
+        if progress.phase in ("loading", "scanning", "removing") or not progress.files_total:
+            self.progress_bar.setRange(0, 0)
+            self.progress_label.setText(f"{job.collection}: {progress.message}…")
+        else:
+            self.progress_bar.setRange(0, progress.files_total)
+            self.progress_bar.setValue(progress.files_done)
+            current = f" — {progress.message}" if progress.message and progress.phase != "done" else ""
+            self.progress_label.setText(f"{job.collection}: {progress.describe()}{current}")
+            now = time.monotonic()
+            if now - self._last_files_refresh > FILES_REFRESH_S:
+                self._last_files_refresh = now
+                self._refresh_current_details()
+        self.indexing_progressed.emit(progress)
+
+    def _refresh_current_details(self) -> None:
+        if self._current is not None:
+            try:
+                self._current = self.store.refresh(self._current)
+            except HearthError:
+                self.refresh()
+                return
+            self._show_current()
+
+    @Slot(object, object)
+    def _on_host_job_finished(self, job: DocumentsJob, result: object) -> None:
+        if job.kind == "search":
+            assert isinstance(result, retrieve.Retrieval)
+            if self._current is not None and job.collection == self._current.name:
+                self.results.set_hits(result.hits)
+            self.search_finished.emit(result)
+            return
+        if job.kind == "index" and isinstance(result, ingest.IngestReport):
+            self.last_report = result
+            self._show_report(result)
+            self.refresh()
+            self.indexing_finished.emit(result)
+        else:
+            self.refresh()
+        self.collections_changed.emit()
+
+    @Slot(object, str, str)
+    def _on_host_job_failed(self, job: DocumentsJob, message: str, hint: str) -> None:
+        if job.kind != "search":
+            self.refresh()
+        self._show_error(message, hint)
+        self.job_failed.emit(message, hint)
+
+    @Slot(object)
+    def _on_host_job_cancelled(self, job: DocumentsJob) -> None:
+        if job.kind == "search":
+            return
+        self.last_report = job.report
+        self._show_report(job.report, stopped=True)
+        self.refresh()
+        self.indexing_cancelled.emit(job.report)
+
+    def _show_report(self, report: ingest.IngestReport, stopped: bool = False) -> None:
+        if stopped:
+            text = (
+                f"Stopped. {report.summary().replace(' — stopped before the end', '')}. What was indexed is kept; "
+                "“Update now” (or the next start) continues from there."
+            )
+        else:
+            text = report.summary() + "."
+        if report.skipped:
+            text += f" See “Could not be read” for {len(report.skipped)} file(s) and why."
+        if report.missing_sources:
+            text += f" Not reachable now (kept as they were): {', '.join(report.missing_sources)}."
+        if report.ignored:
+            text += f" Ignored {sum(report.ignored.values())} files of types Hearth does not read."
+        self.report_label.setText(text)
+
+    def _show_error(self, message: str, hint: str = "") -> None:
+        self.report_label.setText(f"<b>{message}</b> {hint}".strip())
+
+    # -- shutdown ----------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Called by the main window when it closes: stop indexing (it resumes next time) and the threads."""
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        self.watch_timer.stop()
+        self.host.shutdown()

@@ -1,0 +1,134 @@
+"""The Settings section: defaults for new chats and for documents, and where Hearth keeps its data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core import paths
+from desktop_app.ui.context import AppContext
+from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
+from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
+from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
+
+
+class SettingsView(QScrollArea):
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsView")
+        self._context = context
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+        title = QLabel("Settings")
+        title.setObjectName("sectionTitle")
+        intro = QLabel("Changes are saved as you make them.")
+        intro.setObjectName("hintLabel")
+
+        self.system_prompt_edit = SystemPromptEdit(height=100)
+        self.system_prompt_edit.show_text(context.settings.system_prompt)
+        self.system_prompt_edit.edited.connect(self._on_system_prompt_edit_edited)
+        prompt_box = QGroupBox("System prompt for new chats")
+        prompt_layout = QVBoxLayout(prompt_box)
+        prompt_layout.addWidget(self.system_prompt_edit)
+        note = QLabel("Each chat keeps its own copy; change a chat's prompt in its side panel.")
+        note.setObjectName("hintLabel")
+        prompt_layout.addWidget(note)
+
+        self.sampling_form = SamplingForm(context)
+        sampling_box, self.reset_sampling_button = _form_box("Sampling", self.sampling_form, self.sampling_form.reset)
+        self.load_form = LoadForm(context)
+        load_box, self.reset_load_button = _form_box("Loading models", self.load_form, self.load_form.reset)
+        self.documents_form = DocumentsSettingsForm()
+        documents_box, self.reset_documents_button = _form_box(
+            "Documents",
+            self.documents_form,
+            self.documents_form.reset,
+            note="Passage length and embedding model apply to collections made from now on.",
+        )
+
+        self.data_folder_label = QLabel(str(paths.home()))
+        self.data_folder_label.setObjectName("pathLabel")
+        self.data_folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.data_folder_label.setWordWrap(True)
+        self.open_folder_button = QPushButton("Open folder")
+        self.open_folder_button.clicked.connect(self._on_open_folder_button_clicked)
+        data_box = QGroupBox("Data folder")
+        data_layout = QVBoxLayout(data_box)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.data_folder_label, 1)
+        folder_row.addWidget(self.open_folder_button)
+        data_layout.addLayout(folder_row)
+        data_note = QLabel(
+            "Conversations, settings, downloaded models and logs live here. Set the HEARTH_HOME "
+            "environment variable to keep them somewhere else (a portable install, a bigger disk)."
+        )
+        data_note.setObjectName("hintLabel")
+        data_note.setWordWrap(True)
+        data_layout.addWidget(data_note)
+
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        left = QVBoxLayout()
+        left.addWidget(prompt_box)
+        left.addWidget(sampling_box)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(load_box)
+        right.addWidget(documents_box)
+        right.addWidget(data_box)
+        right.addStretch(1)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+
+        content = QWidget()
+        content.setMaximumWidth(1100)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(28, 20, 28, 20)
+        layout.addWidget(title)
+        layout.addWidget(intro)
+        layout.addSpacing(8)
+        layout.addLayout(columns)
+        layout.addStretch(1)
+        self.setWidget(content)
+
+    @Slot(str)
+    def _on_system_prompt_edit_edited(self, text: str) -> None:
+        self._context.settings.system_prompt = text
+        self._context.save_settings(self)
+
+    def flush(self) -> None:
+        """Saves a pending edit now (the window is closing)."""
+        self.system_prompt_edit.flush()
+
+    @Slot()
+    def _on_open_folder_button_clicked(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.home())))
+
+
+def _form_box(title: str, form: QWidget, reset: Callable[[], None], note: str = "") -> tuple[QGroupBox, QPushButton]:
+    """A titled group around ``form``, an optional hint, and its "Restore defaults" button."""
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.addWidget(form)
+    if note:
+        hint = QLabel(note)
+        hint.setObjectName("hintLabel")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+    button = QPushButton("Restore defaults")
+    button.clicked.connect(reset)
+    layout.addWidget(button, 0, Qt.AlignmentFlag.AlignRight)
+    return box, button
