@@ -196,6 +196,10 @@ class Engine:
         import llama_cpp
         import llama_cpp.llama_cpp as capi
 
+        from desktop_app.core.llama_backends import load_llama_backends
+
+        load_llama_backends()
+
         def on_progress(fraction: float, _data: ctypes.c_void_p) -> bool:
             if progress:
                 progress(Progress(fraction, 1.0, "Loading model"))

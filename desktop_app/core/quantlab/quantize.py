@@ -30,6 +30,7 @@ from typing import Any
 from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
+from desktop_app.core.llama_backends import load_llama_backends
 from desktop_app.core.models import gguf_meta
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
 from desktop_app.core.quantlab.variants import is_quantized
@@ -230,6 +231,7 @@ def _quantize_in_child(job: dict[str, Any], conn: Any) -> None:
 
         callback = llama_cpp.llama_log_callback(on_log)
         llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+        load_llama_backends()
         llama_cpp.llama_backend_init()
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = int(job["ftype"])
