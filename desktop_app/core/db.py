@@ -220,6 +220,59 @@ def m006_conversation_documents(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_runs(db: sqlite3.Connection) -> None:
+    """Dataset runs (core/runs/): one row per run with its manifest, one per dataset row done,
+    committed as each finishes (a killed run resumes from what is here)."""
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            n INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            dataset_path TEXT NOT NULL,
+            dataset_sha256 TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_sha256 TEXT,
+            replay_of INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            task_json TEXT NOT NULL,
+            manifest_json TEXT NOT NULL
+        );
+        CREATE TABLE run_rows (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            row_key TEXT NOT NULL,
+            inputs_json TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            output TEXT NOT NULL,
+            reference TEXT,
+            valid INTEGER NOT NULL,
+            correct INTEGER,
+            score REAL,
+            error TEXT NOT NULL DEFAULT '',
+            finish TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            gen_tokens INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            cited INTEGER,
+            flagged INTEGER,
+            source_hit INTEGER,
+            detail_json TEXT,
+            finished_at REAL NOT NULL,
+            PRIMARY KEY (run_id, idx)
+        );
+        CREATE INDEX run_rows_by_correct ON run_rows(run_id, correct);
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()
