@@ -45,12 +45,49 @@ class LoadSettings:
 
 
 @dataclass
+class ServerSettings:
+    """Hearth's own OpenAI-compatible server: off until the user turns it on, and on the
+    loopback address unless they choose another (which then needs the API key)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+
+@dataclass
+class RemoteEndpoint:
+    """An OpenAI-compatible server the user added (llama-server, vLLM, Ollama, another Hearth).
+    Its key, if any, is kept by :mod:`desktop_app.core.secrets`, never here."""
+
+    id: str = ""
+    name: str = ""
+    url: str = ""
+    has_key: bool = False
+    n_ctx: int = 0  # 0: what the server reports (else 4096 is assumed, and said so)
+    concurrency: int = 4  # requests sent at once by dataset runs
+
+
+@dataclass
 class Settings:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     load: LoadSettings = field(default_factory=LoadSettings)
     system_prompt: str = "You are a helpful assistant."
     last_model: str = ""
     extra_model_paths: list[str] = field(default_factory=list)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    endpoints: list[RemoteEndpoint] = field(default_factory=list)
+    # The chat template chosen per model file (resolved path -> a name in inference.templates.CHOICES).
+    model_templates: dict[str, str] = field(default_factory=dict)
+
+    def template_for(self, model_path: str | Path) -> str:
+        return self.model_templates.get(str(Path(model_path).resolve()), "auto")
+
+    def set_template_for(self, model_path: str | Path, name: str) -> None:
+        key = str(Path(model_path).resolve())
+        if name == "auto":
+            self.model_templates.pop(key, None)
+        else:
+            self.model_templates[key] = name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +100,13 @@ class Settings:
             system_prompt=str(data.get("system_prompt", cls.system_prompt)),
             last_model=str(data.get("last_model", "")),
             extra_model_paths=[str(p) for p in data.get("extra_model_paths", []) or []],
+            server=_build(ServerSettings, data.get("server")),
+            endpoints=[_build(RemoteEndpoint, e) for e in data.get("endpoints") or [] if isinstance(e, dict)],
+            model_templates={
+                str(k): str(v) for k, v in (data.get("model_templates") or {}).items() if isinstance(v, str)
+            }
+            if isinstance(data.get("model_templates"), dict)
+            else {},
         )
 
 

@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
             return
         path = Path(last)
         if path.is_file():
-            context.models.load(path, context.settings.load)
+            context.models.load(path, context.settings.load, context.settings.template_for(path))
 
     @Slot(int)
     def _on_sidebar_current_row_changed(self, row: int) -> None:

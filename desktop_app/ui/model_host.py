@@ -49,6 +49,7 @@ SHUTDOWN_WAIT_MS = 30_000
 class LoadRequest:
     path: Path
     settings: LoadSettings
+    template: str = "auto"  # the user's chat-template choice for this model (inference.templates)
     cancel: CancelToken = field(default_factory=CancelToken)
 
 
@@ -91,6 +92,7 @@ class ModelWorker(QObject):
     rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, "history_dropped": n}
     rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
     bug_raised = Signal(object)  # an unexpected exception, for the GUI's excepthook
+    template_changed = Signal(object)  # LoadedModel, now prompted with another chat template
     shut_down = Signal()
 
     def __init__(self) -> None:
@@ -101,13 +103,21 @@ class ModelWorker(QObject):
         self._calibrated = True
         self._last_progress = 0.0
 
+    @Slot(str)
+    def set_template(self, preference: str) -> None:
+        if self._engine.model is not None:
+            self._engine.set_template(preference)
+            self.template_changed.emit(self._engine.model)
+
     @Slot(object)
     def load(self, request: LoadRequest) -> None:
         try:
             request.cancel.raise_if_cancelled()
             gguf_meta.read_local(request.path)  # a broken file fails here, before the current model is unloaded
             sha256 = fingerprint.cached_sha256(request.path, self._report_progress, request.cancel)
-            model = self._engine.load(request.path, request.settings, self._report_progress, request.cancel)
+            model = self._engine.load(
+                request.path, request.settings, self._report_progress, request.cancel, request.template
+            )
         except Cancelled:
             self.load_cancelled.emit(request, self._engine.model)
         except HearthError as exc:
@@ -284,6 +294,7 @@ class ModelHost(QObject):
     _generate_rag_requested = Signal(object)
     _unload_requested = Signal()
     _shutdown_requested = Signal()
+    _template_requested = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -304,6 +315,8 @@ class ModelHost(QObject):
         self._generate_rag_requested.connect(self._worker.generate_rag)
         self._unload_requested.connect(self._worker.unload)
         self._shutdown_requested.connect(self._worker.shut_down_thread)
+        self._template_requested.connect(self._worker.set_template)
+        self._worker.template_changed.connect(self._on_worker_template_changed)
 
         self._worker.load_progress.connect(self.load_progress)
         self._worker.model_loaded.connect(self._on_worker_model_loaded)
@@ -328,14 +341,27 @@ class ModelHost(QObject):
     def running(self) -> bool:
         return self._thread.isRunning()
 
-    def load(self, path: Path, settings: LoadSettings) -> LoadRequest:
-        """Loads ``path`` (replacing the loaded model). A reply in progress is stopped first."""
-        request = LoadRequest(Path(path), dataclasses.replace(settings))
+    def load(self, path: Path, settings: LoadSettings, template: str = "auto") -> LoadRequest:
+        """Loads ``path`` (replacing the loaded model). A reply in progress is stopped first.
+        ``template``: the user's chat-template choice for this model."""
+        request = LoadRequest(Path(path), dataclasses.replace(settings), template)
         self.stop()  # a reply or an earlier load in progress gives way
         self._current = request
         self._set_state(HostState.loading)
         self._load_requested.emit(request)
         return request
+
+    def set_template(self, preference: str) -> None:
+        """Prompts the loaded model with another chat template from the next reply on (no reload)."""
+        if self.busy:
+            raise HearthError("The model is busy.", "Wait for it to finish, or press Stop.")
+        if self.model is not None:
+            self._template_requested.emit(preference)
+
+    @Slot(object)
+    def _on_worker_template_changed(self, model: LoadedModel) -> None:
+        self.model = model
+        self.model_changed.emit(model)
 
     def generate(
         self, conversation_id: int, messages: list[Message], sampling: SamplingSettings, system_prompt: str

@@ -40,6 +40,7 @@ def make_provenance(
             },
             "sampling": used,
             "system_prompt": system_prompt,
+            "template": model.template.to_dict(),
         },
         seed=reply.seed,
         timings=reply.timings.to_dict(),

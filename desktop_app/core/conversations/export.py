@@ -177,6 +177,7 @@ def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
     if load.get("backend"):
         engine += f", backend {load['backend']}"
     lines.append(engine)
+    lines.append(f"- Chat template: {p.template_description}")
     names = (
         ("temperature", "temperature"),
         ("top_p", "top-p"),

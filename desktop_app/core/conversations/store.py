@@ -38,6 +38,14 @@ class Provenance:
     finish: str  # "stop" | "length" | "cancelled"
     dropped_messages: int = 0
 
+    @property
+    def template_description(self) -> str:
+        """The chat template the prompt was written in ("unrecorded" for answers from before it was)."""
+        template = self.settings.get("template") or {}
+        described = str(template.get("description", "")) or "unrecorded"
+        sha = str(template.get("sha256", ""))
+        return f"{described} (sha256 {sha})" if sha else described
+
 
 @dataclass(frozen=True)
 class Conversation:

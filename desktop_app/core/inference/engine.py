@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import random
 import threading
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core import hardware
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError, ModelLoadError
+from desktop_app.core.inference import templates
+from desktop_app.core.inference.templates import ChatTemplate, Renderer
 from desktop_app.core.models import gguf_meta
 from desktop_app.core.settings import LoadSettings, SamplingSettings
 
@@ -30,11 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Used when a GGUF file carries no chat template of its own.
-FALLBACK_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 # Patching llama_cpp's default model params (to get a load-progress callback) is process-wide.
 _LOAD_LOCK = threading.Lock()
 
@@ -86,6 +84,7 @@ class LoadedModel:
     backend: str
     llama_cpp_version: str
     load_s: float
+    template: ChatTemplate = field(default_factory=lambda: templates.continuation("continuation"))
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -118,12 +117,51 @@ def _compiled_grammar(gbnf: str) -> Any:
         raise HearthError(f"The output format could not be turned into a grammar: {exc}") from None
 
 
+def _template_notes(template: ChatTemplate) -> list[str]:
+    """What the chat says about a template the user did not choose and the file did not carry."""
+    if template.source == "continuation":
+        return [templates.BASE_MODEL_NOTICE]
+    if template.source == "architecture":
+        return [
+            f"This model file carries no chat template: Hearth prompts it in the {template.label} format, "
+            "chosen for its architecture. Pick another in the side panel if replies look wrong."
+        ]
+    return []
+
+
+class _StopText:
+    """Holds back text that may be the start of a stop string, so a stop never reaches the user."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._held = ""
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        """(text safe to show, whether a stop string was reached)."""
+        if not self._stops:
+            return piece, False
+        text = self._held + piece
+        cut = min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self._held = ""
+            return text[:cut], True
+        keep = max((k for s in self._stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+        self._held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep], False
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
 class Engine:
     def __init__(self) -> None:
         self._llm: Llama | None = None
         self.model: LoadedModel | None = None
         self._eog: Callable[[int], bool] | None = None
-        self._formatter: Any = None
+        self._renderer: Renderer | None = None
+        self._add_bos = False
+        self._bos_text = ""
         self.baseline_rss = 0  # RSS before the current model was loaded (fit calibration)
 
     # -- loading -------------------------------------------------------------------------
@@ -134,9 +172,11 @@ class Engine:
         settings: LoadSettings | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        template: str = templates.AUTO,
     ) -> LoadedModel:
         """Loads a model, replacing any loaded one. Raises ModelLoadError in plain words,
-        Cancelled if ``cancel`` fires (the previous model is then already unloaded)."""
+        Cancelled if ``cancel`` fires (the previous model is then already unloaded).
+        ``template`` is the user's choice for this model (see :mod:`templates`)."""
         path = Path(path)
         settings = settings or LoadSettings()
         info = gguf_meta.read_local(path)  # clear errors for empty / non-GGUF / truncated files
@@ -164,7 +204,8 @@ class Engine:
         started = time.perf_counter()
         llm = self._construct(path, n_ctx, n_threads, n_gpu_layers, settings.flash_attn, progress, cancel)
         self._llm = llm
-        self._setup_chat(llm, info)
+        chosen = self._setup_chat(llm, info, path.name, template)
+        notes.extend(_template_notes(chosen))
         offloaded = 0
         if offload:
             total = info.n_layers + 1  # llama.cpp counts the output layer too
@@ -179,9 +220,20 @@ class Engine:
             backend=backend if offloaded else "CPU",
             llama_cpp_version=version,
             load_s=time.perf_counter() - started,
+            template=chosen,
             notes=notes,
         )
         return self.model
+
+    def set_template(self, preference: str) -> ChatTemplate:
+        """Prompts the loaded model with another template from the next reply on (no reload)."""
+        llm = self._require()
+        assert self.model is not None
+        chosen = self._setup_chat(llm, self.model.info, self.model.path.name, preference)
+        stale = _template_notes(self.model.template)
+        notes = [n for n in self.model.notes if n not in stale] + _template_notes(chosen)
+        self.model = dataclasses.replace(self.model, template=chosen, notes=notes)
+        return chosen
 
     @staticmethod
     def _construct(
@@ -237,9 +289,8 @@ class Engine:
             finally:
                 capi.llama_model_default_params = original
 
-    def _setup_chat(self, llm: Llama, info: gguf_meta.GGUFInfo) -> None:
+    def _setup_chat(self, llm: Llama, info: gguf_meta.GGUFInfo, file_name: str, preference: str) -> ChatTemplate:
         import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         vocab = llm._model.vocab
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
@@ -249,20 +300,18 @@ class Engine:
                 return ""
             return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-        template = llm.metadata.get("tokenizer.chat_template") or info.chat_template or FALLBACK_TEMPLATE
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=special_text(llm.token_eos()),
-            bos_token=special_text(llm.token_bos()),
-            add_generation_prompt=True,
-        )
+        chosen = templates.choose(info, file_name, preference)
+        self._bos_text = special_text(llm.token_bos())
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        self._renderer = Renderer(chosen, self._bos_text, special_text(llm.token_eos()))
+        return chosen
 
     def unload(self) -> None:
         if self._llm is not None:
             self._llm.close()
         self._llm = None
         self.model = None
-        self._formatter = None
+        self._renderer = None
 
     @property
     def loaded(self) -> bool:
@@ -279,16 +328,25 @@ class Engine:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def render(self, messages: Sequence[Message]) -> str:
-        """The prompt text for ``messages`` with the model's own chat template."""
+        """The prompt text for ``messages`` with the chosen chat template (or as plain text)."""
         self._require()
+        assert self._renderer is not None
         try:
-            result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+            return self._renderer.render([(m.role, m.content) for m in messages])
         except Exception as exc:  # noqa: BLE001 - templates raise anything; the user needs words
             raise HearthError(f"The model's chat template rejected this conversation: {exc}") from None
-        return str(result.prompt)
 
     def tokenize_chat(self, messages: Sequence[Message]) -> list[int]:
-        return self._require().tokenize(self.render(messages).encode("utf-8"), add_bos=False, special=True)
+        text = self.render(messages)
+        # A template that writes the BOS token itself gets none added; one that does not (llama-cpp-
+        # python's built-in formats, plain continuation) gets it where the model expects one.
+        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return self._require().tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    @property
+    def stops(self) -> list[str]:
+        """Text that ends a reply under the current template (beside the model's end tokens)."""
+        return list(self._renderer.stops) if self._renderer else []
 
     def plan_prompt(self, messages: Sequence[Message], max_tokens: int) -> PromptPlan:
         """Fits the conversation into the context, dropping the oldest turns when needed.
@@ -357,6 +415,8 @@ class Engine:
         limit = max_new_tokens if max_new_tokens is not None else sampling.max_tokens
         limit = max(0, min(limit, llm.n_ctx() - len(prompt)))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stop_text = _StopText(self.stops)
+        stopped_by_text = False
         pieces: list[str] = []
         finish = "length"
         n_gen = 0
@@ -387,10 +447,13 @@ class Engine:
                     break
                 n_gen += 1
                 t_last = now
-                piece = decoder.decode(llm.detokenize([token], special=False))
+                piece, stopped = stop_text.feed(decoder.decode(llm.detokenize([token], special=False)))
                 if piece:
                     pieces.append(piece)
                     yield piece
+                if stopped:
+                    finish, stopped_by_text = "stop", True
+                    break
                 if cancel.cancelled:
                     finish = "cancelled"
                     break
@@ -404,6 +467,7 @@ class Engine:
         finally:
             generator.close()
         tail = decoder.decode(b"", final=True)
+        tail = ("" if stopped_by_text else stop_text.flush()) + tail
         if tail:
             pieces.append(tail)
             yield tail

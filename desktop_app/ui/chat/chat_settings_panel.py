@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QGroupBox,
     QLabel,
@@ -13,6 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.errors import HearthError
+from desktop_app.core.inference import templates
 from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.model_host import HostState
@@ -58,10 +61,27 @@ class ChatSettingsPanel(QScrollArea):
         load_layout.addWidget(self.reload_note)
         load_layout.addWidget(self.reload_button)
 
+        self.template_combo = QComboBox()
+        self.template_combo.setAccessibleName("Chat template")
+        for name, label in templates.CHOICES.items():
+            self.template_combo.addItem(label, name)
+        self.template_combo.setToolTip(
+            "How the conversation is written out for this model. Kept per model file; recorded with every answer."
+        )
+        self.template_combo.activated.connect(self._on_template_combo_activated)
+        self.template_note = QLabel()
+        self.template_note.setObjectName("hintLabel")
+        self.template_note.setWordWrap(True)
+        template_box = QGroupBox("Chat template (this model)")
+        template_layout = QVBoxLayout(template_box)
+        template_layout.addWidget(self.template_combo)
+        template_layout.addWidget(self.template_note)
+
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(prompt_box)
+        layout.addWidget(template_box)
         layout.addWidget(sampling_box)
         layout.addWidget(load_box)
         layout.addStretch(1)
@@ -71,6 +91,7 @@ class ChatSettingsPanel(QScrollArea):
         context.models.model_changed.connect(self._on_models_model_changed)
         context.models.state_changed.connect(self._on_models_state_changed)
         self._update_reload()
+        self._update_template()
 
     # -- system prompt ------------------------------------------------------------------------
 
@@ -102,13 +123,42 @@ class ChatSettingsPanel(QScrollArea):
     @Slot(object)
     def _on_models_model_changed(self, _model: LoadedModel | None) -> None:
         self._update_reload()
+        self._update_template()
 
     @Slot(object)
     def _on_models_state_changed(self, _state: HostState) -> None:
         self._update_reload()
+        self._update_template()
+
+    # -- chat template ---------------------------------------------------------------------------
+
+    def _update_template(self) -> None:
+        model = self._context.models.model
+        self.template_combo.setEnabled(model is not None and not self._context.models.busy)
+        if model is None:
+            self.template_note.setText("Load a model to choose how it is prompted.")
+            return
+        chosen = self._context.settings.template_for(model.path)
+        self.template_combo.setCurrentIndex(max(0, self.template_combo.findData(chosen)))
+        self.template_note.setText(f"In use: {model.template.describe()}.")
+
+    @Slot(int)
+    def _on_template_combo_activated(self, index: int) -> None:
+        model = self._context.models.model
+        name = str(self.template_combo.itemData(index))
+        if model is None:
+            return
+        self._context.settings.set_template_for(model.path, name)
+        self._context.save_settings(self)
+        try:
+            self._context.models.set_template(name)
+        except HearthError as exc:
+            self.template_note.setText(f"{exc.message} {exc.hint}")
 
     @Slot()
     def _on_reload_button_clicked(self) -> None:
         model = self._context.models.model
         if model is not None:
-            self._context.models.load(model.path, self._context.settings.load)
+            self._context.models.load(
+                model.path, self._context.settings.load, self._context.settings.template_for(model.path)
+            )

@@ -104,7 +104,7 @@ class ModelPicker(QWidget):
 
     def load(self, path: Path) -> None:
         """Loads ``path`` with the current load settings."""
-        self._context.models.load(Path(path), self._context.settings.load)
+        self._context.models.load(Path(path), self._context.settings.load, self._context.settings.template_for(path))
 
     def open_file(self, path: Path) -> None:
         """What "Open GGUF file…" does once a file is chosen."""

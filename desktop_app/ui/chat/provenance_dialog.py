@@ -57,6 +57,7 @@ def provenance_html(p: Provenance) -> str:
                 "file": p.model_path,
                 "size": f"{human_bytes(p.model_size)} ({p.model_size:,} bytes)",
                 "llama.cpp": p.llama_cpp_version,
+                "chat template": p.template_description,
             },
         ),
         _rows(

@@ -56,13 +56,18 @@ class DocumentsWorker(QObject):
     @Slot(object)
     def run(self, job: DocumentsJob) -> None:
         last = 0.0
+        held: ingest.IndexProgress | None = None  # the latest update the throttle kept back
 
         def progress(update: ingest.IndexProgress) -> None:
-            nonlocal last
+            nonlocal last, held
             now = time.monotonic()
+            if update.phase == "done" and held is not None:
+                self.progressed.emit(job, held)  # the final counts are shown before "done"
             if now - last >= PROGRESS_INTERVAL_S or update.phase == "done":
-                last = now
+                last, held = now, None
                 self.progressed.emit(job, update)
+            else:
+                held = update
 
         if job.cancel.cancelled:
             self.cancelled.emit(job)
