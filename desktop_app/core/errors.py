@@ -25,5 +25,17 @@ class ModelLoadError(HearthError):
     """A model file that cannot be read or loaded."""
 
 
+class OfflineError(HearthError):
+    """The network or a server cannot be reached, or offline mode forbids asking it."""
+
+
+class OfflineModeError(OfflineError):
+    """Offline mode (HF_HUB_OFFLINE) is on: nothing was asked of the network."""
+
+
+class AccessDeniedError(HearthError):
+    """A server refused: a gated or private repository, a missing or wrong token."""
+
+
 class Cancelled(Exception):  # noqa: N818 - reads naturally: ``raise Cancelled``
     """The user stopped the work. Not an error: nothing is shown."""

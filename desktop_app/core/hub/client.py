@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.errors import HearthError
+from desktop_app.core.errors import AccessDeniedError, HearthError, OfflineError, OfflineModeError
 from desktop_app.core.fit.badges import FitBadge, machine, safe_badge, unknown_badge
 from desktop_app.core.models.files import SPLIT_RE
 from desktop_app.core.models.gguf_meta import merge_split_headers
@@ -108,12 +108,12 @@ def parse_repo_ref(text: str) -> str | None:
 
 OFFLINE_MESSAGE = "You are offline or the Hub is unreachable."
 OFFLINE_HINT = (
-    "Check the internet connection (or the HF_ENDPOINT mirror and proxy settings). Your local models still work."
+    "Check the internet connection (and any proxy). Your local models still work."
 )
 
 
-def gated_error(repo_id: str) -> HearthError:
-    return HearthError(
+def gated_error(repo_id: str) -> AccessDeniedError:
+    return AccessDeniedError(
         f"“{repo_id}” is a gated repository: its files are shared only with people who accept its terms.",
         f"Accept them on {endpoint()}/{repo_id} while signed in, then give Hearth a token with access "
         "(set HF_TOKEN, or run `hf auth login`).",
@@ -138,7 +138,7 @@ def hub_errors(repo_id: str = "", filename: str = "") -> Iterator[None]:
     try:
         yield
     except OfflineModeIsEnabled:
-        raise HearthError(
+        raise OfflineModeError(
             "Hugging Face offline mode is on (HF_HUB_OFFLINE), so Hearth does not contact the Hub.",
             "Unset HF_HUB_OFFLINE to browse and download models. Your local models still work.",
         ) from None
@@ -165,7 +165,7 @@ def hub_errors(repo_id: str = "", filename: str = "") -> Iterator[None]:
     except httpx2.TimeoutException:
         raise HearthError("The Hub did not answer in time.", "Check the connection and try again.") from None
     except (httpx2.TransportError, ConnectionError):
-        raise HearthError(OFFLINE_MESSAGE, OFFLINE_HINT) from None
+        raise OfflineError(OFFLINE_MESSAGE, OFFLINE_HINT) from None
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -582,12 +582,12 @@ def remote_header(
         url = file_url(repo_id, part.path, revision)
         try:
             infos.append(gguf_meta.read_remote(url, headers=headers))
-        except HearthError as exc:
-            if "gated or private" in exc.message:
-                raise gated_error(repo_id) from None
-            if exc.message.startswith("Cannot reach"):
-                raise HearthError(OFFLINE_MESSAGE, OFFLINE_HINT) from None
+        except AccessDeniedError:
+            raise gated_error(repo_id) from None
+        except OfflineModeError:
             raise
+        except OfflineError:
+            raise OfflineError(OFFLINE_MESSAGE, OFFLINE_HINT) from None
     info = infos[0] if len(infos) == 1 else merge_split_headers(infos)
     cache.put(key, info)
     return info
@@ -619,14 +619,13 @@ def badges(
             try:
                 info = remote_header(page.repo_id, page.revision, model, token, cancel)
                 badge = safe_badge(info, n_ctx, hw)
+            except OfflineError:
+                raise
+            except AccessDeniedError:
+                gated_reason = "gated: the header needs accepted terms and a token"
+                badge = unknown_badge(gated_reason)
             except HearthError as exc:
-                if exc.message == OFFLINE_MESSAGE or "offline mode" in exc.message:
-                    raise
-                if "gated repository" in exc.message:
-                    gated_reason = "gated: the header needs accepted terms and a token"
-                    badge = unknown_badge(gated_reason)
-                else:
-                    badge = unknown_badge(exc.message)
+                badge = unknown_badge(exc.message)
         out[model.name] = badge
         if on_badge is not None:
             on_badge(model, badge)

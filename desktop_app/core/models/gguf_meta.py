@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.errors import HearthError, ModelLoadError
+from desktop_app.core.errors import AccessDeniedError, HearthError, ModelLoadError, OfflineError, OfflineModeError
 
 GGUF_MAGIC = b"GGUF"
 # Arrays longer than this are skipped (e.g. the tokenizer's vocabulary): only their length is kept.
@@ -489,9 +489,9 @@ def read_remote(
         ) from None
     except httpx.TransportError as exc:
         host = httpx.URL(url).host
-        raise HearthError(
+        raise OfflineError(
             f"Cannot reach {host}: this computer seems to be offline, or the server is unreachable ({exc}).",
-            "Check the internet connection (or the HF_ENDPOINT mirror) and try again.",
+            "Check the internet connection (and any proxy) and try again.",
         ) from None
 
 
@@ -530,7 +530,7 @@ def _raise_for_status(status: int, name: str) -> None:
     if status in (200, 206):
         return
     if status in (401, 403):
-        raise HearthError(
+        raise AccessDeniedError(
             f"“{name}” is in a gated or private repository: the Hub refused access (HTTP {status}).",
             "Accept the model's terms on its Hugging Face page, then set a token (HF_TOKEN, or "
             "`hf auth login`) with access to it.",
@@ -557,7 +557,7 @@ def _check_offline_mode(url: str) -> None:
 
     host = (urlsplit(url).hostname or "").lower()
     if constants.HF_HUB_OFFLINE and host not in _LOOPBACK_HOSTS:
-        raise HearthError(
+        raise OfflineModeError(
             "Hugging Face offline mode is on (HF_HUB_OFFLINE), so Hearth does not read files on the Hub.",
             "Unset HF_HUB_OFFLINE to browse models online.",
         )
