@@ -20,7 +20,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in the suite may reach the real Hub
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-pytest_plugins = ["hubstub"]  # the Hub stand-in's fixtures: hub_stub, hub_stub_server, smollm2_split
+pytest_plugins = [
+    "hubstub",  # the Hub stand-in's fixtures: hub_stub, hub_stub_server, smollm2_split
+    "api_servers",  # OpenAI-compatible servers on loopback: hearth_server, llama_cpp_server
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:

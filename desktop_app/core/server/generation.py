@@ -1,0 +1,145 @@
+"""What a served request asks the engine to do, as jobs for the model thread.
+
+A job streams the reply's text through ``emit`` (the API's thread-safe hand-off) and returns a
+:class:`Served` with everything needed to answer and to record it. Stop strings are applied
+here: text that may start one is held back, so a stop string never reaches the client, and
+reaching one ends generation with finish "stop".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.errors import HearthError
+from desktop_app.core.inference.engine import Engine, LoadedModel, Message, Reply
+from desktop_app.core.settings import SamplingSettings
+
+Emit = Callable[[str], None]
+
+
+class StopFilter:
+    """Holds back text that may be the start of a stop string."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._held = ""
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        """(text safe to send, whether a stop string was reached)."""
+        if not self._stops:
+            return piece, False
+        text = self._held + piece
+        cuts = [i for i in (text.find(s) for s in self._stops) if i >= 0]
+        if cuts:
+            self._held = ""
+            return text[: min(cuts)], True
+        keep = max((k for s in self._stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+        self._held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep], False
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
+@dataclass(frozen=True)
+class Served:
+    reply: Reply  # its text and finish are what the client got (stop strings applied)
+    model: LoadedModel
+    sha256: str
+    prompt_tokens: int
+
+
+def _run(
+    items: Any, stops: Sequence[str], generation: CancelToken, cancel: CancelToken, emit: Emit
+) -> tuple[Reply, str, bool]:
+    stop = StopFilter(stops)
+    sent: list[str] = []
+    hit = False
+    reply: Reply | None = None
+    for item in items:
+        if isinstance(item, Reply):
+            reply = item
+            break
+        if hit:
+            continue
+        text, hit = stop.feed(item)
+        if text:
+            sent.append(text)
+            emit(text)
+        if hit:
+            generation.cancel()  # the engine stops after this token
+    if reply is None:
+        raise HearthError("The model stopped without finishing its reply.")
+    if not hit:
+        tail = stop.flush()
+        if tail:
+            sent.append(tail)
+            emit(tail)
+    if hit and not cancel.cancelled:
+        reply = dataclasses.replace(reply, finish="stop")
+    return dataclasses.replace(reply, text="".join(sent)), "".join(sent), hit
+
+
+def _linked(cancel: CancelToken) -> CancelToken:
+    """A token for the generation itself: the client's cancel, or a stop string reached."""
+    generation = CancelToken()
+    cancel.on_cancel(generation.cancel)
+    return generation
+
+
+def chat_job(
+    messages: Sequence[Message],
+    sampling: SamplingSettings,
+    grammar: str | None,
+    stops: Sequence[str],
+    cancel: CancelToken,
+    emit: Emit,
+) -> Callable[[Engine, str], Served]:
+    def job(engine: Engine, sha256: str) -> Served:
+        assert engine.model is not None
+        generation = _linked(cancel)
+        items = engine.stream_chat(list(messages), sampling, generation, grammar=grammar)
+        reply, _text, _hit = _run(items, stops, generation, cancel, emit)
+        return Served(reply, engine.model, sha256, reply.timings.prompt_tokens)
+
+    return job
+
+
+def completion_job(
+    prompt: str,
+    sampling: SamplingSettings,
+    grammar: str | None,
+    stops: Sequence[str],
+    cancel: CancelToken,
+    emit: Emit,
+) -> Callable[[Engine, str], Served]:
+    """Plain text continuation: the prompt as given, no chat template."""
+
+    def job(engine: Engine, sha256: str) -> Served:
+        assert engine.model is not None
+        tokens = tokenize_text(engine, prompt)
+        if len(tokens) >= engine.model.n_ctx:
+            raise HearthError(
+                f"The prompt has {len(tokens):,} tokens, more than this model's context of {engine.model.n_ctx:,}."
+            )
+        generation = _linked(cancel)
+        items = engine.stream_tokens(tokens, sampling, generation, sampling.max_tokens, grammar=grammar)
+        reply, _text, _hit = _run(items, stops, generation, cancel, emit)
+        return Served(reply, engine.model, sha256, len(tokens))
+
+    return job
+
+
+def tokenize_text(engine: Engine, text: str) -> list[int]:
+    """``text`` as the model's tokens, with the BOS token the model expects (no chat template)."""
+    tokenize = getattr(engine, "tokenize_text", None)
+    if tokenize is not None:
+        return list(tokenize(text))
+    # The engine has no public plain-text tokenizer yet; this is what it does for a chat prompt.
+    llm = engine._require()
+    return list(llm.tokenize(text.encode("utf-8"), add_bos=bool(getattr(engine, "_add_bos", True)), special=False))
