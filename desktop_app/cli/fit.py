@@ -9,15 +9,16 @@ from typing import Any
 from desktop_app.cli.output import print_json
 from desktop_app.core import hardware, settings
 from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.fit.plan import Verdict
 from desktop_app.core.models import gguf_meta, library
 from desktop_app.core.models.gguf_meta import GGUFInfo
 from desktop_app.core.units import human_bytes
 
 VERDICT_WORDS = {
-    "full_gpu": "runs fully on the GPU",
-    "partial_gpu": "runs partly on the GPU",
-    "cpu": "runs on the CPU",
-    "too_large": "does not fit in this computer's memory",
+    Verdict.FULL_GPU: "runs fully on the GPU",
+    Verdict.PARTIAL_GPU: "runs partly on the GPU",
+    Verdict.CPU: "runs on the CPU",
+    Verdict.TOO_LARGE: "does not fit in this computer's memory",
 }
 
 
@@ -103,7 +104,7 @@ def _measure(path: Path | None, name: str, result: fit_plan.FitResult, kv_type: 
         raise HearthError("--measure needs a local model file.", "Download it first, or leave out --measure.")
     if kv_type != "f16":
         raise HearthError("--measure loads with Hearth's engine, which uses an f16 KV cache.", "Leave out --kv.")
-    if result.verdict == "too_large":
+    if result.verdict is Verdict.TOO_LARGE:
         raise HearthError(f"“{name}” does not fit in memory at {result.n_ctx:,} tokens; not loading it.")
     m = load_probe.measure(path, result.n_ctx)
     calibration.record(path, result.n_ctx, kv_type, result, m.ram_bytes, m.vram_bytes)
@@ -116,7 +117,7 @@ def _print_plan(result: fit_plan.FitResult, info: GGUFInfo, name: str, hw: hardw
     title = info.name or name
     print(f"{title} ({info.quant}, {info.architecture}) at {result.n_ctx:,} tokens, KV cache {result.kv_type}")
     verdict = VERDICT_WORDS[result.verdict]
-    if result.verdict == "partial_gpu":
+    if result.verdict is Verdict.PARTIAL_GPU:
         verdict += f": {result.gpu_layers} of {result.n_layers} layers on the GPU"
     print(f"Verdict: {verdict}")
     cpu = result.breakdown.get("cpu", {})

@@ -11,7 +11,7 @@ from desktop_app.cli.output import print_json
 from desktop_app.core import settings
 from desktop_app.core.cancel import Progress
 from desktop_app.core.hub import client as hub_client
-from desktop_app.core.hub.downloads import DONE, DownloadItem, DownloadQueue
+from desktop_app.core.hub.downloads import DownloadItem, DownloadQueue, DownloadState
 from desktop_app.core.units import human_bytes, human_duration
 
 
@@ -163,7 +163,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     to_cache = True if args.hf_cache else False if args.models_folder else None  # None: the saved preference
     items = queue.request(args.repo, args.file, to_hf_cache=to_cache)
     for item in items:
-        if item.state == DONE and item.path:
+        if item.state == DownloadState.DONE and item.path:
             print(f"Already downloaded: {item.path}", file=sys.stderr)
             print(item.path)
             continue

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.errors import ModelLoadError
 from desktop_app.core.fit import plan as fit_plan
-from desktop_app.core.fit.plan import FitResult
+from desktop_app.core.fit.plan import FitResult, Verdict
 
 if TYPE_CHECKING:
     from desktop_app.core.hardware import HardwareInfo
@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 
 
 VERDICT_LABELS: dict[str, str] = {
-    "full_gpu": "Fits on the GPU",
-    "partial_gpu": "Partly on the GPU",
-    "cpu": "Runs on the CPU",
-    "too_large": "Too large",
+    Verdict.FULL_GPU: "Fits on the GPU",
+    Verdict.PARTIAL_GPU: "Partly on the GPU",
+    Verdict.CPU: "Runs on the CPU",
+    Verdict.TOO_LARGE: "Too large",
 }
 
 
@@ -47,7 +47,7 @@ def machine(refresh: bool = False) -> HardwareInfo:
 class FitBadge:
     """A file's fit at one context length, ready to show."""
 
-    verdict: str  # fit verdict, or "unknown" when the header could not be read
+    verdict: Verdict
     label: str
     detail: str = ""
     result: FitResult | None = None
@@ -63,9 +63,9 @@ def badge_for(info: GGUFInfo, n_ctx: int, hw: HardwareInfo | None = None, kv_typ
     """The fit of a model (its header) at ``n_ctx`` on this machine; pure computation."""
     result = fit_plan.plan(info, hw or machine(), n_ctx, kv_type)
     label = VERDICT_LABELS.get(result.verdict, result.verdict)
-    if result.verdict == "partial_gpu":
+    if result.verdict is Verdict.PARTIAL_GPU:
         detail = f"{result.gpu_layers} of {result.n_layers} layers on the GPU"
-    elif result.verdict == "too_large":
+    elif result.verdict is Verdict.TOO_LARGE:
         detail = (
             f"largest context that fits: {result.max_ctx:,} tokens"
             if result.max_ctx > 0
@@ -77,7 +77,7 @@ def badge_for(info: GGUFInfo, n_ctx: int, hw: HardwareInfo | None = None, kv_typ
 
 
 def unknown_badge(reason: str) -> FitBadge:
-    return FitBadge("unknown", "Fit unknown", reason)
+    return FitBadge(Verdict.UNKNOWN, "Fit unknown", reason)
 
 
 def safe_badge(info: GGUFInfo, n_ctx: int, hw: HardwareInfo | None = None) -> FitBadge:

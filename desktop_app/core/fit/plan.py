@@ -35,6 +35,7 @@ process and holds the estimate to 10% on both test models at 512-8192 tokens.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -48,7 +49,20 @@ from desktop_app.core.models.gguf_meta import GGUFInfo, TensorInfo
 MIB = 1024**2
 GIB = 1024**3
 
-VERDICTS = ("full_gpu", "partial_gpu", "cpu", "too_large")
+
+
+class Verdict(str, enum.Enum):
+    """Where a model runs at a context length, from the plan; UNKNOWN when it could not be planned."""
+
+    FULL_GPU = "full_gpu"
+    PARTIAL_GPU = "partial_gpu"
+    CPU = "cpu"
+    TOO_LARGE = "too_large"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
 # KV cache types llama.cpp accepts for K and V (quantised V needs flash attention, which Hearth enables).
 KV_TYPES = ("f16", "bf16", "f32", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
 
@@ -107,7 +121,7 @@ _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 @dataclass(frozen=True)
 class FitResult:
-    verdict: str  # "full_gpu" | "partial_gpu" | "cpu" | "too_large"
+    verdict: Verdict
     gpu_layers: int  # recommended n_gpu_layers (llama.cpp offloads the *last* layers; the output counts as one)
     n_layers: int  # offloadable layers as llama.cpp counts them: the blocks + the output layer
     ram_bytes: int  # what the process will hold in RAM (peak RSS growth on a CPU-only run)
@@ -124,16 +138,16 @@ class FitResult:
 
     @property
     def fits(self) -> bool:
-        return self.verdict != "too_large"
+        return self.verdict is not Verdict.TOO_LARGE
 
     @property
     def summary(self) -> str:
         """One line for a list row or a status bar."""
-        if self.verdict == "full_gpu":
+        if self.verdict is Verdict.FULL_GPU:
             return f"Runs fully on the GPU at {self.n_ctx:,} tokens"
-        if self.verdict == "partial_gpu":
+        if self.verdict is Verdict.PARTIAL_GPU:
             return f"Runs partly on the GPU ({self.gpu_layers} of {self.n_layers} layers) at {self.n_ctx:,} tokens"
-        if self.verdict == "cpu":
+        if self.verdict is Verdict.CPU:
             return f"Runs on the CPU at {self.n_ctx:,} tokens"
         if self.max_ctx:
             return f"Too large at {self.n_ctx:,} tokens; fits up to {self.max_ctx:,}"
@@ -675,13 +689,13 @@ def plan(
     chosen = _best(model, n_ctx_pad, n_batch, budget)
     layout = chosen or _layout(model, n_ctx_pad, n_batch, 0, budget)
     if chosen is None:
-        verdict = "too_large"
+        verdict = Verdict.TOO_LARGE
     elif chosen.gpu_layers == shape.n_layer + 1:
-        verdict = "full_gpu"
+        verdict = Verdict.FULL_GPU
     elif chosen.gpu_layers > 0:
-        verdict = "partial_gpu"
+        verdict = Verdict.PARTIAL_GPU
     else:
-        verdict = "cpu"
+        verdict = Verdict.CPU
 
     limit = trained or 131072
 
@@ -743,7 +757,7 @@ def plan(
     vram = gpu.total if layout.gpu_layers else 0
     return FitResult(
         verdict=verdict,
-        gpu_layers=layout.gpu_layers if verdict != "too_large" else 0,
+        gpu_layers=layout.gpu_layers if verdict is not Verdict.TOO_LARGE else 0,
         n_layers=shape.n_layer + 1,
         ram_bytes=ram,
         vram_bytes=vram,
@@ -768,7 +782,7 @@ def _mb(n: int) -> str:
 def _explain(
     shape: _Shape,
     layout: _Layout,
-    verdict: str,
+    verdict: Verdict,
     budget: _Budget,
     opts: _Options,
     n_ctx: int,
@@ -801,17 +815,17 @@ def _explain(
                 f"{n_swa_layers} of {shape.n_layer} layers only look at the last {shape.n_swa:,} tokens, so their "
                 "cache stays small."
             )
-    if verdict == "too_large":
+    if verdict is Verdict.TOO_LARGE:
         need = cpu.required if not layout.gpu_layers else cpu.required + gpu.total
         lines.append(
             f"It needs about {_mb(need)} at {n_ctx:,} tokens; {_mb(max(0, budget.ram))} of RAM can be used now."
         )
-    elif verdict == "partial_gpu":
+    elif verdict is Verdict.PARTIAL_GPU:
         lines.append(
             f"{layout.gpu_layers} of {shape.n_layer + 1} layers fit in the GPU's {_mb(max(0, budget.vram))}; "
             "the rest run on the CPU, which is slower."
         )
-    elif verdict == "cpu" and budget.gpu is not None:
+    elif verdict is Verdict.CPU and budget.gpu is not None:
         lines.append(f"Not even one layer fits in the GPU's {_mb(max(0, budget.vram))} next to the compute buffer.")
     return lines
 

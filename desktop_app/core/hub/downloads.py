@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import hashlib
 import json
 import logging
@@ -72,21 +73,33 @@ NOTIFY_INTERVAL_S = 0.2
 SPEED_WINDOW_S = 5.0
 READ_TIMEOUT_S = 60.0
 
-QUEUED, DOWNLOADING, PAUSED, VERIFYING, DONE, FAILED, CANCELLED = (
-    "queued", "downloading", "paused", "verifying", "done", "failed", "cancelled",
-)  # fmt: skip
-ACTIVE_STATES = (QUEUED, DOWNLOADING, VERIFYING)
-RESUMABLE_STATES = (PAUSED, FAILED)
-FINISHED_STATES = (DONE, CANCELLED)
-STATE_LABELS = {
-    QUEUED: "Waiting",
-    DOWNLOADING: "Downloading",
-    PAUSED: "Paused",
-    VERIFYING: "Checking",
-    DONE: "Done",
-    FAILED: "Failed",
-    CANCELLED: "Cancelled",
-}
+
+class DownloadState(str, enum.Enum):
+    """Where a download is; stored in the queue file by value."""
+
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PAUSED = "paused"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def resumable(self) -> bool:
+        return self in (DownloadState.PAUSED, DownloadState.FAILED)
+
+    @property
+    def finished(self) -> bool:
+        return self in (DownloadState.DONE, DownloadState.CANCELLED)
+
+    @property
+    def active(self) -> bool:
+        return self in (DownloadState.QUEUED, DownloadState.DOWNLOADING, DownloadState.VERIFYING)
+
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -140,7 +153,7 @@ class DownloadItem:
     sha256: str  # LFS sha256; "" for a file kept in git (then ``blob_id``, its git sha1, is checked)
     blob_id: str = ""
     to_hf_cache: bool = False
-    state: str = QUEUED
+    state: DownloadState = DownloadState.QUEUED
     downloaded: int = 0
     error: str = ""
     hint: str = ""
@@ -164,16 +177,14 @@ class DownloadItem:
     def fraction(self) -> float:
         return min(1.0, self.downloaded / self.size) if self.size else 0.0
 
-    @property
-    def state_label(self) -> str:
-        return STATE_LABELS.get(self.state, self.state)
-
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._PERSISTED}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DownloadItem:
         known = {k: data[k] for k in cls._PERSISTED if k in data}
+        if "state" in known:
+            known["state"] = DownloadState(known["state"])
         return cls(**known)
 
 
@@ -271,9 +282,9 @@ class DownloadQueue:
             if unsafe_reason(item.filename) or not re.fullmatch(r"[0-9a-f]{40}", item.revision):
                 log.warning("Skipping a download entry that is not safe to follow: %r", raw)
                 continue
-            if item.state in (DOWNLOADING, VERIFYING):
-                item.state = PAUSED  # the app stopped while it ran: it resumes from its partial file
-            if item.state not in FINISHED_STATES:
+            if item.state in (DownloadState.DOWNLOADING, DownloadState.VERIFYING):
+                item.state = DownloadState.PAUSED  # the app stopped while it ran: it resumes from its partial file
+            if not item.state.finished:
                 with contextlib.suppress(HearthError, OSError):
                     partial = self.partial_path(item)
                     item.downloaded = partial.stat().st_size if partial.exists() else 0
@@ -312,7 +323,7 @@ class DownloadQueue:
     def next_queued(self) -> DownloadItem | None:
         with self._lock:
             for item in self._items.values():
-                if item.state == QUEUED and item.id not in self._runs:
+                if item.state == DownloadState.QUEUED and item.id not in self._runs:
                     return dataclasses.replace(item)
         return None
 
@@ -381,16 +392,22 @@ class DownloadQueue:
             for item in self._items.values():
                 if (item.repo_id, item.filename, item.to_hf_cache) != (repo_id, hub_file.path, to_cache):
                     continue
-                if item.state in (QUEUED, DOWNLOADING, VERIFYING, PAUSED, FAILED):
+                if item.state in (
+                    DownloadState.QUEUED,
+                    DownloadState.DOWNLOADING,
+                    DownloadState.VERIFYING,
+                    DownloadState.PAUSED,
+                    DownloadState.FAILED,
+                ):
                     # Unfinished: it continues at the commit it started from, whatever the Hub has now.
-                    if item.state == FAILED:
-                        self._change(item, state=QUEUED, error="", hint="")
+                    if item.state == DownloadState.FAILED:
+                        self._change(item, state=DownloadState.QUEUED, error="", hint="")
                     return dataclasses.replace(item)
                 if item.revision != revision.lower():
                     continue
-                if item.state == DONE and item.path and Path(item.path).is_file():
+                if item.state == DownloadState.DONE and item.path and Path(item.path).is_file():
                     return dataclasses.replace(item)
-                self._change(item, state=QUEUED, error="", hint="", finished_at=None)
+                self._change(item, state=DownloadState.QUEUED, error="", hint="", finished_at=None)
                 return dataclasses.replace(item)
             item = DownloadItem(
                 id=uuid.uuid4().hex[:12],
@@ -406,7 +423,7 @@ class DownloadQueue:
             self.paths_for(item)  # refuses what cannot be placed safely
             dest = self.paths_for(item)[0]
             if dest.is_file() and dest.stat().st_size == item.size:
-                item.state, item.path, item.downloaded = DONE, str(dest), item.size
+                item.state, item.path, item.downloaded = DownloadState.DONE, str(dest), item.size
                 item.finished_at = time.time()
             self._items[item.id] = item
             self.save()
@@ -444,21 +461,21 @@ class DownloadQueue:
                 run.action = "pause"
                 run.token.cancel()
                 run.wake.set()
-            elif item.state == QUEUED:
-                self._change(item, state=PAUSED)
+            elif item.state == DownloadState.QUEUED:
+                self._change(item, state=DownloadState.PAUSED)
 
     def resume(self, item_id: str) -> None:
         """Puts a paused or failed download back in the queue."""
         with self._lock:
             item = self._items.get(item_id)
-            if item is not None and item.state in (*RESUMABLE_STATES, CANCELLED):
-                self._change(item, state=QUEUED, error="", hint="")
+            if item is not None and (item.state.resumable or item.state is DownloadState.CANCELLED):
+                self._change(item, state=DownloadState.QUEUED, error="", hint="")
 
     def cancel(self, item_id: str) -> None:
         """Stops a download and deletes what it downloaded so far."""
         with self._lock:
             item = self._items.get(item_id)
-            if item is None or item.state == DONE:
+            if item is None or item.state == DownloadState.DONE:
                 return
             run = self._runs.get(item_id)
             if run is not None:
@@ -467,7 +484,7 @@ class DownloadQueue:
                 run.wake.set()
                 return
             self._delete_partial(item)
-            self._change(item, state=CANCELLED, downloaded=0, speed=0.0, eta=None)
+            self._change(item, state=DownloadState.CANCELLED, downloaded=0, speed=0.0, eta=None)
 
     def suspend_all(self) -> None:
         """The app is closing: stops running downloads, keeping them queued for the next start."""
@@ -487,7 +504,7 @@ class DownloadQueue:
             if item.id in self._runs:
                 self.cancel(item_id)
                 return
-            if item.state != DONE:
+            if item.state != DownloadState.DONE:
                 self._delete_partial(item)
             del self._items[item_id]
             self.save()
@@ -495,7 +512,7 @@ class DownloadQueue:
     def clear_finished(self) -> None:
         with self._lock:
             for item in list(self._items.values()):
-                if item.state in FINISHED_STATES and item.id not in self._runs:
+                if item.state.finished and item.id not in self._runs:
                     del self._items[item.id]
             self.save()
 
@@ -518,31 +535,44 @@ class DownloadQueue:
                 raise HearthError("That download is no longer in the list.")
             if item_id in self._runs:
                 raise HearthError(f"“{item.name}” is already downloading.")
-            if item.state == DONE and item.path and Path(item.path).is_file():
+            if item.state == DownloadState.DONE and item.path and Path(item.path).is_file():
                 return Path(item.path)
             run = _Run(CancelToken(), threading.Event())
             if self._suspended:
                 run.action = "suspend"
                 run.token.cancel()
             self._runs[item_id] = run
-            self._change(item, state=DOWNLOADING, error="", hint="", speed=0.0, eta=None)
+            self._change(item, state=DownloadState.DOWNLOADING, error="", hint="", speed=0.0, eta=None)
         try:
             path = self._transfer(item, run, cancel, progress)
         except Cancelled:
             self._stopped(item, run)
             raise
         except HearthError as exc:
-            self._change(item, state=FAILED, error=exc.message, hint=exc.hint, speed=0.0, eta=None)
+            self._change(item, state=DownloadState.FAILED, error=exc.message, hint=exc.hint, speed=0.0, eta=None)
             raise
         except Exception:
-            self._change(item, state=FAILED, error="The download failed unexpectedly.", hint="", speed=0.0, eta=None)
+            self._change(
+                item,
+                state=DownloadState.FAILED,
+                error="The download failed unexpectedly.",
+                hint="",
+                speed=0.0,
+                eta=None,
+            )
             raise
         except BaseException:  # KeyboardInterrupt in the CLI: keep the partial file for the next run
             self._stopped(item, run)
             raise
         else:
             self._change(
-                item, state=DONE, path=str(path), downloaded=item.size, finished_at=time.time(), speed=0.0, eta=None
+                item,
+                state=DownloadState.DONE,
+                path=str(path),
+                downloaded=item.size,
+                finished_at=time.time(),
+                speed=0.0,
+                eta=None,
             )
             return path
         finally:
@@ -560,12 +590,12 @@ class DownloadQueue:
     def _stopped(self, item: DownloadItem, run: _Run) -> None:
         if run.action == "cancel":
             self._delete_partial(item)
-            self._change(item, state=CANCELLED, downloaded=0, speed=0.0, eta=None)
+            self._change(item, state=DownloadState.CANCELLED, downloaded=0, speed=0.0, eta=None)
         else:
             with contextlib.suppress(OSError, HearthError):
                 partial = self.partial_path(item)
                 item.downloaded = partial.stat().st_size if partial.exists() else 0
-            state = QUEUED if run.action == "suspend" else PAUSED
+            state = DownloadState.QUEUED if run.action == "suspend" else DownloadState.PAUSED
             self._change(item, state=state, speed=0.0, eta=None)
 
     def _check_stop(self, run: _Run, cancel: CancelToken | None) -> None:
@@ -649,7 +679,7 @@ class DownloadQueue:
                 attempt += 1
 
         # Verify before the file takes its place.
-        self._change(item, state=VERIFYING, downloaded=item.size, speed=0.0, eta=None)
+        self._change(item, state=DownloadState.VERIFYING, downloaded=item.size, speed=0.0, eta=None)
         digest = hasher.hexdigest()
         if hasher.expected and digest != hasher.expected:
             partial.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import logging
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.hub.downloads import DownloadItem, DownloadQueue
+from desktop_app.core.hub.downloads import DownloadItem, DownloadQueue, DownloadState
 from desktop_app.ui.shared.background import SHUTDOWN_WAIT_MS
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class DownloadService(QObject):
     def _on_queue_changed(self, item: DownloadItem) -> None:
         # Any thread: a signal emitted here reaches GUI-thread slots queued.
         self.item_changed.emit(item)
-        if item.state == "done":
+        if item.state is DownloadState.DONE:
             self.item_finished.emit(item)
 
     def wake(self) -> None:

@@ -21,15 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.hub.downloads import (
-    DONE,
-    DOWNLOADING,
-    FINISHED_STATES,
-    QUEUED,
-    RESUMABLE_STATES,
-    VERIFYING,
-    DownloadItem,
-)
+from desktop_app.core.hub.downloads import DownloadItem, DownloadState
 from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.item_models import DownloadsModel, ItemRole
 
@@ -129,11 +121,11 @@ class DownloadsTab(QWidget):
     @Slot()
     def _update_buttons(self) -> None:
         item = self.selected()
-        state = item.state if item else ""
-        self.pause_button.setEnabled(state in (DOWNLOADING, QUEUED))
-        self.resume_button.setEnabled(state in RESUMABLE_STATES)
-        self.cancel_button.setEnabled(bool(item) and state not in (DONE, VERIFYING, *FINISHED_STATES))
-        self.clear_button.setEnabled(any(i.state in FINISHED_STATES for i in self.service.queue.items()))
+        state = item.state if item else None
+        self.pause_button.setEnabled(state in (DownloadState.DOWNLOADING, DownloadState.QUEUED))
+        self.resume_button.setEnabled(state is not None and state.resumable)
+        self.cancel_button.setEnabled(state is not None and not state.finished and state is not DownloadState.VERIFYING)
+        self.clear_button.setEnabled(any(i.state.finished for i in self.service.queue.items()))
         self.empty_label.setVisible(self.model.rowCount() == 0)
 
     @Slot()

@@ -11,19 +11,9 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QColor
 
 from desktop_app.core.fit.badges import FitBadge
+from desktop_app.core.fit.plan import Verdict
 from desktop_app.core.hub.client import ModelFile, RepoPage, RepoSummary
-from desktop_app.core.hub.downloads import (
-    CANCELLED,
-    DONE,
-    DOWNLOADING,
-    FAILED,
-    PAUSED,
-    QUEUED,
-    VERIFYING,
-    DownloadItem,
-    human_bytes,
-    human_duration,
-)
+from desktop_app.core.hub.downloads import DownloadItem, DownloadState, human_bytes, human_duration
 from desktop_app.core.models.library import LocalModel
 from desktop_app.ui.shared.item_models import RowsTableModel
 
@@ -38,11 +28,11 @@ class ItemRole(enum.IntEnum):
 
 
 BADGE_COLOURS = {
-    "full_gpu": QColor("#1a7f37"),
-    "partial_gpu": QColor("#9a6700"),
-    "cpu": QColor("#0969da"),
-    "too_large": QColor("#cf222e"),
-    "unknown": QColor("#6e7781"),
+    Verdict.FULL_GPU: QColor("#1a7f37"),
+    Verdict.PARTIAL_GPU: QColor("#9a6700"),
+    Verdict.CPU: QColor("#0969da"),
+    Verdict.TOO_LARGE: QColor("#cf222e"),
+    Verdict.UNKNOWN: QColor("#6e7781"),
 }
 PENDING_BADGE = "…"
 
@@ -277,22 +267,22 @@ class DownloadsModel(RowsTableModel):
 
 
 def status_text(item: DownloadItem) -> str:
-    if item.state == DOWNLOADING:
+    if item.state == DownloadState.DOWNLOADING:
         if item.speed > 0:
             eta = f", {human_duration(item.eta)} left" if item.eta is not None else ""
             return f"{human_bytes(item.speed)}/s{eta}"
         return "Starting…" if not item.downloaded else "Downloading…"
-    if item.state == PAUSED:
+    if item.state == DownloadState.PAUSED:
         return f"Paused at {human_bytes(item.downloaded)}"
-    if item.state == QUEUED:
+    if item.state == DownloadState.QUEUED:
         return "Waiting" if not item.downloaded else f"Waiting (resumes at {human_bytes(item.downloaded)})"
-    if item.state == VERIFYING:
+    if item.state == DownloadState.VERIFYING:
         return "Checking the sha256…"
-    if item.state == DONE:
+    if item.state == DownloadState.DONE:
         return "Done, verified"
-    if item.state == FAILED:
+    if item.state == DownloadState.FAILED:
         return f"Failed: {item.error}"
-    if item.state == CANCELLED:
+    if item.state == DownloadState.CANCELLED:
         return "Cancelled"
     return item.state
 

@@ -431,7 +431,7 @@ class ModelsView(QWidget):
         self.downloads.shutdown()
 
     def _update_downloads_tab_title(self) -> None:
-        active = [i for i in self.downloads.queue.items() if i.state in ("queued", "downloading", "verifying")]
+        active = [i for i in self.downloads.queue.items() if i.state.active]
         self.tabs.setTabText(1, f"Downloads ({len(active)})" if active else "Downloads")
 
     @Slot(object)
