@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
 
 from desktop_app.core.errors import HearthError
@@ -21,6 +21,7 @@ from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.models.view import ModelsView
 from desktop_app.ui.settings.view import SettingsView
+from desktop_app.ui.shared.about_dialog import AboutDialog
 from desktop_app.ui.shared.resources import icon
 from desktop_app.ui.shared.status_bar import ModelStatusBar
 
@@ -83,6 +84,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status_bar = ModelStatusBar(self.context)
         self.setStatusBar(self.status_bar)
+        self.help_menu = self.menuBar().addMenu("&Help")
+        about = self.help_menu.addAction("&About Hearth", lambda: AboutDialog(self).exec())
+        about.setMenuRole(QAction.MenuRole.AboutRole)  # macOS puts it in the application menu
 
         state = self.context.window_state
         geometry = state.value(GEOMETRY_KEY)
