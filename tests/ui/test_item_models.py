@@ -12,8 +12,9 @@ from PySide6.QtCore import Qt
 from desktop_app.core import paths
 from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.models import library
-from desktop_app.ui.chat.conversation_list_model import ConversationListModel, ConversationRole
-from desktop_app.ui.chat.model_list_model import LocalModelListModel, LocalModelRole
+from desktop_app.ui.chat.conversation_list_model import ConversationListModel
+from desktop_app.ui.chat.model_list_model import LocalModelListModel
+from desktop_app.ui.shared.item_models import ItemRole
 
 
 def test_conversation_list_model(qtmodeltester: Any) -> None:
@@ -29,7 +30,7 @@ def test_conversation_list_model(qtmodeltester: Any) -> None:
         assert model.rowCount() == 2
         titles = [model.index(r, 0).data(Qt.ItemDataRole.DisplayRole) for r in range(2)]
         assert titles == ["Owls", "Rivers of Europe"]  # the newest activity first
-        assert model.index(1, 0).data(ConversationRole.item) == second
+        assert model.index(1, 0).data(ItemRole.item) == second
         assert model.row_of(second.id) == 1 and model.row_of(999) == -1
         model.set_conversations(store.list("owls see"))
         qtmodeltester.check(model)
@@ -53,8 +54,8 @@ def test_local_model_list_model(qtmodeltester: Any, smollm2_path: Path) -> None:
     row = model.row_of(copy)
     assert row >= 0
     index = model.index(row, 0)
-    assert index.data(LocalModelRole.item).path == copy
-    assert index.data(LocalModelRole.path) == str(copy)
+    assert index.data(ItemRole.item).path == copy
+    assert index.data(ItemRole.key) == str(copy)
     assert "copy-of-smollm2" in index.data(Qt.ItemDataRole.DisplayRole)
     assert items[row].quant in index.data(Qt.ItemDataRole.DisplayRole)
     assert str(copy) in index.data(Qt.ItemDataRole.ToolTipRole)

@@ -26,8 +26,9 @@ from desktop_app.core.fit import badges as fit_badges
 from desktop_app.core.fit import plan as fit_plan
 from desktop_app.core.hub.downloads import DownloadItem
 from desktop_app.core.models import gguf_meta, library
-from desktop_app.ui.models.item_models import ItemRole, RepoFilesModel
+from desktop_app.ui.models.item_models import RepoFilesModel
 from desktop_app.ui.models.view import ModelsView
+from desktop_app.ui.shared.item_models import ItemRole
 
 NET_TIMEOUT_MS = 60_000
 

@@ -107,9 +107,7 @@ def parse_repo_ref(text: str) -> str | None:
 
 
 OFFLINE_MESSAGE = "You are offline or the Hub is unreachable."
-OFFLINE_HINT = (
-    "Check the internet connection (and any proxy). Your local models still work."
-)
+OFFLINE_HINT = "Check the internet connection (and any proxy). Your local models still work."
 
 
 def gated_error(repo_id: str) -> AccessDeniedError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -10,12 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt
 
 from desktop_app.core.conversations.store import Conversation
-from desktop_app.ui.shared.item_models import AnyIndex, RowsListModel
-
-
-class ConversationRole(enum.IntEnum):
-    item = Qt.ItemDataRole.UserRole  # the Conversation itself
-    conversation_id = Qt.ItemDataRole.UserRole + 1
+from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel
 
 
 def _when(timestamp: float) -> str:
@@ -35,9 +29,9 @@ class ConversationListModel(RowsListModel):
             return item.title
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{item.title}\nLast activity {_when(item.updated_at)}"
-        if role == ConversationRole.item:
+        if role == ItemRole.item:
             return item
-        if role == ConversationRole.conversation_id:
+        if role == ItemRole.key:
             return item.id
         return None
 

@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 from desktop_app.core.conversations import export as conversation_export
 from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import HearthError
-from desktop_app.ui.chat.conversation_list_model import ConversationListModel, ConversationRole
+from desktop_app.ui.chat.conversation_list_model import ConversationListModel
+from desktop_app.ui.shared.item_models import ItemRole
 from desktop_app.ui.shared.resources import icon
 
 SEARCH_DELAY_MS = 200
@@ -245,7 +246,7 @@ class ConversationListView(QWidget):
 
     @Slot(QModelIndex)
     def _on_list_view_clicked(self, index: QModelIndex) -> None:
-        conversation_id = index.data(ConversationRole.conversation_id)
+        conversation_id = index.data(ItemRole.key)
         if conversation_id is not None and conversation_id != self._current_id:
             self._current_id = int(conversation_id)
             self._select_row(index.row())
@@ -269,7 +270,7 @@ class ConversationListView(QWidget):
     @Slot(QPoint)
     def _on_list_view_context_menu_requested(self, point: QPoint) -> None:
         index = self.list_view.indexAt(point)
-        conversation_id = index.data(ConversationRole.conversation_id) if index.isValid() else None
+        conversation_id = index.data(ItemRole.key) if index.isValid() else None
         if conversation_id is None:
             return
         menu = self.context_menu(int(conversation_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,7 @@ from PySide6.QtCore import QObject, Qt
 
 from desktop_app.core.models.library import LocalModel
 from desktop_app.core.units import human_bytes
-from desktop_app.ui.shared.item_models import AnyIndex, RowsListModel
-
-
-class LocalModelRole(enum.IntEnum):
-    item = Qt.ItemDataRole.UserRole  # the LocalModel itself
-    path = Qt.ItemDataRole.UserRole + 1
+from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel
 
 
 class LocalModelListModel(RowsListModel):
@@ -35,9 +29,9 @@ class LocalModelListModel(RowsListModel):
                 f"{item.path}\n{item.architecture}, {item.parameters / 1e6:,.0f}M parameters, "
                 f"{item.quant}, trained context {item.context_length:,} tokens ({item.source})"
             )
-        if role == LocalModelRole.item:
+        if role == ItemRole.item:
             return item
-        if role == LocalModelRole.path:
+        if role == ItemRole.key:
             return str(item.path)
         return None
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Slot
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,8 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.ui.chat.rag_views import BudgetView, budget_parts, location
-
-_Index = QModelIndex | QPersistentModelIndex
+from desktop_app.ui.shared.item_models import AnyIndex
 
 
 def _score(value: Any, digits: int = 3) -> str:
@@ -49,10 +48,10 @@ class RetrievedTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows = rows
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def row(self, index: int) -> dict[str, Any]:
@@ -67,7 +66,7 @@ class RetrievedTableModel(QAbstractTableModel):
             return self.COLUMNS[section]
         return None
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         row = self._rows[index.row()]

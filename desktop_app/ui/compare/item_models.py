@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,20 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 
 from desktop_app.core.quantlab.results import VariantResult
 from desktop_app.core.quantlab.runs import RunSummary
 from desktop_app.core.quantlab.variants import Variant, VariantGroup
-from desktop_app.ui.shared.item_models import RowsListModel
-
-Index = QModelIndex | QPersistentModelIndex
-
-
-class ItemRole(enum.IntEnum):
-    item = Qt.ItemDataRole.UserRole  # the core object behind the row
-    sort = Qt.ItemDataRole.UserRole + 1  # a number (or text) to sort by
+from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel
 
 
 def _bytes(n: float | None) -> str:
@@ -128,13 +120,13 @@ class CompareTableModel(QAbstractTableModel):
         self.results.append(result)
         self.endInsertRows()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
         return 0 if parent.isValid() else len(self.results)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.results):
             return None
         result = self.results[index.row()]
@@ -180,7 +172,7 @@ class RunListModel(RowsListModel):
     def set_runs(self, runs: Sequence[RunSummary]) -> None:
         self.set_items(runs)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         run: RunSummary | None = self.item_for(index)
         if run is None:
             return None

@@ -54,7 +54,6 @@ from desktop_app.ui.compare.answers import AnswersPanel
 from desktop_app.ui.compare.charts import CompareCharts
 from desktop_app.ui.compare.item_models import (
     CompareTableModel,
-    ItemRole,
     RunListModel,
     build_picker_model,
     checked_variants,
@@ -63,6 +62,7 @@ from desktop_app.ui.compare.item_models import (
 from desktop_app.ui.compare.quantize_dialog import QuantizeDialog
 from desktop_app.ui.compare.workers import BackgroundJob
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.item_models import ItemRole
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 
 log = logging.getLogger(__name__)

@@ -6,16 +6,13 @@ FileRecord, Hit).
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
 )
@@ -23,13 +20,7 @@ from PySide6.QtCore import (
 from desktop_app.core.rag.answer import snippet
 from desktop_app.core.rag.retrieve import Hit
 from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
-from desktop_app.ui.shared.item_models import RowsListModel, RowsTableModel
-
-Index = QModelIndex | QPersistentModelIndex
-
-
-class ItemRole(enum.IntEnum):
-    item = Qt.ItemDataRole.UserRole
+from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel, RowsTableModel
 
 
 class CollectionListModel(RowsListModel):
@@ -37,7 +28,7 @@ class CollectionListModel(RowsListModel):
         super().__init__(parent)
         self._items: list[CollectionInfo] = []
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         info: CollectionInfo | None = self.item_for(index)
         if info is None:
             return None
@@ -70,7 +61,7 @@ class SourceTableModel(RowsTableModel):
         super().__init__(parent)
         self._items: list[Source] = []
 
-    def flags(self, index: Index) -> Qt.ItemFlag:
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         base = super().flags(index)
         if index.isValid() and index.column() == 2:
             source = self._items[index.row()]
@@ -78,7 +69,7 @@ class SourceTableModel(RowsTableModel):
                 return base | Qt.ItemFlag.ItemIsUserCheckable
         return base
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         source = self.item_for(index)
         if source is None:
             return None
@@ -96,11 +87,11 @@ class SourceTableModel(RowsTableModel):
             return Qt.CheckState.Checked if source.watch else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 2 and source.is_folder:
-                return "Index new and changed files in this folder automatically"
+                return "AnyIndex new and changed files in this folder automatically"
             return source.path
         return None
 
-    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+    def setData(self, index: AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
         if not index.isValid() or index.column() != 2 or role != Qt.ItemDataRole.CheckStateRole:
             return False
         source = self._items[index.row()]
@@ -132,7 +123,7 @@ class FileTableModel(RowsTableModel):
         super().__init__(parent)
         self._items: list[FileRecord] = []
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         record = self.item_for(index)
         if record is None:
             return None
@@ -174,7 +165,7 @@ class SearchResultModel(RowsListModel):
         super().__init__(parent)
         self._items: list[Hit] = []
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         hit: Hit | None = self.item_for(index)
         if hit is None:
             return None

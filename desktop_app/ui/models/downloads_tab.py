@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.hub.downloads import DownloadItem, DownloadState
 from desktop_app.ui.models.downloads_service import DownloadService
-from desktop_app.ui.models.item_models import DownloadsModel, ItemRole
+from desktop_app.ui.models.item_models import DownloadsModel
+from desktop_app.ui.shared.item_models import ItemRole
 
 
 class ProgressDelegate(QStyledItemDelegate):

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core.fit.badges import FitBadge
@@ -15,17 +14,7 @@ from desktop_app.core.fit.plan import Verdict
 from desktop_app.core.hub.client import ModelFile, RepoPage, RepoSummary
 from desktop_app.core.hub.downloads import DownloadItem, DownloadState, human_bytes, human_duration
 from desktop_app.core.models.library import LocalModel
-from desktop_app.ui.shared.item_models import RowsTableModel
-
-AnyIndex = QModelIndex | QPersistentModelIndex
-
-
-class ItemRole(enum.IntEnum):
-    item = Qt.ItemDataRole.UserRole  # the core object of the row
-    badge = Qt.ItemDataRole.UserRole + 1  # FitBadge | None
-    fraction = Qt.ItemDataRole.UserRole + 2  # download progress, 0..1
-    sort = Qt.ItemDataRole.UserRole + 3  # a value to sort the column by
-
+from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsTableModel
 
 BADGE_COLOURS = {
     Verdict.FULL_GPU: QColor("#1a7f37"),

@@ -43,9 +43,10 @@ from desktop_app.core.settings import Settings
 from desktop_app.core.units import human_bytes
 from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.downloads_tab import DownloadsTab
-from desktop_app.ui.models.item_models import ItemRole, RepoFilesModel, SearchResultsModel
+from desktop_app.ui.models.item_models import RepoFilesModel, SearchResultsModel
 from desktop_app.ui.models.library_tab import LibraryTab, context_spin
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.item_models import ItemRole
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 
 if TYPE_CHECKING:

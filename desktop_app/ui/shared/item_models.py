@@ -1,13 +1,25 @@
-"""What the flat Qt item models here share: rows from a list (and, for tables, columns from HEADERS)."""
+"""What the flat Qt item models here share: rows from a list (and, for tables, columns from HEADERS),
+the index type Qt passes, and the roles every section's models answer beside Qt's own."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class ItemRole(enum.IntEnum):
+    """One set of custom roles for every item model in the app."""
+
+    item = Qt.ItemDataRole.UserRole  # the core object behind the row
+    key = Qt.ItemDataRole.UserRole + 1  # its identity: a model's path, a conversation's id
+    sort = Qt.ItemDataRole.UserRole + 2  # a number (or text) to sort the column by
+    badge = Qt.ItemDataRole.UserRole + 3  # FitBadge | None
+    fraction = Qt.ItemDataRole.UserRole + 4  # progress, 0..1
 
 
 class RowsTableModel(QAbstractTableModel):
