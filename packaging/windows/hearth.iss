@@ -1,6 +1,6 @@
 ; Inno Setup 6 script: Hearth-<version>-windows-x64-setup.exe from the PyInstaller folder dist\Hearth.
 ; packaging\build.py compiles it when iscc is on PATH, as:
-;   iscc /DAppVersion=0.1.0 /DSourceDir=C:\...\dist\Hearth /DOutputDir=C:\...\dist packaging\windows\hearth.iss
+;   iscc /DAppVersion=0.1.0 /DSourceDir=C:\...\dist\Hearth /DOutputDir=C:\...\dist /DRepoDir=C:\... packaging\windows\hearth.iss
 ; NOT YET COMPILED OR TESTED ON WINDOWS: written from Inno Setup's documentation.
 ; Installs per user by default (no administrator rights); the user's models, documents and
 ; conversations (%LOCALAPPDATA%\Hearth) are kept when Hearth is uninstalled.
@@ -13,6 +13,9 @@
 #endif
 #ifndef OutputDir
   #define OutputDir "..\..\dist"
+#endif
+#ifndef RepoDir
+  #define RepoDir "..\.."
 #endif
 
 [Setup]
@@ -34,6 +37,8 @@ SolidCompression=yes
 WizardStyle=modern
 UninstallDisplayIcon={app}\Hearth.exe
 UninstallDisplayName=Hearth
+; Shown (and accepted) before installing; THIRD-PARTY-NOTICES.txt and LICENSE.txt are installed beside Hearth.exe.
+LicenseFile={#RepoDir}\LICENSE
 
 [Languages]
 Name: "english"; MessagesFile: "compiler:Default.isl"
