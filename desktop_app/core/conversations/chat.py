@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from desktop_app.core.conversations.store import Provenance, StoredMessage
 from desktop_app.core.inference.engine import LoadedModel, Message, Reply
+from desktop_app.core.inference.remote import RemoteModel, RemoteReply
 from desktop_app.core.settings import SamplingSettings
 
 
@@ -42,6 +43,51 @@ def make_provenance(
             "system_prompt": system_prompt,
             "template": model.template.to_dict(),
         },
+        seed=reply.seed,
+        timings=reply.timings.to_dict(),
+        finish=reply.finish,
+        dropped_messages=reply.dropped_messages,
+    )
+
+
+def make_remote_provenance(
+    model: RemoteModel, sampling: SamplingSettings, system_prompt: str, reply: RemoteReply
+) -> Provenance:
+    """What is known of a reply from a server: the endpoint, the model id it reported, what it
+    says about itself, and (under ``unavailable``) what it does not say, such as the file's sha256
+    (which another Hearth does report, per answer)."""
+    used = asdict(sampling)
+    used["seed"] = reply.seed
+    hearth = reply.server_fields.get("hearth") or {}
+    info = model.info
+    unavailable = list(info.unavailable)
+    if hearth.get("model_sha256"):
+        unavailable = [u for u in unavailable if "sha256" not in u]
+    settings: dict[str, object] = {
+        "load": {"n_ctx": model.n_ctx, "backend": model.backend},
+        "sampling": used,
+        "system_prompt": system_prompt,
+        "remote": {
+            "endpoint": model.endpoint_name,
+            "url": model.url,
+            "model_requested": model.model_id,
+            "model_reported": reply.model_reported,
+            "server": info.to_dict(),
+            "response": reply.server_fields,
+            "unavailable": unavailable,
+            "notes": list(model.notes),
+        },
+    }
+    if hearth.get("template"):
+        settings["template"] = hearth["template"]
+    return Provenance(
+        model_name=reply.model_reported or model.model_id,
+        model_path=str(hearth.get("model_path") or info.model_path),
+        model_size=0,
+        model_sha256=str(hearth.get("model_sha256") or info.model_sha256),
+        quant=str(hearth.get("quant") or ""),
+        llama_cpp_version=str(hearth.get("llama_cpp_version") or info.version),
+        settings=settings,
         seed=reply.seed,
         timings=reply.timings.to_dict(),
         finish=reply.finish,

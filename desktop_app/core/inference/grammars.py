@@ -11,6 +11,8 @@ from typing import Any
 from desktop_app.core.errors import HearthError
 
 NUMBER = 'root ::= "-"? [0-9]+ ("." [0-9]+)?\n'
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 
 
 def _literal(text: str) -> str:
@@ -33,6 +35,9 @@ def json_schema(schema: dict[str, Any]) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return str(json_schema_to_gbnf(json.dumps(schema)))
+        gbnf = str(json_schema_to_gbnf(json.dumps(schema)))
     except Exception as exc:  # noqa: BLE001 - the converter raises anything on a schema it cannot express
         raise HearthError(f"This JSON schema cannot be used to constrain the output: {exc}") from None
+    # Its string characters admit raw control characters (a newline inside a string), which JSON
+    # forbids: exclude them, as llama.cpp's own converter does.
+    return gbnf.replace(_LOOSE_CHAR, _JSON_CHAR)

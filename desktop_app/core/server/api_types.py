@@ -161,6 +161,11 @@ class EmbeddingRequest(_Body):
         return texts
 
 
+class TokenCountRequest(_Body):
+    model: str
+    input: str
+
+
 def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape, which its clients turn into their own exceptions."""
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -32,11 +33,13 @@ from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.inference import grammars
+from desktop_app.core.inference.engine import Engine
 from desktop_app.core.server import access
 from desktop_app.core.server.api_types import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
+    TokenCountRequest,
     _Generation,
     error_body,
 )
@@ -212,9 +215,32 @@ def create_app(
 
     @app.get("/props", dependencies=guarded)
     async def props() -> dict[str, Any]:
-        """What this server is (as llama-server's /props does): other Hearths record it."""
+        """What this server is and what it has loaded (as llama-server's /props): other Hearths
+        record it as the provenance of what they are served."""
         version = _version()
-        return {"server": "hearth", "version": version, "build_info": f"hearth {version}"}
+        data: dict[str, Any] = {"server": "hearth", "version": version, "build_info": f"hearth {version}"}
+        current = models.loaded()
+        if current is not None:
+            model, sha256 = current
+            template = getattr(model, "template", None)
+            data["model"] = {
+                "id": model.name,
+                "path": str(model.path),
+                "sha256": sha256,
+                "quant": model.info.quant,
+                "n_ctx": model.n_ctx,
+                "llama_cpp_version": model.llama_cpp_version,
+                "template": template.to_dict() if template is not None else None,
+            }
+        return data
+
+    @app.post("/extras/tokenize/count", dependencies=guarded)
+    async def count_tokens(body: TokenCountRequest, request: Request) -> dict[str, int]:
+        """The model's own token count for a text (llama-cpp-python's extra, so other Hearths can
+        fit document answers into the context exactly)."""
+        cancel = CancelToken()
+        job = functools.partial(_count_job, body.input)
+        return {"count": await _wait_watching(request, models.submit(body.model, job, cancel), cancel)}
 
     @app.post("/v1/chat/completions", dependencies=guarded, response_model=None)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
@@ -385,6 +411,10 @@ def create_app(
         return {"object": "list", "data": data, "model": name, "usage": usage}
 
     return app
+
+
+def _count_job(text: str, engine: Engine, _sha256: str) -> int:
+    return engine.count_tokens(text)
 
 
 def _version() -> str:

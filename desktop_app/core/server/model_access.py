@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.inference.engine import Engine
+from desktop_app.core.inference.engine import Engine, LoadedModel
 from desktop_app.core.models import library
 from desktop_app.core.models.fingerprint import cached_sha256
 
@@ -40,6 +40,10 @@ class ServedModel:
 
 class ModelAccess(Protocol):
     def list_models(self) -> list[ServedModel]: ...
+
+    def loaded(self) -> tuple[LoadedModel, str] | None:
+        """The model in memory now and its sha256 (read from any thread), or None."""
+        ...
 
     def submit(self, model_id: str, job: Job, cancel: CancelToken) -> Future[Any]:
         """Runs ``job`` once ``model_id`` is the loaded model; a job whose ``cancel`` fired
@@ -91,6 +95,10 @@ class EngineQueue:
 
     def list_models(self) -> list[ServedModel]:
         return served_models(self._config.extra_model_paths)
+
+    def loaded(self) -> tuple[LoadedModel, str] | None:
+        model = self._engine.model
+        return (model, self._sha256) if model is not None else None
 
     def submit(self, model_id: str, job: Job, cancel: CancelToken) -> Future[Any]:
         future: Future[Any] = Future()
