@@ -1,4 +1,5 @@
-"""Sizes and durations in words a person reads at a glance (status bar, CLI, exports)."""
+"""Sizes, durations and parameter counts in words a person reads at a glance (status bar, CLI,
+exports). Every formatter of these lives here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def human_parameters(n: float) -> str:
+    """A model's parameter count as people write it: "135M", "1.7B"."""
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    return f"{n / 1e6:.0f}M"
 
 
 def human_duration(seconds: float) -> str:

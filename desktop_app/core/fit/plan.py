@@ -45,10 +45,10 @@ from typing import Any
 from desktop_app.core.errors import HearthError
 from desktop_app.core.hardware import GPU, HardwareInfo
 from desktop_app.core.models.gguf_meta import GGUFInfo, TensorInfo
+from desktop_app.core.units import human_bytes
 
 MIB = 1024**2
 GIB = 1024**3
-
 
 
 class Verdict(str, enum.Enum):
@@ -62,6 +62,7 @@ class Verdict(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
 
 # KV cache types llama.cpp accepts for K and V (quantised V needs flash attention, which Hearth enables).
 KV_TYPES = ("f16", "bf16", "f32", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
@@ -773,12 +774,6 @@ def plan(
     )
 
 
-def _mb(n: int) -> str:
-    if n >= GIB:
-        return f"{n / GIB:.1f} GB"
-    return f"{n / MIB:.0f} MB"
-
-
 def _explain(
     shape: _Shape,
     layout: _Layout,
@@ -794,15 +789,17 @@ def _explain(
     cpu, gpu = layout.cpu, layout.gpu
     if cpu.compute_reserved > cpu.compute * 2 and layout.gpu_layers == 0:
         lines.append(
-            f"llama.cpp reserves {_mb(cpu.compute_reserved)} for its compute graph (logits for a whole batch), "
-            f"but a chat only touches about {_mb(cpu.compute)} of it on the CPU."
+            f"llama.cpp reserves {human_bytes(cpu.compute_reserved)} for its compute graph (logits for a whole batch), "
+            f"but a chat only touches about {human_bytes(cpu.compute)} of it on the CPU."
         )
     if cpu.weights_repacked:
-        lines.append(f"{_mb(cpu.weights_repacked)} of weights are kept a second time, rearranged for faster CPU maths.")
+        lines.append(
+            f"{human_bytes(cpu.weights_repacked)} of weights are kept a second time, rearranged for faster CPU maths."
+        )
     if cpu.reclaimable > cpu.total // 20:
         lines.append(
-            f"{_mb(cpu.reclaimable)} of the mapped file is read once while loading and not used again; it shows in "
-            "the memory use, but the system can drop it when memory runs short."
+            f"{human_bytes(cpu.reclaimable)} of the mapped file is read once while loading and not used again; "
+            "it shows in the memory use, but the system can drop it when memory runs short."
         )
     if n_swa_layers:
         if swa_full:
@@ -818,15 +815,18 @@ def _explain(
     if verdict is Verdict.TOO_LARGE:
         need = cpu.required if not layout.gpu_layers else cpu.required + gpu.total
         lines.append(
-            f"It needs about {_mb(need)} at {n_ctx:,} tokens; {_mb(max(0, budget.ram))} of RAM can be used now."
+            f"It needs about {human_bytes(need)} at {n_ctx:,} tokens; "
+            f"{human_bytes(max(0, budget.ram))} of RAM can be used now."
         )
     elif verdict is Verdict.PARTIAL_GPU:
         lines.append(
-            f"{layout.gpu_layers} of {shape.n_layer + 1} layers fit in the GPU's {_mb(max(0, budget.vram))}; "
+            f"{layout.gpu_layers} of {shape.n_layer + 1} layers fit in the GPU's {human_bytes(max(0, budget.vram))}; "
             "the rest run on the CPU, which is slower."
         )
     elif verdict is Verdict.CPU and budget.gpu is not None:
-        lines.append(f"Not even one layer fits in the GPU's {_mb(max(0, budget.vram))} next to the compute buffer.")
+        lines.append(
+            f"Not even one layer fits in the GPU's {human_bytes(max(0, budget.vram))} next to the compute buffer."
+        )
     return lines
 
 

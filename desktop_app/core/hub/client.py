@@ -29,6 +29,7 @@ from desktop_app.core.errors import AccessDeniedError, HearthError, OfflineError
 from desktop_app.core.fit.badges import FitBadge, machine, safe_badge, unknown_badge
 from desktop_app.core.models.files import SPLIT_RE
 from desktop_app.core.models.gguf_meta import merge_split_headers
+from desktop_app.core.units import human_parameters
 
 if TYPE_CHECKING:
     from desktop_app.core.hardware import HardwareInfo
@@ -360,8 +361,7 @@ class RepoPage:
         """The model card in short phrases: size, architecture, trained context, licence."""
         facts = []
         if self.parameters:
-            billions = self.parameters / 1e9
-            facts.append(f"{billions:.2f}B parameters" if billions >= 1 else f"{self.parameters / 1e6:.0f}M parameters")
+            facts.append(f"{human_parameters(self.parameters)} parameters")
         if self.architecture:
             facts.append(self.architecture)
         if self.context_length:

@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt
 
 from desktop_app.core.models.library import LocalModel
-from desktop_app.core.units import human_bytes
+from desktop_app.core.units import human_bytes, human_parameters
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel
 
 
@@ -26,7 +26,7 @@ class LocalModelListModel(RowsListModel):
             return f"{item.name}  ·  {item.quant}  ·  {human_bytes(item.size_bytes)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return (
-                f"{item.path}\n{item.architecture}, {item.parameters / 1e6:,.0f}M parameters, "
+                f"{item.path}\n{item.architecture}, {human_parameters(item.parameters)} parameters, "
                 f"{item.quant}, trained context {item.context_length:,} tokens ({item.source})"
             )
         if role == ItemRole.item:

@@ -15,17 +15,12 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from desktop_app.core.quantlab.results import VariantResult
 from desktop_app.core.quantlab.runs import RunSummary
 from desktop_app.core.quantlab.variants import Variant, VariantGroup
+from desktop_app.core.units import human_bytes, human_parameters
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel
 
 
 def _bytes(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+    return "—" if n is None else human_bytes(n)
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -191,8 +186,7 @@ def build_picker_model(groups: Sequence[VariantGroup], checked: set[Path], model
     model.clear()
     model.setHorizontalHeaderLabels(["Model", "Quant", "Bits/weight", "Size"])
     for group in groups:
-        size = f"{group.n_params / 1e9:.1f}B" if group.n_params >= 1e9 else f"{group.n_params / 1e6:.0f}M"
-        head = QStandardItem(f"{group.base}  ·  {group.architecture}, {size} parameters")
+        head = QStandardItem(f"{group.base}  ·  {group.architecture}, {human_parameters(group.n_params)} parameters")
         head.setEditable(False)
         head.setSelectable(False)
         font = head.font()

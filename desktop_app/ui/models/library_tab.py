@@ -32,7 +32,7 @@ from desktop_app.core.fit.badges import FitBadge
 from desktop_app.core.models import library
 from desktop_app.core.models.library import LocalModel
 from desktop_app.core.settings import Settings
-from desktop_app.core.units import human_bytes
+from desktop_app.core.units import human_bytes, human_parameters
 from desktop_app.ui.models.item_models import LibraryModel
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
@@ -261,7 +261,7 @@ class LibraryTab(QWidget):
             return
         lines = [
             f"<b>{model.name}</b>",
-            f"{model.architecture}, {model.parameters / 1e6:,.0f}M parameters, {model.quant}",
+            f"{model.architecture}, {human_parameters(model.parameters)} parameters, {model.quant}",
             f"Trained context: {model.context_length:,} tokens",
             f"Size: {human_bytes(model.size_bytes)}",
             f"Source: {model.source}" + (f" ({model.origin})" if model.origin else ""),
