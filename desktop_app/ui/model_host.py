@@ -406,10 +406,6 @@ class ModelHost(QObject):
     def current_load(self) -> LoadRequest | None:
         return self._current if isinstance(self._current, LoadRequest) else None
 
-    @property
-    def current_generation(self) -> GenerationRequest | None:
-        return self._current if isinstance(self._current, GenerationRequest) else None
-
     def stop(self) -> None:
         """Stops the reply or the load in progress; the worker reports when it has."""
         if self._current is not None:

@@ -59,7 +59,6 @@ LM_STUDIO = "LM Studio"
 GPT4ALL = "GPT4All"
 OLLAMA = "Ollama"
 HF_CACHE = "Hugging Face cache"
-OTHER_APPS = (LM_STUDIO, GPT4ALL, OLLAMA, HF_CACHE)
 
 OLLAMA_MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
 

@@ -83,10 +83,6 @@ class ParsedDocument:
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def characters(self) -> int:
-        return sum(len(b.text) for b in self.blocks)
-
 
 def kind_for(path: Path) -> str | None:
     """The kind of document ``path`` is, by its name; None when Hearth does not read it."""

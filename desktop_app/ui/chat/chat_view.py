@@ -248,11 +248,6 @@ class ChatView(QWidget):
 
     # -- documents ------------------------------------------------------------------------------
 
-    @property
-    def attached_collections(self) -> list[str]:
-        """The collections the conversation shown answers from (a new chat's pending ones)."""
-        return self.documents.selected
-
     def refresh_documents(self) -> None:
         """Collections were created, renamed or deleted: lists them again and shows what the
         conversation is attached to now (a deleted collection drops out)."""

@@ -124,10 +124,6 @@ class ConversationListView(QWidget):
 
     # -- state ------------------------------------------------------------------------------
 
-    @property
-    def current_id(self) -> int | None:
-        return self._current_id
-
     def refresh(self) -> None:
         """Reloads the list from the store (with the search text), keeping the selection."""
         self.model.set_conversations(self._store.list(self.search_edit.text()))

@@ -240,14 +240,6 @@ class DownloadsModel(RowsTableModel):
         self._items = list(items)
         self.endResetModel()
 
-    def remove_item(self, item_id: str) -> None:
-        for row, current in enumerate(self._items):
-            if current.id == item_id:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self._items[row]
-                self.endRemoveRows()
-                return
-
     def item_at(self, row: int) -> DownloadItem | None:
         return self._items[row] if 0 <= row < len(self._items) else None
 
