@@ -28,6 +28,7 @@ from typing import Any
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
+from desktop_app.core.inference.remote_chat import PromptModel
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.retrieve import Hit, Retrieval, search
 from desktop_app.core.rag.store import DocumentStore
@@ -246,7 +247,7 @@ def _user_message(blocks: Sequence[str], question: str) -> str:
 
 
 def prepare(
-    engine: Engine,
+    engine: PromptModel,
     store: DocumentStore,
     collections: Sequence[str],
     question: str,
