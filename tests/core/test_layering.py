@@ -7,8 +7,10 @@ an import made at module level.
 from __future__ import annotations
 
 import pkgutil
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import desktop_app.cli
 import desktop_app.core
@@ -53,3 +55,24 @@ print(",".join(m for m in {HEAVY!r} if m in sys.modules))
     result = _run(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_the_core_tests_need_no_pyside6() -> None:
+    """`pytest tests/core` works where PySide6 is absent: every core test module imports without it."""
+    root = Path(__file__).resolve().parents[2]
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "PySide6" or name.startswith(("PySide6.", "shiboken6", "pytestqt")):
+            raise ImportError("tests/core must not need " + name)
+sys.meta_path.insert(0, Block())
+import pytest
+args = ["{root / "tests" / "core"}", "--collect-only", "-q", "-p", "no:pytest-qt", "-p", "no:cacheprovider"]
+sys.exit(pytest.main(args))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False, cwd=root
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"^\d{2,} tests collected", result.stdout, re.M), result.stdout[-500:]
