@@ -273,6 +273,13 @@ def m007_runs(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m008_document_embedding_backend(db: sqlite3.Connection) -> None:
+    """The backend a collection's vectors are made with (core/rag/embed_backends.py); every
+    collection from before was made with PyTorch."""
+    db.execute("ALTER TABLE rag_collections ADD COLUMN embed_backend TEXT NOT NULL DEFAULT 'torch'")
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()
