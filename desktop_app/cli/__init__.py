@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "desktop_app.cli.docs",
     "desktop_app.cli.fit",
     "desktop_app.cli.conversations",
+    "desktop_app.cli.runs",
     "desktop_app.cli.serve",
 ]
 
