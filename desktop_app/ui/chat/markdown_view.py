@@ -6,15 +6,23 @@ import math
 from collections.abc import Mapping
 
 from PySide6.QtCore import QSizeF, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
-from desktop_app.ui.shared.markdown_render import CITATION_SCHEME, COPY_CODE_SCHEME, RenderedMarkdown, render_markdown
+from desktop_app.ui.shared.external_links import confirm_external_link
+from desktop_app.ui.shared.markdown_render import (
+    CITATION_SCHEME,
+    COPY_CODE_SCHEME,
+    EXTERNAL_SCHEMES,
+    RenderedMarkdown,
+    render_markdown,
+)
 
 
 class MarkdownView(QTextBrowser):
     """Shows rendered Markdown; "Copy" links over code blocks copy the block's text; a
-    citation link [n] of an answer from documents emits ``citation_clicked``."""
+    citation link [n] of an answer from documents emits ``citation_clicked``; a link to the
+    outside world opens only after a question that shows its full address."""
 
     citation_clicked = Signal(int)  # the source number
 
@@ -71,5 +79,5 @@ class MarkdownView(QTextBrowser):
         elif url.scheme() == CITATION_SCHEME:
             if url.path().isdigit():
                 self.citation_clicked.emit(int(url.path()))
-        elif url.scheme() in ("http", "https", "mailto"):
-            QDesktopServices.openUrl(url)
+        elif url.scheme() in EXTERNAL_SCHEMES:
+            confirm_external_link(self, url)

@@ -9,6 +9,10 @@ block carries a "Copy" link whose address, ``copy-code:N``, names the block in
 An answer from documents cites its sources as [1], [2]: given the numbers that
 exist, each one becomes a link ``cite:N`` (outside code), titled with its source;
 a group such as [2, 3] shows as [2][3].
+
+A link the model wrote leads off this computer and may be made up: it is drawn as a link
+(blue, underlined, unlike a citation) with its full address beside its text, and only
+http(s) and mailto addresses stay links at all. Opening one asks first (the chat view).
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from desktop_app.core.rag.answer import citation_spans
 COPY_CODE_SCHEME = "copy-code"
 CITATION_SCHEME = "cite"
 CITATION_STYLE = "color:#c2410c; text-decoration:none; font-weight:600;"
+LINK_STYLE = "color:#0969da; text-decoration:underline;"
+ADDRESS_STYLE = "color:#57606a;"
+EXTERNAL_SCHEMES = ("http", "https", "mailto")
 CODE_BACKGROUND = "#f6f8fa"
 CODE_BORDER = "#d8dee4"
 _FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
@@ -77,11 +84,52 @@ class _QtRenderer(RendererHTML):
     def code_block(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         return self._block(tokens[idx].content, "", env)
 
+    def link_open(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        token = tokens[idx]
+        href = str(token.attrGet("href") or "")
+        if href.split(":", 1)[0].lower() in (CITATION_SCHEME, COPY_CODE_SCHEME):
+            return super().renderToken(tokens, idx, options, env)
+        if href.split(":", 1)[0].lower() not in EXTERNAL_SCHEMES:
+            env.setdefault("dropped_links", []).append(idx)
+            return ""  # a relative or unknown address is no link: its text stays, as text
+        token.attrSet("style", LINK_STYLE)
+        token.attrSet("title", f"{href} (outside this computer; Hearth asks before opening it)")
+        return super().renderToken(tokens, idx, options, env)
+
+    def link_close(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        opener = _opener(tokens, idx)
+        if opener is None:
+            return super().renderToken(tokens, idx, options, env)
+        if tokens.index(opener) in env.get("dropped_links", []):
+            return ""
+        href = str(opener.attrGet("href") or "")
+        if href.split(":", 1)[0].lower() not in EXTERNAL_SCHEMES:
+            return super().renderToken(tokens, idx, options, env)
+        text = "".join(t.content for t in tokens[tokens.index(opener) + 1 : idx] if t.type in ("text", "code_inline"))
+        closing = super().renderToken(tokens, idx, options, env)
+        shown = href.removeprefix("mailto:")
+        if text.strip() == shown:
+            return closing
+        return f'{closing} <span style="{ADDRESS_STYLE}">({html.escape(href)})</span>'
+
     @staticmethod
     def _block(code: str, language: str, env: EnvType) -> str:
         blocks: list[str] = env.setdefault("code_blocks", [])
         blocks.append(code.rstrip("\n"))
         return _code_block(code, language, len(blocks) - 1)
+
+
+def _opener(tokens: Sequence[Token], close_index: int) -> Token | None:
+    """The link_open that ``tokens[close_index]`` (a link_close) ends."""
+    depth = 0
+    for token in reversed(tokens[:close_index]):
+        if token.type == "link_close":
+            depth += 1
+        elif token.type == "link_open":
+            if depth == 0:
+                return token
+            depth -= 1
+    return None
 
 
 def _citation_tokens(text: str, sources: Mapping[int, str]) -> list[Token]:
