@@ -1,0 +1,157 @@
+"""`hearth run` and `hearth runs …` as a script uses them: real subprocesses, the real SmolLM2,
+files the test writes. A run killed with SIGKILL half-way resumes to the rows of a run straight
+through; replay is identical on the CPU; bad datasets are refused with nothing stored."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+TIMEOUT_S = 300
+REVIEWS = [
+    ("a1", "I loved this film, the acting is wonderful.", "positive"),
+    ("a2", "Terrible, boring and far too long.", "negative"),
+    ("a3", "A masterpiece, I cried at the end.", "positive"),
+    ("a4", "I want my money back.", "negative"),
+    ("a5", "Great fun for the whole family.", "positive"),
+    ("a6", "The worst movie of the year.", "negative"),
+    ("a7", "Beautiful music and a touching story.", "positive"),
+    ("a8", "Awful dialogue, I fell asleep.", "negative"),
+    ("a9", "Clever, warm and very funny.", "positive"),
+    ("a10", "A mess from start to finish.", "negative"),
+]
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "HEARTH_HOME": str(home)}
+
+
+def hearth(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_app", *args],
+        capture_output=True, text=True, env=_env(home), timeout=TIMEOUT_S, check=False,
+    )  # fmt: skip
+
+
+def hearth_json(*args: str, home: Path) -> Any:
+    out = hearth(*args, "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def write_reviews(path: Path, encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows(REVIEWS)
+    return path
+
+
+def _rows_stored(home: Path) -> int:
+    db_path = home / "hearth.db"
+    if not db_path.exists():
+        return 0
+    db = sqlite3.connect(db_path, timeout=30)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM run_rows").fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        db.close()
+
+
+def test_label_run_prints_the_summary_keys(hearth_home: Path, tmp_path: Path) -> None:
+    data = write_reviews(tmp_path / "reviews.csv", encoding="utf-16")
+    summary = hearth_json(
+        "run", str(data), "--model", MODEL, "--prompt", "Review: {text}\nPositive or negative?",
+        "--labels", "positive,negative", "--reference", "label", "--limit", "6", "--ctx", "512", home=hearth_home,
+    )  # fmt: skip
+    for key in ("run_id", "n", "n_scored", "correct", "accuracy", "ci_low", "ci_high", "invalid", "confusion"):
+        assert key in summary
+    assert (summary["n"], summary["n_scored"], summary["invalid"]) == (6, 6, 0)
+    assert summary["accuracy"] == summary["correct"] / 6
+    assert sum(sum(row.values()) for row in summary["confusion"].values()) == 6
+    shown = hearth_json("runs", "show", str(summary["run_id"]), home=hearth_home)
+    assert [r["id"] for r in shown["rows"]] == ["a1", "a2", "a3", "a4", "a5", "a6"]
+    for row in shown["rows"]:
+        assert row["output"] in ("positive", "negative")
+        assert row["correct"] == (row["output"] == row["reference"])
+    assert shown["manifest"]["dataset"]["encoding"] == "utf-16"
+    listed = hearth_json("runs", "list", home=hearth_home)
+    assert [(r["run_id"], r["n"], r["done"]) for r in listed] == [(summary["run_id"], 6, 6)]
+
+
+def test_bad_dataset_or_template_exits_2_and_stores_nothing(hearth_home: Path, tmp_path: Path) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,text\n1,fine\n2,too,many\n", encoding="utf-8")
+    out = hearth("run", str(ragged), "--model", MODEL, "--prompt", "{text}", home=hearth_home)
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "line 3 has 3 fields but the header has 2 columns" in lines[0]
+    data = write_reviews(tmp_path / "reviews.csv")
+    out = hearth("run", str(data), "--model", MODEL, "--prompt", "{review}", home=hearth_home)
+    assert out.returncode == 2 and "“review”" in out.stderr and "Traceback" not in out.stderr
+    assert hearth_json("runs", "list", home=hearth_home) == []
+    assert _rows_stored(hearth_home) == 0
+
+
+RUN_ARGS = (
+    "--model", MODEL, "--prompt", "Review: {text}\nDescribe the reviewer's mood in a few words.",
+    "--reference", "label", "--scorer", "contains", "--temp", "0.8", "--seed", "7", "--max-tokens", "14",
+    "--ctx", "512",
+)  # fmt: skip
+
+
+def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home: Path, tmp_path: Path) -> None:
+    data = write_reviews(tmp_path / "reviews.csv")
+    straight = hearth_json("run", str(data), *RUN_ARGS, home=hearth_home)
+    assert straight["done"] == 10
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "run", str(data), *RUN_ARGS],
+        env=_env(hearth_home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while _rows_stored(hearth_home) < 10 + 3 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert child.poll() is None, "the run finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    listed = {r["run_id"]: r for r in hearth_json("runs", "list", home=hearth_home)}
+    killed = max(listed)
+    assert listed[killed]["status"] == "interrupted"
+    assert 3 <= listed[killed]["done"] < 10
+
+    resumed = hearth_json("runs", "resume", str(killed), home=hearth_home)
+    assert (resumed["done"], resumed["status"]) == (10, "done")
+    a = hearth_json("runs", "show", str(straight["run_id"]), home=hearth_home)["rows"]
+    b = hearth_json("runs", "show", str(killed), home=hearth_home)["rows"]
+    assert [r["index"] for r in b] == list(range(10))  # none missing, none twice
+    assert [(r["id"], r["output"], r["seed"]) for r in b] == [(r["id"], r["output"], r["seed"]) for r in a]
+
+    compared = hearth_json("runs", "compare", str(straight["run_id"]), str(killed), home=hearth_home)
+    assert (compared["only_a"], compared["only_b"], compared["p_value"]) == (0, 0, 1.0)
+    assert compared["a_accuracy"] == compared["b_accuracy"] == straight["accuracy"]
+
+    replayed = hearth_json("runs", "replay", str(straight["run_id"]), home=hearth_home)
+    assert (replayed["identical"], replayed["differed"]) == (10, [])
+
+    archive = tmp_path / "run.zip"
+    out = hearth("runs", "export", str(straight["run_id"]), "-o", str(archive), home=hearth_home)
+    assert out.returncode == 0, out.stderr
+    with zipfile.ZipFile(archive) as z:
+        assert {"manifest.json", "rows.jsonl", "results.csv", "dataset/reviews.csv"} <= set(z.namelist())
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["summary"]["accuracy"] == straight["accuracy"] and manifest["seed"] == 7
