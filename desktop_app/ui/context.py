@@ -8,6 +8,7 @@ from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.settings import Settings
+from desktop_app.ui.api_server import ApiServerHost
 from desktop_app.ui.model_host import ModelHost
 
 WINDOW_STATE_FILE = "window-state.ini"
@@ -27,6 +28,10 @@ class AppContext(QObject):
         self.settings: Settings = settings_store.load()
         self.store = ConversationStore()
         self.models = ModelHost(self)
+        # Hearth's own OpenAI-compatible server: listens only once the user has turned it on.
+        self.server = ApiServerHost(self.models, lambda: self.settings, self)
+        if self.settings.server.enabled:
+            self.server.apply()
         # Window geometry and splitter positions: a file inside the data folder, so HEARTH_HOME isolates it.
         self.window_state = QSettings(str(paths.home() / WINDOW_STATE_FILE), QSettings.Format.IniFormat, self)
 
@@ -35,7 +40,8 @@ class AppContext(QObject):
         self.settings_changed.emit(source)
 
     def close(self) -> None:
-        """Stops the model thread and closes the database. Safe to call twice."""
+        """Stops the server and the model thread and closes the database. Safe to call twice."""
+        self.server.shutdown()
         self.models.shutdown()
         self.window_state.sync()
         self.store.close()

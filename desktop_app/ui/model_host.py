@@ -10,6 +10,11 @@ batches about every 50 ms, not one signal per token.
 Answers from documents run on the same thread (retrieval counts tokens with the
 loaded model's tokenizer); the worker keeps its own :class:`DocumentStore` and loads
 the embedding model there the first time it is needed.
+
+A model on a server (:class:`RemoteModel`) takes the local model's place when picked: the
+local one is unloaded, and replies stream from the server through the same thread and
+signals. Requests to Hearth's own server (the Local server setting) run here too, queued in
+order with the chat's, so the window and scripts share one model in memory.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import itertools
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +34,16 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.cancel import CancelToken, Progress
-from desktop_app.core.conversations.chat import make_provenance
+from desktop_app.core.conversations.chat import make_provenance, make_remote_provenance
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.fit import calibration
 from desktop_app.core.inference.engine import Engine, LoadedModel, Message, Reply
+from desktop_app.core.inference.remote import RemoteModel, RemoteReply
 from desktop_app.core.models import fingerprint, gguf_meta
-from desktop_app.core.settings import LoadSettings, SamplingSettings
+from desktop_app.core.settings import LoadSettings, RemoteEndpoint, SamplingSettings
 
 if TYPE_CHECKING:
+    from desktop_app.core.inference.remote_chat import RemoteChat
     from desktop_app.core.rag.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,25 @@ class RagRequest(GenerationRequest):
     documents_only: bool | None = None  # None: the documents settings' default
 
 
+@dataclass(frozen=True)
+class RemoteRequest:
+    """Chat with ``model_id`` on ``endpoint`` (the local model is unloaded once it is reached)."""
+
+    endpoint: RemoteEndpoint
+    model_id: str
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+
+@dataclass(frozen=True)
+class ServedJob:
+    """A request to Hearth's own server, run on the model thread with the loaded model."""
+
+    model_id: str
+    run: Callable[[Engine, str], Any]
+    cancel: CancelToken
+    future: Future[Any]
+
+
 PREPARING_DOCUMENTS = "Preparing documents…"
 SEARCHING_DOCUMENTS = "Searching your documents…"
 READING_SOURCES = "Reading the sources…"
@@ -93,11 +120,14 @@ class ModelWorker(QObject):
     rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
     bug_raised = Signal(object)  # an unexpected exception, for the GUI's excepthook
     template_changed = Signal(object)  # LoadedModel, now prompted with another chat template
+    remote_ready = Signal(object, object)  # RemoteRequest, RemoteModel
+    remote_failed = Signal(object, str, str)  # RemoteRequest, message, hint
     shut_down = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self._engine = Engine()
+        self._remote: RemoteChat | None = None
         self._documents: DocumentStore | None = None
         self._sha256 = ""
         self._calibrated = True
@@ -127,9 +157,60 @@ class ModelWorker(QObject):
             self.load_failed.emit(request, self._engine.model, message, "")
             self.bug_raised.emit(exc)
         else:
+            self._drop_remote()
             self._sha256 = sha256
             self._calibrated = False
             self.model_loaded.emit(request, model, sha256)
+
+    @Slot(object)
+    def use_remote(self, request: RemoteRequest) -> None:
+        """Reaches the server and asks what it is; only then is the local model unloaded."""
+        from desktop_app.core.inference.remote import RemoteClient
+        from desktop_app.core.inference.remote_chat import RemoteChat
+
+        try:
+            request.cancel.raise_if_cancelled()
+            client = RemoteClient.for_endpoint(request.endpoint)
+            try:
+                model = client.describe_model(request.model_id, request.endpoint.id, request.endpoint.n_ctx)
+            except BaseException:
+                client.close()
+                raise
+        except (Cancelled, HearthError) as exc:
+            message, hint = (exc.message, exc.hint) if isinstance(exc, HearthError) else ("", "")
+            self.remote_failed.emit(request, message, hint)
+            return
+        self._drop_remote()
+        self._engine.unload()
+        self._sha256 = ""
+        self._remote = RemoteChat(client, model)
+        self.remote_ready.emit(request, model)
+
+    def _drop_remote(self) -> None:
+        if self._remote is not None:
+            self._remote.client.close()
+            self._remote = None
+
+    @Slot(object)
+    def run_served(self, job: ServedJob) -> None:
+        """A request to Hearth's server: answered with the model loaded in the window."""
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            job.cancel.raise_if_cancelled()
+            model = self._engine.model
+            if model is None:
+                raise HearthError(
+                    "Hearth's window has no local model loaded.", "Load one in the Chat section, then ask again."
+                )
+            if model.name != job.model_id:
+                raise HearthError(
+                    f"Hearth's window has “{model.name}” loaded, not “{job.model_id}”.",
+                    "Ask for the loaded model, or load the other one in Hearth's chat.",
+                )
+            job.future.set_result(job.run(self._engine, self._sha256))
+        except BaseException as exc:  # noqa: BLE001 - every failure belongs to the request's future
+            job.future.set_exception(exc)
 
     def _report_progress(self, progress: Progress) -> None:
         now = time.monotonic()
@@ -170,6 +251,9 @@ class ModelWorker(QObject):
 
     @Slot(object)
     def generate(self, request: GenerationRequest) -> None:
+        if self._remote is not None:
+            self._generate_remote(self._remote, request)
+            return
         model = self._engine.model
         try:
             if model is None:
@@ -186,6 +270,20 @@ class ModelWorker(QObject):
             self.reply_finished.emit(request.request_id, reply, provenance)
             self._calibrate()
 
+    def _generate_remote(self, remote: RemoteChat, request: GenerationRequest) -> None:
+        try:
+            items = remote.stream_chat(request.messages, request.sampling, request.cancel)
+            reply = self._stream(request.request_id, items)
+            assert isinstance(reply, RemoteReply)
+            provenance = make_remote_provenance(remote.model, request.sampling, request.system_prompt, reply)
+        except HearthError as exc:
+            self.generation_failed.emit(request.request_id, exc.message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
+            self.generation_failed.emit(request.request_id, "The reply failed because of an unexpected error.", "")
+            self.bug_raised.emit(exc)
+        else:
+            self.reply_finished.emit(request.request_id, reply, provenance)
+
     @Slot(object)
     def generate_rag(self, request: RagRequest) -> None:
         """An answer from the attached collections: retrieve, fit the prompt in the context
@@ -195,7 +293,8 @@ class ModelWorker(QObject):
         from desktop_app.core.rag.embedder import get_embedder, loaded_embedder
         from desktop_app.core.rag.store import DocumentStore
 
-        model = self._engine.model
+        engine = self._remote or self._engine
+        model = engine.model
         rid = request.request_id
         try:
             if model is None:
@@ -212,7 +311,7 @@ class ModelWorker(QObject):
                     get_embedder(name)
             self.rag_status.emit(rid, SEARCHING_DOCUMENTS)
             prompt = rag_answer.prepare(
-                self._engine, store, request.collections, request.question, request.messages,
+                engine, store, request.collections, request.question, request.messages,
                 request.system_prompt, settings, None, request.sampling.max_tokens, request.documents_only,
             )  # fmt: skip
             self.rag_prepared.emit(
@@ -231,14 +330,22 @@ class ModelWorker(QObject):
                 result = rag_answer.finish(prompt, rag_answer.NO_ANSWER)
             else:
                 self.rag_status.emit(rid, READING_SOURCES)
-                items = self._engine.stream_tokens(
-                    prompt.tokens, request.sampling, request.cancel, prompt.max_new_tokens, prompt.history_dropped
-                )
-                reply = self._stream(rid, items)
-                result = rag_answer.finish(prompt, reply)
                 # The system prompt the model really saw: the conversation's, with the grounding rules.
                 system = prompt.messages[0].content if prompt.messages else request.system_prompt
-                provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
+                if self._remote is not None:
+                    answer_sampling = dataclasses.replace(request.sampling, max_tokens=prompt.max_new_tokens)
+                    remote_items = self._remote.stream_messages(prompt.messages, answer_sampling, request.cancel)
+                    reply = self._stream(rid, remote_items)
+                    assert isinstance(reply, RemoteReply)
+                    provenance = make_remote_provenance(self._remote.model, request.sampling, system, reply)
+                else:
+                    items = self._engine.stream_tokens(
+                        prompt.tokens, request.sampling, request.cancel, prompt.max_new_tokens, prompt.history_dropped
+                    )
+                    reply = self._stream(rid, items)
+                    assert isinstance(model, LoadedModel)
+                    provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
+                result = rag_answer.finish(prompt, reply)
             data = result.to_dict()
         except HearthError as exc:
             self.generation_failed.emit(rid, exc.message, exc.hint)
@@ -253,12 +360,14 @@ class ModelWorker(QObject):
 
     @Slot()
     def unload(self) -> None:
+        self._drop_remote()
         self._engine.unload()
         self._sha256 = ""
 
     @Slot()
     def shut_down_thread(self) -> None:
         """Frees the model on the thread that owns it, then ends the thread's event loop."""
+        self._drop_remote()
         self._engine.unload()
         self.shut_down.emit()
         thread = self.thread()
@@ -295,14 +404,18 @@ class ModelHost(QObject):
     _unload_requested = Signal()
     _shutdown_requested = Signal()
     _template_requested = Signal(str)
+    remote_changed = Signal(object)  # RemoteModel | None: the model on a server chatted with
+    _remote_requested = Signal(object)
+    _served_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.model: LoadedModel | None = None
+        self.remote: RemoteModel | None = None
         self.sha256 = ""
         self.state = HostState.idle
         self.last_reply: Reply | None = None
-        self._current: LoadRequest | GenerationRequest | None = None
+        self._current: LoadRequest | RemoteRequest | GenerationRequest | None = None
         self._ids = itertools.count(1)
         self._thread = QThread()
         self._thread.setObjectName("hearth-model")
@@ -317,6 +430,10 @@ class ModelHost(QObject):
         self._shutdown_requested.connect(self._worker.shut_down_thread)
         self._template_requested.connect(self._worker.set_template)
         self._worker.template_changed.connect(self._on_worker_template_changed)
+        self._remote_requested.connect(self._worker.use_remote)
+        self._served_requested.connect(self._worker.run_served)
+        self._worker.remote_ready.connect(self._on_worker_remote_ready)
+        self._worker.remote_failed.connect(self._on_worker_remote_failed)
 
         self._worker.load_progress.connect(self.load_progress)
         self._worker.model_loaded.connect(self._on_worker_model_loaded)
@@ -340,6 +457,29 @@ class ModelHost(QObject):
     @property
     def running(self) -> bool:
         return self._thread.isRunning()
+
+    @property
+    def has_model(self) -> bool:
+        """A local model is loaded, or a model on a server is chosen."""
+        return self.model is not None or self.remote is not None
+
+    @property
+    def model_name(self) -> str:
+        current = self.model or self.remote
+        return current.name if current is not None else ""
+
+    def use_remote(self, endpoint: RemoteEndpoint, model_id: str) -> RemoteRequest:
+        """Chats with ``model_id`` on ``endpoint`` from now on (the local model is unloaded)."""
+        request = RemoteRequest(dataclasses.replace(endpoint), model_id)
+        self.stop()
+        self._current = request
+        self._set_state(HostState.loading)
+        self._remote_requested.emit(request)
+        return request
+
+    def submit_served(self, job: ServedJob) -> None:
+        """From any thread (the server's): queues ``job`` on the model thread, after the chat's work."""
+        self._served_requested.emit(job)
 
     def load(self, path: Path, settings: LoadSettings, template: str = "auto") -> LoadRequest:
         """Loads ``path`` (replacing the loaded model). A reply in progress is stopped first.
@@ -368,7 +508,7 @@ class ModelHost(QObject):
     ) -> GenerationRequest:
         if self.busy:
             raise HearthError("The model is busy.", "Wait for it to finish, or press Stop.")
-        if self.model is None:
+        if not self.has_model:
             raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
         request = GenerationRequest(
             next(self._ids), conversation_id, list(messages), dataclasses.replace(sampling), system_prompt
@@ -391,7 +531,7 @@ class ModelHost(QObject):
         """Answers ``question`` from ``collections`` (``history``: the turns before it)."""
         if self.busy:
             raise HearthError("The model is busy.", "Wait for it to finish, or press Stop.")
-        if self.model is None:
+        if not self.has_model:
             raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
         request = RagRequest(
             next(self._ids), conversation_id, list(history), dataclasses.replace(sampling), system_prompt,
@@ -421,6 +561,12 @@ class ModelHost(QObject):
         self.model = None
         self.sha256 = ""
         self.model_changed.emit(None)
+        self._set_remote(None)
+
+    def _set_remote(self, model: RemoteModel | None) -> None:
+        if model is not self.remote:
+            self.remote = model
+            self.remote_changed.emit(model)
 
     def shutdown(self) -> None:
         """Cancel, let the worker free the model on its own thread, quit and wait."""
@@ -457,7 +603,28 @@ class ModelHost(QObject):
 
     @Slot(object, object, str)
     def _on_worker_model_loaded(self, request: LoadRequest, model: LoadedModel, sha256: str) -> None:
+        self._set_remote(None)
         self._finish_load(request, model, sha256)
+
+    @Slot(object, object)
+    def _on_worker_remote_ready(self, request: RemoteRequest, model: RemoteModel) -> None:
+        if self.model is not None:
+            self.model = None
+            self.sha256 = ""
+            self.model_changed.emit(None)
+        self._set_remote(model)
+        if request is self._current:
+            self._current = None
+            self._set_state(HostState.idle)
+
+    @Slot(object, str, str)
+    def _on_worker_remote_failed(self, request: RemoteRequest, message: str, hint: str) -> None:
+        if request is not self._current:
+            return
+        self._current = None
+        self._set_state(HostState.idle)
+        if message:
+            self.load_failed.emit(message, hint)
 
     @Slot(object, object, str, str)
     def _on_worker_load_failed(

@@ -76,6 +76,13 @@ def badge_for(info: GGUFInfo, n_ctx: int, hw: HardwareInfo | None = None, kv_typ
     return FitBadge(result.verdict, label, detail, result)
 
 
+def remote_badge(server: str) -> FitBadge:
+    """A model on a server: it runs in the server's memory, so this computer's fit does not apply."""
+    return FitBadge(
+        Verdict.REMOTE, "Fit check does not apply", f"the model runs on {server}, in its memory, not this computer's"
+    )
+
+
 def unknown_badge(reason: str) -> FitBadge:
     return FitBadge(Verdict.UNKNOWN, "Fit unknown", reason)
 

@@ -59,6 +59,7 @@ class Verdict(str, enum.Enum):
     CPU = "cpu"
     TOO_LARGE = "too_large"
     UNKNOWN = "unknown"
+    REMOTE = "remote"  # a model on a server: this computer's fit does not apply
 
     def __str__(self) -> str:
         return self.value

@@ -533,6 +533,34 @@ class RemoteClient:
         raise AssertionError("stream_chat ended without a reply")
 
 
+@dataclass(frozen=True)
+class EndpointModels:
+    """What one configured server offers now, or why it could not be asked."""
+
+    endpoint: RemoteEndpoint
+    model_ids: list[str]
+    error: str = ""
+
+
+def list_endpoints(endpoints: Sequence[RemoteEndpoint]) -> list[EndpointModels]:
+    """Every configured server's models (the model picker lists them; a server that does not
+    answer is listed with its error, and the others are still asked)."""
+    found: list[EndpointModels] = []
+    for endpoint in endpoints:
+        try:
+            client = RemoteClient.for_endpoint(endpoint)
+        except HearthError as exc:
+            found.append(EndpointModels(endpoint, [], str(exc)))
+            continue
+        try:
+            found.append(EndpointModels(endpoint, client.model_ids()))
+        except HearthError as exc:
+            found.append(EndpointModels(endpoint, [], str(exc)))
+        finally:
+            client.close()
+    return found
+
+
 def _error_text(event: dict[str, Any]) -> str:
     error = event.get("error")
     if isinstance(error, dict):

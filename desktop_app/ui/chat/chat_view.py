@@ -30,6 +30,7 @@ from desktop_app.core.conversations.chat import build_messages
 from desktop_app.core.conversations.store import Conversation, Provenance
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import LoadedModel, Message, Reply
+from desktop_app.core.inference.remote import RemoteModel
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.answer import strip_citations
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
@@ -173,6 +174,7 @@ class ChatView(QWidget):
 
         self._models.state_changed.connect(self._on_models_state_changed)
         self._models.model_changed.connect(self._on_models_model_changed)
+        self._models.remote_changed.connect(self._on_models_model_changed)
         self._models.tokens_received.connect(self._on_models_tokens_received)
         self._models.reply_finished.connect(self._on_models_reply_finished)
         self._models.generation_failed.connect(self._on_models_generation_failed)
@@ -180,6 +182,7 @@ class ChatView(QWidget):
         self._models.rag_prepared.connect(self._on_models_rag_prepared)
         self._models.rag_finished.connect(self._on_models_rag_finished)
         self._models.load_failed.connect(self._on_models_load_failed)
+        context.server.request_served.connect(self._on_server_request_served)  # "API: …" conversations
 
         self.new_conversation()
 
@@ -332,7 +335,7 @@ class ChatView(QWidget):
         return True
 
     def _require_model(self) -> bool:
-        if self._models.model is not None:
+        if self._models.has_model:
             return True
         self.notice.show_notice("No model is loaded.", "Choose one in the list above the conversation.")
         return False
@@ -392,8 +395,7 @@ class ChatView(QWidget):
         )  # fmt: skip
 
     def _author(self) -> str:
-        model = self._models.model
-        return model.name if model is not None else ""
+        return self._models.model_name
 
     def _update_actions(self) -> None:
         generating = self.generating
@@ -404,7 +406,7 @@ class ChatView(QWidget):
             stopping = self._models.stopping
             self.stop_button.setEnabled(not stopping)
             self.stop_button.setText("Stopping…" if stopping else "Stop")
-        has_model = self._models.model is not None
+        has_model = self._models.has_model
         self.send_button.setEnabled(has_model and not busy)
         can_regenerate = self._conversation_id is not None and bool(self.transcript.views)
         self.regenerate_button.setEnabled(has_model and not busy and can_regenerate)
@@ -497,6 +499,11 @@ class ChatView(QWidget):
         self.notice.show_notice(message, hint)
         self.reply_discarded.emit()
 
+    @Slot(object)
+    def _on_server_request_served(self, _event: object) -> None:
+        if not self._closing:
+            self.conversations.refresh()
+
     @Slot(str, str)
     def _on_models_load_failed(self, message: str, hint: str) -> None:
         self.notice.show_notice(message, hint)
@@ -508,7 +515,7 @@ class ChatView(QWidget):
         self._update_actions()
 
     @Slot(object)
-    def _on_models_model_changed(self, model: LoadedModel | None) -> None:
+    def _on_models_model_changed(self, model: LoadedModel | RemoteModel | None) -> None:
         if model is not None and model.notes:
             self.notice.show_notice(" ".join(model.notes), kind=NoticeKind.info)
         self._update_actions()

@@ -1,10 +1,13 @@
-"""Choosing the model to chat with: the local models, or any GGUF file on disk."""
+"""Choosing the model to chat with: the local models, any GGUF file on disk, or a model on one
+of the servers added in Settings → Servers (listed after the local ones, marked remote)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -18,9 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.cancel import Progress
+from desktop_app.core.inference import remote
 from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.core.models import library
-from desktop_app.ui.chat.model_list_model import LocalModelListModel
+from desktop_app.ui.chat.picker_models import PickerListModel, entries_from
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.model_host import HostState
 from desktop_app.ui.shared.background import JobRunner
@@ -39,7 +43,7 @@ class ModelPicker(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
-        self.model = LocalModelListModel(self)
+        self.model = PickerListModel(self)
         self.combo = QComboBox()
         self.combo.setObjectName("modelCombo")
         self.combo.setModel(self.model)
@@ -70,11 +74,16 @@ class ModelPicker(QWidget):
         hosts = context.models
         hosts.model_changed.connect(self._on_models_model_changed)
         hosts.state_changed.connect(self._on_models_state_changed)
+        hosts.remote_changed.connect(self._on_models_remote_changed)
+        context.settings_changed.connect(self._on_context_settings_changed)
         # Listing reads every model's header (and scans other apps' folders): off the GUI thread.
-        self._jobs = JobRunner(self, max_threads=1)
+        # Servers are asked on a thread of their own, so a slow one never holds up the local list.
+        self._jobs = JobRunner(self, max_threads=2)
         self._jobs.succeeded.connect(self._on_jobs_succeeded)
         self._jobs.failed.connect(self._on_jobs_failed)
         self.listed_once = False
+        self.remote_listed_once = False
+        self._listed_endpoints: list[object] = []
         self.refresh()
 
     def refresh(self) -> None:
@@ -83,9 +92,26 @@ class ModelPicker(QWidget):
         if not self.listed_once:
             self.combo.setPlaceholderText("Finding local models…")
         self._jobs.start("list", lambda _cancel, _report: library.list_models(extra))
+        self.refresh_remote()
+
+    def refresh_remote(self) -> None:
+        """Asks the configured servers for their models again, in the background."""
+        endpoints = [dataclasses.replace(e) for e in self._context.settings.endpoints]
+        self._listed_endpoints = list(endpoints)
+        if not endpoints:
+            self.model.set_remote([])
+            self._show_loaded(self._context.models.model)
+            self.remote_listed_once = True
+            return
+        self._jobs.start("remote", lambda _cancel, _report: remote.list_endpoints(endpoints))
 
     @Slot(str, object)
-    def _on_jobs_succeeded(self, _kind: str, models: list[library.LocalModel]) -> None:
+    def _on_jobs_succeeded(self, kind: str, models: list[Any]) -> None:
+        if kind == "remote":
+            self.model.set_remote(entries_from(models))
+            self._show_loaded(self._context.models.model)
+            self.remote_listed_once = True
+            return
         self.model.set_models(models)
         self._show_loaded(self._context.models.model)
         self.combo.setPlaceholderText("Choose a model to chat with…")
@@ -111,15 +137,33 @@ class ModelPicker(QWidget):
         self.load(path)
 
     def _show_loaded(self, model: LoadedModel | None) -> None:
-        row = self.model.row_of(model.path) if model is not None else -1
+        chosen = self._context.models.remote
+        if chosen is not None:
+            row = self.model.row_of_remote(chosen.endpoint_id, chosen.model_id)
+        else:
+            row = self.model.row_of(model.path) if model is not None else -1
         self.combo.setCurrentIndex(row)
-        self.unload_button.setEnabled(model is not None)
+        self.unload_button.setEnabled(model is not None or chosen is not None)
 
     @Slot(int)
     def _on_combo_activated(self, row: int) -> None:
+        entry = self.model.remote_at(row)
+        if entry is not None:
+            if entry.model_id:
+                self._context.models.use_remote(entry.endpoint, entry.model_id)
+            return
         item = self.model.model_at(row)
         if item is not None:
             self.load(item.path)
+
+    @Slot(object)
+    def _on_models_remote_changed(self, _model: object) -> None:
+        self._show_loaded(self._context.models.model)
+
+    @Slot(object)
+    def _on_context_settings_changed(self, _source: QObject | None) -> None:
+        if self._context.settings.endpoints != self._listed_endpoints:  # a server added, changed or removed
+            self.refresh_remote()
 
     @Slot()
     def _on_open_button_clicked(self) -> None:

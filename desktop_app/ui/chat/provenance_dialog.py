@@ -84,6 +84,25 @@ def provenance_html(p: Provenance) -> str:
         ),
         _rows("System prompt", {"text": p.settings.get("system_prompt", "")}),
     ]
+    remote = p.settings.get("remote")
+    if isinstance(remote, dict):  # a reply from a model on a server
+        server = remote.get("server") or {}
+        parts.insert(1, _rows("Server", {
+            "endpoint": f"{remote.get('endpoint', '')} ({remote.get('url', '')})",
+            "software": f"{server.get('kind', '')} {server.get('version', '')}".strip(),
+            "model asked for": remote.get("model_requested", ""),
+            "model that answered": remote.get("model_reported", "") or "(not reported)",
+            "not known": "; ".join(remote.get("unavailable") or []) or "nothing",
+        }))  # fmt: skip
+    api = p.settings.get("api")
+    if isinstance(api, dict):  # an answer Hearth's own server gave a program
+        parts.append(_rows("API request", {
+            "endpoint": api.get("endpoint", ""),
+            "client": api.get("client", ""),
+            "response id": api.get("id", ""),
+            "streamed": api.get("stream", False),
+            "output format": (api.get("response_format") or {}).get("type", "text"),
+        }))  # fmt: skip
     return "<table cellspacing='2'>" + "".join(parts) + "</table>"
 
 

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 from desktop_app.core import paths
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
+from desktop_app.ui.settings.local_server_box import LocalServerBox
+from desktop_app.ui.settings.servers_box import ServersBox
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
 
@@ -79,15 +81,20 @@ class SettingsView(QScrollArea):
         data_note.setWordWrap(True)
         data_layout.addWidget(data_note)
 
+        self.servers_box = ServersBox(context)
+        self.local_server_box = LocalServerBox(context)
+
         columns = QHBoxLayout()
         columns.setSpacing(16)
         left = QVBoxLayout()
         left.addWidget(prompt_box)
         left.addWidget(sampling_box)
+        left.addWidget(self.servers_box)
         left.addStretch(1)
         right = QVBoxLayout()
         right.addWidget(load_box)
         right.addWidget(documents_box)
+        right.addWidget(self.local_server_box)
         right.addWidget(data_box)
         right.addStretch(1)
         columns.addLayout(left, 1)
@@ -112,6 +119,7 @@ class SettingsView(QScrollArea):
     def flush(self) -> None:
         """Saves a pending edit now (the window is closing)."""
         self.system_prompt_edit.flush()
+        self.servers_box.shutdown()
 
     @Slot()
     def _on_open_folder_button_clicked(self) -> None:

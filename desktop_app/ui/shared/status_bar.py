@@ -49,6 +49,7 @@ class ModelStatusBar(QStatusBar):
 
         models = context.models
         models.model_changed.connect(self._on_models_model_changed)
+        models.remote_changed.connect(self._on_models_model_changed)
         models.reply_finished.connect(self._on_models_reply_finished)
         models.rag_finished.connect(self._on_models_rag_finished)
         models.state_changed.connect(self._on_models_state_changed)
@@ -56,6 +57,14 @@ class ModelStatusBar(QStatusBar):
         self._on_memory_timer_timeout()
 
     def _show_model(self, model: LoadedModel | None) -> None:
+        chosen = self._context.models.remote
+        if model is None and chosen is not None:  # a model on a server: its memory is not this computer's
+            self.model_label.setText(f"{chosen.name} · remote")
+            self.backend_label.setText(chosen.backend)
+            self.gpu_layers_label.setText("")
+            self.context_label.setText(f"Context 0 / {chosen.n_ctx:,}")
+            self.speed_label.setText("")
+            return
         if model is None:
             self.model_label.setText("No model loaded")
             self.backend_label.setText("")
@@ -70,13 +79,13 @@ class ModelStatusBar(QStatusBar):
         self.speed_label.setText("")
 
     @Slot(object)
-    def _on_models_model_changed(self, model: LoadedModel | None) -> None:
-        self._show_model(model)
+    def _on_models_model_changed(self, _model: object) -> None:
+        self._show_model(self._context.models.model)
         self._on_memory_timer_timeout()
 
     @Slot(int, object, object)
     def _on_models_reply_finished(self, _request_id: int, reply: Reply, _provenance: object) -> None:
-        model = self._context.models.model
+        model = self._context.models.model or self._context.models.remote
         self.speed_label.setText(f"{reply.timings.gen_tok_s:.1f} tok/s")
         if model is not None:
             self.context_label.setText(f"Context {reply.context_used:,} / {model.n_ctx:,}")
@@ -90,6 +99,8 @@ class ModelStatusBar(QStatusBar):
     def _on_models_state_changed(self, state: HostState) -> None:
         models = self._context.models
         text = f"{models.model.name} · {models.model.info.quant}" if models.model else "No model loaded"
+        if models.model is None and models.remote is not None:
+            text = f"{models.remote.name} · remote"
         if state is HostState.loading and models.current_load is not None:
             text = f"Loading {models.current_load.path.name}…"
         elif state is HostState.generating:

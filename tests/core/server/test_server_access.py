@@ -104,3 +104,17 @@ def test_hearth_serve_listens_on_loopback_and_stops_on_ctrl_c(hearth_home: Path)
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_the_server_stack_is_imported_only_when_a_server_starts() -> None:
+    """FastAPI, uvicorn, pydantic and httpx load when a server starts or a remote model is used,
+    not with the window or the CLI (each takes a noticeable part of a second)."""
+    modules = [
+        "desktop_app.cli", "desktop_app.cli.serve", "desktop_app.core.server.runner", "desktop_app.core.server.access",
+        "desktop_app.core.server.model_access", "desktop_app.core.inference.remote",
+        "desktop_app.core.inference.remote_chat",
+    ]  # fmt: skip
+    stack = ("fastapi", "uvicorn", "starlette", "pydantic", "httpx", "openai")
+    code = f"import sys, {', '.join(modules)}; print(sorted(m for m in {stack!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
