@@ -14,7 +14,8 @@ the embedding model there the first time it is needed.
 A model on a server (:class:`RemoteModel`) takes the local model's place when picked: the
 local one is unloaded, and replies stream from the server through the same thread and
 signals. Requests to Hearth's own server (the Local server setting) run here too, queued in
-order with the chat's, so the window and scripts share one model in memory.
+order with the chat's, so the window and scripts share one model in memory. A dataset run
+(the Runs section) is a :class:`JobRequest` on the same thread: the host is busy while it runs.
 """
 
 from __future__ import annotations
@@ -99,6 +100,16 @@ class ServedJob:
     future: Future[Any]
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """Long work on the loaded engine (a dataset run): ``run(engine, sha256, cancel)`` on the model
+    thread; the host is busy until it ends, and Stop cancels it."""
+
+    request_id: int
+    run: Callable[[Engine, str, CancelToken], Any]
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+
 PREPARING_DOCUMENTS = "Preparing documents…"
 SEARCHING_DOCUMENTS = "Searching your documents…"
 READING_SOURCES = "Reading the sources…"
@@ -118,6 +129,8 @@ class ModelWorker(QObject):
     rag_status = Signal(int, str)  # request id, what an answer from documents is doing now
     rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, "history_dropped": n}
     rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
+    job_finished = Signal(int, object)  # request id, the job's result
+    job_failed = Signal(int, str, str)  # request id, message, hint (an empty message: cancelled)
     bug_raised = Signal(object)  # an unexpected exception, for the GUI's excepthook
     template_changed = Signal(object)  # LoadedModel, now prompted with another chat template
     remote_ready = Signal(object, object)  # RemoteRequest, RemoteModel
@@ -190,6 +203,22 @@ class ModelWorker(QObject):
         if self._remote is not None:
             self._remote.client.close()
             self._remote = None
+
+    @Slot(object)
+    def run_job(self, request: JobRequest) -> None:
+        try:
+            if self._engine.model is None:
+                raise HearthError("No local model is loaded.", "Pick a model first.")
+            result = request.run(self._engine, self._sha256, request.cancel)
+        except Cancelled:
+            self.job_failed.emit(request.request_id, "", "")
+        except HearthError as exc:
+            self.job_failed.emit(request.request_id, exc.message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
+            self.job_failed.emit(request.request_id, "The work stopped because of an unexpected error.", "")
+            self.bug_raised.emit(exc)
+        else:
+            self.job_finished.emit(request.request_id, result)
 
     @Slot(object)
     def run_served(self, job: ServedJob) -> None:
@@ -396,6 +425,8 @@ class ModelHost(QObject):
     rag_status = Signal(int, str)  # request id, what an answer from documents is doing now
     rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, ...}
     rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
+    job_finished = Signal(int, object)  # request id, result
+    job_failed = Signal(int, str, str)  # request id, message, hint (an empty message: cancelled)
 
     # Requests to the worker (queued: they cross to the model thread).
     _load_requested = Signal(object)
@@ -407,6 +438,7 @@ class ModelHost(QObject):
     remote_changed = Signal(object)  # RemoteModel | None: the model on a server chatted with
     _remote_requested = Signal(object)
     _served_requested = Signal(object)
+    _job_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -415,7 +447,7 @@ class ModelHost(QObject):
         self.sha256 = ""
         self.state = HostState.idle
         self.last_reply: Reply | None = None
-        self._current: LoadRequest | RemoteRequest | GenerationRequest | None = None
+        self._current: LoadRequest | RemoteRequest | GenerationRequest | JobRequest | None = None
         self._ids = itertools.count(1)
         self._thread = QThread()
         self._thread.setObjectName("hearth-model")
@@ -432,6 +464,9 @@ class ModelHost(QObject):
         self._worker.template_changed.connect(self._on_worker_template_changed)
         self._remote_requested.connect(self._worker.use_remote)
         self._served_requested.connect(self._worker.run_served)
+        self._job_requested.connect(self._worker.run_job)
+        self._worker.job_finished.connect(self._on_worker_job_finished)
+        self._worker.job_failed.connect(self._on_worker_job_failed)
         self._worker.remote_ready.connect(self._on_worker_remote_ready)
         self._worker.remote_failed.connect(self._on_worker_remote_failed)
 
@@ -475,6 +510,19 @@ class ModelHost(QObject):
         self._current = request
         self._set_state(HostState.loading)
         self._remote_requested.emit(request)
+        return request
+
+    def run_job(self, run: Callable[[Engine, str, CancelToken], Any]) -> JobRequest:
+        """Runs ``run(engine, sha256, cancel)`` on the model thread with the loaded local model
+        (a dataset run shares the chat's model: it is never loaded twice)."""
+        if self.busy:
+            raise HearthError("The model is busy.", "Wait for it to finish, or press Stop.")
+        if self.model is None:
+            raise HearthError("No local model is loaded.", "Pick a model first.")
+        request = JobRequest(next(self._ids), run)
+        self._current = request
+        self._set_state(HostState.generating)
+        self._job_requested.emit(request)
         return request
 
     def submit_served(self, job: ServedJob) -> None:
@@ -659,6 +707,21 @@ class ModelHost(QObject):
     def _on_worker_generation_failed(self, request_id: int, message: str, hint: str) -> None:
         self._finish_generation(request_id)
         self.generation_failed.emit(request_id, message, hint)
+
+    @Slot(int, object)
+    def _on_worker_job_finished(self, request_id: int, result: object) -> None:
+        self._finish_job(request_id)
+        self.job_finished.emit(request_id, result)
+
+    @Slot(int, str, str)
+    def _on_worker_job_failed(self, request_id: int, message: str, hint: str) -> None:
+        self._finish_job(request_id)
+        self.job_failed.emit(request_id, message, hint)
+
+    def _finish_job(self, request_id: int) -> None:
+        if isinstance(self._current, JobRequest) and self._current.request_id == request_id:
+            self._current = None
+            self._set_state(HostState.idle)
 
     def _finish_generation(self, request_id: int) -> None:
         if isinstance(self._current, GenerationRequest) and self._current.request_id == request_id:
