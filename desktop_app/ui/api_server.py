@@ -58,8 +58,12 @@ class WindowModels:
         try:
             find_model(self.list_models(), model_id)  # not in the library: 404
             loaded = self._host.model
+            if loaded is None:
+                raise HearthError(
+                    "Hearth's window has no local model loaded.", f"Load “{model_id}” in the Chat, then ask again."
+                )
             raise HearthError(
-                f"Hearth's window has {f'“{loaded.name}”' if loaded else 'no local model'} loaded, not “{model_id}”.",
+                f"Hearth's window has “{loaded.name}” loaded, not “{model_id}”.",
                 "Ask for the loaded model, or load the other one in Hearth's chat.",
             )
         except BaseException as exc:  # noqa: BLE001 - every outcome belongs to the request's future

@@ -230,7 +230,7 @@ class ModelWorker(QObject):
             model = self._engine.model
             if model is None:
                 raise HearthError(
-                    "Hearth's window has no local model loaded.", "Load one in the Chat section, then ask again."
+                    "Hearth's window has no local model loaded.", f"Load “{job.model_id}” in the Chat, then ask again."
                 )
             if model.name != job.model_id:
                 raise HearthError(

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from desktop_app.core.conversations.store import Provenance, StoredMessage
 from desktop_app.core.inference.engine import LoadedModel, Message, Reply
-from desktop_app.core.inference.remote import RemoteModel, RemoteReply
+from desktop_app.core.inference.remote import RemoteModel, RemoteReply, short_model_name
 from desktop_app.core.settings import SamplingSettings
 
 
@@ -81,7 +81,7 @@ def make_remote_provenance(
     if hearth.get("template"):
         settings["template"] = hearth["template"]
     return Provenance(
-        model_name=reply.model_reported or model.model_id,
+        model_name=short_model_name(reply.model_reported) if reply.model_reported else model.name,
         model_path=str(hearth.get("model_path") or info.model_path),
         model_size=0,
         model_sha256=str(hearth.get("model_sha256") or info.model_sha256),

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -87,6 +88,11 @@ def normalise_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def short_model_name(model_id: str) -> str:
+    """A server's model id to show: llama-cpp-python's server names a model by its file path."""
+    return PurePath(model_id).name if "/" in model_id or "\\" in model_id else model_id
+
+
 def key_name(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}"
 
@@ -133,7 +139,7 @@ class RemoteModel:
 
     @property
     def name(self) -> str:
-        return self.model_id
+        return short_model_name(self.model_id)
 
     @property
     def backend(self) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QModelIndex, QObject, Qt
 
 from desktop_app.core.fit.badges import remote_badge
-from desktop_app.core.inference.remote import EndpointModels
+from desktop_app.core.inference.remote import EndpointModels, short_model_name
 from desktop_app.core.settings import RemoteEndpoint
 from desktop_app.ui.chat.model_list_model import LocalModelListModel
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole
@@ -28,8 +27,7 @@ class RemoteEntry:
 
     @property
     def short_name(self) -> str:
-        # llama-cpp-python's server names a model by its file path.
-        return PurePath(self.model_id).name if "/" in self.model_id or "\\" in self.model_id else self.model_id
+        return short_model_name(self.model_id)
 
 
 def entries_from(listing: Sequence[EndpointModels]) -> list[RemoteEntry]:
