@@ -151,6 +151,7 @@ def json_row(run: ComparisonRun, r: VariantResult, with_answer: bool) -> dict[st
         "vram_bytes": r.vram_bytes,
         "prompt_tok_s": r.prompt_tok_s,
         "gen_tok_s": r.gen_tok_s,
+        "speed_rounds": r.speed_runs,
         "perplexity": r.perplexity,
         "kl_divergence": r.kl_divergence,
         "kl_p99": r.kl_p99,

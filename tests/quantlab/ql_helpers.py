@@ -54,8 +54,10 @@ class Variants:
 
 def fast_settings(**changes: object) -> CompareSettings:
     """Small enough for two shared cores: two windows of 96 tokens, a few
-    tokens of speed test, answers of 8 tokens."""
-    settings = CompareSettings(tokens=192, window=96, n_ctx=512, speed_prompt_tokens=48, speed_gen_tokens=8)
+    tokens of speed test in one round, answers of 8 tokens."""
+    settings = CompareSettings(
+        tokens=192, window=96, n_ctx=512, speed_prompt_tokens=48, speed_gen_tokens=8, speed_rounds=1
+    )
     for key, value in changes.items():
         setattr(settings, key, value)
     settings.sampling.max_tokens = 8

@@ -9,9 +9,12 @@ with the same seed and settings as the others.
 Order of work inside a child, and why:
 
 1. load the model through :class:`~desktop_app.core.inference.engine.Engine`, exactly as chat does;
-2. speed: a short warm-up (pages the weights in), then one batch of prompt tokens
-   with logits for the last token only (what chat does) and N tokens decoded one by
-   one, greedily — the same two figures ``llama-bench`` reports (pp and tg);
+2. speed: a full warm-up pass (pages the weights in, wakes the CPU), then one batch of
+   prompt tokens with logits for the last token only (what chat does) and N tokens decoded
+   one by one, greedily — the same two figures ``llama-bench`` reports (pp and tg). Later
+   rounds, each a fresh child that measures speed only, go through the variants in
+   alternating order; the median is kept, the rounds recorded, and a round during which other
+   programs used much of the CPU is said so;
 3. peak memory is read *here*, before the quality pass: its logits buffers are the
    lab's own overhead, not what the model needs to chat;
 4. quality: the evaluation windows, logits for the scored half only;
@@ -24,6 +27,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -168,10 +172,26 @@ def run_comparison(
         sampling.seed = random.randrange(2**31)  # one seed for every variant, recorded with the run
     settings.sampling = sampling
     n = len(ordered)
+    # Progress counts each variant's full measurement as 1 and all its later speed rounds as 0.25.
+    total = n + (0.25 * n if settings.speed_rounds > 1 else 0.0)
 
     def report(index: int, fraction: float, message: str) -> None:
         if progress:
-            progress(Progress(index + min(1.0, fraction), n, message))
+            progress(Progress(index + min(1.0, fraction), total, message))
+
+    def report_rounds(fraction: float, message: str) -> None:
+        if progress:
+            progress(Progress(n + (total - n) * min(1.0, fraction), total, message))
+
+    def job_for(i: int, v: Variant) -> dict[str, Any]:
+        return {
+            "path": str(v.path),
+            "role": "reference" if i == 0 else "variant",
+            "store": str(store_dir),
+            "settings": settings.to_dict(),
+            "text": text.text,
+            "tokens": ref_tokens,
+        }
 
     results: list[VariantResult] = []
     n_text_tokens = 0
@@ -194,14 +214,7 @@ def run_comparison(
                 size_bytes=v.size_bytes,
                 is_reference=i == 0,
             )
-            job = {
-                "path": str(v.path),
-                "role": "reference" if i == 0 else "variant",
-                "store": str(store_dir),
-                "settings": settings.to_dict(),
-                "text": text.text,
-                "tokens": ref_tokens,
-            }
+            job = job_for(i, v)
             try:
                 message = measure_in_child(job, i, report, on_event, cancel, v.name)
             except HearthError as exc:
@@ -220,6 +233,7 @@ def run_comparison(
             results.append(row)
             if on_event:
                 on_event(CompareEvent("result", i, result=row))
+        _speed_rounds(ordered, results, job_for, settings, report_rounds, on_event, cancel)
     run = ComparisonRun(
         settings=settings,
         text_source=text.source,
@@ -279,12 +293,56 @@ def measure_in_child(
 # The numbers a child measures for each variant (saved runs keep each in a column of its own).
 
 
+BUSY_SHARE = 0.25  # other programs using this share of the CPU while speed is measured: say so
+
+
+def _speed_rounds(
+    ordered: Sequence[Variant],
+    results: Sequence[VariantResult],
+    job_for: Callable[[int, Variant], dict[str, Any]],
+    settings: CompareSettings,
+    report: Callable[[float, str], None],
+    on_event: EventCallback | None,
+    cancel: CancelToken,
+) -> None:
+    """The speed rounds after the first, in alternating order; then medians, spread, busy notes."""
+    measured = [(i, v) for i, v in enumerate(ordered) if results[i].error is None]
+    done, total = 0, max(1, (settings.speed_rounds - 1) * len(measured))
+    for r in range(1, settings.speed_rounds):
+        for i, v in reversed(measured) if r % 2 else measured:
+            cancel.raise_if_cancelled()
+            report(done / total, f"speed, round {r + 1} of {settings.speed_rounds}: {v.name}")
+            try:
+                message = measure_in_child(job_for(i, v) | {"role": "speed"}, i, None, None, cancel, v.name)
+            except HearthError as exc:
+                results[i].notes.append(f"Speed round {r + 1} failed: {exc.message}")
+            else:
+                results[i].details.setdefault("speed_rounds", []).append(message["speed_round"])
+            done += 1
+    for i, _v in measured:
+        row = results[i]
+        runs = row.speed_runs
+        if runs:
+            row.prompt_tok_s = statistics.median(float(x["prompt_tok_s"]) for x in runs)
+            row.gen_tok_s = statistics.median(float(x["gen_tok_s"]) for x in runs)
+        busiest = max((float(x.get("others_cpu", 0.0)) for x in runs), default=0.0)
+        if busiest >= BUSY_SHARE:
+            row.notes.append(
+                f"Other programs used about {busiest:.0%} of this computer's processors while its speed was "
+                "measured: its speed may read low. Close them and measure again for figures to quote."
+            )
+        if on_event and settings.speed_rounds > 1:
+            on_event(CompareEvent("result", i, result=row))
+
+
 def _fill(row: VariantResult, message: Message) -> None:
     for key in (*MEASURED_METRICS, "n_scored", "answer", "answer_timings"):
         if key in message:
             setattr(row, key, message[key])
     row.notes = list(message.get("notes", []))
     row.details = dict(message.get("details", {}))
+    if "speed_round" in message:
+        row.details["speed_rounds"] = [message["speed_round"]]
     if row.is_reference:
         row.kl_divergence, row.kl_p99, row.top1_agreement = 0.0, 0.0, 1.0
 
@@ -420,6 +478,42 @@ def measure_speed(
     return len(prompt) / prompt_s, n_gen / gen_s
 
 
+class _OthersLoad:
+    """The share of this computer's processors that other programs used during a ``with`` block."""
+
+    def __enter__(self) -> _OthersLoad:
+        import psutil
+
+        self._process = psutil.Process()
+        self._busy0 = self._busy(psutil.cpu_times())
+        self._own0 = sum(self._process.cpu_times()[:2])
+        self._t0 = time.perf_counter()
+        self.share = 0.0
+        return self
+
+    @staticmethod
+    def _busy(times: Any) -> float:
+        return float(sum(times)) - float(times.idle) - float(getattr(times, "iowait", 0.0))
+
+    def __exit__(self, *_exc: object) -> None:
+        import psutil
+
+        wall = time.perf_counter() - self._t0
+        others = self._busy(psutil.cpu_times()) - self._busy0 - (sum(self._process.cpu_times()[:2]) - self._own0)
+        self.share = max(0.0, min(1.0, others / (wall * (psutil.cpu_count() or 1)))) if wall > 0 else 0.0
+
+
+def speed_round(
+    decoder: Decoder, tokens: Sequence[int], bos: int | None, settings: CompareSettings
+) -> dict[str, float]:
+    """One speed measurement, with how busy the rest of the computer was meanwhile."""
+    with _OthersLoad() as others:
+        prompt_tok_s, gen_tok_s = measure_speed(
+            decoder, tokens, bos, settings.speed_prompt_tokens, settings.speed_gen_tokens
+        )
+    return {"prompt_tok_s": prompt_tok_s, "gen_tok_s": gen_tok_s, "others_cpu": others.share}
+
+
 def _between(first: int, last: int) -> Callable[[int], bool]:
     return lambda i: first <= i <= last
 
@@ -486,9 +580,13 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
     decoder = Decoder(llm)
 
     progress("speed", 0.0, "measuring speed")
-    prompt_tok_s, gen_tok_s = measure_speed(
-        decoder, tokens, bos, settings.speed_prompt_tokens, settings.speed_gen_tokens
-    )
+    measure_speed(decoder, tokens, bos, settings.speed_prompt_tokens, settings.speed_gen_tokens)  # warm-up
+    speed = speed_round(decoder, tokens, bos, settings)
+    if job["role"] == "speed":  # a later speed round: nothing else is measured
+        sampler.stop()
+        decoder.close()
+        engine.unload()
+        return {"speed_round": speed}
     sampler.stop()
     peak = peak_rss_bytes(sampler.max_rss)
     vram = process_vram_bytes() if model.n_gpu_layers else None
@@ -550,8 +648,9 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
         "peak_rss_bytes": peak,
         "baseline_rss_bytes": baseline,
         "vram_bytes": vram,
-        "prompt_tok_s": prompt_tok_s,
-        "gen_tok_s": gen_tok_s,
+        "prompt_tok_s": speed["prompt_tok_s"],
+        "gen_tok_s": speed["gen_tok_s"],
+        "speed_round": speed,
         "perplexity": acc.perplexity,
         "n_scored": acc.n,
         "kl_divergence": acc.kl_mean,

@@ -29,6 +29,10 @@ class CompareSettings:
     flash_attn: bool = True
     speed_prompt_tokens: int = 256  # prompt speed: one batch of this many tokens
     speed_gen_tokens: int = 32  # generation speed: this many tokens, one at a time
+    # Speed is measured this many times per variant, each after a warm-up, the rounds in
+    # alternating variant order (the first round forwards, the next backwards...): the median
+    # is shown, with the spread. A single round is what users then quote wrongly.
+    speed_rounds: int = 3
     kl_top_k: int = 0  # 0: full distributions when they fit in 512 MB, else top-256
     prompt: str = ""  # when set, every variant answers it (same seed and settings)
     system_prompt: str = ""
@@ -48,6 +52,8 @@ class CompareSettings:
         return settings
 
     def validate(self) -> None:
+        if not 1 <= self.speed_rounds <= 9:
+            raise HearthError("Measure speed between 1 and 9 times.")
         if self.tokens < 16:
             raise HearthError("Evaluate at least 16 tokens.", "Raise the number of tokens.")
         if self.window < 16 or self.window > self.n_ctx:
@@ -85,6 +91,16 @@ class VariantResult:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # backend, threads, n_ctx, llama.cpp version...
+
+    @property
+    def speed_runs(self) -> list[dict[str, float]]:
+        """Each speed round: prompt_tok_s, gen_tok_s and the CPU share other programs used."""
+        return list(self.details.get("speed_rounds", []))
+
+    def speed_spread(self, key: str) -> tuple[float, float] | None:
+        """(lowest, highest) of ``key`` ("prompt_tok_s" or "gen_tok_s") over the rounds."""
+        values = [float(r[key]) for r in self.speed_runs if r.get(key)]
+        return (min(values), max(values)) if len(values) > 1 else None
 
     @property
     def model_rss_bytes(self) -> int | None:

@@ -37,6 +37,13 @@ class Column:
     tip: str
 
 
+def _speed(r: VariantResult, key: str, spec: str) -> str:
+    """The median speed, and the range over the rounds ("21.4 (19.8–22.0)")."""
+    median = _num(getattr(r, key), spec)
+    spread = r.speed_spread(key)
+    return f"{median} ({spread[0]:{spec}}–{spread[1]:{spec}})" if spread else median
+
+
 COLUMNS: list[Column] = [
     Column(
         "Model",
@@ -69,12 +76,15 @@ COLUMNS: list[Column] = [
     ),
     Column(
         "Prompt tok/s",
-        lambda r: _num(r.prompt_tok_s, ".0f"),
+        lambda r: _speed(r, "prompt_tok_s", ".0f"),
         lambda r: r.prompt_tok_s,
-        "Prompt processing speed (one batch)",
+        "Prompt processing speed (one batch): the median of the rounds, their range in brackets",
     ),
     Column(
-        "Gen tok/s", lambda r: _num(r.gen_tok_s, ".1f"), lambda r: r.gen_tok_s, "Generation speed (one token at a time)"
+        "Gen tok/s",
+        lambda r: _speed(r, "gen_tok_s", ".1f"),
+        lambda r: r.gen_tok_s,
+        "Generation speed (one token at a time): the median of the rounds, their range in brackets",
     ),
     Column(
         "Perplexity",
