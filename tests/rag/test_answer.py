@@ -155,3 +155,49 @@ def test_smollm2_answer_carries_citations_that_map_to_retrieved_chunks(engine: A
     assert record["prompt"]["tokens"] == result.budget.prompt
     assert {"vector_score", "keyword_score", "fused_score"} <= set(record["retrieved"][0])
     json.dumps(result.to_dict())
+
+
+def test_every_claim_is_checked_and_counts_in_the_verdict(engine: Any, indexed: Indexed) -> None:
+    prompt = answer.prepare(
+        engine, indexed.store, ["papers"], "How fast must the centrifuge spin for plasma separation?", (), "",
+        RagSettings(), k=3,
+    )  # fmt: skip
+    right = next(i for i, h in enumerate(prompt.sources, start=1) if h.name == "report.pdf" and h.page == 2)
+    # One sentence cites its source; the next cites nothing and states a number no source has.
+    mixed = answer.finish(prompt, f"The centrifuge must run at 4,500 rpm [{right}]. It must spin for 30 minutes.")
+    assert [c.text for c in mixed.unsupported_claims] == ["It must spin for 30 minutes."]
+    assert mixed.unsupported_claims[0].missing == ["30"] and mixed.cited
+    assert not mixed.grounded
+    record = mixed.to_dict()
+    assert record["grounded"] is False and record["claims"] == {"checked": 2, "unsupported": 1}
+    assert any("It must spin for 30 minutes." in w and "“30”" in w for w in mixed.warnings)
+    assert [s["supported"] for s in record["sentences"]] == [True, False]
+
+    right_answer = answer.finish(prompt, f"The centrifuge must run at 4,500 rpm for 12 minutes [{right}].")
+    assert right_answer.grounded and right_answer.to_dict()["claims"] == {"checked": 1, "unsupported": 0}
+    # The source's snippet and passage: the sentence that matched, not the page's first words.
+    citation = right_answer.citations[right - 1]
+    assert citation.passage.startswith("The centrifuge must run at 4,500 rpm")
+    assert citation.to_dict()["passage"] == citation.passage and citation.passage in citation.text
+
+
+def test_the_snippet_is_around_the_sentence_that_matched(engine: Any, tmp_path: Path, embedder: Any) -> None:
+    store = DocumentStore()
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    filler = [f"Entry {i}: the bench was wiped and the pipettes were put back in drawer {i}." for i in range(9)]
+    fact = "The liquid nitrogen tank is refilled every 31 days by the supplier."
+    (folder / "log.txt").write_text(" ".join([*filler, fact, "Entry 10: nothing else happened."]), encoding="utf-8")
+    ingest.add_paths(store, "notes", [folder])
+    prompt = answer.prepare(engine, store, ["notes"], "How often is the nitrogen tank refilled?", (), "", RagSettings())
+    hit = prompt.sources[0]
+    assert hit.text.index(fact) > 400  # far from the chunk's start
+    result = answer.finish(prompt, "The tank is refilled every 31 days [1].")
+    citation = result.citations[0]
+    assert citation.passage == fact and citation.matches_answer and result.grounded
+    assert fact in citation.snippet and citation.snippet.startswith("… ")
+    assert not citation.snippet.startswith(answer.snippet(hit.text)[:40])
+    # An answer that invents the number is flagged, and says what the source has.
+    wrong = answer.finish(prompt, "The tank is refilled every 9 days.")
+    assert not wrong.grounded and wrong.unsupported_claims[0].missing == ["9"]
+    assert "“31”" in wrong.unsupported_claims[0].reason

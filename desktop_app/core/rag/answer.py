@@ -9,8 +9,10 @@ The flow, shared by the chat (which streams) and ``hearth ask``:
    whole to be sure it fits.
 2. The model generates from ``RagPrompt.tokens`` (``Engine.stream_tokens``).
 3. :func:`finish` reads the citations [1], [2] out of the answer, marks each source
-   ``cited`` or not, flags numbers that match no source, and builds the inspector
-   record (a plain dict the chat stores with the message).
+   ``cited`` or not, checks every sentence that states something against the sources,
+   cited or not (``claims``), and builds the inspector record (a plain dict the chat
+   stores with the message). The answer is ``grounded`` only when it cites its sources
+   and no claim is unsupported.
 
 With "documents only" on, the model is told to say it does not know when the
 sources do not hold the answer, and when retrieval finds nothing relevant at all
@@ -30,16 +32,15 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.inference.remote_chat import PromptModel
 from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag.citations import citation_spans as citation_spans  # re-exported: the chat's Markdown
+from desktop_app.core.rag.citations import parse_citations as parse_citations
+from desktop_app.core.rag.citations import strip_citations as strip_citations
+from desktop_app.core.rag.claims import SentenceCheck, check_answer, says_not_found
 from desktop_app.core.rag.retrieve import Hit, Retrieval, search
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.settings import SamplingSettings
 
 NO_ANSWER = "I could not find this in your documents."
-_NO_ANSWER_PATTERNS = re.compile(
-    r"could not find (?:this|that|the answer|it|any)|couldn't find (?:this|that|the answer|it|any)|"
-    r"(?:sources|documents) do not (?:contain|mention|say)|not (?:mentioned|found) in the (?:sources|documents)",
-    re.IGNORECASE,
-)
 
 INSTRUCTIONS_STRICT = (
     "Answer the user's question using only the numbered sources in their message; they are excerpts from the "
@@ -55,52 +56,9 @@ INSTRUCTIONS_OPEN = (
     "from the user's documents, and do not put a source number on it."
 )
 
-# [1]  [1, 2]  [1,2,3]  [1-3]  [1–3]  [Source 1]  [source 2, 3]  【1】  [^1]
-_CITATION = re.compile(
-    r"[\[【]\s*(?:\^|sources?\s*|ref\.?\s*)?(\d{1,3}(?:\s*(?:[,;]|[-–])\s*(?:sources?\s*)?\d{1,3})*)\s*[\]】]",
-    re.IGNORECASE,
-)
 CITE_REMINDER = "(Answer from the sources above and cite them by number, like [1].)"
 _SNIPPET_CHARS = 280
-# The answer's own check of its citations: a sentence "matches" a source when most of its
-# words are in it, or when their meanings are close (same embedding model as retrieval).
-MATCH_WORDS = 0.6
-MATCH_SIMILARITY = 0.6
-MIN_CHECKED_WORDS = 3
 _PER_MESSAGE_OVERHEAD = 8  # template tokens around one message (checked exactly at the end)
-
-
-def parse_citations(text: str) -> list[int]:
-    """The source numbers cited in ``text``, in order of first appearance."""
-    found: list[int] = []
-    for match in _CITATION.finditer(text):
-        body = re.sub(r"(?i)sources?", "", match.group(1))
-        for part in re.split(r"[,;]", body):
-            part = part.strip()
-            if not part:
-                continue
-            bounds = re.split(r"\s*[-–]\s*", part)
-            if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
-                low, high = int(bounds[0]), int(bounds[1])
-                numbers = list(range(low, high + 1)) if 0 < high - low < 20 else [low, high]
-            else:
-                numbers = [int(p) for p in bounds if p.isdigit()]
-            for number in numbers:
-                if number not in found:
-                    found.append(number)
-    return found
-
-
-def citation_spans(text: str) -> list[tuple[int, int, list[int]]]:
-    """Where the citations are in ``text``: (start, end, the numbers cited there), in order
-    (the chat turns each one into links)."""
-    return [(m.start(), m.end(), parse_citations(m.group(0))) for m in _CITATION.finditer(text)]
-
-
-def strip_citations(text: str) -> str:
-    """``text`` without its citation marks (an earlier answer sent back as history: its
-    numbers referred to that answer's sources, not to the next one's)."""
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", _CITATION.sub("", text)).strip()
 
 
 def snippet(text: str, limit: int = _SNIPPET_CHARS) -> str:
@@ -109,6 +67,28 @@ def snippet(text: str, limit: int = _SNIPPET_CHARS) -> str:
         return text
     cut = text.rfind(" ", 0, limit)
     return text[: cut if cut > limit // 2 else limit].rstrip(",;:") + " …"
+
+
+def snippet_around(text: str, span: tuple[int, int] | None, limit: int = _SNIPPET_CHARS) -> str:
+    """About ``limit`` characters of ``text`` around ``span`` (the sentence that matched the
+    answer): a little before it, the rest after, cut between words."""
+    if span is None or len(re.sub(r"\s+", " ", text).strip()) <= limit:
+        return snippet(text, limit)
+    start, end = span
+    if end - start >= limit:
+        return ("… " if start > 0 else "") + snippet(text[start:end], limit)
+    room = limit - (end - start)
+    left = max(0, start - room // 4)
+    right = min(len(text), end + room - (start - left))
+    left = max(0, min(left, right - limit))
+    if left > 0:
+        space = text.find(" ", left, start)
+        left = space + 1 if space >= 0 else start
+    if right < len(text):
+        space = text.rfind(" ", end, right)
+        right = space if space >= 0 else end
+    body = re.sub(r"\s+", " ", text[left:right]).strip()
+    return ("… " if left > 0 else "") + body + (" …" if right < len(text) else "")
 
 
 @dataclass(frozen=True)
@@ -155,6 +135,13 @@ class Citation:
     collection: str
     start: int
     end: int
+    # The chunk's sentence closest to the answer (what the snippet and the viewer show): its span in ``text``.
+    passage_start: int = -1
+    passage_end: int = -1
+
+    @property
+    def passage(self) -> str:
+        return self.text[self.passage_start : self.passage_end] if self.passage_start >= 0 else ""
 
     @property
     def location(self) -> str:
@@ -163,20 +150,9 @@ class Citation:
         return f"{self.name}, page {self.page_label or self.page}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SentenceCheck:
-    """One sentence of the answer: what it cites, and which sources really match it."""
-
-    text: str
-    cited: list[int]
-    matches: list[int]  # sources whose text matches the sentence
-    unsupported: list[int]  # cited, but the source does not seem to say it
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["passage"] = self.passage
+        return data
 
 
 @dataclass
@@ -215,8 +191,18 @@ class RagAnswer:
         return [c for c in self.citations if c.cited]
 
     @property
+    def claims(self) -> list[SentenceCheck]:
+        """The sentences that state something, each checked against the sources."""
+        return [s for s in self.sentences if s.claim]
+
+    @property
+    def unsupported_claims(self) -> list[SentenceCheck]:
+        return [s for s in self.sentences if s.claim and not s.supported]
+
+    @property
     def grounded(self) -> bool:
-        return bool(self.cited)
+        """It cites its sources, and every claim it makes is in them."""
+        return bool(self.cited) and not self.unsupported_claims
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +211,7 @@ class RagAnswer:
             "invalid_citations": self.invalid_citations,
             "no_answer": self.no_answer,
             "grounded": self.grounded,
+            "claims": {"checked": len(self.claims), "unsupported": len(self.unsupported_claims)},
             "warnings": self.warnings,
             "sentences": [c.to_dict() for c in self.sentences],
             "budget": self.budget.to_dict(),
@@ -382,59 +369,6 @@ def _newest_turns(turns: Sequence[Message], costs: Sequence[int], budget: int) -
     return kept
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")
-
-
-def split_sentences(text: str) -> list[str]:
-    return [part.strip() for part in _SENTENCE.split(text) if part.strip()]
-
-
-def check_sentences(
-    text: str, sources: Sequence[Hit], embed_model: str = ""
-) -> tuple[list[SentenceCheck], list[float]]:
-    """Checks each sentence of the answer against the sources: which ones match it, and
-    which of its citations do not. Returns the checks and each source's best match (0..1).
-
-    Matching is by words (most of the sentence's words are in the source) or by meaning
-    (embedding similarity with the retrieval model, when it is loaded). Sentences of fewer
-    than three words, and "not found" answers, are not judged."""
-    from desktop_app.core.rag.embedder import loaded_embedder
-    from desktop_app.core.rag.retrieve import keyword_tokens
-
-    sentences = split_sentences(text)
-    best = [0.0] * len(sources)
-    if not sentences or not sources:
-        return [SentenceCheck(s, parse_citations(s), [], []) for s in sentences], best
-    plain = [_CITATION.sub("", s).strip() for s in sentences]
-    words = [set(keyword_tokens(p)) for p in plain]
-    source_words = [set(keyword_tokens(f"{h.heading} {h.text}")) for h in sources]
-    similarity = None
-    embedder = loaded_embedder(embed_model) if embed_model else None
-    judged = [
-        i for i, w in enumerate(words) if len(w) >= MIN_CHECKED_WORDS and not _NO_ANSWER_PATTERNS.search(plain[i])
-    ]
-    if embedder is not None and judged:
-        vectors = embedder.encode([plain[i] for i in judged] + [h.text for h in sources])
-        similarity = vectors[: len(judged)] @ vectors[len(judged) :].T
-    checks: list[SentenceCheck] = []
-    for i, sentence in enumerate(sentences):
-        cited = [n for n in parse_citations(sentence) if 1 <= n <= len(sources)]
-        if i not in judged:
-            checks.append(SentenceCheck(sentence, cited, [], []))
-            continue
-        row = judged.index(i)
-        matches: list[int] = []
-        for j in range(len(sources)):
-            overlap = len(words[i] & source_words[j]) / len(words[i])
-            meaning = float(similarity[row, j]) if similarity is not None else 0.0
-            score = max(overlap, meaning)
-            best[j] = max(best[j], score)
-            if overlap >= MATCH_WORDS or meaning >= MATCH_SIMILARITY:
-                matches.append(j + 1)
-        checks.append(SentenceCheck(sentence, cited, matches, [n for n in cited if n not in matches]))
-    return checks, best
-
-
 def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
     """Citations, their check against the sources, and the inspector record for the answer
     generated from ``prompt``."""
@@ -442,10 +376,9 @@ def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
     numbers = parse_citations(text)
     valid = [n for n in numbers if 1 <= n <= len(prompt.sources)]
     invalid = [n for n in numbers if n not in valid]
-    no_answer = prompt.nothing_relevant or bool(_NO_ANSWER_PATTERNS.search(text))
-    checks, best = (
-        ([], [0.0] * len(prompt.sources)) if no_answer else check_sentences(text, prompt.sources, prompt.embed_model)
-    )
+    no_answer = prompt.nothing_relevant or says_not_found(text)
+    verdict = check_answer("" if no_answer else text, prompt.sources, prompt.embed_model, prompt.question)
+    checks, best, passages = verdict.sentences, verdict.best, verdict.passages
     matched = {n for c in checks for n in c.matches}
     citations = [
         Citation(
@@ -456,7 +389,7 @@ def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
             page_label=hit.page_label,
             heading=hit.heading,
             text=hit.text,
-            snippet=snippet(hit.text),
+            snippet=snippet_around(hit.text, passages[i - 1]),
             score=hit.score,
             vector_score=hit.vector_score,
             keyword_score=hit.keyword_score,
@@ -467,6 +400,8 @@ def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
             collection=hit.collection,
             start=hit.start,
             end=hit.end,
+            passage_start=(passages[i - 1] or (-1, -1))[0],
+            passage_end=(passages[i - 1] or (-1, -1))[1],
         )
         for i, hit in enumerate(prompt.sources, start=1)
     ]
@@ -478,6 +413,8 @@ def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
         if check.unsupported:
             listed = ", ".join(f"[{n}]" for n in check.unsupported)
             warnings.append(f"“{snippet(check.text, 80)}” cites {listed}, but the source does not seem to say that.")
+        elif check.claim and not check.supported:
+            warnings.append(f"“{snippet(check.text, 80)}” is not in your documents: {check.reason}.")
     if not valid and not no_answer and text.strip():
         found = sorted(matched)
         hint = f" Its wording matches source {', '.join(f'[{n}]' for n in found)}." if found else ""
