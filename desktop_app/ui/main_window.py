@@ -20,6 +20,7 @@ from desktop_app.ui.compare.view import CompareView
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.models.view import ModelsView
+from desktop_app.ui.runs.view import RunsView
 from desktop_app.ui.settings.view import SettingsView
 from desktop_app.ui.shared.about_dialog import AboutDialog
 from desktop_app.ui.shared.resources import icon
@@ -32,6 +33,7 @@ SECTIONS: list[tuple[str, SectionFactory]] = [
     ("Documents", DocumentsView),
     ("Models", ModelsView),
     ("Compare", CompareView),
+    ("Runs", RunsView),
     ("Settings", SettingsView),
 ]
 
@@ -74,6 +76,13 @@ class MainWindow(QMainWindow):
         if isinstance(documents_view, DocumentsView):  # the chat's list of collections to attach follows
             documents_view.collections_changed.connect(self.chat.refresh_documents)
             self.chat.documents_requested.connect(lambda: self.show_section(list(self.sections).index("Documents")))
+        runs_view, compare_view = self.sections.get("Runs"), self.sections.get("Compare")
+        if isinstance(runs_view, RunsView) and isinstance(compare_view, CompareView):
+            # The quantisation lab's "is Q4_K_M worse than Q8_0 on my task?": the two variants on a dataset.
+            compare_view.dataset_comparison_requested.connect(runs_view.prepare_comparison)
+            compare_view.dataset_comparison_requested.connect(
+                lambda _paths: self.show_section(list(self.sections).index("Runs"))
+            )
 
         central = QWidget()
         layout = QHBoxLayout(central)

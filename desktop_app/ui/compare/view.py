@@ -79,6 +79,7 @@ class CompareView(QWidget):
     run_failed = Signal(str, str)  # message, hint
     run_cancelled = Signal()
     variant_made = Signal(object)  # QuantizeResult
+    dataset_comparison_requested = Signal(object)  # list[Path]: two ticked variants, to compare on a dataset
     models_listed = Signal()  # the local models are listed (after each refresh)
 
     def __init__(self, context: object | None = None, parent: QWidget | None = None) -> None:
@@ -175,9 +176,16 @@ class CompareView(QWidget):
         self.progress.setValue(0)
         self.status = QLabel(IDLE_HINT)
         self.status.setWordWrap(True)
+        self.on_dataset_button = QPushButton("On my dataset…")
+        self.on_dataset_button.setToolTip(
+            "Is one variant worse than the other on your own task? Run a dataset through two ticked variants "
+            "in the Runs section, with accuracy, intervals and McNemar's test"
+        )
+        self.on_dataset_button.clicked.connect(self._on_on_dataset_button_clicked)
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button)
         run_row.addWidget(self.stop_button)
+        run_row.addWidget(self.on_dataset_button)
         run_row.addWidget(self.progress, 1)
 
         models_box = QGroupBox("Models")
@@ -335,6 +343,10 @@ class CompareView(QWidget):
     def checked(self) -> list[Variant]:
         return checked_variants(self.picker_model)
 
+    @Slot()
+    def _on_on_dataset_button_clicked(self) -> None:
+        self.dataset_comparison_requested.emit([v.path for v in self.checked()[:2]])
+
     def refresh_history(self) -> None:
         try:
             self.history_model.set_runs(runs.list_runs())
@@ -355,6 +367,7 @@ class CompareView(QWidget):
     def _update_buttons(self) -> None:
         busy = self.running
         self.run_button.setEnabled(not busy and len(self.checked()) >= 2)
+        self.on_dataset_button.setEnabled(len(self.checked()) >= 2)
         self.stop_button.setEnabled(busy and self.job is not None and not self.job.cancelling)
         for widget in (
             self.picker,
