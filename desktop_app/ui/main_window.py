@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.models import library
 from desktop_app.ui.chat.chat_view import ChatView
 from desktop_app.ui.compare.view import CompareView
 from desktop_app.ui.context import AppContext
@@ -24,7 +25,9 @@ from desktop_app.ui.runs.view import RunsView
 from desktop_app.ui.settings.view import SettingsView
 from desktop_app.ui.shared.about_dialog import AboutDialog
 from desktop_app.ui.shared.resources import icon
+from desktop_app.ui.shared.shortcuts_dialog import ShortcutsDialog
 from desktop_app.ui.shared.status_bar import ModelStatusBar
+from desktop_app.ui.welcome.view import WelcomeView
 
 SectionFactory = Callable[[AppContext], QWidget]
 
@@ -69,9 +72,16 @@ class MainWindow(QMainWindow):
             if number <= 9:
                 QShortcut(QKeySequence(f"Ctrl+{number}"), self, lambda row=number - 1: self.show_section(row))
         self.sidebar.currentRowChanged.connect(self._on_sidebar_current_row_changed)
+        # Whoever adds a model (a download or import in Models, a variant made in Compare) says so on
+        # the context, and every list of local models follows without a Refresh.
+        self.context.library_changed.connect(self._on_context_library_changed)
         models_view = self.sections.get("Models")
-        if isinstance(models_view, ModelsView):  # a finished download or import shows up in the chat's picker
-            models_view.library_changed.connect(self.chat.model_picker.refresh)
+        if isinstance(models_view, ModelsView):
+            models_view.chat_requested.connect(self.chat_with)
+            models_view.sign_in_requested.connect(self.show_hub_sign_in)
+        compare = self.sections.get("Compare")
+        if isinstance(compare, CompareView):
+            compare.variant_made.connect(lambda _result: self.context.library_changed.emit(compare))
         documents_view = self.sections.get("Documents")
         if isinstance(documents_view, DocumentsView):  # the chat's list of collections to attach follows
             documents_view.collections_changed.connect(self.chat.refresh_documents)
@@ -93,7 +103,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status_bar = ModelStatusBar(self.context)
         self.setStatusBar(self.status_bar)
+        self.chat.conversation_changed.connect(lambda _id: self.status_bar.clear_last_reply())
         self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction("&Getting started", self.show_welcome)
+        shortcuts = self.help_menu.addAction("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec())
+        shortcuts.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
         about = self.help_menu.addAction("&About Hearth", lambda: AboutDialog(self).exec())
         about.setMenuRole(QAction.MenuRole.AboutRole)  # macOS puts it in the application menu
 
@@ -103,6 +117,10 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         section = state.value(SECTION_KEY, 0)
         self.show_section(int(section) if isinstance(section, int | str) and str(section).isdigit() else 0)
+        self.welcome: WelcomeView | None = None  # built when first shown
+        self._section_before_welcome = 0
+        if not self.context.settings.welcome_dismissed:
+            self.show_welcome()
         if load_last_model:
             QTimer.singleShot(0, self._load_last_model)
 
@@ -116,10 +134,56 @@ class MainWindow(QMainWindow):
         if 0 <= row < self.stack.count():
             self.sidebar.setCurrentRow(row)
 
+    def show_welcome(self) -> None:
+        """The first-run page ("Getting started"), in place of the current section."""
+        if self.welcome is None:
+            self.welcome = WelcomeView(self.context)
+            self.welcome.chat_requested.connect(self.chat_with)
+            self.welcome.repo_requested.connect(self._on_welcome_repo_requested)
+            self.welcome.closed.connect(lambda: self.show_section(max(0, self._section_before_welcome)))
+            self.stack.addWidget(self.welcome)
+        else:
+            self.welcome.refresh()
+        self.welcome.show_start()
+        if self.sidebar.currentRow() >= 0:
+            self._section_before_welcome = self.sidebar.currentRow()
+        self.sidebar.setCurrentRow(-1)  # no section chosen: any click on the sidebar leaves the page
+        self.stack.setCurrentWidget(self.welcome)
+
+    def chat_with(self, path: Path) -> None:
+        """Shows the chat with ``path`` loaded (loading it unless it is the model loaded)."""
+        context = self.context
+        loaded = context.models.model
+        if loaded is None or loaded.path.resolve() != Path(path).resolve():
+            context.models.load(Path(path), context.settings.load, context.settings.template_for(path))
+        self.show_section(list(self.sections).index("Chat"))
+
+    def show_hub_sign_in(self) -> None:
+        """Settings, at the Hugging Face account (a gated repository's "Sign in…")."""
+        settings_view = self.sections.get("Settings")
+        if isinstance(settings_view, SettingsView):
+            self.show_section(list(self.sections).index("Settings"))
+            settings_view.show_hub_sign_in()
+
+    @Slot(str)
+    def _on_welcome_repo_requested(self, repo_id: str) -> None:
+        models_view = self.sections.get("Models")
+        if isinstance(models_view, ModelsView):
+            self.show_section(list(self.sections).index("Models"))
+            models_view.show_repo(repo_id)
+
+    @Slot(object)
+    def _on_context_library_changed(self, _source: object) -> None:
+        self.chat.model_picker.refresh()
+
     def _load_last_model(self) -> None:
-        """Loads the model used last time, if its file is still there (the window is already up)."""
+        """Loads the model used last time, if its file is still there (the window is already up);
+        at the first run, the starter model, so the chat is ready at once."""
         context = self.context
         last = context.settings.last_model
+        if not last and not context.settings.welcome_dismissed:
+            starter = library.starter_model_path()
+            last = str(starter) if starter is not None else ""
         if not last or context.models.busy or context.models.model is not None:
             return
         path = Path(last)
@@ -140,6 +204,8 @@ class MainWindow(QMainWindow):
                     flush()
                 except HearthError:
                     pass  # e.g. a conversation deleted meanwhile: nothing left to save
+        if self.welcome is not None:
+            self.welcome.shutdown()
         self.context.window_state.setValue(GEOMETRY_KEY, self.saveGeometry())
         self.context.close()
         super().closeEvent(event)

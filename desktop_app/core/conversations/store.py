@@ -159,6 +159,13 @@ class ConversationStore:
         rows = self._db.execute("SELECT conversation_id, COUNT(*) FROM messages GROUP BY conversation_id")
         return {int(cid): int(n) for cid, n in rows}
 
+    def unique_title(self, title: str, now: float | None = None) -> str:
+        """``title``, with the date and time added when another conversation already has it."""
+        taken = self._db.execute("SELECT 1 FROM conversations WHERE title=? LIMIT 1", (title,)).fetchone()
+        if taken is None:
+            return title
+        return f"{title} ({time.strftime('%d %b %Y, %H:%M', time.localtime(now or time.time()))})"
+
     def rename(self, conversation_id: int, title: str) -> None:
         with self._db:
             self._db.execute(

@@ -46,6 +46,7 @@ from desktop_app.ui.shared.resources import icon
 
 TITLE_LENGTH = 60
 SPLITTER_KEY = "chat/splitter"
+PANEL_KEY = "chat/panel_visible"
 CLOSE_WAIT_MS = 15_000  # how long closing the window waits for a stopped reply to come back
 PLAIN_PLACEHOLDER = "Message the model…  (Enter sends, Shift+Enter adds a line)"
 DOCUMENTS_PLACEHOLDER = "Ask your documents…  (Enter sends, Shift+Enter adds a line)"
@@ -63,6 +64,7 @@ class ChatView(QWidget):
     reply_saved = Signal(object)  # StoredMessage, once a reply (finished or stopped) is in the store
     reply_discarded = Signal()  # a reply failed or its conversation was deleted meanwhile
     documents_requested = Signal()  # "Manage collections…": the window shows the Documents section
+    conversation_changed = Signal(object)  # the id of the conversation now shown, None for a new chat
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +93,7 @@ class ChatView(QWidget):
         self.panel_button.setIcon(icon("sliders"))
         self.panel_button.setCheckable(True)
         self.panel_button.setChecked(True)
+        self.panel_button.setShortcut(QKeySequence("Ctrl+Shift+P"))
         self.panel_button.setToolTip("Show or hide the system prompt and settings")
         self.panel_button.toggled.connect(self._on_panel_button_toggled)
         top_bar = QHBoxLayout()
@@ -171,6 +174,10 @@ class ChatView(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._on_stop_button_clicked)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
         QShortcut(QKeySequence("Ctrl+Shift+E"), self, self._on_export_shortcut_activated)
+        QShortcut(QKeySequence.StandardKey.Find, self, self._on_find_shortcut_activated)
+        panel_shown = context.window_state.value(PANEL_KEY, True)
+        self.panel_button.setChecked(panel_shown not in (False, "false"))  # the ini file stores text
+        self.settings_panel.setVisible(self.panel_button.isChecked())
 
         self._models.state_changed.connect(self._on_models_state_changed)
         self._models.model_changed.connect(self._on_models_model_changed)
@@ -232,6 +239,7 @@ class ChatView(QWidget):
         self._show_documents([], None)
         self._update_actions()
         self.composer.setFocus()
+        self.conversation_changed.emit(None)
 
     def open_conversation(self, conversation_id: int) -> None:
         self.settings_panel.flush()
@@ -248,6 +256,7 @@ class ChatView(QWidget):
             if self._reply_status and not self._reply_text:
                 view.set_status(self._reply_status)
         self._update_actions()
+        self.conversation_changed.emit(conversation_id)
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -284,7 +293,9 @@ class ChatView(QWidget):
         if not self._require_model():
             return False
         if self._conversation_id is None:
-            conversation = self._store.create(title_from(text), self.settings_panel.system_prompt)
+            conversation = self._store.create(
+                self._store.unique_title(title_from(text)), self.settings_panel.system_prompt
+            )
             self._conversation_id = conversation.id
             self.conversations.set_current(conversation.id)
             self._attach_pending(conversation.id)
@@ -595,6 +606,12 @@ class ChatView(QWidget):
     @Slot(bool)
     def _on_panel_button_toggled(self, checked: bool) -> None:
         self.settings_panel.setVisible(checked)
+        self._context.window_state.setValue(PANEL_KEY, checked)
+
+    @Slot()
+    def _on_find_shortcut_activated(self) -> None:
+        self.conversations.search_edit.setFocus()
+        self.conversations.search_edit.selectAll()
 
     @Slot(int, int)
     def _on_splitter_splitter_moved(self, _pos: int, _index: int) -> None:

@@ -51,6 +51,13 @@ class _FitWidthDelegate(QStyledItemDelegate):
         return QSize(1, hint.height())
 
 
+def default_export_folder() -> Path:
+    """The user's Documents folder, else their home: never the working folder (an installed
+    app's is its install folder)."""
+    documents = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home())
+    return documents if documents.is_dir() else Path.home()
+
+
 class ConversationListView(QWidget):
     """Emits ``conversation_selected(id)`` and ``new_requested``; renames, exports and deletes
     through the store."""
@@ -197,9 +204,7 @@ class ConversationListView(QWidget):
 
     def ask_export_path(self, default_name: str) -> Path | None:
         """The file to export to, with a .md or .json suffix, or None (tests replace this)."""
-        folder = self._export_folder or Path(
-            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or Path.home()
-        )
+        folder = self._export_folder or default_export_folder()
         filters = [EXPORT_FILTERS[self._export_format]] + [
             f for fmt, f in EXPORT_FILTERS.items() if fmt != self._export_format
         ]

@@ -78,6 +78,10 @@ class ModelStatusBar(QStatusBar):
         self.context_label.setText(f"Context 0 / {model.n_ctx:,}")
         self.speed_label.setText("")
 
+    def clear_last_reply(self) -> None:
+        """Another conversation is shown: the last reply's speed and context no longer describe it."""
+        self._show_model(self._context.models.model)
+
     @Slot(object)
     def _on_models_model_changed(self, _model: object) -> None:
         self._show_model(self._context.models.model)
