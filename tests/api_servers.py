@@ -89,6 +89,7 @@ def llama_cpp_server(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Pat
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", "2048", "--api_key", LLAMA_CPP_KEY, "--verbose", "False",
+        "--interrupt_requests", "False",  # requests sent together wait their turn (dataset runs)
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ})

@@ -451,7 +451,7 @@ class RemoteClient:
         fields: dict[str, Any] = {}
         usage: dict[str, Any] = {}
         chunks = 0
-        ended = False  # [DONE] or a finish reason: a stream that stops without either broke off
+        done = finished = False  # [DONE], and a finish reason: every complete reply has both
         started = time.perf_counter()
         first = last = 0.0
         try:
@@ -465,7 +465,7 @@ class RemoteClient:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        ended = True
+                        done = True
                         break
                     event = json.loads(data)
                     if "error" in event:
@@ -486,8 +486,11 @@ class RemoteClient:
                             pieces.append(text)
                             yield text
                         if choice.get("finish_reason"):
-                            ended = True
+                            finished = True
                             finish = "length" if choice["finish_reason"] == "length" else "stop"
+        except httpx.ConnectError:
+            hint = "Check that it is running and that the address is right."
+            raise ServerGoneError(f"The server at {self.url} cannot be reached.", hint) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
             if not cancel.cancelled:
                 raise self._broke_off(type(exc).__name__) from None
@@ -495,7 +498,11 @@ class RemoteClient:
             raise RemoteRequestError(f"The server at {self.url} sent something unreadable: {exc}") from None
         if cancel.cancelled:
             finish = "cancelled"
-        elif not ended:
+        elif done and not finished:
+            # llama-cpp-python's server does this to a reply when another request arrives
+            # (its interrupt_requests setting): cut short, not finished, so worth sending again.
+            raise ServerBusyError(f"The server at {self.url} cut the reply short.", "Send it again in a moment.")
+        elif not finished:
             raise self._broke_off("the reply stopped half-way")
         end = time.perf_counter()
         gen_tokens = int(usage.get("completion_tokens") or chunks)
