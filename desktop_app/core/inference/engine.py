@@ -343,6 +343,25 @@ class Engine:
         add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._require().tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def keep_prefix(self, prefix: Sequence[int], prompt: Sequence[int]) -> None:
+        """Leaves in the KV cache the part of ``prefix`` that ``prompt`` starts with, as computed
+        when ``prefix`` was evaluated on its own (evaluating it now unless the cache holds it), so
+        the next generation from ``prompt`` evaluates only the rest. Dataset runs call it before
+        every row: a row is then computed the same way whatever came before it."""
+        llm = self._require()
+        prefix = list(prefix)
+        if llm.n_tokens < len(prefix) or llm.input_ids[: len(prefix)].tolist() != prefix:
+            llm.reset()
+            if prefix:
+                llm.eval(prefix)
+        keep = 0
+        for a, b in zip(prompt, prefix, strict=False):
+            if a != b:
+                break
+            keep += 1
+        llm.n_tokens = keep
+        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+
     @property
     def stops(self) -> list[str]:
         """Text that ends a reply under the current template (beside the model's end tokens)."""

@@ -198,19 +198,7 @@ class LocalBackend:
         return ta[: max(0, common_prefix(ta, tb) - 1)]
 
     def _pin(self, prompt: Sequence[int], prefix: Sequence[int]) -> None:
-        """Leaves in the cache the part of ``prefix`` that ``prompt`` starts with, computed as
-        part of ``prefix`` evaluated alone; llama-cpp-python's ``generate`` then evaluates only
-        the rest of ``prompt``."""
-        llm = self.engine._require()
-        prefix = list(prefix) if self.reuse_prefix else []
-        cached = llm.n_tokens
-        if cached < len(prefix) or llm.input_ids[: len(prefix)].tolist() != prefix:
-            llm.reset()
-            if prefix:
-                llm.eval(prefix)
-        keep = common_prefix(prompt, prefix)
-        llm.n_tokens = keep
-        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        self.engine.keep_prefix(prefix if self.reuse_prefix else [], prompt)
 
     # -- generating -----------------------------------------------------------------------------
 
