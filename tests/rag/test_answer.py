@@ -54,6 +54,18 @@ def test_prompt_fits_the_budget_and_numbers_its_sources(engine: Any, indexed: In
     assert prompt.tokens == engine.tokenize_chat(prompt.messages)
 
 
+def test_the_room_for_the_answer_is_the_settings_figure(engine: Any, indexed: Indexed) -> None:
+    """What Settings calls "Room for the answer" is what the budget bar keeps free and the answer may use,
+    capped by the reply length."""
+    question = "How fast must the centrifuge spin?"
+    roomy = answer.prepare(engine, indexed.store, ["papers"], question, (), "", RagSettings(answer_tokens=192), k=3,
+                           max_answer_tokens=1024)  # fmt: skip
+    assert roomy.budget.answer == roomy.max_new_tokens == 192
+    capped = answer.prepare(engine, indexed.store, ["papers"], question, (), "", RagSettings(answer_tokens=192), k=3,
+                            max_answer_tokens=40)  # fmt: skip
+    assert capped.budget.answer == capped.max_new_tokens == 40
+
+
 def test_sources_that_do_not_fit_are_dropped_and_shown(engine: Any, tmp_path: Path, embedder: Any) -> None:
     store = DocumentStore()
     folder = tmp_path / "long"

@@ -259,7 +259,10 @@ def prepare(
     retrieval = retrieval or search(store, collections, question, k, settings)
     k = retrieval.k
     n_ctx = engine.model.n_ctx
-    reserve = max(64, min(max_answer_tokens or settings.answer_tokens, n_ctx // 4))
+    # "Room for the answer" (Settings) is what the budget keeps free, never more than the reply
+    # may be long (``max_answer_tokens``) nor half the context, which the sources need too.
+    room = min(settings.answer_tokens, max_answer_tokens or settings.answer_tokens)
+    reserve = max(64, min(room, n_ctx // 2))
 
     instructions = INSTRUCTIONS_STRICT if documents_only else INSTRUCTIONS_OPEN
     system_text = f"{system_prompt.strip()}\n\n{instructions}" if system_prompt.strip() else instructions
@@ -315,7 +318,7 @@ def prepare(
     source_tokens = engine.count_tokens("Sources:\n\n" + "\n\n".join(blocks)) if blocks else 0
     question_tokens = engine.count_tokens(f"Question: {question}" + (f"\n{CITE_REMINDER}" if blocks else ""))
     template = max(0, len(tokens) - system_tokens - history_tokens - source_tokens - question_tokens)
-    max_new = max(0, min(max_answer_tokens or settings.answer_tokens, n_ctx - len(tokens)))
+    max_new = max(0, min(room, n_ctx - len(tokens)))
     budget = Budget(
         n_ctx=n_ctx,
         system=system_tokens,
