@@ -184,12 +184,12 @@ class _ProgressPrinter:
         sys.stderr.flush()
 
 
-def _load(path: Path, load: LoadSettings) -> LocalBackend:
+def _load(path: Path, load: LoadSettings, template: str) -> LocalBackend:
     from desktop_app.core.models.fingerprint import cached_sha256
 
     engine = Engine()
     print(f"Loading {path.name}…", file=sys.stderr)
-    engine.load(path, load)
+    engine.load(path, load, template=template)
     return LocalBackend(engine, cached_sha256(path))
 
 
@@ -199,14 +199,15 @@ def _load_for(store: RunStore, run_id: int) -> LocalBackend:
     model = record.manifest.get("model", {})
     if model.get("kind") not in (None, "local"):
         raise HearthError(f"Run {run_id} was made with a {model.get('kind')} model; the CLI runs local models.")
-    path = provenance.locate_model(model, settings_store.load().extra_model_paths)
+    config = settings_store.load()
+    path = provenance.locate_model(model, config.extra_model_paths)
     saved = model.get("load", {})
     load = LoadSettings(
         n_ctx=int(saved.get("n_ctx", 4096)),
         n_gpu_layers=int(saved.get("n_gpu_layers", -1)),
         flash_attn=bool(saved.get("flash_attn", True)),
     )
-    return _load(path, load)
+    return _load(path, load, provenance.template_preference(model, config.template_for(path)))
 
 
 def _run_cancellable(work: Any) -> Any:
@@ -238,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     load = config.load
     if args.ctx:
         load.n_ctx = args.ctx
-    backend = _load(path, load)
+    backend = _load(path, load, config.template_for(path))
     print(f"{plan.dataset.name}: {plan.n:,} rows, {plan.dataset.sha256[:12]}…", file=sys.stderr)
     created: list[int] = []
     try:

@@ -106,6 +106,15 @@ def differences(original: dict[str, Any], now: dict[str, Any]) -> list[str]:
     return notes
 
 
+def template_preference(model: dict[str, Any], preference: str) -> str:
+    """The chat template to load a run's model with: the one the user had chosen when the run was
+    made, if they had chosen one, else their choice for the file now (``preference``)."""
+    template = model.get("template") or {}
+    if template.get("source") == "user" and template.get("name"):
+        return str(template["name"])
+    return preference
+
+
 def locate_model(model: dict[str, Any], extra_paths: Iterable[str] = ()) -> Path:
     """The model file a manifest names: at its recorded path if its sha256 still matches, else
     any local model of the same size and sha256 (a copy, or the file moved)."""

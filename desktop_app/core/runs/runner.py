@@ -218,12 +218,19 @@ def plan_for(store: RunStore, run_id: int) -> RunPlan:
 
 
 def check_model(record_model: dict[str, Any], backend: Backend) -> None:
-    """A run continues only with the model it was made with."""
-    want, have = record_model.get("sha256"), backend.describe().get("sha256")
+    """A run continues only with the model (and chat template) it was made with."""
+    now = backend.describe()
+    want, have = record_model.get("sha256"), now.get("sha256")
     if want and have and want != have:
         raise HearthError(
             f"This run was made with “{record_model.get('name')}” (sha256 {want[:12]}…), not the model loaded now.",
             "Load the same model file to continue it.",
+        )
+    then, current = record_model.get("template") or {}, now.get("template") or {}
+    if then.get("sha256") is not None and current.get("sha256") is not None and then["sha256"] != current["sha256"]:
+        raise HearthError(
+            f"This run prompted the model with the “{then.get('name')}” chat template, not “{current.get('name')}”.",
+            "Choose the same template for this model (Chat's side panel), then continue.",
         )
 
 

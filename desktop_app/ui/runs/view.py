@@ -96,7 +96,7 @@ class RunsView(QWidget):
         self._then_second: tuple[RunPlan, Path] | None = None
         self._first_run: int | None = None
         self._plan_next: Callable[[RunPlan], None] = lambda _plan: None
-        self._located: Callable[[], None] = lambda: None
+        self._located: tuple[Callable[[], None], dict[str, Any]] = (lambda: None, {})
         self._listed_once = False
         self._closed = False
 
@@ -242,8 +242,9 @@ class RunsView(QWidget):
         self.setup.estimate_button.setEnabled(not busy)
         self.delete_button.setEnabled(not self.running)
 
-    def _with_model(self, path: Path | None, then: Callable[[], None]) -> None:
-        """Runs ``then`` once ``path`` is the window's loaded model (loading it there if not)."""
+    def _with_model(self, path: Path | None, then: Callable[[], None], template: str | None = None) -> None:
+        """Runs ``then`` once ``path`` is the window's loaded model (loading it there if not, with
+        ``template``, else the user's chat template for the file)."""
         if path is None:
             self.notice.show_notice("Choose a model for the run.", "Models are listed once they are found.")
             return
@@ -258,7 +259,8 @@ class RunsView(QWidget):
         self.notice.show_notice(
             f"Loading {Path(path).name} for the run (it replaces the chat's model)…", kind=NoticeKind.info
         )
-        self.host.load(Path(path), self.context.settings.load)
+        chosen = template or self.context.settings.template_for(path)
+        self.host.load(Path(path), self.context.settings.load, chosen)
 
     def _submit(
         self,
@@ -382,7 +384,7 @@ class RunsView(QWidget):
             then()
             return
         extra = list(self.context.settings.extra_model_paths)
-        self._located = then
+        self._located = (then, model)
         self._jobs.start("locate", lambda _cancel, _report: provenance.locate_model(model, extra))
 
     @Slot()
@@ -511,7 +513,11 @@ class RunsView(QWidget):
         elif kind == "plan":
             self._plan_next(result)
         elif kind == "locate":
-            self._with_model(Path(result), self._located)
+            then, model = self._located
+            path = Path(result)
+            self._with_model(
+                path, then, provenance.template_preference(model, self.context.settings.template_for(path))
+            )
 
     @Slot(str, str, str)
     def _on_jobs_failed(self, kind: str, message: str, hint: str) -> None:
