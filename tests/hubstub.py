@@ -17,6 +17,7 @@ It speaks the HTTP API exactly as huggingface_hub 2.x calls it (read from its so
   redirect, reads ``X-Linked-Size`` / ``X-Linked-Etag`` / ``X-Repo-Commit`` from it,
   and drops the token), for a git file the bytes with ``ETag`` = its git sha1;
 - the CDN answers ``Range`` requests with 206 and ``Content-Range`` (416 past the end);
+- ``GET /api/whoami-v2`` — the account behind the ``Authorization`` token (401 for any other);
 - errors carry ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``,
   ``EntryNotFound``, ``GatedRepo``) as the Hub's do, so they map to the same exceptions.
 
@@ -44,6 +45,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import pytest
 
 VALID_TOKEN = "hf_stubTokenThatUnlocksGatedRepos"
+STUB_USER = "hearth-tester"  # whoami-v2's name for VALID_TOKEN
 _HASHES: dict[tuple[str, int, int], tuple[str, str]] = {}
 
 
@@ -243,6 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.role == "cdn":
                 self._cdn(method, path)
+            elif path == "/api/whoami-v2":
+                self._whoami()
             elif path == "/api/models":
                 self._search(query)
             elif path.startswith("/api/models/"):
@@ -368,6 +372,24 @@ class _Handler(BaseHTTPRequestHandler):
         if repo.gguf is not None:
             data["gguf"] = repo.gguf
         self._json(200, data)
+
+    def _whoami(self) -> None:
+        """As the Hub answers: the user and the token's name and role, or 401 for a bad token."""
+        if not self._authorized():
+            self._json(401, {"error": "Invalid credentials in Authorization header"})
+            return
+        self._json(
+            200,
+            {
+                "type": "user",
+                "id": "6500000000000000000000aa",
+                "name": STUB_USER,
+                "fullname": "Hearth Tester",
+                "email": None,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "hearth-test", "role": "read"}},
+            },
+        )
 
     # -- files -------------------------------------------------------------------------------------
 
@@ -671,6 +693,7 @@ def hub_stub_fixture(hub_stub_server: HubStub, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "stored_tokens"))  # beside it, as by default
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     hub_client.HEADERS.clear()
     yield stub

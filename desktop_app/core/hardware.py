@@ -191,3 +191,27 @@ def detect() -> HardwareInfo:
         gpus=gpus,
         notes=notes,
     )
+
+
+def summary_lines(hw: HardwareInfo) -> list[str]:
+    """What this computer offers a model, in plain words (the first-run page)."""
+    from desktop_app.core.units import human_bytes
+
+    lines = [f"Memory: {human_bytes(hw.ram_total)} in all, {human_bytes(hw.ram_available)} free now"]
+    usable = [g for g in hw.gpus if hw.gpu_offload]
+    for gpu in usable:
+        if gpu.unified_memory:
+            lines.append(f"GPU: {gpu.name}, sharing up to {human_bytes(gpu.vram_total)} of the memory")
+        else:
+            lines.append(f"GPU: {gpu.name} with {human_bytes(gpu.vram_total)} ({human_bytes(gpu.vram_free)} free)")
+    if not usable:
+        lines.append("GPU: none that this llama.cpp build can use, so models run on the CPU")
+    features = ", ".join(f for f in hw.cpu_features if f in ("AVX2", "AVX512F", "NEON"))
+    cores = f"{hw.cpu_physical_cores} cores" + (f", {features}" if features else "")
+    if hw.backend == "unavailable":
+        lines.append("llama.cpp: not installed, so no model can run")
+    elif hw.gpu_offload:
+        lines.append(f"llama.cpp: runs on {hw.backend} and the CPU ({cores})")
+    else:
+        lines.append(f"llama.cpp: runs on the CPU ({cores})")
+    return lines + list(hw.notes)

@@ -78,6 +78,8 @@ class Settings:
     endpoints: list[RemoteEndpoint] = field(default_factory=list)
     # The chat template chosen per model file (resolved path -> a name in inference.templates.CHOICES).
     model_templates: dict[str, str] = field(default_factory=dict)
+    # The first-run page ("Getting started") was closed: it is not shown at start any more.
+    welcome_dismissed: bool = False
 
     def template_for(self, model_path: str | Path) -> str:
         return self.model_templates.get(str(Path(model_path).resolve()), "auto")
@@ -107,6 +109,7 @@ class Settings:
             }
             if isinstance(data.get("model_templates"), dict)
             else {},
+            welcome_dismissed=data.get("welcome_dismissed") is True,
         )
 
 

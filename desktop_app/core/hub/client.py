@@ -114,8 +114,8 @@ OFFLINE_HINT = "Check the internet connection (and any proxy). Your local models
 def gated_error(repo_id: str) -> AccessDeniedError:
     return AccessDeniedError(
         f"“{repo_id}” is a gated repository: its files are shared only with people who accept its terms.",
-        f"Accept them on {endpoint()}/{repo_id} while signed in, then give Hearth a token with access "
-        "(set HF_TOKEN, or run `hf auth login`).",
+        f"Accept them on {endpoint()}/{repo_id} while signed in there, then sign Hearth in with a token "
+        "that has access (Settings › Hugging Face account; or set HF_TOKEN, or run `hf auth login`).",
     )
 
 
@@ -340,6 +340,7 @@ class RepoPage:
     revision: str  # the commit the listing (and any download from it) is pinned to
     license: str = ""
     base_models: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)  # training data its card names (``datasets``)
     parameters: int | None = None
     architecture: str = ""
     context_length: int | None = None
@@ -408,6 +409,7 @@ class RepoPage:
             "url": self.url,
             "license": self.license,
             "base_models": self.base_models,
+            "datasets": self.datasets,
             "parameters": self.parameters,
             "architecture": self.architecture,
             "context_length": self.context_length,
@@ -489,6 +491,7 @@ def open_repo(repo: str, revision: str | None = None, token: str | None = None) 
         license_ = _card_value(card, "license_name") or "other"
     base = _card_value(card, "base_model") or []
     base_models = [base] if isinstance(base, str) else [str(b) for b in base]
+    datasets = _card_value(card, "datasets") or []
     gguf = info.gguf or {}
     parameters = gguf.get("total") or (info.safetensors.total if info.safetensors else None)
     return RepoPage(
@@ -496,6 +499,7 @@ def open_repo(repo: str, revision: str | None = None, token: str | None = None) 
         revision=info.sha or revision or "main",
         license=str(license_),
         base_models=base_models,
+        datasets=[datasets] if isinstance(datasets, str) else [str(d) for d in datasets],
         parameters=int(parameters) if parameters else None,
         architecture=str(gguf.get("architecture") or ""),
         context_length=int(gguf["context_length"]) if gguf.get("context_length") else None,
