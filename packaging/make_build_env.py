@@ -44,7 +44,10 @@ def cmake_args() -> str:
         if platform.machine() != "arm64":
             raise SystemExit("macOS builds are arm64 only: torch 2.13 has no x86_64 macOS wheels.")
         return f"-DGGML_METAL=ON -DGGML_NATIVE=OFF -DCMAKE_OSX_DEPLOYMENT_TARGET={MACOS_TARGET} -DLLAVA_BUILD=OFF"
-    return f"{BUILD_FLAGS} -DLLAVA_BUILD=OFF"  # LLAVA_BUILD: Hearth has no image input; saves build time
+    # ggml installs the CPU-variant libraries to <site-packages>/bin by default (llama-cpp-python only
+    # places the libraries it names in llama_cpp/lib): put them beside libggml, where Hearth loads them.
+    # LLAVA_BUILD=OFF: Hearth has no image input, and it saves build time.
+    return f"{BUILD_FLAGS} -DCMAKE_INSTALL_BINDIR=llama_cpp/lib -DLLAVA_BUILD=OFF"
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
@@ -71,7 +74,9 @@ def llama_wheel(python: Path, wheels: Path) -> Path:
     if sys.platform == "darwin":
         env["MACOSX_DEPLOYMENT_TARGET"] = MACOS_TARGET
     sys.stdout.write(f"Compiling llama.cpp for distribution (CMAKE_ARGS={env['CMAKE_ARGS']}); this takes long.\n")
-    wheel = [str(python), "-m", "pip", "wheel", "--no-deps", "--no-binary", "llama-cpp-python", LLAMA]
+    # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, and would hand back an earlier -march=native
+    # build (e.g. the development .venv's) as if it were this one.
+    wheel = [str(python), "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python", LLAMA]
     run([*wheel, "-w", str(target)], env)
     built = sorted(target.glob(f"llama_cpp_python-{version}-*.whl"))
     if not built:
