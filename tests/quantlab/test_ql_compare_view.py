@@ -39,6 +39,7 @@ def view(qtbot: Any, models_in_home: list[Path]) -> CompareView:
     assert not widget.listing and widget.refresh_button.isEnabled()
     widget.tokens.setValue(192)
     widget.window_size.setValue(96)
+    widget.speed_rounds.setValue(1)  # the rounds themselves are tested in test_ql_measure.py
     return widget
 
 
@@ -98,6 +99,18 @@ def test_a_comparison_fills_table_charts_and_blind_answers(
         pass
     [run] = finished
     assert view.current_run is run and run.id is not None
+    assert view.tabs.currentWidget() is view.results_page  # what the user waited for
+
+    # The model's name stays in view however far the table is scrolled sideways.
+    table = view.table
+    table.resize(320, 240)
+    table.horizontalScrollBar().setValue(table.horizontalScrollBar().maximum())
+    assert table.horizontalScrollBar().maximum() > 0
+    frozen = table.frozen
+    assert frozen.isVisible() and frozen.geometry().x() <= table.frameWidth() + table.verticalHeader().width()
+    assert frozen.width() == table.columnWidth(0) > 0
+    assert [frozen.isColumnHidden(c) for c in range(view.table_proxy.columnCount())][:2] == [False, True]
+    assert frozen.model().index(0, 0).data() == cell(view, 0, "Model")
     assert view.job is None and view.run_button.isEnabled()
     assert progress and progress[-1].fraction == 1.0
 

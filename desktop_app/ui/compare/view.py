@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QTreeView,
     QVBoxLayout,
@@ -52,6 +51,7 @@ from desktop_app.core.quantlab.variants import Variant, group_variants, local_va
 from desktop_app.core.settings import Settings
 from desktop_app.ui.compare.answers import AnswersPanel
 from desktop_app.ui.compare.charts import CompareCharts
+from desktop_app.ui.compare.frozen_table import FrozenColumnTable
 from desktop_app.ui.compare.item_models import (
     CompareTableModel,
     RunListModel,
@@ -153,6 +153,14 @@ class CompareView(QWidget):
         self.max_answer.setValue(256)
         self.max_answer.setSuffix(" tokens")
         self.blind = QCheckBox("Blind: hide which model wrote which answer until I have rated them")
+        self.speed_rounds = QSpinBox()
+        self.speed_rounds.setRange(1, 9)
+        self.speed_rounds.setValue(CompareSettings().speed_rounds)
+        self.speed_rounds.setSuffix(" times")
+        self.speed_rounds.setToolTip(
+            "Speed is measured this many times per model, after a warm-up, taking the models in alternating "
+            "order; the table shows the median and the range. More is steadier, and slower."
+        )
 
         form = QFormLayout()
         form.addRow("Reference", self.reference)
@@ -161,6 +169,7 @@ class CompareView(QWidget):
         form.addRow("", self.file_label)
         form.addRow("Evaluate", self.tokens)
         form.addRow("Window", self.window_size)
+        form.addRow("Measure speed", self.speed_rounds)
         form.addRow("Prompt", self.prompt)
         form.addRow("Answer up to", self.max_answer)
         form.addRow("", self.blind)
@@ -206,7 +215,7 @@ class CompareView(QWidget):
         self.table_proxy = QSortFilterProxyModel(self)
         self.table_proxy.setSourceModel(self.table_model)
         self.table_proxy.setSortRole(ItemRole.sort)
-        self.table = QTableView()
+        self.table = FrozenColumnTable()  # the model's name stays in view beside any column
         self.table.setModel(self.table_proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
@@ -379,6 +388,7 @@ class CompareView(QWidget):
             self.pasted,
             self.tokens,
             self.window_size,
+            self.speed_rounds,
             self.prompt,
             self.max_answer,
             self.blind,
@@ -401,6 +411,7 @@ class CompareView(QWidget):
             n_gpu_layers=config.load.n_gpu_layers,
             flash_attn=config.load.flash_attn,
             prompt=self.prompt.toPlainText().strip(),
+            speed_rounds=self.speed_rounds.value(),
             system_prompt=config.system_prompt,
             sampling=replace(config.sampling, max_tokens=self.max_answer.value()),
         )
@@ -505,6 +516,7 @@ class CompareView(QWidget):
     @Slot(object)
     def _on_job_finished(self, run: ComparisonRun) -> None:
         self.show_run(run, fresh=True)
+        self.tabs.setCurrentWidget(self.results_page)  # the figures are what the user waited for
         for index, rating in self._pending_ratings.items():
             self._save_rating(index, rating)
         self._pending_ratings.clear()
