@@ -82,7 +82,6 @@ class ModelPicker(QWidget):
         self._jobs.succeeded.connect(self._on_jobs_succeeded)
         self._jobs.failed.connect(self._on_jobs_failed)
         self.listed_once = False
-        self.remote_listed_once = False
         self._listed_endpoints: list[object] = []
         self.refresh()
 
@@ -101,7 +100,6 @@ class ModelPicker(QWidget):
         if not endpoints:
             self.model.set_remote([])
             self._show_loaded(self._context.models.model)
-            self.remote_listed_once = True
             return
         self._jobs.start("remote", lambda _cancel, _report: remote.list_endpoints(endpoints))
 
@@ -110,7 +108,6 @@ class ModelPicker(QWidget):
         if kind == "remote":
             self.model.set_remote(entries_from(models))
             self._show_loaded(self._context.models.model)
-            self.remote_listed_once = True
             return
         self.model.set_models(models)
         self._show_loaded(self._context.models.model)

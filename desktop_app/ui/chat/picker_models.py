@@ -57,9 +57,6 @@ class PickerListModel(LocalModelListModel):
         self._items = list(items)
         self.endResetModel()
 
-    def remote_entries(self) -> list[RemoteEntry]:
-        return list(self._remote)
-
     def remote_at(self, row: int) -> RemoteEntry | None:
         index = row - len(self._items)
         return self._remote[index] if 0 <= index < len(self._remote) else None

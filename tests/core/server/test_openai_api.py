@@ -92,6 +92,8 @@ def test_chat_completion_is_answered_and_logged_with_full_provenance(
     assert (sampling["temperature"], sampling["top_p"], sampling["max_tokens"]) == (0.8, 0.9, 8)
     assert provenance.settings["system_prompt"] == "Be brief."
     assert provenance.settings["load"]["n_ctx"] == 2048
+    assert provenance.settings["template"]["sha256"]  # the chat template the prompt was written in
+    assert first.model_extra["hearth"]["template"] == provenance.settings["template"]
     api = provenance.settings["api"]
     assert api["endpoint"] == "/v1/chat/completions" and api["client"].startswith("OpenAI/Python")
     assert api["messages"][-1] == {"role": "user", "content": "Name a colour."}
