@@ -327,6 +327,11 @@ class Engine:
     def count_tokens(self, text: str) -> int:
         return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def tokenize_text(self, text: str) -> list[int]:
+        """Plain text as the model's tokens, no chat template, with the BOS token the model
+        expects (the local server's /v1/completions)."""
+        return self._require().tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=False)
+
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text for ``messages`` with the chosen chat template (or as plain text)."""
         self._require()

@@ -122,7 +122,7 @@ def completion_job(
 
     def job(engine: Engine, sha256: str) -> Served:
         assert engine.model is not None
-        tokens = tokenize_text(engine, prompt)
+        tokens = engine.tokenize_text(prompt)
         if len(tokens) >= engine.model.n_ctx:
             raise HearthError(
                 f"The prompt has {len(tokens):,} tokens, more than this model's context of {engine.model.n_ctx:,}."
@@ -133,13 +133,3 @@ def completion_job(
         return Served(reply, engine.model, sha256, len(tokens))
 
     return job
-
-
-def tokenize_text(engine: Engine, text: str) -> list[int]:
-    """``text`` as the model's tokens, with the BOS token the model expects (no chat template)."""
-    tokenize = getattr(engine, "tokenize_text", None)
-    if tokenize is not None:
-        return list(tokenize(text))
-    # The engine has no public plain-text tokenizer yet; this is what it does for a chat prompt.
-    llm = engine._require()
-    return list(llm.tokenize(text.encode("utf-8"), add_bos=bool(getattr(engine, "_add_bos", True)), special=False))
