@@ -42,6 +42,16 @@ def garbage_collected_here() -> Iterator[None]:
     gc.freeze()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_export_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export of the embedding model per session (core/rag/embed_onnx.py), made by the
+    first test that needs it and shared by every test and the processes they start: the export
+    is cached per data folder, and HEARTH_HOME is new for every test."""
+    path = tmp_path_factory.mktemp("onnx-exports")
+    os.environ["HEARTH_ONNX_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "hearth-home"

@@ -20,6 +20,7 @@ from desktop_app.core.models import library
 from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.rag.watch import PollingWatcher
 
@@ -73,9 +74,10 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = dsub.add_parser("model", help="switch a collection's embedding model (shows the cost first)")
+    p = dsub.add_parser("model", help="switch a collection's embedding model or backend (shows the cost first)")
     p.add_argument("collection")
     p.add_argument("model", help="a sentence-transformers folder, or a model name in the local cache")
+    p.add_argument("--backend", choices=sorted(BACKENDS), help="onnx (default for new collections), torch, …")
     p.add_argument("--yes", action="store_true", help="re-embed without asking")
     p.set_defaults(func=cmd_model)
 
@@ -200,7 +202,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print("No collections yet. Add documents with: hearth docs add NAME PATH…")
         for c in collections:
             skipped = f", {c.skipped} unreadable" if c.skipped else ""
-            print(f"{c.name:30} {c.files:6,} files {c.chunks:8,} chunks{skipped}   model {c.embed_model}")
+            model = f"model {c.embed_model} ({c.embed_backend})"
+            print(f"{c.name:30} {c.files:6,} files {c.chunks:8,} chunks{skipped}   {model}")
         return 0
     info = store.collection(args.collection)
     files = store.files(info)
@@ -214,7 +217,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"{info.name}: {info.files:,} files, {info.chunks:,} chunks, model {info.embed_model}")
+    print(f"{info.name}: {info.files:,} files, {info.chunks:,} chunks, model {info.embed_model} ({info.embed_backend})")
     for s in sources:
         flag = "excluded" if s.mode == "exclude" else ("watched" if s.watch else "")
         print(f"  source   {s.path} {flag}".rstrip())
@@ -311,15 +314,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     store = _store()
-    plan = ingest.plan_model_change(store, args.collection, args.model)
+    plan = ingest.plan_model_change(store, args.collection, args.model, args.backend)
     print(plan.describe(), file=sys.stderr)
-    if not args.yes:
+    if not args.yes and plan.reembed:
         if not sys.stdin.isatty():
             raise HearthError("Nothing was changed.", "Add --yes to re-embed the collection.")
         if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Nothing was changed.")
             return 1
-    ingest.change_model(store, args.collection, args.model)
+    ingest.change_model(store, args.collection, args.model, args.backend)
+    if not plan.reembed:
+        return 0
     report = _run_indexing(
         lambda cancel, progress, report: ingest.index_collection(store, args.collection, None, cancel, progress, report)
     )

@@ -16,6 +16,7 @@ from typing import Any
 from desktop_app.core import paths
 from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.rag.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS
+from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
 from desktop_app.core.rag.embedder import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,13 @@ FILE_NAME = "documents.json"
 
 @dataclass
 class RagSettings:
-    """``embed_model`` and the chunk sizes apply to new collections (a collection keeps the
-    model its vectors were made with until it is re-embedded). ``min_similarity`` is the
-    cosine similarity below which a retrieved chunk counts as unrelated to the question.
-    ``reranker`` names a local cross-encoder model folder; empty means no reranking."""
+    """``embed_model``, ``embed_backend`` and the chunk sizes apply to new collections (a
+    collection keeps the model and backend its vectors were made with until it is switched).
+    ``min_similarity`` is the cosine similarity below which a retrieved chunk counts as unrelated
+    to the question. ``reranker`` names a local cross-encoder model folder; empty means no reranking."""
 
     embed_model: str = DEFAULT_MODEL
+    embed_backend: str = DEFAULT_BACKEND
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
     chunk_overlap: int = DEFAULT_OVERLAP_TOKENS
     top_k: int = 5

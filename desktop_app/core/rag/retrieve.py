@@ -257,7 +257,7 @@ def _search_collection(
 
     if info.chunks == 0:
         return []
-    embedder = get_embedder(info.embed_model)
+    embedder = get_embedder(info.embed_model, info.embed_backend)
     t0 = time.perf_counter()
     vector = embedder.encode_query(query)
     timings["embed_query_ms"] = timings.get("embed_query_ms", 0) + (time.perf_counter() - t0) * 1000

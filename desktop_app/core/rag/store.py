@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core import db as dbmod
 from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,6 +90,7 @@ class CollectionInfo:
     chunks: int = 0
     skipped: int = 0
     sources: int = 0
+    embed_backend: str = "torch"  # what makes its vectors (embed_backends.py); "torch" before it was recorded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,7 +221,7 @@ class DocumentStore:
         return CollectionInfo(
             row["id"], row["name"], row["store_name"], row["embed_model"], row["chunk_tokens"], row["chunk_overlap"],
             row["revision"], bool(row["dirty"]), row["created_at"], row["updated_at"], row["n_files"],
-            row["n_chunks"], row["n_skipped"], row["n_sources"],
+            row["n_chunks"], row["n_skipped"], row["n_sources"], row["embed_backend"],
         )  # fmt: skip
 
     def find(self, name: str) -> CollectionInfo | None:
@@ -249,15 +251,18 @@ class DocumentStore:
             raise HearthError(f"That name is too long (at most {MAX_NAME} characters).")
         return name
 
-    def create_collection(self, name: str, embed_model: str, chunk_tokens: int, chunk_overlap: int) -> CollectionInfo:
+    def create_collection(
+        self, name: str, embed_model: str, chunk_tokens: int, chunk_overlap: int, embed_backend: str = DEFAULT_BACKEND
+    ) -> CollectionInfo:
         name = self._check_name(name)
         now = time.time()
+        store_name = f"hearth-{uuid.uuid4().hex[:16]}"
         try:
             with self._db() as db, db:
                 db.execute(
-                    "INSERT INTO rag_collections (name, store_name, embed_model, chunk_tokens, chunk_overlap,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (name, f"hearth-{uuid.uuid4().hex[:16]}", embed_model, chunk_tokens, chunk_overlap, now, now),
+                    "INSERT INTO rag_collections (name, store_name, embed_model, embed_backend, chunk_tokens,"
+                    " chunk_overlap, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, store_name, embed_model, embed_backend, chunk_tokens, chunk_overlap, now, now),
                 )
         except sqlite3.IntegrityError:
             raise HearthError(f"A collection named “{name}” already exists.", "Pick another name.") from None
@@ -285,9 +290,10 @@ class DocumentStore:
             db.execute("DELETE FROM rag_collections WHERE id = ?", (info.id,))
         shutil.rmtree(self.bm25_dir(info), ignore_errors=True)
 
-    def set_embed_model(self, info: CollectionInfo, model: str) -> CollectionInfo:
-        """Switches the collection to ``model``: its vectors are dropped and every file will be
-        indexed again on the next sync (see ingest.plan_model_change for the estimate)."""
+    def set_embed_model(self, info: CollectionInfo, model: str, backend: str | None = None) -> CollectionInfo:
+        """Switches the collection to ``model`` (and ``backend``, when given): its vectors are
+        dropped and every file will be indexed again on the next sync (see
+        ingest.plan_model_change for the estimate)."""
         with contextlib.suppress(Exception):
             self.client().delete_collection(info.store_name)
         with self._handles_lock:
@@ -295,11 +301,21 @@ class DocumentStore:
         with self._db() as db, db:
             db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
             db.execute(
-                "UPDATE rag_collections SET embed_model = ?, store_name = ?, revision = revision + 1,"
-                " updated_at = ? WHERE id = ?",
-                (model, f"hearth-{uuid.uuid4().hex[:16]}", time.time(), info.id),
+                "UPDATE rag_collections SET embed_model = ?, embed_backend = ?, store_name = ?,"
+                " revision = revision + 1, updated_at = ? WHERE id = ?",
+                (model, backend or info.embed_backend, f"hearth-{uuid.uuid4().hex[:16]}", time.time(), info.id),
             )
         shutil.rmtree(self.bm25_dir(info), ignore_errors=True)
+        return self.refresh(info)
+
+    def set_embed_backend(self, info: CollectionInfo, backend: str) -> CollectionInfo:
+        """Records another backend that makes the *same* vectors (embed_backends.same_vectors):
+        nothing is embedded again; new files are embedded with it."""
+        with self._db() as db, db:
+            db.execute(
+                "UPDATE rag_collections SET embed_backend = ?, updated_at = ? WHERE id = ?",
+                (backend, time.time(), info.id),
+            )
         return self.refresh(info)
 
     def bm25_dir(self, info: CollectionInfo) -> Path:

@@ -125,7 +125,7 @@ class DocumentsPicker(QWidget):
         # Attached documents will need their embedding model: load it now, in the background.
         for info in self._available:
             if info.chunks and info.name.lower() in chosen:
-                warm_up(info.embed_model)
+                warm_up(info.embed_model, info.embed_backend)
 
     def _rebuild_menu(self) -> None:
         self.menu.clear()

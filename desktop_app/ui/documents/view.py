@@ -26,6 +26,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -46,6 +47,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
 from desktop_app.ui.documents.item_models import (
     CollectionListModel,
@@ -53,6 +55,7 @@ from desktop_app.ui.documents.item_models import (
     SearchResultModel,
     SourceTableModel,
 )
+from desktop_app.ui.documents.model_dialog import EmbeddingDialog
 from desktop_app.ui.documents.workers import DocumentsHost, DocumentsJob
 from desktop_app.ui.shared.open_document import open_source
 
@@ -124,7 +127,7 @@ class DocumentsView(QWidget):
         self.update_button = QPushButton("Update now")
         self.update_button.setToolTip("Index new and changed files, and drop deleted ones")
         self.model_button = QPushButton("Embedding model…")
-        self.model_button.setToolTip("Switch the model that turns passages into vectors (re-embeds the collection)")
+        self.model_button.setToolTip("Switch the model, or the backend, that turns passages into vectors")
         self.model_button.clicked.connect(lambda: self.change_model())
         self.add_files_button.clicked.connect(self.add_files_dialog)
         self.add_folder_button.clicked.connect(self.add_folder_dialog)
@@ -290,7 +293,11 @@ class DocumentsView(QWidget):
             self.problems.set_files([])
             return
         self.title.setText(f"<h2>{info.name}</h2>")
-        text = f"{info.files:,} files · {info.chunks:,} passages · embedding model {info.embed_model}"
+        backend = BACKENDS.get(info.embed_backend)
+        text = (
+            f"{info.files:,} files · {info.chunks:,} passages · embedding model {info.embed_model}"
+            f" on {backend.label if backend else info.embed_backend}"
+        )
         if info.skipped:
             text += f" · {info.skipped} could not be read"
         self.stats.setText(text)
@@ -433,32 +440,38 @@ class DocumentsView(QWidget):
         store = self.store
         return self.host.submit("remove", name, lambda _c, _p, _r: store.remove_source(store.collection(name), path))
 
-    def change_model(self, model: str | None = None, confirm: bool = True) -> DocumentsJob | None:
-        """Switches the collection's embedding model after showing what re-embedding costs."""
+    def change_model(
+        self, model: str | None = None, confirm: bool = True, backend: str | None = None
+    ) -> DocumentsJob | None:
+        """Switches the collection's embedding model and/or backend after showing what it costs
+        (nothing, between two backends that make the same vectors)."""
         info = self._current
         if info is None:
             return None
-        if model is None:
-            model, ok = QInputDialog.getText(
-                self,
-                "Embedding model",
-                "A sentence-transformers model folder on this computer, or a model name in the local cache\n"
-                "(nothing is downloaded):",
-                text=info.embed_model,
-            )
-            if not ok or not model.strip() or model.strip() == info.embed_model:
+        if model is None and backend is None:
+            dialog = EmbeddingDialog(info.embed_model, info.embed_backend, self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
                 return None
-        model = model.strip()
-        plan = ingest.plan_model_change(self.store, info.name, model)
+            model, backend = dialog.values()
+        model = (model or "").strip() or info.embed_model
+        backend = backend or info.embed_backend
+        if model == info.embed_model and backend == info.embed_backend:
+            return None
+        try:
+            plan = ingest.plan_model_change(self.store, info.name, model, backend)
+        except HearthError as exc:
+            self._show_error(exc.message, exc.hint)
+            return None
         if confirm:
-            answer = QMessageBox.question(self, "Embedding model", f"{plan.describe()}\n\nSwitch to {model}?")
+            label = BACKENDS[plan.new_backend].label
+            answer = QMessageBox.question(self, "Embedding model", f"{plan.describe()}\n\nSwitch to {model} ({label})?")
             if answer != QMessageBox.StandardButton.Yes:
                 return None
         name = info.name
         store = self.store
 
         def switch(cancel: Any, progress: Any, report: ingest.IngestReport) -> ingest.IngestReport:
-            ingest.change_model(store, name, model)
+            ingest.change_model(store, name, model, backend)
             return ingest.index_collection(store, name, None, cancel, progress, report)
 
         self.host.cancel_all(name)
