@@ -22,6 +22,10 @@ class AppContext(QObject):
     """
 
     settings_changed = Signal(object)  # the QObject that made the change (views skip their own echo)
+    # A model file was added to or removed from the local models (downloaded, imported, made in
+    # Compare): the QObject that did it, so every list of local models follows without a Refresh.
+    library_changed = Signal(object)
+    hub_account_changed = Signal()  # signed in to or out of Hugging Face
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

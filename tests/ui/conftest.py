@@ -41,6 +41,7 @@ def gui_settings(hearth_home: Path) -> Settings:
     config = Settings(
         sampling=SamplingSettings(temperature=0.7, max_tokens=24, seed=42),
         load=LoadSettings(n_ctx=1024, n_threads=0, n_gpu_layers=0, flash_attn=True),
+        welcome_dismissed=True,  # the first-run page has its own tests (test_first_run.py)
     )
     settings_store.save(config)
     return config

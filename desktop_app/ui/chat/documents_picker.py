@@ -42,6 +42,9 @@ class DocumentsPicker(QWidget):
         self._store = store or DocumentStore()
         self._available: list[CollectionInfo] = []
         self._selected: list[str] = []
+        # The conversation's "documents only" choice; the switch shows it only while documents are
+        # attached (ticked with nothing attached, it promised something no answer would do).
+        self._only = False
 
         self.button = QToolButton()
         self.button.setObjectName("documentsButton")
@@ -82,14 +85,12 @@ class DocumentsPicker(QWidget):
 
     @property
     def documents_only(self) -> bool:
-        return self.only_switch.isChecked()
+        return self._only
 
     def set_state(self, names: Sequence[str], documents_only: bool) -> None:
         """Shows a conversation's attachment (no signal is emitted)."""
         self._selected = list(names)
-        self.only_switch.blockSignals(True)
-        self.only_switch.setChecked(documents_only)
-        self.only_switch.blockSignals(False)
+        self._only = documents_only
         self._update()
 
     def refresh(self) -> None:
@@ -116,6 +117,9 @@ class DocumentsPicker(QWidget):
             self.button.style().unpolish(self.button)
             self.button.style().polish(self.button)
         self.only_switch.setEnabled(bool(self._selected))
+        self.only_switch.blockSignals(True)
+        self.only_switch.setChecked(self._only and bool(self._selected))
+        self.only_switch.blockSignals(False)
         chosen = {n.lower() for n in self._selected}
         for action in self.collection_actions():
             action.blockSignals(True)
@@ -175,4 +179,5 @@ class DocumentsPicker(QWidget):
 
     @Slot(bool)
     def _on_only_switch_toggled(self, checked: bool) -> None:
+        self._only = checked
         self.documents_only_toggled.emit(checked)

@@ -7,22 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt
-from PySide6.QtGui import QColor
 
 from desktop_app.core.fit.badges import FitBadge
-from desktop_app.core.fit.plan import Verdict
 from desktop_app.core.hub.client import ModelFile, RepoPage, RepoSummary
 from desktop_app.core.hub.downloads import DownloadItem, DownloadState, human_bytes, human_duration
 from desktop_app.core.models.library import LocalModel
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsTableModel
+from desktop_app.ui.shared.verdict_colours import BADGE_COLOURS
 
-BADGE_COLOURS = {
-    Verdict.FULL_GPU: QColor("#1a7f37"),
-    Verdict.PARTIAL_GPU: QColor("#9a6700"),
-    Verdict.CPU: QColor("#0969da"),
-    Verdict.TOO_LARGE: QColor("#cf222e"),
-    Verdict.UNKNOWN: QColor("#6e7781"),
-}
 PENDING_BADGE = "…"
 
 
@@ -30,7 +22,9 @@ def _badge_data(badge: FitBadge | None, role: int) -> Any:
     if role == Qt.ItemDataRole.DisplayRole:
         return badge.label if badge is not None else PENDING_BADGE
     if role == Qt.ItemDataRole.ToolTipRole:
-        return badge.detail if badge is not None else "Reading the file's header…"
+        if badge is None:
+            return "Reading the file's header…"
+        return badge.detail + ("\nClick for the memory per device." if badge.result is not None else "")
     if role == Qt.ItemDataRole.ForegroundRole and badge is not None:
         return BADGE_COLOURS.get(badge.verdict)
     if role == ItemRole.badge:

@@ -33,6 +33,7 @@ from desktop_app.core.models import library
 from desktop_app.core.models.library import LocalModel
 from desktop_app.core.settings import Settings
 from desktop_app.core.units import human_bytes, human_parameters
+from desktop_app.ui.models.fit_dialog import FitDialog
 from desktop_app.ui.models.item_models import LibraryModel
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
@@ -67,6 +68,7 @@ def scan_library(
 
 class LibraryTab(QWidget):
     library_changed = Signal()
+    chat_requested = Signal(object)  # Path: "Chat with this model"
 
     def __init__(
         self,
@@ -93,6 +95,8 @@ class LibraryTab(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
         self.view.setShowGrid(False)
+        self.view.clicked.connect(self._on_view_clicked)
+        self.view.doubleClicked.connect(self._on_view_double_clicked)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, LibraryModel.FIT_COLUMN + 1):
@@ -119,6 +123,14 @@ class LibraryTab(QWidget):
         self.remove_button = QPushButton("Remove from list")
         self.remove_button.setToolTip("Stop listing this model; its file stays where it is")
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
+        self.chat_button = QPushButton("Chat with this model")
+        self.chat_button.setObjectName("chatWithModelButton")
+        self.chat_button.setToolTip("Load it and open the chat (or double-click the model)")
+        self.chat_button.clicked.connect(self._on_chat_button_clicked)
+        self.fit_button = QPushButton("How it fits…")
+        self.fit_button.setToolTip("Memory per device at this context: RAM and GPU (or click the Fit column)")
+        self.fit_button.clicked.connect(self._on_fit_button_clicked)
+        self.fit_dialog: FitDialog | None = None
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
         self.folder_button = QPushButton("Open models folder")
@@ -141,6 +153,8 @@ class LibraryTab(QWidget):
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_import_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.chat_button)
+        buttons.addWidget(self.fit_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.delete_button)
         layout = QVBoxLayout(self)
@@ -202,6 +216,22 @@ class LibraryTab(QWidget):
             return None
         return clicked is copy
 
+    def show_fit(self, model: LocalModel) -> FitDialog | None:
+        """Opens the per-device breakdown behind ``model``'s fit badge (None while it is computed)."""
+        badge = self.model.badge(model)
+        if badge is None:
+            return None
+        if self.fit_dialog is not None:
+            self.fit_dialog.close()
+        self.fit_dialog = FitDialog(model.name, badge, self)
+        self.fit_dialog.open()
+        return self.fit_dialog
+
+    def chat_with_selected(self) -> None:
+        model = self.selected()
+        if model is not None:
+            self.chat_requested.emit(model.path)
+
     def delete_selected(self) -> None:
         model = self.selected()
         if model is None or not model.deletable:
@@ -252,6 +282,8 @@ class LibraryTab(QWidget):
     def _update_buttons(self) -> None:
         model = self.selected()
         self.delete_button.setEnabled(model is not None and model.deletable)
+        self.chat_button.setEnabled(model is not None)
+        self.fit_button.setEnabled(model is not None and self.model.badge(model) is not None)
         self.remove_button.setEnabled(model is not None and not model.deletable)
         self._show_details(model)
 
@@ -322,6 +354,27 @@ class LibraryTab(QWidget):
             self.progress.hide()
             self.cancel_import_button.hide()
             self.import_button.setEnabled(True)
+
+    @Slot(QModelIndex)
+    def _on_view_clicked(self, index: QModelIndex) -> None:
+        model = self.model.model_at(index.row())
+        if index.column() == LibraryModel.FIT_COLUMN and model is not None:
+            self.show_fit(model)
+
+    @Slot(QModelIndex)
+    def _on_view_double_clicked(self, index: QModelIndex) -> None:
+        if index.column() != LibraryModel.FIT_COLUMN:
+            self.chat_with_selected()
+
+    @Slot()
+    def _on_chat_button_clicked(self) -> None:
+        self.chat_with_selected()
+
+    @Slot()
+    def _on_fit_button_clicked(self) -> None:
+        model = self.selected()
+        if model is not None:
+            self.show_fit(model)
 
     @Slot()
     def _on_import_button_clicked(self) -> None:

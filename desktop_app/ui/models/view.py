@@ -36,13 +36,16 @@ from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.fit.badges import FitBadge
+from desktop_app.core.hub import account as hub_account
 from desktop_app.core.hub import client as hub_client
+from desktop_app.core.hub import recommended
 from desktop_app.core.hub.client import ModelFile, RepoPage, RepoSummary
 from desktop_app.core.hub.downloads import DownloadItem, DownloadQueue
 from desktop_app.core.settings import Settings
 from desktop_app.core.units import human_bytes
 from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.downloads_tab import DownloadsTab
+from desktop_app.ui.models.fit_dialog import FitDialog
 from desktop_app.ui.models.item_models import RepoFilesModel, SearchResultsModel
 from desktop_app.ui.models.library_tab import LibraryTab, context_spin
 from desktop_app.ui.shared.background import JobRunner
@@ -61,6 +64,7 @@ class BrowseTab(QWidget):
     repo_shown = Signal(object)  # RepoPage
     badges_done = Signal()  # every file of the shown repository has its badge
     download_added = Signal(object)  # list[DownloadItem]
+    sign_in_requested = Signal()  # "Sign in to Hugging Face…" beside a gated repository
 
     def __init__(self, jobs: JobRunner, downloads: DownloadService, n_ctx: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,11 +107,18 @@ class BrowseTab(QWidget):
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts_label = QLabel("")
         self.facts_label.setWordWrap(True)
+        self.facts_label.setTextFormat(Qt.TextFormat.PlainText)
         self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.gated_label = QLabel("")
         self.gated_label.setObjectName("gatedNotice")
         self.gated_label.setWordWrap(True)
         self.gated_label.hide()
+        self.sign_in_button = QPushButton("Sign in to Hugging Face…")
+        self.sign_in_button.setObjectName("hubSignInButton")
+        self.sign_in_button.setToolTip("Paste an access token in Settings › Hugging Face account")
+        self.sign_in_button.clicked.connect(self.sign_in_requested)
+        self.sign_in_button.hide()
+        self.fit_dialog: FitDialog | None = None
         self.ctx_spin = context_spin(n_ctx)
         self.ctx_spin.valueChanged.connect(self._on_ctx_spin_value_changed)
         self.files_model = RepoFilesModel(self)
@@ -123,6 +134,7 @@ class BrowseTab(QWidget):
         files_header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.files_view.selectionModel().currentRowChanged.connect(self._on_files_current_row_changed)
         self.files_view.doubleClicked.connect(self._on_files_view_double_clicked)
+        self.files_view.clicked.connect(self._on_files_view_clicked)
         self.fit_label = QLabel("")
         self.fit_label.setObjectName("hintLabel")
         self.download_button = QPushButton("Download")
@@ -143,7 +155,10 @@ class BrowseTab(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.title_label)
         right_layout.addWidget(self.facts_label)
-        right_layout.addWidget(self.gated_label)
+        gated_row = QHBoxLayout()
+        gated_row.addWidget(self.gated_label, 1)
+        gated_row.addWidget(self.sign_in_button, 0, Qt.AlignmentFlag.AlignTop)
+        right_layout.addLayout(gated_row)
         ctx_row = QHBoxLayout()
         ctx_row.addWidget(QLabel("Fit at a context of"))
         ctx_row.addWidget(self.ctx_spin)
@@ -196,6 +211,7 @@ class BrowseTab(QWidget):
         self.title_label.setText(f"Opening {repo}…")
         self.facts_label.setText("")
         self.gated_label.hide()
+        self.sign_in_button.hide()
         self.files_model.set_page(None)
         self.page = None
         self._update_buttons()
@@ -212,6 +228,17 @@ class BrowseTab(QWidget):
             return False
         self.files_view.setCurrentIndex(index)
         return True
+
+    def show_fit(self, model: ModelFile) -> FitDialog | None:
+        """Opens the per-device breakdown behind ``model``'s fit badge (None while its header is read)."""
+        badge = self.files_model.badge(model.name)
+        if badge is None:
+            return None
+        if self.fit_dialog is not None:
+            self.fit_dialog.close()
+        self.fit_dialog = FitDialog(model.name, badge, self)
+        self.fit_dialog.open()
+        return self.fit_dialog
 
     def download_selected(self) -> list[DownloadItem]:
         model = self.selected_model()
@@ -236,9 +263,14 @@ class BrowseTab(QWidget):
         if page.base_models:
             facts.append(f"based on {', '.join(page.base_models)}")
         facts.append(f"{page.downloads:,} downloads, {page.likes:,} likes")
-        self.facts_label.setText(" · ".join(facts))
+        openness = recommended.openness_facts(page, recommended.find(page.repo_id))
+        self.facts_label.setText(" · ".join(facts) + f"\n{openness}")
         self.gated_label.setText(page.gated_message)
         self.gated_label.setVisible(bool(page.gated))
+        if page.gated:
+            signed_in = hub_account.current().signed_in
+            self.sign_in_button.setText("Hugging Face account…" if signed_in else "Sign in to Hugging Face…")
+        self.sign_in_button.setVisible(bool(page.gated))
         self.files_model.set_page(page)
         self.files_view.expandAll()
         if not page.models:
@@ -345,6 +377,12 @@ class BrowseTab(QWidget):
         if isinstance(index.siblingAtColumn(0).data(ItemRole.item), ModelFile):
             self.download_selected()
 
+    @Slot(QModelIndex)
+    def _on_files_view_clicked(self, index: QModelIndex) -> None:
+        item = index.siblingAtColumn(0).data(ItemRole.item)
+        if index.column() == RepoFilesModel.FIT_COLUMN and isinstance(item, ModelFile):
+            self.show_fit(item)
+
     @Slot(int)
     def _on_sort_combo_current_index_changed(self, _index: int) -> None:
         if self.results_model.rowCount() and hub_client.parse_repo_ref(self.search_edit.text()) is None:
@@ -364,6 +402,8 @@ class ModelsView(QWidget):
     """
 
     library_changed = Signal()  # a model was downloaded, imported, deleted or removed from the list
+    chat_requested = Signal(object)  # Path: the Library's "Chat with this model"
+    sign_in_requested = Signal()  # a gated repository's "Sign in to Hugging Face…"
 
     def __init__(
         self,
@@ -399,7 +439,16 @@ class ModelsView(QWidget):
         self.browse.download_added.connect(self._on_browse_download_added)
         self.downloads.item_finished.connect(self._on_downloads_item_finished)
         self.library.library_changed.connect(self.library_changed)
+        self.library.chat_requested.connect(self.chat_requested)
+        self.browse.sign_in_requested.connect(self.sign_in_requested)
         self.downloads.item_changed.connect(self._on_downloads_item_changed)
+        self._listed_paths = list(self.settings().extra_model_paths)
+        if context is not None:
+            # Other sections add models too (a file opened in Chat, a variant made in Compare).
+            self.library_changed.connect(self._on_library_changed)
+            context.library_changed.connect(self._on_context_library_changed)
+            context.settings_changed.connect(self._on_context_settings_changed)
+            context.hub_account_changed.connect(self._on_context_hub_account_changed)
         self._shut_down = False
         app = QCoreApplication.instance()
         if app is not None:
@@ -419,6 +468,12 @@ class ModelsView(QWidget):
         else:
             assert self._own_settings is not None
             settings_store.save(self._own_settings)
+
+    def show_repo(self, repo_id: str) -> None:
+        """Opens ``repo_id``'s page in Browse (the first-run page's recommended models)."""
+        self.tabs.setCurrentWidget(self.browse)
+        self.browse.search_edit.setText(repo_id)
+        self.browse.open_repo(repo_id)
 
     def flush(self) -> None:
         """Called by the main window when it closes."""
@@ -444,6 +499,30 @@ class ModelsView(QWidget):
     def _on_downloads_item_finished(self, _item: DownloadItem) -> None:
         self.library.refresh()
         self.library_changed.emit()
+
+    @Slot()
+    def _on_library_changed(self) -> None:
+        if self._context is not None:
+            self._context.library_changed.emit(self)
+
+    @Slot(object)
+    def _on_context_library_changed(self, source: object) -> None:
+        if source is not self:
+            self.library.refresh()
+
+    @Slot(object)
+    def _on_context_settings_changed(self, source: object) -> None:
+        listed = list(self.settings().extra_model_paths)
+        if listed != self._listed_paths:  # e.g. a file opened in Chat is remembered there
+            self._listed_paths = listed
+            if source is not self:
+                self.library.refresh()
+
+    @Slot()
+    def _on_context_hub_account_changed(self) -> None:
+        page = self.browse.page
+        if page is not None and page.gated:  # its files may be readable now
+            self.browse.open_repo(page.repo_id)
 
     @Slot(object)
     def _on_downloads_item_changed(self, _item: DownloadItem) -> None:

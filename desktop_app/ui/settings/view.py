@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
@@ -20,10 +21,13 @@ from PySide6.QtWidgets import (
 from desktop_app.core import paths
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
+from desktop_app.ui.settings.hub_account_box import HubAccountBox
 from desktop_app.ui.settings.local_server_box import LocalServerBox
 from desktop_app.ui.settings.servers_box import ServersBox
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
+
+TWO_COLUMNS_WIDTH = 940  # narrower than this (a small laptop window), the groups form one column
 
 
 class SettingsView(QScrollArea):
@@ -83,13 +87,16 @@ class SettingsView(QScrollArea):
 
         self.servers_box = ServersBox(context)
         self.local_server_box = LocalServerBox(context)
+        self.hub_account_box = HubAccountBox(context)
 
-        columns = QHBoxLayout()
+        columns = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         columns.setSpacing(16)
+        self._columns = columns
         left = QVBoxLayout()
         left.addWidget(prompt_box)
         left.addWidget(sampling_box)
         left.addWidget(self.servers_box)
+        left.addWidget(self.hub_account_box)
         left.addStretch(1)
         right = QVBoxLayout()
         right.addWidget(load_box)
@@ -102,6 +109,7 @@ class SettingsView(QScrollArea):
 
         content = QWidget()
         content.setMaximumWidth(1100)
+        content.setMinimumWidth(TWO_COLUMNS_WIDTH // 2)  # below two columns' width they stack (resizeEvent)
         layout = QVBoxLayout(content)
         layout.setContentsMargins(28, 20, 28, 20)
         layout.addWidget(title)
@@ -110,6 +118,22 @@ class SettingsView(QScrollArea):
         layout.addLayout(columns)
         layout.addStretch(1)
         self.setWidget(content)
+
+    @property
+    def one_column(self) -> bool:
+        return self._columns.direction() == QBoxLayout.Direction.TopToBottom
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        wide = self.viewport().width() >= TWO_COLUMNS_WIDTH
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if direction != self._columns.direction():
+            self._columns.setDirection(direction)
+
+    def show_hub_sign_in(self) -> None:
+        """Brings the Hugging Face account group into view, its token field focused."""
+        self.ensureWidgetVisible(self.hub_account_box)
+        self.hub_account_box.focus_sign_in()
 
     @Slot(str)
     def _on_system_prompt_edit_edited(self, text: str) -> None:
@@ -120,6 +144,7 @@ class SettingsView(QScrollArea):
         """Saves a pending edit now (the window is closing)."""
         self.system_prompt_edit.flush()
         self.servers_box.shutdown()
+        self.hub_account_box.shutdown()
 
     @Slot()
     def _on_open_folder_button_clicked(self) -> None:
