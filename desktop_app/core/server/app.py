@@ -136,6 +136,18 @@ async def _wait_watching(request: Request, future: Future[Any], cancel: CancelTo
             cancel.cancel()
 
 
+async def _first_piece(request: Request, handoff: _Handoff, cancel: CancelToken) -> str | None:
+    """The first text of a stream, or None once the job is done without any; a client that
+    disconnects meanwhile (a long prompt being read) cancels the job."""
+    getter = asyncio.ensure_future(handoff.queue.get())  # one getter throughout: no piece can be lost
+    while True:
+        done, _pending = await asyncio.wait({getter}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return getter.result()
+        if not cancel.cancelled and await request.is_disconnected():
+            cancel.cancel()
+
+
 class _Handoff:
     """Text from the model thread to the event loop, in order; None marks the end."""
 
@@ -311,7 +323,15 @@ def create_app(
         future.add_done_callback(lambda _f: handoff.put(None))
         created = int(time.time())
         if body.stream:
-            events = _stream_events(handoff, future, record, body, kind, created)
+            # The status line waits for the first words: a request refused before any (an unknown
+            # model, a prompt too long) gets its HTTP error, not a 200 with the error inside.
+            first = await _first_piece(request, handoff, record.cancel)
+            if first is None:
+                try:
+                    future.result()
+                except Cancelled:
+                    raise ApiError(499, "The request was cancelled.") from None
+            events = _stream_events(handoff, future, record, body, kind, created, first)
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         try:
             served: Served = await _wait_watching(request, future, record.cancel)
@@ -320,7 +340,13 @@ def create_app(
         return _response(record, served, kind, created)
 
     async def _stream_events(
-        handoff: _Handoff, future: Future[Served], record: RequestRecord, body: _Generation, kind: str, created: int
+        handoff: _Handoff,
+        future: Future[Served],
+        record: RequestRecord,
+        body: _Generation,
+        kind: str,
+        created: int,
+        first: str | None,
     ) -> AsyncIterator[str]:
         object_name = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
@@ -340,8 +366,10 @@ def create_app(
         try:
             if kind == "chat":
                 yield _sse(chunk("", None))
-            while (text := await handoff.queue.get()) is not None:
+            text = first
+            while text is not None:
                 yield _sse(chunk(text, None))
+                text = await handoff.queue.get()
             try:
                 served = future.result()
             except HearthError as exc:

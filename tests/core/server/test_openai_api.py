@@ -249,6 +249,8 @@ def test_errors_come_in_openai_shape(client: openai.OpenAI, hearth_server: Any) 
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
     assert missing.value.body["code"] == "model_not_found"
     assert hearth_server.model_id in missing.value.body["message"]  # says what is available
+    with pytest.raises(openai.NotFoundError):  # a stream refused before it starts: its HTTP status too
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], stream=True)
     headers = {"Authorization": f"Bearer {hearth_server.key}"}
     bad = httpx.post(f"{hearth_server.url}/chat/completions", headers=headers, json={"model": "x", "messages": "hi"})
     assert bad.status_code == 400
