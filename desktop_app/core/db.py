@@ -280,6 +280,14 @@ def m008_document_embedding_backend(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE rag_collections ADD COLUMN embed_backend TEXT NOT NULL DEFAULT 'torch'")
 
 
+@migration
+def m009_document_servers(db: sqlite3.Connection) -> None:
+    """Collections on a Chroma server (core/rag/remote_store.py): its address ('' for the local
+    store), and a digest of the server's file manifest as last mirrored into rag_files."""
+    db.execute("ALTER TABLE rag_collections ADD COLUMN server_url TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE rag_collections ADD COLUMN remote_digest TEXT NOT NULL DEFAULT ''")
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()
