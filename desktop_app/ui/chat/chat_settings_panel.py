@@ -63,6 +63,9 @@ class ChatSettingsPanel(QScrollArea):
 
         self.template_combo = QComboBox()
         self.template_combo.setAccessibleName("Chat template")
+        # Long labels must not widen the panel: the combo shows what fits, the list shows all.
+        self.template_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.template_combo.setMinimumContentsLength(14)
         for name, label in templates.CHOICES.items():
             self.template_combo.addItem(label, name)
         self.template_combo.setToolTip(

@@ -48,8 +48,8 @@ TITLE_LENGTH = 60
 SPLITTER_KEY = "chat/splitter"
 PANEL_KEY = "chat/panel_visible"
 CLOSE_WAIT_MS = 15_000  # how long closing the window waits for a stopped reply to come back
-PLAIN_PLACEHOLDER = "Message the model…  (Enter sends, Shift+Enter adds a line)"
-DOCUMENTS_PLACEHOLDER = "Ask your documents…  (Enter sends, Shift+Enter adds a line)"
+PLAIN_PLACEHOLDER = "Message the model…"  # Enter and Shift+Enter are explained above, while it is empty
+DOCUMENTS_PLACEHOLDER = "Ask your documents…"
 
 
 def title_from(text: str) -> str:

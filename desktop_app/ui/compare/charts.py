@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen, QResizeEvent
+from PySide6.QtWidgets import QBoxLayout, QSizePolicy, QWidget
 
 from desktop_app.core.quantlab.results import VariantResult
 
@@ -162,10 +162,24 @@ class CompareCharts(QWidget):
         super().__init__(parent)
         self.size_chart = ScatterChart("Quality loss vs size", "file size (GB)", "KL divergence")
         self.speed_chart = ScatterChart("Speed vs quality loss", "KL divergence", "generation (tokens/s)")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.size_chart)
-        layout.addWidget(self.speed_chart)
+        self._layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.size_chart)
+        self._layout.addWidget(self.speed_chart)
+        # Side by side when there is room, one above the other in a narrow window: the explicit
+        # minimum lets the pane be narrower than two charts, and resizeEvent then stacks them.
+        self.setMinimumWidth(self.size_chart.minimumWidth())
+
+    @property
+    def stacked(self) -> bool:
+        return self._layout.direction() == QBoxLayout.Direction.TopToBottom
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        room = self.size_chart.minimumWidth() + self.speed_chart.minimumWidth() + self._layout.spacing()
+        direction = QBoxLayout.Direction.LeftToRight if self.width() >= room else QBoxLayout.Direction.TopToBottom
+        if direction != self._layout.direction():
+            self._layout.setDirection(direction)
 
     def set_results(self, results: Sequence[VariantResult]) -> None:
         usable = [r for r in results if r.error is None and r.kl_divergence is not None]

@@ -122,8 +122,12 @@ class CompareView(QWidget):
         picker_buttons.addWidget(self.make_variant_button)
 
         self.reference = QComboBox()
+        self.reference.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.reference.setMinimumContentsLength(18)  # long names must not widen the form
         self.reference.setToolTip("The variant the others are measured against")
         self.text_source = QComboBox()
+        self.text_source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.text_source.setMinimumContentsLength(18)  # long names must not widen the form
         self.text_source.addItems([f"Sample: {SAMPLE_TEXT_LABEL}", "Paste text", "Text file…"])
         self.text_source.currentIndexChanged.connect(self._on_text_source_current_index_changed)
         self.pasted = QPlainTextEdit()
