@@ -66,6 +66,7 @@ def test_sign_in_from_a_gated_repo_opens_its_files_and_sign_out_closes_them(
     assert Verdict.UNKNOWN not in verdicts(models)  # the repository was opened again, with the token
     assert any(s.authorized for s in hub_stub.requests() if "/resolve/" in s.path)
     assert browse.sign_in_button.text() == "Hugging Face account…"
+    assert f"Hearth is signed in as {STUB_USER}" in browse.gated_label.text()
 
     with qtbot.waitSignals([window.context.hub_account_changed, browse.badges_done], timeout=NET_TIMEOUT_MS):
         qtbot.mouseClick(box.sign_out_button, Qt.MouseButton.LeftButton)

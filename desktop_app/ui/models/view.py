@@ -268,8 +268,14 @@ class BrowseTab(QWidget):
         self.gated_label.setText(page.gated_message)
         self.gated_label.setVisible(bool(page.gated))
         if page.gated:
-            signed_in = hub_account.current().signed_in
-            self.sign_in_button.setText("Hugging Face account…" if signed_in else "Sign in to Hugging Face…")
+            account = hub_account.current()
+            self.sign_in_button.setText("Hugging Face account…" if account.signed_in else "Sign in to Hugging Face…")
+            if account.signed_in:  # the token is there: what is left is the account's access
+                who = f" as {account.name}" if account.name else ""
+                self.gated_label.setText(
+                    f"“{page.repo_id}” is gated. Hearth is signed in{who}: its files open if that account "
+                    f"has accepted the terms on {page.url}."
+                )
         self.sign_in_button.setVisible(bool(page.gated))
         self.files_model.set_page(page)
         self.files_view.expandAll()
