@@ -195,3 +195,39 @@ def test_another_address_without_a_key_is_refused_in_the_settings(qtbot: Any, wi
     key = box.create_key()
     assert key.startswith("hearth-") and box.key_label.text().startswith("Set")
     assert not server.running
+
+
+def test_a_remote_model_answers_from_documents_in_the_chat(
+    qtbot: Any, make_window: Any, llama_cpp_server: Any, gui_settings: Any, tmp_path: Path
+) -> None:
+    from desktop_app.core.rag import ingest
+    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.store import DocumentStore
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Safety\n\nThe fire extinguisher is next to room 204, beside the lift.\n", encoding="utf-8")
+    store = DocumentStore()
+    ingest.create_collection(store, "notes", RagSettings())
+    ingest.add_paths(store, "notes", [notes])
+    del store
+    secrets.put("endpoint:lab", llama_cpp_server.key)
+    gui_settings.endpoints = [RemoteEndpoint(id="lab", name="lab box", url=llama_cpp_server.root, has_key=True,
+                                             n_ctx=2048)]  # fmt: skip
+    settings_store.save(gui_settings)
+    window = make_window()
+    picker = window.chat.model_picker
+    qtbot.waitUntil(lambda: _remote_row(picker) >= 0, timeout=SERVER_TIMEOUT_MS)
+    row = _remote_row(picker)
+    with qtbot.waitSignal(window.context.models.remote_changed, timeout=LOAD_TIMEOUT_MS):
+        picker.combo.activated.emit(row)
+    documents = window.chat.documents
+    documents.menu.aboutToShow.emit()
+    next(a for a in documents.collection_actions() if a.data() == "notes").trigger()
+
+    message = send_and_wait(qtbot, window, "Where is the fire extinguisher?")
+    rag = message.rag
+    assert rag is not None and rag["citations"][0]["name"] == "notes.md"  # retrieved here, answered there
+    assert rag["budget"]["n_ctx"] == 2048
+    remote = message.provenance.settings["remote"]
+    assert remote["model_reported"] == llama_cpp_server.model_id
+    assert "Cite" in message.provenance.settings["system_prompt"]  # the grounding rules the server saw
