@@ -185,10 +185,6 @@ class WelcomeView(QWidget):
     def n_ctx(self) -> int:
         return self._context.settings.load.n_ctx
 
-    @property
-    def surveying(self) -> bool:
-        return self._jobs.busy("survey")
-
     def refresh(self) -> None:
         """Reads the hardware and plans the recommended models again (memory free changes)."""
         n_ctx = self.n_ctx
