@@ -288,6 +288,23 @@ def m009_document_servers(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE rag_collections ADD COLUMN remote_digest TEXT NOT NULL DEFAULT ''")
 
 
+@migration
+def m010_reply_versions(db: sqlite3.Connection) -> None:
+    """Earlier replies at a place in a conversation, kept when the user regenerates (1/2, 2/2)."""
+    db.executescript(
+        """
+        CREATE TABLE reply_versions (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            message_json TEXT NOT NULL  -- every column of the messages row it was
+        );
+        CREATE INDEX reply_versions_by_place ON reply_versions(conversation_id, position);
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()

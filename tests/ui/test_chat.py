@@ -110,7 +110,7 @@ def test_stop_mid_reply_saves_the_reply_marked_stopped(qtbot: Any, loaded_window
     assert chat.send_button.isVisible() and not chat.stop_button.isVisible()
 
 
-def test_regenerate_replaces_the_last_reply(qtbot: Any, loaded_window: Any) -> None:
+def test_regenerate_keeps_the_earlier_reply_as_a_version(qtbot: Any, loaded_window: Any) -> None:
     window = loaded_window
     chat = window.chat
     store = window.context.store
@@ -121,11 +121,28 @@ def test_regenerate_replaces_the_last_reply(qtbot: Any, loaded_window: Any) -> N
     second = blocker.args[0]
     messages = store.messages(chat.conversation_id)
     assert [m.role for m in messages] == ["user", "assistant"]
-    # The old reply (seed 42) is gone; the one in its place is the new one (seed 7).
+    # The new reply (seed 7) is in the thread; the old one (seed 42) is kept as version 1 of 2.
     assert first.provenance.seed == 42
     assert messages[1].provenance.seed == second.provenance.seed == 7
     assert messages[1].content == second.content
     assert _views_text(window) == [("user", "Name a fruit."), ("assistant", second.content)]
+    view = chat.transcript.views[-1]
+    assert view.version_label.isVisible() and view.version_label.text() == "2/2"
+    assert view.previous_version_button.isEnabled() and not view.next_version_button.isEnabled()
+
+    qtbot.mouseClick(view.previous_version_button, Qt.MouseButton.LeftButton)
+    messages = store.messages(chat.conversation_id)
+    assert messages[1].content == first.content and messages[1].provenance.seed == 42
+    assert _views_text(window) == [("user", "Name a fruit."), ("assistant", first.content)]
+    view = chat.transcript.views[-1]
+    assert view.version_label.text() == "1/2" and view.next_version_button.isEnabled()
+
+    chat.open_conversation(chat.conversation_id)  # shown again later: the versions are still there
+    view = chat.transcript.views[-1]
+    assert view.version_label.text() == "1/2"
+    qtbot.mouseClick(view.next_version_button, Qt.MouseButton.LeftButton)
+    assert store.messages(chat.conversation_id)[1].provenance.seed == 7
+    assert chat.transcript.views[-1].version_label.text() == "2/2"
 
 
 def test_edit_and_resend_replaces_later_messages(qtbot: Any, loaded_window: Any) -> None:

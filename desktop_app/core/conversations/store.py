@@ -15,7 +15,7 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,15 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class ReplyVersion:
+    """One version of a reply: ``id`` None for the one in the thread (``current``)."""
+
+    id: int | None
+    message: StoredMessage
+    current: bool
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     id: int
     conversation_id: int
@@ -92,7 +101,7 @@ def _conversation(row: sqlite3.Row) -> Conversation:
     )  # fmt: skip
 
 
-def _message(row: sqlite3.Row) -> StoredMessage:
+def _message(row: sqlite3.Row | Mapping[str, Any]) -> StoredMessage:
     provenance = None
     if row["finish"] is not None:
         provenance = Provenance(
@@ -273,8 +282,67 @@ class ConversationStore:
             self._db.execute("UPDATE messages SET content=? WHERE id=?", (content, message_id))
 
     def delete_from(self, conversation_id: int, position: int) -> None:
-        """Deletes the message at ``position`` and every later one (regenerate, edit-and-resend)."""
+        """Deletes the message at ``position`` and every later one, earlier versions too (edit-and-resend)."""
         with self._db:
             self._db.execute(
                 "DELETE FROM messages WHERE conversation_id=? AND position>=?", (conversation_id, position)
             )
+            self._db.execute(
+                "DELETE FROM reply_versions WHERE conversation_id=? AND position>=?", (conversation_id, position)
+            )
+
+    # -- versions of a reply (regenerate keeps the earlier ones) -------------------------------------
+
+    def set_aside_reply(self, conversation_id: int, position: int) -> None:
+        """Keeps the reply at ``position`` as an earlier version and takes it out of the thread."""
+        with self._db:
+            row = self._db.execute(
+                "SELECT * FROM messages WHERE conversation_id=? AND position=? AND role='assistant'",
+                (conversation_id, position),
+            ).fetchone()
+            if row is None:
+                return
+            self._keep_version(row)
+            self._db.execute("DELETE FROM messages WHERE id=?", (row["id"],))
+
+    def reply_versions(self, conversation_id: int, position: int) -> builtins.list[ReplyVersion]:
+        """Every version of the reply at ``position``, oldest first; the one in the thread is current."""
+        current = self._db.execute(
+            "SELECT * FROM messages WHERE conversation_id=? AND position=? AND role='assistant'",
+            (conversation_id, position),
+        ).fetchone()
+        kept = self._db.execute(
+            "SELECT id, message_json FROM reply_versions WHERE conversation_id=? AND position=?"
+            " ORDER BY created_at, id",
+            (conversation_id, position),
+        ).fetchall()
+        versions = [ReplyVersion(int(r["id"]), _message(json.loads(r["message_json"])), False) for r in kept]
+        if current is not None:
+            versions.append(ReplyVersion(None, _message(current), True))
+        return sorted(versions, key=lambda v: v.message.created_at)
+
+    def switch_reply(self, conversation_id: int, position: int, version_id: int) -> StoredMessage:
+        """Puts the kept version ``version_id`` back in the thread; the reply that was there is kept."""
+        with self._db:
+            kept = self._db.execute(
+                "SELECT message_json FROM reply_versions WHERE id=? AND conversation_id=? AND position=?",
+                (version_id, conversation_id, position),
+            ).fetchone()
+            if kept is None:
+                raise HearthError("That version of the reply is gone.")
+            self.set_aside_reply(conversation_id, position)
+            row = json.loads(kept["message_json"])
+            columns = [c for c in row if c != "id"]
+            placeholders = ", ".join("?" for _ in columns)
+            cursor = self._db.execute(
+                f"INSERT INTO messages ({', '.join(columns)}) VALUES ({placeholders})", [row[c] for c in columns]
+            )
+            self._db.execute("DELETE FROM reply_versions WHERE id=?", (version_id,))
+            restored = self._db.execute("SELECT * FROM messages WHERE id=?", (cursor.lastrowid,)).fetchone()
+        return _message(restored)
+
+    def _keep_version(self, row: sqlite3.Row) -> None:
+        self._db.execute(
+            "INSERT INTO reply_versions (conversation_id, position, created_at, message_json) VALUES (?, ?, ?, ?)",
+            (row["conversation_id"], row["position"], row["created_at"], json.dumps(dict(row))),
+        )

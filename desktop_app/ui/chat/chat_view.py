@@ -104,6 +104,7 @@ class ChatView(QWidget):
         self.notice = NoticeBar()
         self.transcript = TranscriptView()
         self.transcript.edit_submitted.connect(self._on_transcript_edit_submitted)
+        self.transcript.version_requested.connect(self._on_transcript_version_requested)
 
         self.composer = ComposerEdit()
         self.composer.submitted.connect(self._on_composer_submitted)
@@ -247,6 +248,7 @@ class ChatView(QWidget):
         self._conversation_id = conversation_id
         self.conversations.set_current(conversation_id)
         self.transcript.show_messages(self._store.messages(conversation_id))
+        self._show_versions()
         self.settings_panel.show_system_prompt(conversation.system_prompt)
         self._show_documents(self._store.collections(conversation_id), conversation.documents_only)
         if self._request is not None and self._request.conversation_id == conversation_id:
@@ -325,7 +327,7 @@ class ChatView(QWidget):
             return False
         last = messages[-1]
         if last.role == "assistant":
-            self._store.delete_from(conversation_id, last.position)
+            self._store.set_aside_reply(conversation_id, last.position)  # kept: ‹ 1/2 › switches back
             self.transcript.remove_last()
         self._request_reply(conversation_id)
         return True
@@ -496,9 +498,39 @@ class ChatView(QWidget):
         message = self._store.add_message(request.conversation_id, "assistant", text, provenance, rag)
         if shown:
             self.transcript.end_reply(message)
+            self._show_versions()
         self.conversations.refresh()
         self._update_actions()
         self.reply_saved.emit(message)
+
+    def _show_versions(self) -> None:
+        """The last reply shows which of its versions it is (only the last reply can be regenerated)."""
+        views = self.transcript.views
+        last = views[-1] if views else None
+        if self._conversation_id is None or last is None or last.message is None or last.role != "assistant":
+            return
+        versions = self._store.reply_versions(self._conversation_id, last.message.position)
+        current = next((i for i, v in enumerate(versions) if v.current), 0)
+        last.set_versions(current + 1, len(versions))
+
+    @Slot(int, int)
+    def _on_transcript_version_requested(self, message_id: int, step: int) -> None:
+        if self._conversation_id is None or self.generating or self._models.busy:
+            return
+        messages = self._store.messages(self._conversation_id)
+        message = next((m for m in messages if m.id == message_id), None)
+        if message is None or message.id != messages[-1].id:  # only the last reply has versions to switch
+            return
+        versions = self._store.reply_versions(self._conversation_id, message.position)
+        current = next((i for i, v in enumerate(versions) if v.current), None)
+        if current is None or not 0 <= current + step < len(versions):
+            return
+        target = versions[current + step]
+        if target.id is None:
+            return
+        self._store.switch_reply(self._conversation_id, message.position, target.id)
+        self.transcript.show_messages(self._store.messages(self._conversation_id))
+        self._show_versions()
 
     @Slot(int, str, str)
     def _on_models_generation_failed(self, request_id: int, message: str, hint: str) -> None:

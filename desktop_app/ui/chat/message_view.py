@@ -2,7 +2,8 @@
 
 An answer from documents also shows its sources (cited, and retrieved but not cited),
 the warnings of its citation check and its context budget; its [n] citations are
-links that open the document (at the page, for a PDF), and the inspector button
+links that open the built-in viewer where they point (the page of a PDF, the passage of any
+other file, highlighted); its unsupported claims are underlined; and the inspector button
 shows how it was retrieved and the exact prompt.
 """
 
@@ -31,7 +32,7 @@ from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
 from desktop_app.ui.chat.rag_views import RagAnswerView, location
 from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
-from desktop_app.ui.shared.open_document import open_source
+from desktop_app.ui.shared.document_viewer import DocumentViewer, cited_from, show_source
 from desktop_app.ui.shared.resources import icon
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -65,6 +66,16 @@ def reply_summary(message: StoredMessage) -> str:
     return "  ·  ".join(str(x) for x in parts if x)
 
 
+def unsupported_sentences(rag: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(sentence, why) for each claim of an answer from documents that its sources do not support."""
+    found = []
+    for check in rag.get("sentences") or []:
+        if isinstance(check, dict) and check.get("claim") and check.get("supported") is False:
+            reason = str(check.get("reason") or "no source says this")
+            found.append((str(check.get("text", "")), f"Not in your documents: {reason}."))
+    return found
+
+
 def dropped_notice(message: StoredMessage) -> str:
     p = message.provenance
     if p is None or not p.dropped_messages:
@@ -82,6 +93,7 @@ class MessageView(QFrame):
     """A user message (copy, edit and resend) or a reply (copy, details); a reply may be streaming."""
 
     edit_submitted = Signal(int, str)  # message id, new text
+    version_requested = Signal(int)  # -1: the previous version of this reply, +1: the next
 
     def __init__(self, role: str, message: StoredMessage | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,6 +131,17 @@ class MessageView(QFrame):
         header.addWidget(self.stopped_badge)
         header.addWidget(self.status_label)
         header.addStretch(1)
+        # Versions of a regenerated reply: ‹ 1/2 ›
+        self.previous_version_button = _tool_button("chevron-left", "The earlier version of this reply")
+        self.previous_version_button.clicked.connect(lambda: self.version_requested.emit(-1))
+        self.version_label = QLabel("")
+        self.version_label.setObjectName("versionLabel")
+        self.version_label.setToolTip("Regenerate keeps every earlier reply; switch between them here")
+        self.next_version_button = _tool_button("chevron-right", "The later version of this reply")
+        self.next_version_button.clicked.connect(lambda: self.version_requested.emit(+1))
+        for widget in (self.previous_version_button, self.version_label, self.next_version_button):
+            widget.hide()
+            header.addWidget(widget)
         for button in (self.edit_button, self.inspect_button, self.details_button, self.copy_button):
             header.addWidget(button)
 
@@ -220,19 +243,19 @@ class MessageView(QFrame):
         rag = self.rag or {}
         return next((c for c in rag.get("citations") or [] if c.get("number") == number), None)
 
-    def open_citation(self, number: int) -> bool:
-        """Opens source ``number`` of this answer in the system's viewer (at its page for a PDF)."""
+    def open_citation(self, number: int) -> DocumentViewer | None:
+        """Opens source ``number`` of this answer in the document viewer, where it points: a PDF
+        at its page with the passage highlighted, another file at the passage. None when the
+        file is gone (the answer says so)."""
         citation = self.citation(number)
         if citation is None:
-            return False
-        opened = open_source(str(citation.get("source", "")), citation.get("page"))
-        if not opened and self.rag_view is not None:
-            name = Path(str(citation.get("source", ""))).name
-            gone = not Path(str(citation.get("source", ""))).exists()
-            self.rag_view.show_note(
-                f"“{name}” was moved or deleted." if gone else f"No application could open “{name}”."
-            )
-        return opened
+            return None
+        path = Path(str(citation.get("source", "")))
+        if not path.is_file():
+            if self.rag_view is not None:
+                self.rag_view.show_note(f"“{path.name}” was moved or deleted.")
+            return None
+        return show_source(self, cited_from({**citation, "location": location(citation)}))
 
     def set_message(self, message: StoredMessage) -> None:
         self.message = message
@@ -244,6 +267,7 @@ class MessageView(QFrame):
             self.body.set_markdown("*Stopped before the first word.*")
         else:
             self.body.set_markdown(message.content, sources)
+            self.body.mark_sentences(unsupported_sentences(rag or {}))
         self.inspect_button.setVisible(rag is not None)
         if rag is not None:
             self._rag_view().set_answer(rag)
@@ -262,6 +286,15 @@ class MessageView(QFrame):
             self.role_label.setText(message.provenance.model_name or ROLE_NAMES["assistant"])
         elif rag is not None:
             self.role_label.setText(DOCUMENTS_AUTHOR)
+
+    def set_versions(self, number: int, count: int) -> None:
+        """Shows "number/count" with arrows when this reply has more than one version."""
+        several = count > 1
+        self.version_label.setText(f"{number}/{count}")
+        for widget in (self.previous_version_button, self.version_label, self.next_version_button):
+            widget.setVisible(several)
+        self.previous_version_button.setEnabled(number > 1)
+        self.next_version_button.setEnabled(number < count)
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Editing is off while a reply is being written."""

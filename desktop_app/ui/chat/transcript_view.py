@@ -20,6 +20,7 @@ _BOTTOM_SLACK = 24
 
 class TranscriptView(QScrollArea):
     edit_submitted = Signal(int, str)  # message id, new text
+    version_requested = Signal(int, int)  # message id, -1 (previous) or +1 (next) version of a reply
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +117,9 @@ class TranscriptView(QScrollArea):
 
     def _append(self, view: MessageView) -> None:
         view.edit_submitted.connect(self.edit_submitted)
+        view.version_requested.connect(
+            lambda step, v=view: self.version_requested.emit(v.message.id if v.message else 0, step)
+        )
         view.set_actions_enabled(self._actions_enabled)
         self._views.append(view)
         # Messages go between the leading stretch (index 0) and the empty label.

@@ -78,3 +78,26 @@ def test_wal_and_migrations_recorded() -> None:
     assert applied == [name for name, _ in db.MIGRATIONS]
     db.migrate(conn)  # idempotent
     assert [r[0] for r in conn.execute("SELECT name FROM _migrations")] == applied
+
+
+def test_regenerated_replies_are_kept_as_versions_until_the_turn_is_edited() -> None:
+    store = ConversationStore()
+    conversation = store.create("Versions")
+    store.add_message(conversation.id, "user", "Name a fruit.")
+    first = store.add_message(conversation.id, "assistant", "Apple")
+    store.set_aside_reply(conversation.id, first.position)
+    assert [m.role for m in store.messages(conversation.id)] == ["user"]
+    second = store.add_message(conversation.id, "assistant", "Pear")
+    versions = store.reply_versions(conversation.id, second.position)
+    assert [(v.message.content, v.current) for v in versions] == [("Apple", False), ("Pear", True)]
+
+    restored = store.switch_reply(conversation.id, second.position, versions[0].id or 0)
+    assert restored.content == "Apple" and restored.position == second.position
+    assert [m.content for m in store.messages(conversation.id)] == ["Name a fruit.", "Apple"]
+    again = store.reply_versions(conversation.id, second.position)
+    assert [(v.message.content, v.current) for v in again] == [("Apple", True), ("Pear", False)]
+
+    store.delete_from(conversation.id, 0)  # edit-and-resend from the question: its replies go too
+    assert store.messages(conversation.id) == []
+    assert store.reply_versions(conversation.id, second.position) == []
+    store.close()
