@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 APP_NAME = "Hearth"
+POINTER_FILE = "data-folder.json"
 
 
 def home() -> Path:
-    """The per-user data directory, created on first use."""
+    """The per-user data directory, created on first use: ``HEARTH_HOME``, else the folder the
+    user moved it to in Settings (``core/data_folder.py``), else the platform's usual place."""
     override = os.environ.get("HEARTH_HOME")
     if override:
         path = Path(override).expanduser()
     else:
         import platformdirs
 
-        path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        path = chosen_folder() or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def pointer_path() -> Path:
+    """Where the data folder chosen in Settings is written down: the config folder, which does not move."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / POINTER_FILE
+
+
+def chosen_folder() -> Path | None:
+    """The folder the user moved the data to, or None (the default place)."""
+    try:
+        data = json.loads(pointer_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    folder = data.get("home") if isinstance(data, dict) else None
+    return Path(folder) if isinstance(folder, str) and folder else None
 
 
 def _subdir(name: str) -> Path:

@@ -27,7 +27,7 @@ def test_sections_and_keyboard_shortcuts(qtbot: Any, window: Any) -> None:
 def test_settings_section_edits_the_defaults_and_saves_them(qtbot: Any, window: Any, hearth_home: Path) -> None:
     view = window.sections["Settings"]
     assert isinstance(view, SettingsView)
-    assert view.data_folder_label.text() == str(paths.home()) == str(hearth_home)
+    assert view.data_folder_box.folder_label.text() == str(paths.home()) == str(hearth_home)
     view.sampling_form.top_k.setValue(12)
     view.load_form.n_ctx.setValue(2048)
     view.load_form.flash_attn.setChecked(False)

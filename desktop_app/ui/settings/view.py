@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QResizeEvent
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -18,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import paths
 from desktop_app.ui.context import AppContext
+from desktop_app.ui.settings.data_folder_box import DataFolderBox
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
 from desktop_app.ui.settings.hub_account_box import HubAccountBox
 from desktop_app.ui.settings.local_server_box import LocalServerBox
@@ -65,25 +64,7 @@ class SettingsView(QScrollArea):
             note="Passage length and embedding model apply to collections made from now on.",
         )
 
-        self.data_folder_label = QLabel(str(paths.home()))
-        self.data_folder_label.setObjectName("pathLabel")
-        self.data_folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.data_folder_label.setWordWrap(True)
-        self.open_folder_button = QPushButton("Open folder")
-        self.open_folder_button.clicked.connect(self._on_open_folder_button_clicked)
-        data_box = QGroupBox("Data folder")
-        data_layout = QVBoxLayout(data_box)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.data_folder_label, 1)
-        folder_row.addWidget(self.open_folder_button)
-        data_layout.addLayout(folder_row)
-        data_note = QLabel(
-            "Conversations, settings, downloaded models and logs live here. Set the HEARTH_HOME "
-            "environment variable to keep them somewhere else (a portable install, a bigger disk)."
-        )
-        data_note.setObjectName("hintLabel")
-        data_note.setWordWrap(True)
-        data_layout.addWidget(data_note)
+        data_box = self.data_folder_box = DataFolderBox()
 
         self.servers_box = ServersBox(context)
         self.local_server_box = LocalServerBox(context)
@@ -145,10 +126,7 @@ class SettingsView(QScrollArea):
         self.system_prompt_edit.flush()
         self.servers_box.shutdown()
         self.hub_account_box.shutdown()
-
-    @Slot()
-    def _on_open_folder_button_clicked(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.home())))
+        self.data_folder_box.shutdown()
 
 
 def _form_box(title: str, form: QWidget, reset: Callable[[], None], note: str = "") -> tuple[QGroupBox, QPushButton]:
