@@ -38,6 +38,7 @@ from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_ne
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore, FileRecord
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
+from desktop_app.core.units import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,7 +67,7 @@ class IndexProgress(Progress):
     phase: str = "indexing"  # "loading" | "scanning" | "removing" | "indexing" | "done"
 
     def describe(self) -> str:
-        parts = [f"{self.files_done:,} of {self.files_total:,} files", f"{self.chunks_done:,} chunks"]
+        parts = [f"{self.files_done:,} of {plural(self.files_total, 'file')}", plural(self.chunks_done, "chunk")]
         if self.rate:
             parts.append(f"{self.rate:,.0f} chunks/s")
         if self.eta_s is not None and self.files_done < self.files_total:
@@ -128,7 +129,7 @@ class IngestReport:
         return data
 
     def summary(self) -> str:
-        text = f"{len(self.indexed)} files indexed ({self.chunks_added:,} chunks)"
+        text = f"{plural(len(self.indexed), 'file')} indexed ({plural(self.chunks_added, 'chunk')})"
         if self.unchanged:
             text += f", {self.unchanged} unchanged"
         if self.removed:
@@ -139,10 +140,21 @@ class IngestReport:
 
 
 def create_collection(
-    store: DocumentStore, name: str, settings: rag_config.RagSettings | None = None
+    store: DocumentStore,
+    name: str,
+    settings: rag_config.RagSettings | None = None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> CollectionInfo:
+    """A new collection in the local store, or on the Chroma server at ``server`` (joined when
+    another client made it there; ``token`` None: the one saved for that server, if any)."""
     settings = settings or rag_config.load()
     backend = embed_backends.for_new_collection(settings.embed_backend)
+    if server:
+        return store.create_remote_collection(
+            name, server, token, settings.embed_model, backend, settings.chunk_tokens, settings.chunk_overlap,
+            lambda model, chosen: embed_backends.vector_space(expected_model_id(model), chosen),
+        )  # fmt: skip
     return store.create_collection(
         name, settings.embed_model, settings.chunk_tokens, settings.chunk_overlap, embed_backend=backend
     )
@@ -187,9 +199,11 @@ def index_collection(
     started = time.perf_counter()
     chunker = chunker_id(info.chunk_tokens, info.chunk_overlap)
     model_id = embed_backends.vector_space(expected_model_id(info.embed_model), info.embed_backend)
+    # A shared collection: other clients' files first (and a refusal if its vectors are another model's).
+    info = store.pull(info, model_id, force=True)
     if info.dirty:
         store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
-    if info.chunks and store.chunk_count(info) == 0:
+    if info.chunks and not info.shared and store.chunk_count(info) == 0:
         # The vector store was deleted or replaced behind Hearth's back: index everything again.
         log.warning("The vectors of %s are gone; indexing its files again", info.name)
         store.forget_files(info)
@@ -588,7 +602,7 @@ class ModelChangePlan:
                 f"(checked to a cosine of at least 0.999). New files will be embedded with {new_label}."
             )
         what = self.new_model + (f" ({new_label})" if new_label else "")
-        text = f"{self.chunks:,} chunks in {self.files:,} files will be embedded again with {what}"
+        text = f"{plural(self.chunks, 'chunk')} in {plural(self.files, 'file')} will be embedded again with {what}"
         if self.seconds is not None:
             basis = "" if self.rate_measured else " (estimated from the current model's speed)"
             text += f": about {format_duration(self.seconds)}{basis}"

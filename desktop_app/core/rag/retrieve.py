@@ -255,9 +255,10 @@ def _search_collection(
 ) -> list[Hit]:
     import numpy as np
 
+    embedder = get_embedder(info.embed_model, info.embed_backend)
+    info = store.pull(info, embedder.id)  # a shared collection: other clients' files, checked to be this model's
     if info.chunks == 0:
         return []
-    embedder = get_embedder(info.embed_model, info.embed_backend)
     t0 = time.perf_counter()
     vector = embedder.encode_query(query)
     timings["embed_query_ms"] = timings.get("embed_query_ms", 0) + (time.perf_counter() - t0) * 1000
@@ -338,8 +339,15 @@ def search(
     infos = [store.collection(name) for name in collections]
     n = max(settings.candidates, k)
     candidates: list[Hit] = []
+    notes: list[str] = []
     for info in infos:
-        candidates.extend(_search_collection(store, info, query, n, timings))
+        try:
+            candidates.extend(_search_collection(store, info, query, n, timings))
+        except HearthError as exc:
+            if not info.shared or len(infos) == 1:
+                raise
+            # A server that is down does not stop the answer from the other collections; it is said.
+            notes.append(f"“{info.name}” was left out: {exc}")
     candidates.sort(key=lambda h: (-h.fused_score, -(h.vector_score or 0.0)))
     # The same text twice (a copied file) is shown once.
     seen: set[str] = set()
@@ -352,7 +360,6 @@ def search(
         unique.append(hit)
     for hit in unique:
         hit.relevant = (hit.vector_score or 0.0) >= settings.min_similarity or hit.keyword_coverage >= 0.6
-    notes: list[str] = []
     reranker = settings.reranker.strip()
     if reranker and unique:
         t0 = time.perf_counter()

@@ -27,14 +27,15 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core import db as dbmod
 from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import embed_backends, remote_store
 from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_NAME = 80
+SHARED_SWEEP_GRACE_S = 3600
+PULL_EVERY_S = 5.0
 _CLIENTS: dict[str, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -91,6 +94,16 @@ class CollectionInfo:
     skipped: int = 0
     sources: int = 0
     embed_backend: str = "torch"  # what makes its vectors (embed_backends.py); "torch" before it was recorded
+    server_url: str = ""  # a Chroma server holds it (remote_store.py); "" for the local store
+    remote_digest: str = ""  # the server's manifest as last mirrored into rag_files
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.server_url)
+
+    @property
+    def where(self) -> str:
+        return f"on the Chroma server {self.server_url}" if self.server_url else "on this computer"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +163,28 @@ def _source(row: sqlite3.Row) -> Source:
     )  # fmt: skip
 
 
+def _manifest_id(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:40]
+
+
+def _meta_from_record(record: FileRecord) -> dict[str, Any]:
+    """A manifest record on the server (Chroma metadata holds no None)."""
+    data = {k: v for k, v in asdict(record).items() if v is not None}
+    data["mtime_ns"] = str(record.mtime_ns)  # beyond what every JSON reader keeps exact
+    return data
+
+
+def _record_from_meta(meta: dict[str, Any]) -> FileRecord:
+    pages = meta.get("pages")
+    return FileRecord(
+        str(meta["path"]), str(meta.get("status", "indexed")), int(meta.get("size", 0)),
+        int(meta.get("mtime_ns", 0)), str(meta.get("sha256", "")), str(meta.get("reason", "")),
+        str(meta.get("kind", "")), str(meta.get("title", "")), int(pages) if pages is not None else None,
+        int(meta.get("chunks", 0)), str(meta.get("chunker", "")), str(meta.get("embed_model_id", "")),
+        str(meta.get("notes", "")), float(meta.get("indexed_at", 0.0)),
+    )  # fmt: skip
+
+
 def covered(path: str, sources: Sequence[Source]) -> bool:
     """Whether ``path`` belongs to the collection: inside an included source and not inside
     an excluded one (the most specific source wins)."""
@@ -170,6 +205,7 @@ class DocumentStore:
         self._chroma_path = chroma_path
         self._handles: dict[str, Any] = {}
         self._handles_lock = threading.Lock()
+        self._pulled: dict[str, float] = {}  # shared collections: when their manifest was last mirrored
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -186,8 +222,17 @@ class DocumentStore:
     def client(self) -> Any:
         return chroma_client(self._chroma_path)
 
+    def client_for(self, info: CollectionInfo) -> Any:
+        """The local Chroma client, or the collection's server's (failing in plain words)."""
+        if info.server_url:
+            return remote_store.Guarded(remote_store.client(info.server_url), info.server_url)
+        return self.client()
+
     def vectors(self, info: CollectionInfo) -> Any:
-        """The Chroma collection holding ``info``'s chunks (created on first use)."""
+        """The Chroma collection holding ``info``'s chunks (created on first use; on a server,
+        made by create_remote_collection)."""
+        if info.server_url:
+            return self._remote_handle(info, info.store_name)
         with self._handles_lock:
             handle = self._handles.get(info.store_name)
             if handle is None:
@@ -199,6 +244,21 @@ class DocumentStore:
                 )
                 self._handles[info.store_name] = handle
             return handle
+
+    def _remote_handle(self, info: CollectionInfo, name: str) -> Any:
+        key = f"{info.server_url}#{name}"
+        with self._handles_lock:
+            handle = self._handles.get(key)
+        if handle is None:
+            server = self.client_for(info)
+            handle = remote_store.Guarded(server.get_collection(name, embedding_function=None), info.server_url)
+            with self._handles_lock:
+                self._handles[key] = handle
+        return handle
+
+    def _manifest(self, info: CollectionInfo) -> Any:
+        """The server's file manifest of a shared collection (remote_store.py)."""
+        return self._remote_handle(info, remote_store.manifest_name(info.store_name))
 
     # -- collections -----------------------------------------------------------------------------
 
@@ -221,7 +281,8 @@ class DocumentStore:
         return CollectionInfo(
             row["id"], row["name"], row["store_name"], row["embed_model"], row["chunk_tokens"], row["chunk_overlap"],
             row["revision"], bool(row["dirty"]), row["created_at"], row["updated_at"], row["n_files"],
-            row["n_chunks"], row["n_skipped"], row["n_sources"], row["embed_backend"],
+            row["n_chunks"], row["n_skipped"], row["n_sources"], row["embed_backend"], row["server_url"],
+            row["remote_digest"],
         )  # fmt: skip
 
     def find(self, name: str) -> CollectionInfo | None:
@@ -281,9 +342,12 @@ class DocumentStore:
         return self.collection(new)
 
     def delete_collection(self, name: str) -> None:
+        """Deletes a local collection and its index. One on a server is only forgotten here: the
+        server's copy is shared with others, and stays."""
         info = self.collection(name)
-        with contextlib.suppress(Exception):  # a missing Chroma collection is fine
-            self.client().delete_collection(info.store_name)
+        if not info.server_url:
+            with contextlib.suppress(Exception):  # a missing Chroma collection is fine
+                self.client().delete_collection(info.store_name)
         with self._handles_lock:
             self._handles.pop(info.store_name, None)
         with self._db() as db, db:
@@ -294,6 +358,11 @@ class DocumentStore:
         """Switches the collection to ``model`` (and ``backend``, when given): its vectors are
         dropped and every file will be indexed again on the next sync (see
         ingest.plan_model_change for the estimate)."""
+        if info.server_url:
+            raise HearthError(
+                f"“{info.name}” is shared on a Chroma server: it keeps the model its vectors were made with.",
+                "Make a new collection to use another model.",
+            )
         with contextlib.suppress(Exception):
             self.client().delete_collection(info.store_name)
         with self._handles_lock:
@@ -396,7 +465,8 @@ class DocumentStore:
                     (info.id, text, int(Path(text).is_dir() or (exact is not None and exact.is_folder)), time.time()),
                 )
         remaining = self.sources(info)
-        gone = [p for p in known if not covered(p, remaining)]
+        # What the removed source brought in (a shared collection also has other clients' files).
+        gone = [p for p in known if covered(p, sources) and not covered(p, remaining)]
         self.remove_files(info, gone)
         return sorted(gone)
 
@@ -450,7 +520,7 @@ class DocumentStore:
         ids = [chunk_id(record.path, record.sha256, record.chunker, record.embed_model_id, c) for c in chunks]
         metadatas = [self._chunk_metadata(record, c, metadata) for c in chunks]
         collection = self.vectors(info)
-        step = max(1, min(5000, int(self.client().get_max_batch_size())))
+        step = max(1, min(5000, int(self.client_for(info).get_max_batch_size())))
         for start in range(0, len(ids), step):
             collection.upsert(
                 ids=ids[start : start + step],
@@ -478,6 +548,7 @@ class DocumentStore:
             "chunk_sha": chunk.sha256,
             "chunker": record.chunker,
             "model": record.embed_model_id,
+            "written_at": round(time.time(), 3),  # a shared collection's sweep spares recent chunks
         }
         if chunk.page is not None:
             data["page"] = chunk.page
@@ -487,6 +558,8 @@ class DocumentStore:
         return data
 
     def _record(self, info: CollectionInfo, record: FileRecord) -> None:
+        if info.server_url:  # the server's manifest first: it is what other clients trust
+            self._push_records(info, [record])
         with self._db() as db, db:
             db.execute(
                 "INSERT OR REPLACE INTO rag_files (collection_id, path, status, size, mtime_ns, sha256, reason, kind,"
@@ -514,6 +587,10 @@ class DocumentStore:
 
     def touch_file(self, info: CollectionInfo, path: str, size: int, mtime_ns: int) -> None:
         """The file's date changed but not its content: nothing to embed again."""
+        if info.server_url:
+            known = self.file_map(info).get(path)
+            if known is not None:
+                self._push_records(info, [replace(known, size=size, mtime_ns=mtime_ns)])
         with self._db() as db, db:
             db.execute(
                 "UPDATE rag_files SET size = ?, mtime_ns = ? WHERE collection_id = ? AND path = ?",
@@ -526,6 +603,8 @@ class DocumentStore:
         collection = self.vectors(info)
         for start in range(0, len(file_paths), 200):
             collection.delete(where={"path": {"$in": list(file_paths[start : start + 200])}})
+        if info.server_url:
+            self._manifest(info).delete(ids=[_manifest_id(p) for p in file_paths])
         with self._db() as db, db:
             db.executemany(
                 "DELETE FROM rag_files WHERE collection_id = ? AND path = ?", [(info.id, p) for p in file_paths]
@@ -536,10 +615,14 @@ class DocumentStore:
         """Deletes chunks that no indexed file version owns (left by a crash). Returns how many."""
         versions = self.indexed_versions(info)
         collection = self.vectors(info)
+        # On a server another client may be writing a file right now (its chunks go in before its
+        # manifest record): only chunks older than that could take are swept there.
+        before = time.time() - SHARED_SWEEP_GRACE_S if info.server_url else float("inf")
         stale: list[str] = []
         for ids, metadatas, _ in self.iter_chunks(info, include_documents=False):
             for chunk, meta in zip(ids, metadatas, strict=True):
-                if versions.get(str(meta.get("path"))) != meta.get("file_sha"):
+                orphan = versions.get(str(meta.get("path"))) != meta.get("file_sha")
+                if orphan and float(meta.get("written_at", 0) or 0) < before:
                     stale.append(chunk)
         for start in range(0, len(stale), 1000):
             collection.delete(ids=stale[start : start + 1000])
@@ -567,6 +650,133 @@ class DocumentStore:
 
     def chunk_count(self, info: CollectionInfo) -> int:
         return int(self.vectors(info).count())
+
+    # -- collections on a Chroma server (remote_store.py) -------------------------------------------
+
+    def create_remote_collection(
+        self,
+        name: str,
+        url: str,
+        token: str | None,
+        embed_model: str,
+        embed_backend: str,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        vectors_for: Callable[[str, str], str],
+    ) -> CollectionInfo:
+        """Makes the collection ``name`` on the server at ``url``, or joins it when another client
+        made it (its model, backend and chunk sizes are then the server's). ``vectors_for(model,
+        backend)`` is the vector space this computer makes with them (embed_backends.vector_space):
+        a collection whose vectors another model made is refused. A token is kept with secrets.py."""
+        name = self._check_name(name)
+        url = remote_store.normalize_url(url)
+        if self.find(name) is not None:
+            raise HearthError(f"A collection named “{name}” already exists.", "Pick another name.")
+        if token is not None:
+            remote_store.save_token(url, token.strip())
+        from chromadb.errors import NotFoundError
+
+        server = remote_store.client(url, token.strip() if token is not None else None)
+        store_name = remote_store.remote_name(name)
+        with remote_store.translated(url):
+            try:  # join it when it is there (get_or_create would rewrite the owner's metadata)
+                collection = server.get_collection(store_name, embedding_function=None)
+            except NotFoundError:
+                wanted = {
+                    "hearth_collection": name,
+                    "hearth_format": remote_store.FORMAT,
+                    "hearth_embed_model": embed_model,
+                    "hearth_backend": embed_backend,
+                    "hearth_vectors": vectors_for(embed_model, embed_backend),
+                    "hearth_chunk_tokens": chunk_tokens,
+                    "hearth_chunk_overlap": chunk_overlap,
+                }
+                collection = server.get_or_create_collection(
+                    store_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}, metadata=wanted
+                )
+            meta = dict(collection.metadata or {})
+            embed_model = str(meta.get("hearth_embed_model", embed_model))
+            embed_backend = embed_backends.for_new_collection(str(meta.get("hearth_backend", embed_backend)))
+            vectors = vectors_for(embed_model, embed_backend)
+            remote_store.check_compatible(meta, vectors, name, url)
+            # The manifest: one record per file; Chroma wants a vector per record, so each gets [1.0].
+            server.get_or_create_collection(
+                remote_store.manifest_name(store_name), embedding_function=None, metadata={"hearth_manifest_of": name}
+            )
+        now = time.time()
+        try:
+            with self._db() as db, db:
+                db.execute(
+                    "INSERT INTO rag_collections (name, store_name, embed_model, embed_backend, chunk_tokens,"
+                    " chunk_overlap, created_at, updated_at, server_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        name, store_name, embed_model, embed_backend,
+                        int(meta.get("hearth_chunk_tokens", chunk_tokens)),
+                        int(meta.get("hearth_chunk_overlap", chunk_overlap)), now, now, url,
+                    ),
+                )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise HearthError(
+                f"“{name}” on {url} is already a collection on this computer.", "It is in the list already."
+            ) from None
+        return self.pull(self.collection(name), vectors, force=True)
+
+    def server_metadata(self, info: CollectionInfo) -> dict[str, Any]:
+        return dict(self.vectors(info).metadata or {})
+
+    def pull(self, info: CollectionInfo, vectors: str, force: bool = False) -> CollectionInfo:
+        """Mirrors a shared collection's manifest from its server into rag_files (other clients'
+        files appear, removed ones go), after checking the collection's vectors are ``vectors``.
+        At most every PULL_EVERY_S seconds unless ``force``; a local collection is returned as is."""
+        if not info.server_url:
+            return info
+        now = time.monotonic()
+        if not force and now - self._pulled.get(info.store_name, -PULL_EVERY_S) < PULL_EVERY_S:
+            return info
+        remote_store.check_compatible(self.server_metadata(info), vectors, info.name, info.server_url)
+        records: list[FileRecord] = []
+        manifest = self._manifest(info)
+        offset = 0
+        while True:
+            page = manifest.get(include=["metadatas"], limit=2000, offset=offset)
+            metadatas = [dict(m or {}) for m in page["metadatas"] or []]
+            records.extend(_record_from_meta(m) for m in metadatas if m.get("path"))
+            if len(metadatas) < 2000:
+                break
+            offset += 2000
+        digest = hashlib.sha256(
+            "\n".join(
+                f"{r.path}\t{r.status}\t{r.sha256}\t{r.size}\t{r.mtime_ns}\t{r.chunks}\t{r.chunker}\t{r.embed_model_id}"
+                for r in sorted(records, key=lambda r: r.path)
+            ).encode("utf-8")
+        ).hexdigest()[:32]
+        self._pulled[info.store_name] = now
+        if digest == info.remote_digest:
+            return info
+        with self._db() as db, db:
+            db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
+            db.executemany(
+                "INSERT INTO rag_files (collection_id, path, status, size, mtime_ns, sha256, reason, kind, title,"
+                " pages, chunks, chunker, embed_model_id, notes, indexed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        info.id, r.path, r.status, r.size, r.mtime_ns, r.sha256, r.reason, r.kind, r.title, r.pages,
+                        r.chunks, r.chunker, r.embed_model_id, r.notes, r.indexed_at,
+                    )
+                    for r in records
+                ],
+            )  # fmt: skip
+            db.execute("UPDATE rag_collections SET remote_digest = ? WHERE id = ?", (digest, info.id))
+            self._bump(db, info)
+        return self.refresh(info)
+
+    def _push_records(self, info: CollectionInfo, records: Sequence[FileRecord]) -> None:
+        self._manifest(info).upsert(
+            ids=[_manifest_id(r.path) for r in records],
+            embeddings=[[1.0] for _ in records],
+            metadatas=[_meta_from_record(r) for r in records],
+        )
 
     # -- measured embedding speed (for re-embed estimates) ------------------------------------
 

@@ -131,7 +131,9 @@ def scan(
         if path in seen:
             continue
         gone_from_disk = any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in reachable)
-        if gone_from_disk or not covered(path, sources):
+        # A shared collection also lists other clients' files: only what left this computer's own
+        # sources goes.
+        if gone_from_disk or (not info.shared and not covered(path, sources)):
             plan.to_remove.append(path)
     return plan
 
