@@ -178,6 +178,7 @@ class MessageView(QFrame):
         self.summary_label = QLabel("")
         self.summary_label.setObjectName("replySummary")
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label.setWordWrap(True)  # a long model name must not widen the transcript
         self.summary_label.hide()
 
         layout = QVBoxLayout(self)

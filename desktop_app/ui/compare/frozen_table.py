@@ -32,7 +32,7 @@ class FrozenColumnTable(QTableView):
         self.horizontalHeader().sectionResized.connect(self._on_horizontal_header_section_resized)
         self.verticalHeader().sectionResized.connect(self._on_vertical_header_section_resized)
         self.frozen.horizontalHeader().sectionClicked.connect(self._on_frozen_header_section_clicked)
-        self.horizontalHeader().sortIndicatorChanged.connect(self.frozen.horizontalHeader().setSortIndicator)
+        self.horizontalHeader().sortIndicatorChanged.connect(self._on_horizontal_header_sort_indicator_changed)
 
     def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802 - Qt override
         super().setModel(model)
@@ -80,6 +80,10 @@ class FrozenColumnTable(QTableView):
     @Slot(int, int, int)
     def _on_vertical_header_section_resized(self, index: int, _old: int, new: int) -> None:
         self.frozen.setRowHeight(index, new)
+
+    @Slot(int, Qt.SortOrder)
+    def _on_horizontal_header_sort_indicator_changed(self, index: int, order: Qt.SortOrder) -> None:
+        self.frozen.horizontalHeader().setSortIndicator(index, order)
 
     @Slot(int)
     def _on_frozen_header_section_clicked(self, index: int) -> None:
