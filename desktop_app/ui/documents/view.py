@@ -56,6 +56,7 @@ from desktop_app.ui.documents.item_models import (
     SourceTableModel,
 )
 from desktop_app.ui.documents.model_dialog import EmbeddingDialog
+from desktop_app.ui.documents.new_collection_dialog import NewCollectionDialog
 from desktop_app.ui.documents.workers import DocumentsHost, DocumentsJob
 from desktop_app.ui.shared.open_document import open_source
 
@@ -298,6 +299,8 @@ class DocumentsView(QWidget):
             f"{info.files:,} files · {info.chunks:,} passages · embedding model {info.embed_model}"
             f" on {backend.label if backend else info.embed_backend}"
         )
+        if info.shared:
+            text += f" · shared {info.where}"
         if info.skipped:
             text += f" · {info.skipped} could not be read"
         self.stats.setText(text)
@@ -318,9 +321,15 @@ class DocumentsView(QWidget):
     # -- collections ---------------------------------------------------------------------------------
 
     def new_collection(self, name: str | None = None) -> CollectionInfo | None:
+        """A new collection on this computer; with no name, the dialog asks for one and for where
+        it lives (a collection on a Chroma server is made or joined by a job: new_shared_collection)."""
         if name is None:
-            name, ok = QInputDialog.getText(self, "New collection", "Name:")
-            if not ok:
+            dialog = NewCollectionDialog(self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return None
+            name, server, token = dialog.values()
+            if server is not None:
+                self.new_shared_collection(name, server, token)
                 return None
         try:
             info = ingest.create_collection(self.store, name, self.settings)
@@ -331,6 +340,15 @@ class DocumentsView(QWidget):
         self.refresh()
         self.collections_changed.emit()
         return info
+
+    def new_shared_collection(self, name: str, server: str, token: str | None = None) -> DocumentsJob:
+        """Makes (or joins) ``name`` on the Chroma server at ``server``, off the GUI thread: the
+        server is asked first, and a refusal is shown in plain words."""
+        store = self.store
+        settings = self.settings
+        return self.host.submit(
+            "create", name, lambda _c, _p, _r: ingest.create_collection(store, name, settings, server, token)
+        )
 
     def rename_collection(self, new_name: str | None = None) -> None:
         info = self._current
@@ -353,11 +371,12 @@ class DocumentsView(QWidget):
         if info is None:
             return None
         if confirm:
-            answer = QMessageBox.question(
-                self,
-                "Delete collection",
-                f"Delete the collection “{info.name}” and its index?\nYour files themselves are not touched.",
+            question = (
+                f"Remove “{info.name}” from this computer?\nIt stays on {info.server_url} for the others."
+                if info.shared
+                else f"Delete the collection “{info.name}” and its index?\nYour files themselves are not touched."
             )
+            answer = QMessageBox.question(self, "Delete collection", question)
             if answer != QMessageBox.StandardButton.Yes:
                 return None
         self.host.cancel_all(info.name)
@@ -485,7 +504,7 @@ class DocumentsView(QWidget):
     def resume(self) -> None:
         """Brings every collection with sources up to date (cheap when nothing changed)."""
         for info in self.store.list_collections():
-            if info.sources:
+            if info.sources or info.shared:  # a shared one also brings in what other clients added
                 self.update_collection(info.name)
 
     @property
@@ -503,7 +522,7 @@ class DocumentsView(QWidget):
             return
         for info in self.store.list_collections():
             watched = [s.path for s in self.store.sources(info) if s.watch and s.mode == "include"]
-            if watched:
+            if watched or info.shared:
                 self.update_collection(info.name, watched)
 
     @Slot(str, bool)
@@ -617,6 +636,11 @@ class DocumentsView(QWidget):
                 self.results.set_hits(result.hits)
             self.search_finished.emit(result)
             return
+        if job.kind == "create" and isinstance(result, CollectionInfo):
+            self._current = result
+            self.report_label.setText(
+                f"“{result.name}” is {result.where}: {result.files:,} files indexed there so far."
+            )
         if job.kind == "index" and isinstance(result, ingest.IngestReport):
             self.last_report = result
             self._show_report(result)
