@@ -38,6 +38,14 @@ class RunListModel(RowsListModel):
     def row_of(self, run_id: int) -> int:
         return next((i for i, r in enumerate(self._items) if r.id == run_id), -1)
 
+    def update_run(self, run: RunRecord, accuracy: float | None) -> None:
+        """One run's line, as it progresses."""
+        row = self.row_of(run.id)
+        if row >= 0:
+            self._items[row] = run
+            self.accuracy[run.id] = accuracy
+            self.dataChanged.emit(self.index(row), self.index(row))
+
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         run: RunRecord | None = self.item_for(index)
         if run is None:
@@ -203,9 +211,12 @@ class RunRowsModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return str(COLUMNS[index.column()][2](result))
-        if role == Qt.ItemDataRole.ForegroundRole and COLUMNS[index.column()][0] in ("Correct", "Valid"):
-            bad = result.correct is False or not result.valid
-            return QBrush(WRONG if bad else RIGHT)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            header = COLUMNS[index.column()][0]
+            if header == "Correct":
+                return QBrush(WRONG if result.correct is False else RIGHT)
+            if header == "Valid":
+                return QBrush(RIGHT if result.valid else WRONG)
         if role == Qt.ItemDataRole.ToolTipRole and index.column() in (1, 2, 9):
             return [result.output, result.reference, result.error][[1, 2, 9].index(index.column())]
         if role == ItemRole.item:

@@ -244,6 +244,15 @@ class RunResults(QWidget):
         self.compare_button.setEnabled(self.compare_with.count() > 0)
         self.resume_button.setVisible(record.resumable)
 
+    def update_summary(self, summary: Summary) -> None:
+        """The figures while a run goes (the rows stored so far)."""
+        self.summary = summary
+        self.summary_label.setText(summary_text(summary))
+        if summary.confusion is not None and summary.labels is not None:
+            self.confusion.set_matrix(summary.labels, summary.confusion)
+            self.tabs.setTabVisible(1, True)
+        self.per_label.setText(per_label_text(summary))
+
     def _show_done(self, done: int, total: int) -> None:
         self.progress.setValue(int(1000 * done / total) if total else 0)
         self.progress.setFormat(f"{done:,} / {total:,} rows")

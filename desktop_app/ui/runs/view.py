@@ -57,6 +57,7 @@ from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1
+SUMMARY_INTERVAL_S = 1.0
 SETUP_PAGE, RESULTS_PAGE = 0, 1
 EXPORT_FILTER = "CSV with its manifest (*.csv);;Archive another Hearth can import (*.zip);;Manifest only (*.json)"
 COMPARE_HINT = "Pick a dataset and a task: Hearth runs it with each model, then compares the two runs."
@@ -99,6 +100,7 @@ class RunsView(QWidget):
         self._located: tuple[Callable[[], None], dict[str, Any]] = (lambda: None, {})
         self._listed_once = False
         self._closed = False
+        self._last_summary = 0.0
 
         self.notice = NoticeBar()
         self.runs_model = RunListModel(self)
@@ -422,6 +424,14 @@ class RunsView(QWidget):
     def _on_signals_progress(self, progress: RunProgress) -> None:
         if self.results.record is not None and self.results.record.id == progress.run_id:
             self.results.show_progress(progress)
+        now = time.monotonic()
+        if now - self._last_summary >= SUMMARY_INTERVAL_S:  # SQL over the stored rows: cheap, not free
+            self._last_summary = now
+            record = self.store.get(progress.run_id)
+            summary = summarize(self.store, progress.run_id, record)
+            self.runs_model.update_run(record, summary.accuracy)
+            if self.results.record is not None and self.results.record.id == progress.run_id:
+                self.results.update_summary(summary)
 
     def _on_run_done(self, summary: Summary) -> None:
         run_id = summary.run_id
