@@ -42,6 +42,7 @@ from desktop_app.core.inference.engine import Engine, LoadedModel, Message, Repl
 from desktop_app.core.inference.remote import RemoteModel, RemoteReply
 from desktop_app.core.models import fingerprint, gguf_meta
 from desktop_app.core.settings import LoadSettings, RemoteEndpoint, SamplingSettings
+from desktop_app.ui.threads import stop_thread
 
 if TYPE_CHECKING:
     from desktop_app.core.inference.remote_chat import RemoteChat
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 
 TOKEN_BATCH_S = 0.05
 PROGRESS_INTERVAL_S = 0.05
-SHUTDOWN_WAIT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -621,9 +621,8 @@ class ModelHost(QObject):
         if not self._thread.isRunning():
             return
         self.stop()
-        self._shutdown_requested.emit()
-        if not self._thread.wait(SHUTDOWN_WAIT_MS):
-            log.error("The model thread did not stop within %d s", SHUTDOWN_WAIT_MS // 1000)
+        self._shutdown_requested.emit()  # the worker frees the model on its thread, then quits it
+        if not stop_thread(self._thread, "model", quit_loop=False):
             self._thread.quit()
             self._thread.wait()
 

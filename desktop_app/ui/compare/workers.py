@@ -18,13 +18,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.cancel import CancelToken, Progress
-from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.quantlab.measure import CompareEvent
+from desktop_app.ui.threads import report_outcome, stop_thread
 
 log = logging.getLogger(__name__)
 
 EMIT_INTERVAL_S = 0.05
-SHUTDOWN_WAIT_MS = 30_000
 
 # work(progress, cancel, on_event) -> result
 Work = Callable[[Callable[[Progress], None], CancelToken, Callable[[CompareEvent], None]], Any]
@@ -48,21 +47,21 @@ class _JobWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        def work() -> Any:
+            try:
+                return self._work(self._on_progress, self._cancel, self._on_event)
+            finally:
+                self._flush_text()  # all the text written before the end reaches the view first
+
         try:
-            result = self._work(self._on_progress, self._cancel, self._on_event)
-        except Cancelled:
-            self._flush_text()
-            self.cancelled.emit()
-        except HearthError as exc:
-            self._flush_text()
-            self.failed.emit(exc.message, exc.hint)
-        except Exception as exc:  # noqa: BLE001 - a bug: shown to the user, the window lives on
-            self._flush_text()
-            self.failed.emit("The comparison failed because of an unexpected error.", "")
-            self.bug_raised.emit(exc)
-        else:
-            self._flush_text()
-            self.finished.emit(result)
+            report_outcome(
+                work,
+                succeeded=self.finished.emit,
+                failed=self.failed.emit,
+                cancelled=self.cancelled.emit,
+                bug=self.bug_raised.emit,
+                what="The comparison",
+            )
         finally:
             thread = self.thread()
             if thread is not None:
@@ -136,8 +135,7 @@ class BackgroundJob(QObject):
         """Cancel and wait for the thread (the window is closing)."""
         if self._thread.isRunning():
             self.cancel()
-            if not self._thread.wait(SHUTDOWN_WAIT_MS):
-                log.error("The %s thread did not stop", self._thread.objectName())
+            stop_thread(self._thread, self._thread.objectName(), quit_loop=False)  # it quits after the work
 
     @Slot()
     def _on_thread_finished(self) -> None:

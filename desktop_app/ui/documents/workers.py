@@ -21,13 +21,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.rag import ingest
+from desktop_app.ui.threads import report_outcome, stop_thread
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1
-SHUTDOWN_WAIT_MS = 30_000
 
 # fn(cancel, progress, report) -> result
 JobFunction = Callable[[CancelToken, Callable[[ingest.IndexProgress], None], ingest.IngestReport], Any]
@@ -73,17 +72,14 @@ class DocumentsWorker(QObject):
             self.cancelled.emit(job)
             return
         self.started.emit(job)
-        try:
-            result = job.fn(job.cancel, progress, job.report)
-        except Cancelled:
-            self.cancelled.emit(job)
-        except HearthError as exc:
-            self.failed.emit(job, exc.message, exc.hint)
-        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
-            self.failed.emit(job, "The documents job failed because of an unexpected error.", "")
-            self.bug_raised.emit(exc)
-        else:
-            self.finished.emit(job, result)
+        report_outcome(
+            lambda: job.fn(job.cancel, progress, job.report),
+            succeeded=lambda result: self.finished.emit(job, result),
+            failed=lambda message, hint: self.failed.emit(job, message, hint),
+            cancelled=lambda: self.cancelled.emit(job),
+            bug=self.bug_raised.emit,
+            what="The documents job",
+        )
 
 
 class _Requests(QObject):
@@ -175,9 +171,7 @@ class DocumentsHost(QObject):
         self.cancel_all()
         for thread in self._threads:
             if thread.isRunning():
-                thread.quit()
-                if not thread.wait(SHUTDOWN_WAIT_MS):
-                    log.error("The documents thread %s did not stop in time", thread.objectName())
+                stop_thread(thread, thread.objectName())
         for requests in (self._index_requests, self._search_requests):
             if requests is not None:
                 requests.deleteLater()  # its connection to the old worker goes with it

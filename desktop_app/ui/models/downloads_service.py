@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.hub.downloads import DownloadItem, DownloadQueue, DownloadState
-from desktop_app.ui.shared.background import SHUTDOWN_WAIT_MS
+from desktop_app.ui.threads import stop_thread
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,5 @@ class DownloadService(QObject):
         self._stopped = True
         self._worker.stopping = True
         self.queue.suspend_all()
-        self._thread.quit()
-        if not self._thread.wait(SHUTDOWN_WAIT_MS):
-            log.error("The download thread did not stop within %d s", SHUTDOWN_WAIT_MS // 1000)
+        stop_thread(self._thread, "download")
         self._unsubscribe()

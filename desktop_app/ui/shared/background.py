@@ -22,11 +22,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.ui.threads import SHUTDOWN_WAIT_MS, report_outcome
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_WAIT_MS = 30_000
 
 JobFunction = Callable[[CancelToken, Callable[[Any], None]], Any]
 
@@ -55,18 +54,19 @@ class _Job(QRunnable):
             if not self._token.cancelled:
                 self._signals.partial.emit(self.job_id, piece)
 
-        try:
+        def work() -> Any:
             self._token.raise_if_cancelled()
-            result = self._fn(self._token, report)
-        except Cancelled:
-            self._signals.cancelled.emit(self.job_id)
-        except HearthError as exc:
-            self._signals.failed.emit(self.job_id, exc.message, exc.hint)
-        except Exception as exc:  # noqa: BLE001 - a bug: shown to the user, the pool lives on
-            self._signals.failed.emit(self.job_id, "Something went wrong.", "")
-            self._signals.bug.emit(exc)
-        else:
-            self._signals.succeeded.emit(self.job_id, result)
+            return self._fn(self._token, report)
+
+        signals, job_id = self._signals, self.job_id
+        report_outcome(
+            work,
+            succeeded=lambda result: signals.succeeded.emit(job_id, result),
+            failed=lambda message, hint: signals.failed.emit(job_id, message, hint),
+            cancelled=lambda: signals.cancelled.emit(job_id),
+            bug=signals.bug.emit,
+            what="This job",
+        )
 
 
 class JobRunner(QObject):
