@@ -286,10 +286,16 @@ def run_frozen(args: list[str], home: Path, timeout: float, runner: list[str] | 
     return run_frozen_output(args, home, timeout, runner)[0]
 
 
-def run_frozen_output(args: list[str], home: Path, timeout: float, runner: list[str] | None = None) -> tuple[str, str]:
+def run_frozen_output(
+    args: list[str],
+    home: Path,
+    timeout: float,
+    runner: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[str, str]:
     """Runs the frozen app and returns (stdout, stderr); raises BuildError unless it exits 0."""
     exe = frozen_executable()
-    env = dict(os.environ, HEARTH_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    env = dict(os.environ, HEARTH_HOME=str(home), QT_QPA_PLATFORM="offscreen", **(extra_env or {}))
     env.pop("PYTHONPATH", None)  # the frozen app must not lean on this checkout
     shown = f"{' '.join(Path(r).name for r in runner or [])} {exe.name} {' '.join(args)}".strip()
     say(f"  $ {shown}")
@@ -324,10 +330,12 @@ def parse_json(text: str, what: str) -> Any:
 LOADED_CPU_VARIANT = re.compile(r"loaded CPU backend from .*?ggml-cpu-([A-Za-z0-9_.]+)\.(?:so|dll|dylib)")
 
 
-def chat(home: Path, model: Path, runner: list[str] | None, timeout: float) -> dict[str, Any]:
+def chat(
+    home: Path, model: Path, runner: list[str] | None, timeout: float, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     args = ["chat", str(model), "-p", "Say hello.", "--max-tokens", "8", "--seed", "1", "--temp", "0", "--json"]
     started = time.perf_counter()
-    stdout, stderr = run_frozen_output(args, home, timeout, runner)
+    stdout, stderr = run_frozen_output(args, home, timeout, runner, extra_env)
     reply = parse_json(stdout, "chat")
     if not reply.get("text") or not reply.get("timings", {}).get("gen_tokens"):
         raise BuildError(f"chat gave no answer: {reply}")
@@ -390,13 +398,28 @@ def self_test() -> dict[str, Any]:
     return results
 
 
+def bootloader_restarted_env() -> dict[str, str]:
+    """The environment PyInstaller's Linux bootloader gives itself when it restarts to set
+    LD_LIBRARY_PATH. qemu-user runs a program that is exec'd natively, so without this the
+    "emulated" app would re-exec itself onto the host CPU. Should PyInstaller change these
+    variables, the emulated test fails (the host's CPU library is loaded): it cannot pass wrongly."""
+    exe = frozen_executable()
+    library_path = os.pathsep.join(p for p in (str(INTERNAL), os.environ.get("LD_LIBRARY_PATH", "")) if p)
+    return {
+        "_PYI_ARCHIVE_FILE": str(exe),
+        "_PYI_PARENT_PROCESS_LEVEL": "-1",
+        "_PYI_LINUX_PROCESS_NAME": exe.name[:15],
+        "LD_LIBRARY_PATH": library_path,
+    }
+
+
 def emulated_cpu_test(home: Path, model: Path, runner: list[str]) -> dict[str, Any]:
     """The frozen app on an emulated CPU without AVX-512: llama.cpp must choose the CPU library for
     that CPU and answer (the native build died here with 'Illegal instruction'), proof that the
     bundle does not depend on the build machine's CPU. (qemu-user passes the host's /proc/cpuinfo
     through, so `hardware` would report the host's features: the chat is the test.)"""
     say(f"  on an emulated {EMULATED_CPU} CPU (AVX2, no AVX-512; slow, every instruction is emulated):")
-    reply = chat(home, model, runner, 1200)
+    reply = chat(home, model, runner, 1200, bootloader_restarted_env())
     if reply["cpu_variant"] != EMULATED_CPU.lower():
         raise BuildError(
             f"Under the emulated {EMULATED_CPU} CPU llama.cpp loaded the CPU library "
