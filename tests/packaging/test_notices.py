@@ -100,6 +100,11 @@ def test_written_notices_and_the_bundle_check(components: list[notices.Component
     for item in inventory:
         for relative in item["licence_files"]:
             assert (licences / relative).is_file()
+    # the About dialog of an installer lists exactly these components
+    from desktop_app.ui.shared.about_dialog import bundled_components
+
+    listed = {(c.name, c.version, c.licence) for c in bundled_components(licences)}
+    assert listed == {(c.name, c.version, c.licence) for c in components}
     # torch's many files called LICENSE keep the folder they came from in their name
     torch_texts = next(i for i in inventory if i["key"] == "torch")["licence_files"]
     assert len(torch_texts) == len(set(torch_texts)) > 10
