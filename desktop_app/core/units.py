@@ -1,5 +1,5 @@
-"""Sizes, durations and parameter counts in words a person reads at a glance (status bar, CLI,
-exports). Every formatter of these lives here."""
+"""Sizes, durations, parameter counts and counts of things ("1 file") in words a person reads at
+a glance (status bar, CLI, exports). Every formatter of these lives here."""
 
 from __future__ import annotations
 
@@ -28,3 +28,9 @@ def human_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """ "1 file", "2 files", "1,204 files" ("1 files" is what a bare f-string writes)."""
+    word = singular if count == 1 else (plural_form or f"{singular}s")
+    return f"{count:,} {word}"

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-HEAVY_MODULES = ("llama_cpp", "torch", "chromadb", "sentence_transformers")
+HEAVY_MODULES = ("llama_cpp", "torch", "chromadb", "sentence_transformers", "pypdfium2")
 SMOKE_SETTLE_MS = 1000
 
 

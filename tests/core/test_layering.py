@@ -15,7 +15,7 @@ from pathlib import Path
 import desktop_app.cli
 import desktop_app.core
 
-HEAVY = ("llama_cpp", "torch", "chromadb", "sentence_transformers")
+HEAVY = ("llama_cpp", "torch", "chromadb", "sentence_transformers", "pypdfium2")
 
 
 def _modules(package: object) -> list[str]:

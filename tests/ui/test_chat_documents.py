@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QTextCursor
+from PySide6.QtGui import QDesktopServices, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.core import db
@@ -25,6 +25,7 @@ from desktop_app.ui.chat.rag_views import budget_parts
 from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
 from desktop_app.ui.model_host import PREPARING_DOCUMENTS, SEARCHING_DOCUMENTS
 from desktop_app.ui.shared import open_document
+from desktop_app.ui.shared.document_viewer import DocumentViewer
 from desktop_app.ui.shared.markdown_render import render_markdown
 from tests.rag.conftest import PDF_PAGES, write_pdf
 
@@ -165,6 +166,13 @@ def test_answer_from_an_attached_collection(
         assert rag_view.others_box.isVisible() and others[0].isVisible()
     assert view.summary_label.isVisible() and "seed 42" in view.summary_label.text()
 
+    # Hearth's claim check on the model's own words: each unsupported claim is counted and marked.
+    unsupported = [s for s in rag["sentences"] if s["claim"] and s["supported"] is False]
+    assert rag["claims"] == {"checked": sum(s["claim"] for s in rag["sentences"]), "unsupported": len(unsupported)}
+    assert rag["grounded"] == (any(c["cited"] for c in rag["citations"]) and not unsupported)
+    assert [tip for _, tip in view.body.marked] == [f"Not in your documents: {s['reason']}." for s in unsupported]
+    assert rag_view.verdict_label.isVisible() == bool(rag["claims"]["checked"])
+
     # The inspector: the query, every candidate with its scores, and the exact prompt.
     assert view.inspect_button.isVisible()
     qtbot.mouseClick(view.inspect_button, Qt.MouseButton.LeftButton)
@@ -176,6 +184,13 @@ def test_answer_from_an_attached_collection(
     assert len(sent) == len(rag["citations"])
     first = dialog.model.index(0, 5).data()
     assert first == f"{rag['inspector']['retrieved'][0]['vector_score']:.3f}"
+    # The scores in plain words, the technical term in the tooltip.
+    header = dialog.table.horizontalHeader()
+    labels = [dialog.model.headerData(c, Qt.Orientation.Horizontal) for c in range(5, 8)]
+    assert labels == ["Meaning match", "Keyword match", "Combined"]
+    tips = [dialog.model.headerData(c, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) for c in range(5, 8)]
+    assert "cosine" in tips[0] and tips[1].startswith("BM25") and "reciprocal rank fusion" in tips[2]
+    assert header.sectionSize(5) > 0 and not header.isSectionHidden(6)
     prompt = dialog.prompt_text.toPlainText()
     assert prompt == rag["inspector"]["prompt"]["text"]
     assert QUESTION in prompt and "report.pdf, page 2" in prompt and "[1]" in prompt
@@ -224,13 +239,18 @@ def test_attachment_and_citations_survive_closing_the_window(
 def test_citation_links_open_the_document_at_its_page(
     qtbot: Any, papers: Path, make_window: Any, engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A stored answer citing the right source, built from real retrieval (the prompt the
-    # chat would send), so the links are tested without depending on the tiny model's wording.
+    # A stored answer built from real retrieval (the prompt the chat would send), so links, marks
+    # and the viewer are tested without depending on the tiny model's wording. Its second sentence
+    # cites nothing and invents a number.
     store = DocumentStore()
     prompt = answer.prepare(engine, store, ["papers"], QUESTION, (), "", RagSettings(), max_answer_tokens=32)
     right = next(i for i, h in enumerate(prompt.sources, start=1) if h.name == "report.pdf" and h.page == 2)
-    result = answer.finish(prompt, f"The centrifuge must run at 4,500 rpm for 12 minutes [{right}]. See also [9].")
+    invented = "The rotor must then rest for 45 minutes."
+    result = answer.finish(
+        prompt, f"The centrifuge must run at **4,500 rpm** for 12 minutes [{right}]. {invented} See also [9]."
+    )
     assert [c.number for c in result.cited] == [right] and result.invalid_citations == [9]
+    assert [c.text for c in result.unsupported_claims] == [invented] and not result.grounded
 
     window = make_window()
     conversations = window.context.store
@@ -250,30 +270,87 @@ def test_citation_links_open_the_document_at_its_page(
     assert any("[9]" in w for w in result.warnings)
     assert "[9]" in view.rag_view.warnings_label.text()
     assert [r.location for r in view.rag_view.cited_rows] == ["report.pdf, page 2"]
-    assert view.rag_view.cited_rows[0].citation["snippet"].startswith("Plasma separation.")
     assert view.rag_view.cited_title.text() == "Sources cited (1)"
     assert view.role_label.text() == "Your documents"
 
-    # There is no desktop session here to open files in: record what would be opened instead.
+    # The uncited, invented claim is underlined in the answer with why, counted in the verdict,
+    # and listed in the warnings; the supported sentence is not marked.
+    assert view.body.marked == [(invented, "Not in your documents: “45” is not in the sources.")]
+    start = view.body.toPlainText().index(invented)
+    cursor = QTextCursor(view.body.document())
+    cursor.setPosition(start + 3)
+    mark = cursor.charFormat()
+    assert mark.underlineStyle() == QTextCharFormat.UnderlineStyle.WaveUnderline and "“45”" in mark.toolTip()
+    cursor.setPosition(view.body.toPlainText().index("centrifuge") + 3)
+    assert cursor.charFormat().underlineStyle() != QTextCharFormat.UnderlineStyle.WaveUnderline
+    verdict = view.rag_view.verdict_label
+    qtbot.waitUntil(verdict.isVisible)
+    assert "1 of 2 statements is not in your documents" in verdict.text()
+    assert invented in view.rag_view.warnings_label.text()
+    # The source's snippet shows the sentence that matched, in bold.
+    row = view.rag_view.cited_rows[0]
+    assert row.citation["passage"].startswith("The centrifuge must run at 4,500 rpm")
+    assert "<b>The centrifuge must run at 4,500 rpm" in row.text()
+
+    # A click on [n] opens the built-in viewer at the cited page, the passage highlighted.
+    click_anchor(qtbot, view.body, f"cite:{right}")
+    viewer = window.findChild(DocumentViewer)
+    assert viewer is not None
+    qtbot.waitUntil(lambda: viewer.page_image is not None, timeout=REPLY_TIMEOUT_MS)
+    assert viewer.isVisible() and (viewer.page_number, viewer.page_count) == (2, 3)
+    assert viewer.windowTitle().startswith("report.pdf, page 2")
+    assert viewer.passage_boxes and viewer.stack.currentWidget() is viewer.page_area
+    left, top, _, _ = viewer.passage_boxes[0]
+    tint = viewer.page_image.pixelColor(int(left), int(top) - 1)  # just above the first line: highlight, no ink
+    assert tint.blue() < tint.red() - 40  # amber, on a white page
+    assert viewer.page_image.pixelColor(4, 4).blue() > 240  # the margin stays white
+    # The next page, then back to the cited one.
+    with qtbot.waitSignal(viewer.shown, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(viewer.next_button, Qt.MouseButton.LeftButton)
+    assert viewer.page_number == 3 and not viewer.passage_boxes and not viewer.next_button.isEnabled()
+    assert viewer.cited_button.isVisible()
+    with qtbot.waitSignal(viewer.shown, timeout=REPLY_TIMEOUT_MS):
+        qtbot.mouseClick(viewer.cited_button, Qt.MouseButton.LeftButton)
+    assert viewer.page_number == 2 and viewer.passage_boxes
+
+    # "Open in the default app" is still there. No desktop session here: record what would open.
     # The page goes in the URL where the platform's PDF viewer honours it (made true for this one).
     opened: list[QUrl] = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url)) or True)
     monkeypatch.setattr(open_document, "PAGE_FRAGMENT_PLATFORMS", (sys.platform,))
     for xdg in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_HOME", "XDG_DATA_DIRS"):
         monkeypatch.setenv(xdg, "/nonexistent")  # no default PDF viewer to start (tests/core/test_pdf_pages.py)
-    click_anchor(qtbot, view.body, f"cite:{right}")
+    qtbot.mouseClick(viewer.open_button, Qt.MouseButton.LeftButton)
     assert len(opened) == 1
     assert Path(opened[0].toLocalFile()) == papers and opened[0].fragment() == "page=2"
 
-    # The source's own row opens it too.
-    view.rag_view.cited_rows[0].linkActivated.emit(f"source:{right}")
-    assert Path(opened[1].toLocalFile()) == papers and opened[1].fragment() == "page=2"
+    # The source's own row opens the same viewer.
+    viewer.close()
+    with qtbot.waitSignal(viewer.shown, timeout=REPLY_TIMEOUT_MS):
+        view.rag_view.cited_rows[0].linkActivated.emit(f"source:{right}")
+    assert viewer.isVisible() and viewer.page_number == 2 and window.findChildren(DocumentViewer) == [viewer]
+
+    # A source that is not a PDF opens as text, scrolled to the passage, highlighted.
+    question = "At what temperature are the samples stored in the freezer?"
+    prompt = answer.prepare(engine, store, ["papers"], question, (), "", RagSettings(), max_answer_tokens=32)
+    notes = next(i for i, h in enumerate(prompt.sources, start=1) if h.name == "notes.md")
+    stored = answer.finish(prompt, f"Samples are stored at minus eighty degrees in freezer 3 [{notes}].").to_dict()
+    conversations.add_message(conversation.id, "user", question)
+    conversations.add_message(conversation.id, "assistant", stored["answer"], None, stored)
+    chat.open_conversation(conversation.id)
+    with qtbot.waitSignal(viewer.shown, timeout=REPLY_TIMEOUT_MS):
+        assert chat.transcript.views[-1].open_citation(notes) is viewer
+    assert viewer.stack.currentWidget() is viewer.text_view and not viewer.next_button.isVisible()
+    assert viewer.highlighted_text == "Samples are stored at minus eighty degrees in freezer 3, rack C."
+    assert viewer.text_view.textCursor().position() == viewer.text_view.toPlainText().index("Samples are stored")
 
     # A file that is gone says so instead.
+    viewer.close()
     papers.rename(papers.with_suffix(".moved"))
-    assert not view.open_citation(right)
+    view = chat.transcript.views[1]
+    assert view.open_citation(right) is None
     assert "moved or deleted" in view.rag_view.note_label.text() and view.rag_view.note_label.isVisible()
-    assert len(opened) == 2
+    assert not viewer.isVisible()
 
 
 def test_documents_only_says_it_does_not_know_without_asking_the_model(

@@ -374,3 +374,14 @@ def check_answer(text: str, sources: Sequence[Hit], embed_model: str = "", quest
             check.reason = "no source says this"
     passages = [found[2] if found is not None else None for found in closest]
     return AnswerCheck(checks, best, passages)
+
+
+def closest_sentence(text: str, query: str) -> tuple[int, int] | None:
+    """The span of the sentence of ``text`` sharing most words with ``query`` (a search
+    result's passage, for the viewer); None when none shares any."""
+    from desktop_app.core.rag.retrieve import keyword_tokens
+
+    wanted = set(keyword_tokens(query))
+    scored = [(len(wanted & set(keyword_tokens(text[a:b]))), -a, (a, b)) for a, b in _source_spans(text)]
+    best = max(scored, default=None)
+    return best[2] if best is not None and best[0] > 0 else None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QSizeF, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
 
+from desktop_app.core.rag.locate import find_words
 from desktop_app.ui.shared.external_links import confirm_external_link
 from desktop_app.ui.shared.markdown_render import (
     CITATION_SCHEME,
@@ -17,6 +18,9 @@ from desktop_app.ui.shared.markdown_render import (
     RenderedMarkdown,
     render_markdown,
 )
+
+UNSUPPORTED_UNDERLINE = "#d97706"
+UNSUPPORTED_BACKGROUND = "#fef3c7"
 
 
 class MarkdownView(QTextBrowser):
@@ -31,6 +35,7 @@ class MarkdownView(QTextBrowser):
         self._hard_breaks = hard_breaks
         self._markdown = ""
         self._rendered = RenderedMarkdown("")
+        self._marks: list[tuple[int, int, str]] = []
         self.setOpenLinks(False)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -58,7 +63,38 @@ class MarkdownView(QTextBrowser):
         """``citations``: source number -> location, for an answer from documents."""
         self._markdown = text
         self._rendered = render_markdown(text, self._hard_breaks, citations)
+        self._marks = []
         self.setHtml(self._rendered.html)
+
+    def mark_sentences(self, sentences: Sequence[tuple[str, str]]) -> None:
+        """Underlines each (sentence, tooltip) in the shown text, in order: the claims of an answer
+        from documents that its sources do not support. Found by their words, since the rendered
+        text has lost the Markdown and shows citations as [2][3]."""
+        document = self.document()
+        raw = document.toRawText()
+        position = 0
+        for sentence, tip in sentences:
+            span = find_words(raw, sentence, position, skip_citations=True)
+            if span is None:
+                continue
+            end = span[1] + (raw[span[1] : span[1] + 1] in (".", "!", "?", "…"))  # its full stop too
+            mark = QTextCharFormat()
+            mark.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+            mark.setUnderlineColor(QColor(UNSUPPORTED_UNDERLINE))
+            mark.setBackground(QColor(UNSUPPORTED_BACKGROUND))
+            mark.setToolTip(tip)
+            cursor = QTextCursor(document)
+            cursor.setPosition(span[0])
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(mark)
+            self._marks.append((span[0], end, tip))
+            position = end
+
+    @property
+    def marked(self) -> list[tuple[str, str]]:
+        """The marked passages as shown, with their tooltips."""
+        raw = self.document().toRawText()
+        return [(raw[a:b], tip) for a, b, tip in self._marks]
 
     def _height_for(self, size: QSizeF) -> int:
         margins = self.contentsMargins()

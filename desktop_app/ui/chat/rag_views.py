@@ -1,6 +1,7 @@
-"""What an answer from documents shows under its text: the sources it cites (file, page,
-snippet; a click opens the file), those retrieved but not cited (folded away), the
-warnings of its citation check, and how the model's context was spent.
+"""What an answer from documents shows under its text: the verdict of its claim check, the
+sources it cites (file, page, the snippet around the sentence that matched; a click opens
+it in the document viewer), those retrieved but not cited (folded away), the warnings of
+its citation check, and how the model's context was spent.
 
 Everything is built from the answer's record (``RagAnswer.to_dict()``, stored with
 the message), so a conversation reopened after a restart shows the same.
@@ -15,6 +16,8 @@ from typing import Any
 from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+from desktop_app.core.units import plural
 
 SOURCE_SCHEME = "source"
 LINK_STYLE = "color:#c2410c; text-decoration:none; font-weight:600;"
@@ -60,6 +63,22 @@ def budget_tooltip(budget: Mapping[str, Any]) -> str:
         share = f" ({tokens / n_ctx:.0%})" if n_ctx else ""
         lines.append(f"{labels[key]}: {tokens:,}{share} — {_PART_HINTS[key]}")
     return "\n".join(lines)
+
+
+def claims_verdict(data: Mapping[str, Any]) -> tuple[str, bool]:
+    """The claim check in one line, and whether every claim was found in the sources. Empty
+    for an answer that states nothing, or one stored before claims were checked."""
+    claims = data.get("claims")
+    if not isinstance(claims, Mapping) or not int(claims.get("checked", 0)):
+        return "", True
+    checked, unsupported = int(claims["checked"]), int(claims.get("unsupported", 0))
+    statements = plural(checked, "statement")
+    if unsupported:
+        verb = "is" if unsupported == 1 else "are"
+        return f"{unsupported} of {statements} {verb} not in your documents: underlined in the answer.", False
+    if checked == 1:
+        return "Its statement matches a passage of your documents.", True
+    return f"All {statements} match a passage of your documents.", True
 
 
 def location(citation: Mapping[str, Any]) -> str:
@@ -159,8 +178,16 @@ def _source_html(citation: Mapping[str, Any]) -> str:
     heading = str(citation.get("heading") or "")
     if heading:
         head += f" <span style='color:{MUTED};'>· {html.escape(heading)}</span>"
-    text = html.escape(str(citation.get("snippet") or ""))
-    return f"{head}<br><span style='color:{MUTED};'>{text}</span>"
+    text = str(citation.get("snippet") or "")
+    # The sentence that matched the answer, in bold within its snippet (the snippet's spaces are collapsed).
+    passage = " ".join(str(citation.get("passage") or "").split())
+    at = text.find(passage) if passage else -1
+    if at >= 0:
+        end = at + len(passage)
+        body = f"{html.escape(text[:at])}<b>{html.escape(passage)}</b>{html.escape(text[end:])}"
+    else:
+        body = html.escape(text)
+    return f"{head}<br><span style='color:{MUTED};'>{body}</span>"
 
 
 class SourceRow(QLabel):
@@ -205,6 +232,14 @@ class RagAnswerView(QWidget):
         self.caption = QLabel("")
         self.caption.setObjectName("ragCaption")
         self.caption.setWordWrap(True)
+        self.verdict_label = QLabel("")
+        self.verdict_label.setObjectName("ragVerdict")
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setToolTip(
+            "Hearth checks every sentence that states something against the passages the model was given: "
+            "by meaning, by words, and by its numbers, days and names."
+        )
+        self.verdict_label.hide()
         self.warnings_label = QLabel("")
         self.warnings_label.setObjectName("ragWarnings")
         self.warnings_label.setWordWrap(True)
@@ -241,6 +276,7 @@ class RagAnswerView(QWidget):
         layout.setContentsMargins(0, 6, 0, 0)
         layout.setSpacing(5)
         layout.addWidget(self.caption)
+        layout.addWidget(self.verdict_label)
         layout.addWidget(self.warnings_label)
         layout.addWidget(self.note_label)
         layout.addWidget(self.cited_title)
@@ -268,6 +304,13 @@ class RagAnswerView(QWidget):
         mode = "documents only" if inspector.get("documents_only") else "documents and the model's own knowledge"
         self.caption.setText(f"From your documents: {html.escape(collections)} · {mode}" if collections else "")
         self.caption.setVisible(bool(collections))
+
+        verdict, supported = claims_verdict(data)
+        colour = "#166534" if supported else "#92400e"
+        mark = "✓" if supported else "⚠"
+        text = f"{mark} {html.escape(verdict)}"
+        self.verdict_label.setText(f"<span style='color:{colour}; font-weight:600;'>{text}</span>")
+        self.verdict_label.setVisible(bool(verdict))
 
         warnings = [str(w) for w in data.get("warnings") or []]
         if inspector.get("nothing_relevant"):

@@ -33,6 +33,19 @@ from PySide6.QtWidgets import (
 
 from desktop_app.ui.chat.rag_views import BudgetView, budget_parts, location
 from desktop_app.ui.shared.item_models import AnyIndex
+from desktop_app.ui.shared.score_labels import (
+    COMBINED,
+    COMBINED_TIP,
+    KEYWORD,
+    KEYWORD_TIP,
+    MEANING,
+    MEANING_TIP,
+    RERANKED,
+    RERANKED_TIP,
+)
+
+# The scores' plain names above, their technical terms in the tooltips.
+HEADER_TIPS = {5: MEANING_TIP, 6: KEYWORD_TIP, 7: COMBINED_TIP, 8: RERANKED_TIP}
 
 
 def _score(value: Any, digits: int = 3) -> str:
@@ -42,7 +55,7 @@ def _score(value: Any, digits: int = 3) -> str:
 class RetrievedTableModel(QAbstractTableModel):
     """The inspector's candidates, best first: one row per retrieved chunk."""
 
-    COLUMNS = ("Rank", "Source", "Status", "Cited", "Location", "Vector", "Keyword", "Fused", "Rerank")
+    COLUMNS = ("Rank", "Source", "Status", "Cited", "Location", MEANING, KEYWORD, COMBINED, RERANKED)
 
     def __init__(self, rows: list[dict[str, Any]], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -60,10 +73,12 @@ class RetrievedTableModel(QAbstractTableModel):
     def headerData(  # noqa: N802 - Qt override
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
             return None
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.COLUMNS):
+        if role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section)
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -74,17 +89,9 @@ class RetrievedTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == 5:
-                return "Cosine similarity between the question and the chunk (-1..1)"
-            if column == 6:
-                return "BM25 keyword score" + (
-                    f"; {row.get('keyword_coverage', 0):.0%} of the question's words found"
-                    if row.get("keyword_coverage") is not None
-                    else ""
-                )
-            if column == 7:
-                return "Reciprocal rank fusion of the vector and keyword ranks"
-            return str(row.get("source", ""))
+            if column == 6 and row.get("keyword_coverage") is not None:
+                return f"{HEADER_TIPS[6]}; {row.get('keyword_coverage', 0):.0%} of the question's words found"
+            return HEADER_TIPS.get(column) or str(row.get("source", ""))
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 1, 5, 6, 7, 8):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and row.get("number") is not None:
@@ -175,6 +182,8 @@ def notes_html(data: dict[str, Any]) -> str:
             cited = ", ".join(f"[{n}]" for n in s.get("cited") or []) or "nothing"
             matches = ", ".join(f"[{n}]" for n in s.get("matches") or []) or "no source"
             flag = " ⚠ cites a source that does not seem to say it" if s.get("unsupported") else ""
+            if s.get("claim") and s.get("supported") is False:
+                flag += f" ⚠ not in your documents: {html.escape(str(s.get('reason') or 'no source says this'))}"
             items.append(f"<li>“{html.escape(str(s.get('text', '')))}” — cites {cited}; matches {matches}{flag}</li>")
         parts.append("<ul>" + "".join(items) + "</ul>")
 
