@@ -23,6 +23,7 @@ from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.rag.watch import PollingWatcher
+from desktop_app.core.units import plural
 
 
 def register(sub: Any) -> None:
@@ -157,7 +158,7 @@ def _print_report(report: ingest.IngestReport, as_json: bool) -> None:
         print(f"  missing  {path}: not reachable now; its files are kept until it is back")
     if report.ignored:
         kinds = ", ".join(f"{ext} ×{n}" for ext, n in sorted(report.ignored.items(), key=lambda kv: -kv[1])[:8])
-        print(f"  ignored  {sum(report.ignored.values())} files of types Hearth does not read ({kinds})")
+        print(f"  ignored  {plural(sum(report.ignored.values()), 'file')} of types Hearth does not read ({kinds})")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -203,7 +204,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for c in collections:
             skipped = f", {c.skipped} unreadable" if c.skipped else ""
             model = f"model {c.embed_model} ({c.embed_backend})"
-            print(f"{c.name:30} {c.files:6,} files {c.chunks:8,} chunks{skipped}   {model}")
+            print(f"{c.name:30} {plural(c.files, 'file'):>12} {plural(c.chunks, 'chunk'):>15}{skipped}   {model}")
         return 0
     info = store.collection(args.collection)
     files = store.files(info)
@@ -217,14 +218,15 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"{info.name}: {info.files:,} files, {info.chunks:,} chunks, model {info.embed_model} ({info.embed_backend})")
+    counts = f"{plural(info.files, 'file')}, {plural(info.chunks, 'chunk')}"
+    print(f"{info.name}: {counts}, model {info.embed_model} ({info.embed_backend})")
     for s in sources:
         flag = "excluded" if s.mode == "exclude" else ("watched" if s.watch else "")
         print(f"  source   {s.path} {flag}".rstrip())
     for f in files:
         if f.status == "indexed":
-            pages = f", {f.pages} pages" if f.pages else ""
-            print(f"  indexed  {f.path} ({f.chunks} chunks{pages})")
+            pages = f", {plural(f.pages, 'page')}" if f.pages else ""
+            print(f"  indexed  {f.path} ({plural(f.chunks, 'chunk')}{pages})")
         else:
             print(f"  skipped  {f.path}: {f.reason}")
     return 0
@@ -237,7 +239,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"collection": info.name, "removed": removed})
     else:
-        print(f"Removed {len(removed)} files from {info.name}.")
+        print(f"Removed {plural(len(removed), 'file')} from {info.name}.")
     return 0
 
 
@@ -246,7 +248,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
     info = store.collection(args.collection)
     store.delete_collection(info.name)
     print(
-        f"Deleted the collection {info.name} ({info.files:,} files, {info.chunks:,} chunks). Your files are untouched."
+        f"Deleted the collection {info.name} ({plural(info.files, 'file')}, {plural(info.chunks, 'chunk')}). "
+        "Your files are untouched."
     )
     return 0
 

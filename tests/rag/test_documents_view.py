@@ -3,12 +3,14 @@ cancel and resume, searching, opening a source, and the item models."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDropEvent
 
 from desktop_app.core.rag import ingest
@@ -16,6 +18,7 @@ from desktop_app.core.rag.store import DocumentStore
 from desktop_app.ui.documents import view as documents_view
 from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.shared import open_document
+from desktop_app.ui.shared.document_viewer import DocumentViewer
 from desktop_app.ui.shared.open_document import source_url
 from tests.rag.conftest import BROKEN
 
@@ -74,12 +77,50 @@ def test_drop_a_folder_indexes_it_with_progress(
     assert view.current is not None and view.current.name == documents_view.DEFAULT_COLLECTION
     assert view.files.rowCount() == GOOD
     assert view.problems.rowCount() == len(BROKEN)
-    reasons = [view.problems.index(r, 1).data() for r in range(view.problems.rowCount())]
-    assert any("password-protected" in r for r in reasons)
-    assert "could not be read" in view.report_label.text()
     assert view.sources.rowCount() == 1 and view.sources.index(0, 0).data() == str(corpus)
     for model in (view.collections, view.sources, view.files, view.problems):
         qtmodeltester.check(model)
+
+    # The report groups what was added, what could not be read and what was ignored (by type),
+    # and counts in words ("1 file", never "1 files").
+    report_text = view.report_label.text()
+    assert f"<b>Added:</b> {GOOD} files indexed" in report_text
+    assert f"<b>Could not be read:</b> {len(BROKEN)} files" in report_text
+    assert "<b>Ignored:</b> 1 file of a type Hearth does not read: “.png”." in report_text
+    assert not re.search(r"\b1 files\b", report_text + view.stats.text())
+
+
+def test_failure_reasons_are_shown_in_full(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
+    view = make_view()
+    view.resize(1024, 700)  # the smallest window Hearth is laid out for
+    with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS):
+        view.add_paths([str(corpus / "broken")])
+    view.tabs.setCurrentWidget(view.problems_panel)
+    assert view.tabs.tabText(view.tabs.currentIndex()) == f"Could not be read ({len(BROKEN)})"
+    table = view.problems_panel.table
+    qtbot.waitUntil(table.isVisible)
+    records = [view.problems.record(r) for r in range(view.problems.rowCount())]
+    assert {Path(r.path).name for r in records} == set(BROKEN)
+    # Each reason is in its own column, whole (no "Not read:" prefix, no empty columns beside it)...
+    assert view.problems.columnCount() == 2
+    assert [view.problems.index(r, 1).data() for r in range(len(records))] == [r.reason for r in records]
+    assert any("password-protected" in r.reason for r in records)
+    # ...wrapped in rows tall enough for all of it, in a column that has most of the width.
+    assert table.columnWidth(1) >= table.viewport().width() * 0.55
+    metrics = table.fontMetrics()
+    for row, record in enumerate(records):
+        needed = metrics.boundingRect(
+            QRect(0, 0, table.columnWidth(1) - 8, 10_000), int(Qt.TextFlag.TextWordWrap), record.reason
+        ).height()
+        assert table.rowHeight(row) >= needed, record.reason
+    longest = max(range(len(records)), key=lambda r: len(records[r].reason))
+    assert table.rowHeight(longest) > metrics.height() * 1.5  # a long reason takes more than one line
+    # The details pane shows the selected file's full path and reason.
+    qtbot.mouseClick(
+        table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(view.problems.index(longest, 0)).center()
+    )
+    details = view.problems_panel.details.text()
+    assert records[longest].path in details and html.escape(records[longest].reason) in details
 
 
 def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
@@ -128,13 +169,23 @@ def test_search_and_open_a_source_at_its_page(
     assert view.results.rowCount() >= 1
     assert view.results.index(0, 0).data().startswith("[1] report.pdf, page 2")
 
-    # There is no desktop session here to open files in: record what would be opened instead.
-    opened: list[QUrl] = []
-    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url)) or True)
+    # A result opens in the built-in viewer, at its page, with the sentence that matched the query highlighted.
     with qtbot.waitSignal(view.source_opened) as blocker:
         view.result_list.doubleClicked.emit(view.results.index(0, 0))
     assert blocker.args == [str(corpus / "report.pdf"), 2]
+    viewer = view.findChild(DocumentViewer)
+    assert viewer is not None
+    qtbot.waitUntil(lambda: viewer.page_image is not None, timeout=INDEX_TIMEOUT_MS)
+    assert viewer.isVisible() and viewer.page_number == 2 and viewer.page_count == 3
+    assert viewer.cited is not None and viewer.cited.passage.startswith("The centrifuge must run at 4,500 rpm")
+    assert viewer.passage_boxes and viewer.stack.currentWidget() is viewer.page_area
+
+    # There is no desktop session here to open files in: record what would be opened instead.
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url)) or True)
+    qtbot.mouseClick(viewer.open_button, Qt.MouseButton.LeftButton)
     assert opened[0].toLocalFile() == str(corpus / "report.pdf")
+    viewer.close()
     # Where the platform's PDF viewer honours it, the URL asks for the page.
     monkeypatch.setattr(open_document.sys, "platform", "win32")
     assert source_url(str(corpus / "report.pdf"), 2).fragment() == "page=2"

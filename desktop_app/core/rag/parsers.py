@@ -26,6 +26,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.units import plural
 
 log = logging.getLogger(__name__)
 
@@ -532,7 +533,8 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         )
     notes = []
     if empty_pages:
-        notes.append(f"{empty_pages} of {n_pages} pages have no text (images or scans) and were left out.")
+        has, was = ("has", "was") if empty_pages == 1 else ("have", "were")
+        notes.append(f"{empty_pages} of {plural(n_pages, 'page')} {has} no text (images or scans) and {was} left out.")
     if unreadable_pages:
         notes.append(f"Pages {', '.join(map(str, unreadable_pages[:10]))} could not be read.")
     title = ""

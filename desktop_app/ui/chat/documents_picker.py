@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QMenu, QToolButton, QWidge
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.embedder import warm_up
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+from desktop_app.core.units import plural
 from desktop_app.ui.shared.resources import icon
 
 MAX_NAMES_SHOWN = 2
@@ -143,7 +144,7 @@ class DocumentsPicker(QWidget):
             action.setCheckable(True)
             action.setChecked(info.name.lower() in chosen)
             action.setData(info.name)
-            action.setToolTip(f"{info.chunks:,} passages indexed with {info.embed_model}")
+            action.setToolTip(f"{plural(info.chunks, 'passage')} indexed with {info.embed_model}")
             action.toggled.connect(self._on_action_toggled)
             self.menu.addAction(action)
         self.menu.addSeparator()

@@ -20,7 +20,9 @@ from PySide6.QtCore import (
 from desktop_app.core.rag.answer import snippet
 from desktop_app.core.rag.retrieve import Hit
 from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
+from desktop_app.core.units import plural
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel, RowsTableModel
+from desktop_app.ui.shared.score_labels import COMBINED, KEYWORD, MEANING
 
 
 class CollectionListModel(RowsListModel):
@@ -35,7 +37,7 @@ class CollectionListModel(RowsListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return info.name
         if role == Qt.ItemDataRole.ToolTipRole:
-            text = f"{info.files:,} files · {info.chunks:,} chunks · {info.embed_model}"
+            text = f"{plural(info.files, 'file')} · {plural(info.chunks, 'passage')} · {info.embed_model}"
             return text + (f" · {info.skipped} could not be read" if info.skipped else "")
         if role == ItemRole.item:
             return info
@@ -115,9 +117,9 @@ class SourceTableModel(RowsTableModel):
 
 
 class FileTableModel(RowsTableModel):
-    """A collection's files: indexed ones with their chunk count, and those that could not be read, with why."""
+    """A collection's indexed files, with their passage and page counts."""
 
-    HEADERS = ("File", "Status", "Chunks", "Pages", "Folder")
+    HEADERS = ("File", "Status", "Passages", "Pages", "Folder")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -158,6 +160,37 @@ class FileTableModel(RowsTableModel):
         return self._items[row]
 
 
+class ProblemTableModel(RowsTableModel):
+    """The files that could not be read, each with why in full (the view wraps it; the
+    details pane under it gives the full path)."""
+
+    HEADERS = ("File", "Why it could not be read")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._items: list[FileRecord] = []
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        record = self.item_for(index)
+        if record is None:
+            return None
+        if role == ItemRole.item:
+            return record
+        if role == Qt.ItemDataRole.DisplayRole:
+            return record.name if index.column() == 0 else record.reason
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{record.path}\n{record.reason}"
+        return None
+
+    def set_files(self, items: Sequence[FileRecord]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def record(self, row: int) -> FileRecord:
+        return self._items[row]
+
+
 class SearchResultModel(RowsListModel):
     """Passages found for a query: "[1] file, page 3 — heading" and a snippet."""
 
@@ -176,8 +209,8 @@ class SearchResultModel(RowsListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             vector = "—" if hit.vector_score is None else f"{hit.vector_score:.3f}"
             return (
-                f"{Path(hit.source)}\nsimilarity {vector} · keywords {hit.keyword_score:.2f} · "
-                f"fused {hit.fused_score:.4f}\nDouble-click to open"
+                f"{Path(hit.source)}\n{MEANING.lower()} {vector} · {KEYWORD.lower()} {hit.keyword_score:.2f} · "
+                f"{COMBINED.lower()} {hit.fused_score:.4f}\nDouble-click to read it where it is"
             )
         if role == ItemRole.item:
             return hit
