@@ -62,6 +62,12 @@ def register(sub: Any) -> None:
     rsub = runs.add_subparsers(dest="runs_command", metavar="ACTION")
     runs.set_defaults(func=lambda _args: (runs.print_help(), 1)[1])
 
+    p = rsub.add_parser("peek", help="a dataset's columns and first rows, as a run would read them")
+    p.add_argument("dataset")
+    p.add_argument("--rows", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_peek)
+
     p = rsub.add_parser("list", help="every run, newest first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
@@ -253,6 +259,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         backend.engine.unload()
     _print_summary(summary, args.json)
+    return 0
+
+
+def cmd_peek(args: argparse.Namespace) -> int:
+    from desktop_app.core.runs.datasets import open_dataset
+
+    dataset = open_dataset(Path(args.dataset))
+    rows = dataset.preview(max(0, args.rows))
+    if args.json:
+        print_json({**dataset.to_dict(), "rows": rows})
+        return 0
+    encoding = f", {dataset.encoding}" if dataset.encoding else ""
+    print(f"{dataset.name}: {dataset.n_rows:,} rows ({dataset.format}{encoding}), sha256 {dataset.sha256}")
+    print(
+        "Columns: "
+        + ", ".join(dataset.columns)
+        + (f" (rows named by {dataset.id_column})" if dataset.id_column else "")
+    )
+    for i, row in enumerate(rows):
+        cells = "  ".join(f"{k}={' '.join(v.split())[:40]!r}" for k, v in row.items())
+        print(f"  {i}: {cells}")
     return 0
 
 

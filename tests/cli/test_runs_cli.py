@@ -72,6 +72,9 @@ def _rows_stored(home: Path) -> int:
 
 def test_label_run_prints_the_summary_keys(hearth_home: Path, tmp_path: Path) -> None:
     data = write_reviews(tmp_path / "reviews.csv", encoding="utf-16")
+    peeked = hearth_json("runs", "peek", str(data), "--rows", "2", home=hearth_home)
+    assert (peeked["encoding"], peeked["n_rows"], peeked["columns"]) == ("utf-16", 10, ["id", "text", "label"])
+    assert peeked["rows"][1] == {"id": "a2", "text": REVIEWS[1][1], "label": "negative"}
     summary = hearth_json(
         "run", str(data), "--model", MODEL, "--prompt", "Review: {text}\nPositive or negative?",
         "--labels", "positive,negative", "--reference", "label", "--limit", "6", "--ctx", "512", home=hearth_home,
@@ -107,15 +110,15 @@ def test_bad_dataset_or_template_exits_2_and_stores_nothing(hearth_home: Path, t
 
 RUN_ARGS = (
     "--model", MODEL, "--prompt", "Review: {text}\nDescribe the reviewer's mood in a few words.",
-    "--reference", "label", "--scorer", "contains", "--temp", "0.8", "--seed", "7", "--max-tokens", "14",
-    "--ctx", "512",
+    "--reference", "label", "--scorer", "contains", "--temp", "0.8", "--seed", "7", "--max-tokens", "10",
+    "--ctx", "512", "--limit", "8",
 )  # fmt: skip
 
 
 def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home: Path, tmp_path: Path) -> None:
     data = write_reviews(tmp_path / "reviews.csv")
     straight = hearth_json("run", str(data), *RUN_ARGS, home=hearth_home)
-    assert straight["done"] == 10
+    assert straight["done"] == 8
 
     child = subprocess.Popen(
         [sys.executable, "-m", "desktop_app", "run", str(data), *RUN_ARGS],
@@ -123,7 +126,7 @@ def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home
     )  # fmt: skip
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while _rows_stored(hearth_home) < 10 + 3 and child.poll() is None and time.monotonic() < deadline:
+        while _rows_stored(hearth_home) < 8 + 3 and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert child.poll() is None, "the run finished before it could be killed"
         os.kill(child.pid, signal.SIGKILL)
@@ -132,13 +135,13 @@ def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home
     listed = {r["run_id"]: r for r in hearth_json("runs", "list", home=hearth_home)}
     killed = max(listed)
     assert listed[killed]["status"] == "interrupted"
-    assert 3 <= listed[killed]["done"] < 10
+    assert 3 <= listed[killed]["done"] < 8
 
     resumed = hearth_json("runs", "resume", str(killed), home=hearth_home)
-    assert (resumed["done"], resumed["status"]) == (10, "done")
+    assert (resumed["done"], resumed["status"]) == (8, "done")
     a = hearth_json("runs", "show", str(straight["run_id"]), home=hearth_home)["rows"]
     b = hearth_json("runs", "show", str(killed), home=hearth_home)["rows"]
-    assert [r["index"] for r in b] == list(range(10))  # none missing, none twice
+    assert [r["index"] for r in b] == list(range(8))  # none missing, none twice
     assert [(r["id"], r["output"], r["seed"]) for r in b] == [(r["id"], r["output"], r["seed"]) for r in a]
 
     compared = hearth_json("runs", "compare", str(straight["run_id"]), str(killed), home=hearth_home)
@@ -146,7 +149,7 @@ def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home
     assert compared["a_accuracy"] == compared["b_accuracy"] == straight["accuracy"]
 
     replayed = hearth_json("runs", "replay", str(straight["run_id"]), home=hearth_home)
-    assert (replayed["identical"], replayed["differed"]) == (10, [])
+    assert (replayed["identical"], replayed["differed"]) == (8, [])
 
     archive = tmp_path / "run.zip"
     out = hearth("runs", "export", str(straight["run_id"]), "-o", str(archive), home=hearth_home)

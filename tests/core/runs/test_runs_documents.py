@@ -26,7 +26,6 @@ FILES = {
 }
 QUESTIONS = [
     ("q1", "How fast must the centrifuge spin?", "4,500", "centrifuge.txt"),
-    ("q2", "In which freezer are the samples kept?", "freezer 3", "freezer.txt"),
     ("q3", "On which day does liquid nitrogen arrive?", "Thursday", "nitrogen.txt"),
     ("q4", "Where are the samples stored?", "minus eighty", "protocol.pdf"),  # not in the collection: a miss
 ]
@@ -46,7 +45,7 @@ def test_document_run_reports_recall_citations_and_flags(tmp_path: Path, engine:
         writer.writerows(QUESTIONS)
     task = Task(
         prompt="{question}", reference="answer", scorer="contains", collection="lab", k=2, source_column="source",
-        sampling=run_sampling(max_tokens=24),
+        sampling=run_sampling(max_tokens=16),
     )  # fmt: skip
     runs = RunStore()
     try:
@@ -58,22 +57,22 @@ def test_document_run_reports_recall_citations_and_flags(tmp_path: Path, engine:
     db.row_factory = sqlite3.Row
     rows = db.execute("SELECT * FROM run_rows WHERE run_id=? ORDER BY idx", (summary.run_id,)).fetchall()
     db.close()
-    assert len(rows) == 4 and all(not r["error"] for r in rows)
+    assert len(rows) == 3 and all(not r["error"] for r in rows)
     # The same retrieval as the chat, run here on its own: recall@2 follows from it.
     expected_hits = []
     for _id, question, _answer, source in QUESTIONS:
         top = retrieve.search(store, ["lab"], question, 2)
         expected_hits.append(source in [hit.name for hit in top.hits])
     assert [bool(r["source_hit"]) for r in rows] == expected_hits
-    assert expected_hits[3] is False and sum(expected_hits) >= 2
+    assert expected_hits[2] is False and sum(expected_hits) >= 2
     documents = summary.documents
     assert documents is not None and documents["k"] == 2 and manifest["documents"]["k"] == 2
-    assert documents["recall_at_k"] == pytest.approx(sum(expected_hits) / 4)
+    assert documents["recall_at_k"] == pytest.approx(sum(expected_hits) / 3)
     details = [json.loads(r["detail_json"]) for r in rows]
     for r, detail in zip(rows, details, strict=True):
         assert len(detail["retrieved"]) <= 2
         assert bool(r["cited"]) == bool(detail["cited"])
         assert "Sources:" in r["prompt"] and detail["retrieved"][0]["name"] in r["prompt"]
-    assert documents["cited_share"] == pytest.approx(sum(bool(r["cited"]) for r in rows) / 4)
-    assert documents["flagged_share"] == pytest.approx(sum(bool(r["flagged"]) for r in rows) / 4)
-    assert summary.n_scored == 4
+    assert documents["cited_share"] == pytest.approx(sum(bool(r["cited"]) for r in rows) / 3)
+    assert documents["flagged_share"] == pytest.approx(sum(bool(r["flagged"]) for r in rows) / 3)
+    assert summary.n_scored == 3

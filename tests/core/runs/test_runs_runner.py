@@ -136,11 +136,11 @@ def test_json_run_every_output_validates_and_fields_are_scored(
 def test_number_run_outputs_numbers(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
     task = Task(
         prompt="Review: {text}\nHow many stars (1 to 5) did the reviewer give?", kind="number",
-        reference="stars", tolerance=1.0, sampling=run_sampling(max_tokens=6), limit=5,
+        reference="stars", tolerance=1.0, sampling=run_sampling(max_tokens=6), limit=4,
     )  # fmt: skip
     summary = runner.start(runner.plan_run(write_csv(tmp_path / "reviews.csv"), task), backend, store)
     rows = stored_rows(summary.run_id)
-    assert len(rows) == summary.n == 5  # --limit
+    assert len(rows) == summary.n == 4  # the limit
     for r in rows:
         value = float(r["output"])
         assert bool(r["correct"]) == (abs(value - float(r["reference"])) <= 1.0)
@@ -169,38 +169,38 @@ def test_examples_are_not_scored_and_failed_rows_are_recorded(
 def test_a_stopped_run_resumes_to_the_rows_of_one_run_straight_through(
     tmp_path: Path, backend: LocalBackend, store: RunStore
 ) -> None:
-    path = write_csv(tmp_path / "reviews.csv", review_rows(6))
+    path = write_csv(tmp_path / "reviews.csv", review_rows(5))
     task = Task(
         prompt="Review: {text}\nSummarise it in a few words.", reference="label", scorer="contains",
-        sampling=run_sampling(temperature=0.9, seed=11, max_tokens=10),
+        sampling=run_sampling(temperature=0.9, seed=11, max_tokens=8),
     )  # fmt: skip
     straight = runner.start(runner.plan_run(path, task), backend, store)
     cancel = CancelToken()
 
     def stop_after_three(progress: runner.RunProgress) -> None:
-        if progress.done == 3:
+        if progress.done == 2:
             cancel.cancel()
 
     stopped = runner.start(runner.plan_run(path, task), backend, store, stop_after_three, cancel)
-    assert (stopped.status, stopped.done) == ("paused", 3)
+    assert (stopped.status, stopped.done) == ("paused", 2)
     assert store.get(stopped.run_id).resumable
     resumed = runner.resume(stopped.run_id, backend, store)
     assert resumed.status == "done"
     a, b = stored_rows(straight.run_id), stored_rows(stopped.run_id)
-    assert [r["idx"] for r in b] == list(range(6))  # none missing, none twice
+    assert [r["idx"] for r in b] == list(range(5))  # none missing, none twice
     assert [(r["output"], r["seed"], r["correct"]) for r in b] == [(r["output"], r["seed"], r["correct"]) for r in a]
     assert len(store.get(stopped.run_id).manifest["sessions"]) == 2
     # A finished run cannot be resumed into duplicates.
     again = runner.resume(stopped.run_id, backend, store)
-    assert again.done == 6 and len(stored_rows(stopped.run_id)) == 6
+    assert again.done == 5 and len(stored_rows(stopped.run_id)) == 5
 
 
 def test_replay_on_the_cpu_is_identical(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
-    path = write_csv(tmp_path / "reviews.csv", review_rows(5))
+    path = write_csv(tmp_path / "reviews.csv", review_rows(4))
     task = Task(prompt="Review: {text}\nOne word for it:", sampling=run_sampling(temperature=1.0, seed=5, max_tokens=6))
     original = runner.start(runner.plan_run(path, task), backend, store)
     report = replay.replay(original.run_id, backend, store)
-    assert (report.n, report.identical, report.n_differed, report.differed) == (5, 5, 0, [])
+    assert (report.n, report.identical, report.n_differed, report.differed) == (4, 4, 0, [])
     assert store.get(report.replay).replay_of == original.run_id
     assert not [note for note in report.notes if "differs" in note]
 
@@ -263,7 +263,7 @@ def test_a_backend_allowing_two_requests_gets_two_and_the_same_rows(
     second = Engine()
     second.load(smollm2_path, LoadSettings(n_ctx=2048))
     try:
-        path = write_csv(tmp_path / "reviews.csv", review_rows(6))
+        path = write_csv(tmp_path / "reviews.csv", review_rows(4))
         one = runner.start(runner.plan_run(path, label_task()), backend, store)
         pair = TwoEngines(backend, LocalBackend(second, smol_sha))
         two = runner.start(runner.plan_run(path, label_task()), pair, store)
@@ -313,10 +313,10 @@ def test_gemma_label_run(tmp_path: Path, gemma_path: Path, store: RunStore) -> N
     try:
         backend = LocalBackend(engine, sha256_file(gemma_path))
         summary = runner.start(
-            runner.plan_run(write_csv(tmp_path / "reviews.csv", review_rows(5)), label_task()), backend, store
+            runner.plan_run(write_csv(tmp_path / "reviews.csv", review_rows(3)), label_task()), backend, store
         )
     finally:
         engine.unload()
     rows = stored_rows(summary.run_id)
-    assert len(rows) == 5 and all(r["output"] in LABELS for r in rows)
+    assert len(rows) == 3 and all(r["output"] in LABELS for r in rows)
     assert store.get(summary.run_id).manifest["model"]["architecture"] == "gemma3"
