@@ -165,14 +165,15 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _source_spans(text: str) -> list[tuple[int, int]]:
-    """The sentences of a source passage, as spans of ``text`` (leading spaces left out)."""
+    """The sentences of a source passage, as spans of ``text`` (spaces around them left out).
+    Only a blank line ends a paragraph: a PDF page's text breaks its lines mid-sentence."""
     spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n]+", text):
-        for start, end in _spans(line.group(0)):
-            part = line.group(0)[start:end]
+    for paragraph in re.finditer(r"\S(?:.|\n(?!\s*\n))*", text):
+        for start, end in _spans(paragraph.group(0)):
+            part = paragraph.group(0)[start:end]
             if part.strip():
                 lead = len(part) - len(part.lstrip())
-                spans.append((line.start() + start + lead, line.start() + start + len(part.rstrip())))
+                spans.append((paragraph.start() + start + lead, paragraph.start() + start + len(part.rstrip())))
     return spans
 
 

@@ -17,7 +17,8 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from desktop_app.core.rag.answer import snippet
+from desktop_app.core.rag.answer import snippet_around
+from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.retrieve import Hit
 from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
 from desktop_app.core.units import plural
@@ -192,11 +193,13 @@ class ProblemTableModel(RowsTableModel):
 
 
 class SearchResultModel(RowsListModel):
-    """Passages found for a query: "[1] file, page 3 — heading" and a snippet."""
+    """Passages found for a query: "[1] file, page 3 — heading" and the snippet around the
+    sentence closest to the query."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[Hit] = []
+        self.query = ""
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         hit: Hit | None = self.item_for(index)
@@ -205,7 +208,8 @@ class SearchResultModel(RowsListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             heading = f" — {hit.heading}" if hit.heading else ""
             weak = "" if hit.relevant else "  (weak match)"
-            return f"[{index.row() + 1}] {hit.location}{heading}{weak}\n{snippet(hit.text, 220)}"
+            around = snippet_around(hit.text, closest_sentence(hit.text, self.query), 220)
+            return f"[{index.row() + 1}] {hit.location}{heading}{weak}\n{around}"
         if role == Qt.ItemDataRole.ToolTipRole:
             vector = "—" if hit.vector_score is None else f"{hit.vector_score:.3f}"
             return (
@@ -216,7 +220,9 @@ class SearchResultModel(RowsListModel):
             return hit
         return None
 
-    def set_hits(self, hits: Sequence[Hit]) -> None:
+    def set_hits(self, hits: Sequence[Hit], query: str = "") -> None:
+        """``query``: the search, whose closest sentence in each passage the snippet is centred on."""
+        self.query = query
         self.set_items(hits)
 
     def hit(self, row: int) -> Hit:

@@ -22,12 +22,15 @@ def report_html(report: IngestReport, stopped: bool = False) -> str:
     lines = []
     if stopped:
         lines.append("<b>Stopped.</b> What was indexed is kept; “Update now” (or the next start) continues from there.")
-    added = f"{plural(len(report.indexed), 'file')} indexed ({plural(report.chunks_added, 'passage')})"
-    if report.unchanged:
-        added += f", {report.unchanged:,} unchanged"
-    if report.removed:
-        added += f", {plural(len(report.removed), 'file')} removed"
-    lines.append(f"<b>Added:</b> {added}.")
+    if report.indexed or report.removed or not report.unchanged:
+        added = f"{plural(len(report.indexed), 'file')} indexed ({plural(report.chunks_added, 'passage')})"
+        if report.unchanged:
+            added += f", {report.unchanged:,} unchanged"
+        if report.removed:
+            added += f", {plural(len(report.removed), 'file')} removed"
+        lines.append(f"<b>Added:</b> {added}.")
+    else:
+        lines.append(f"<b>Up to date:</b> {plural(report.unchanged, 'file')} unchanged.")
     if report.skipped:
         names = [Path(s.path).name for s in report.skipped]
         shown = ", ".join(f"“{html.escape(n)}”" for n in names[:NAMED_FILES])

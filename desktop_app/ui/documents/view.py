@@ -312,6 +312,7 @@ class DocumentsView(QWidget):
         self.sources.set_sources(self.store.sources(info))
         files = self.store.files(info)
         self.files.set_files([f for f in files if f.status == "indexed"])
+        self.file_table.resizeColumnToContents(0)  # whole names: "booking-utf8.txt", not "booking-utf8…"
         self.problems_panel.set_files([f for f in files if f.status == "skipped"])
         problems = self.problems.rowCount()
         self.tabs.setTabText(1, f"Could not be read ({problems})" if problems else "Could not be read")
@@ -646,7 +647,7 @@ class DocumentsView(QWidget):
         if job.kind == "search":
             assert isinstance(result, retrieve.Retrieval)
             if self._current is not None and job.collection == self._current.name:
-                self.results.set_hits(result.hits)
+                self.results.set_hits(result.hits, result.query)
             self.search_finished.emit(result)
             return
         if job.kind == "create" and isinstance(result, CollectionInfo):

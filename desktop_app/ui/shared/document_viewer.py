@@ -315,6 +315,8 @@ def show_source(anchor: QWidget, cited: Cited) -> DocumentViewer:
     viewer = window.findChild(DocumentViewer, "documentViewer")
     if viewer is None:
         viewer = DocumentViewer(window)
+        room = window.screen().availableGeometry()  # a page is tall: as tall as the screen allows
+        viewer.resize(min(viewer.width(), room.width() - 40), min(viewer.height(), room.height() - 60))
     viewer.open_cited(cited)
     viewer.show()
     viewer.raise_()
