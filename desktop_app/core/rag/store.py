@@ -206,6 +206,7 @@ class DocumentStore:
         self._handles: dict[str, Any] = {}
         self._handles_lock = threading.Lock()
         self._pulled: dict[str, float] = {}  # shared collections: when their manifest was last mirrored
+        self._batch_sizes: dict[str, int] = {}
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -244,6 +245,14 @@ class DocumentStore:
                 )
                 self._handles[info.store_name] = handle
             return handle
+
+    def _batch_size(self, info: CollectionInfo) -> int:
+        """Chroma's largest write (asked once per store: on a server it is a request)."""
+        key = info.server_url or "local"
+        size = self._batch_sizes.get(key)
+        if size is None:
+            size = self._batch_sizes[key] = max(1, min(5000, int(self.client_for(info).get_max_batch_size())))
+        return size
 
     def _remote_handle(self, info: CollectionInfo, name: str) -> Any:
         key = f"{info.server_url}#{name}"
@@ -520,7 +529,7 @@ class DocumentStore:
         ids = [chunk_id(record.path, record.sha256, record.chunker, record.embed_model_id, c) for c in chunks]
         metadatas = [self._chunk_metadata(record, c, metadata) for c in chunks]
         collection = self.vectors(info)
-        step = max(1, min(5000, int(self.client_for(info).get_max_batch_size())))
+        step = self._batch_size(info)
         for start in range(0, len(ids), step):
             collection.upsert(
                 ids=ids[start : start + step],
@@ -588,7 +597,11 @@ class DocumentStore:
     def touch_file(self, info: CollectionInfo, path: str, size: int, mtime_ns: int) -> None:
         """The file's date changed but not its content: nothing to embed again."""
         if info.server_url:
-            known = self.file_map(info).get(path)
+            with self._db() as db:
+                row = db.execute(
+                    "SELECT * FROM rag_files WHERE collection_id = ? AND path = ?", (info.id, path)
+                ).fetchone()
+            known = _file(row) if row else None
             if known is not None:
                 self._push_records(info, [replace(known, size=size, mtime_ns=mtime_ns)])
         with self._db() as db, db:
