@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from desktop_app.core.rag.store import DocumentStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TOKEN_BATCH_S = 0.05
 PROGRESS_INTERVAL_S = 0.05
@@ -247,13 +248,14 @@ class ModelWorker(QObject):
             self._last_progress = now
             self.load_progress.emit(progress)
 
-    def _stream(self, request_id: int, items: Iterator[str | Reply]) -> Reply:
-        """Forwards generated text in batches (about every 50 ms) and returns the Reply."""
-        reply: Reply | None = None
+    def _stream(self, request_id: int, items: Iterator[str | T]) -> T:
+        """Forwards generated text in batches (about every 50 ms) and returns what ends the stream
+        (the Reply; for an answer from documents, the checked RagAnswer)."""
+        reply: T | None = None
         batch: list[str] = []
         last_emit = float("-inf")  # the first piece goes out at once
         for item in items:
-            if isinstance(item, Reply):
+            if not isinstance(item, str):
                 reply = item
                 break
             batch.append(item)
@@ -339,42 +341,46 @@ class ModelWorker(QObject):
                 for name in cold:  # seconds, once per process
                     get_embedder(name)
             self.rag_status.emit(rid, SEARCHING_DOCUMENTS)
-            prompt = rag_answer.prepare(
-                engine, store, request.collections, request.question, request.messages,
-                request.system_prompt, settings, None, request.sampling.max_tokens, request.documents_only,
-            )  # fmt: skip
-            self.rag_prepared.emit(
-                rid,
-                {
-                    "budget": prompt.budget.to_dict(),
-                    "sources": len(prompt.sources),
-                    "history_dropped": prompt.history_dropped,
-                    "nothing_relevant": prompt.nothing_relevant,
-                },
+            prepared: list[rag_answer.RagPrompt] = []
+
+            def on_prepared(prompt: rag_answer.RagPrompt) -> None:
+                prepared.append(prompt)
+                self.rag_prepared.emit(
+                    rid,
+                    {
+                        "budget": prompt.budget.to_dict(),
+                        "sources": len(prompt.sources),
+                        "history_dropped": prompt.history_dropped,
+                        "nothing_relevant": prompt.nothing_relevant,
+                    },
+                )
+                if not prompt.nothing_relevant:  # documents only and nothing relevant: the model is not asked
+                    self.rag_status.emit(rid, READING_SOURCES)
+
+            options = rag_answer.AskOptions(
+                documents_only=request.documents_only,
+                system_prompt=request.system_prompt,
+                max_answer_tokens=request.sampling.max_tokens,
+                history=list(request.messages),
             )
-            reply: Reply | None = None
+            items = rag_answer.answer_stream(
+                engine, store, request.collections, request.question, request.sampling, request.cancel, options,
+                settings, on_prepared,
+            )  # fmt: skip
+            result = self._stream(rid, items)
+            assert isinstance(result, rag_answer.RagAnswer)
+            reply = result.reply
             provenance = None
-            if prompt.nothing_relevant:  # documents only, and nothing relevant: the model is not asked
-                self.tokens_generated.emit(rid, rag_answer.NO_ANSWER)
-                result = rag_answer.finish(prompt, rag_answer.NO_ANSWER)
-            else:
-                self.rag_status.emit(rid, READING_SOURCES)
+            if reply is not None:
                 # The system prompt the model really saw: the conversation's, with the grounding rules.
+                prompt = prepared[0]
                 system = prompt.messages[0].content if prompt.messages else request.system_prompt
-                if self._remote is not None:
-                    answer_sampling = dataclasses.replace(request.sampling, max_tokens=prompt.max_new_tokens)
-                    remote_items = self._remote.stream_messages(prompt.messages, answer_sampling, request.cancel)
-                    reply = self._stream(rid, remote_items)
-                    assert isinstance(reply, RemoteReply)
+                if isinstance(reply, RemoteReply):
+                    assert self._remote is not None
                     provenance = make_remote_provenance(self._remote.model, request.sampling, system, reply)
                 else:
-                    items = self._engine.stream_tokens(
-                        prompt.tokens, request.sampling, request.cancel, prompt.max_new_tokens, prompt.history_dropped
-                    )
-                    reply = self._stream(rid, items)
                     assert isinstance(model, LoadedModel)
                     provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
-                result = rag_answer.finish(prompt, reply)
             data = result.to_dict()
         except HearthError as exc:
             self.generation_failed.emit(rid, exc.message, exc.hint)

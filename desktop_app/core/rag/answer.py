@@ -22,15 +22,16 @@ words), the model is not asked: the answer says so directly.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
-from desktop_app.core.inference.remote_chat import PromptModel
+from desktop_app.core.inference.remote_chat import PromptModel, RemoteChat
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.citations import citation_spans as citation_spans  # re-exported: the chat's Markdown
 from desktop_app.core.rag.citations import parse_citations as parse_citations
@@ -508,7 +509,7 @@ class AskOptions:
 
 
 def answer_stream(
-    engine: Engine,
+    engine: PromptModel,
     store: DocumentStore,
     collections: Sequence[str],
     question: str,
@@ -516,26 +517,46 @@ def answer_stream(
     cancel: CancelToken | None = None,
     options: AskOptions | None = None,
     settings: rag_config.RagSettings | None = None,
+    on_prepared: Callable[[RagPrompt], None] | None = None,
 ) -> Iterator[str | RagAnswer]:
-    """Yields the answer's text as it is generated, then one :class:`RagAnswer`."""
+    """Yields the answer's text as it is generated, then one :class:`RagAnswer`.
+
+    ``engine`` is the loaded :class:`Engine` or a :class:`RemoteChat`; ``on_prepared`` hears
+    the prompt (its budget, sources) before the model starts. The CLI, the chat's model thread
+    and dataset runs all answer from documents through here.
+    """
     options = options or AskOptions()
     sampling = sampling or SamplingSettings()
     prompt = prepare(
         engine, store, collections, question, options.history, options.system_prompt, settings,
         options.k, options.max_answer_tokens or sampling.max_tokens, options.documents_only,
     )  # fmt: skip
+    if on_prepared is not None:
+        on_prepared(prompt)
     if prompt.nothing_relevant:
         yield NO_ANSWER
         yield finish(prompt, NO_ANSWER)
         return
     reply: Reply | None = None
-    for item in engine.stream_tokens(prompt.tokens, sampling, cancel, prompt.max_new_tokens, prompt.history_dropped):
+    for item in _stream_prompt(engine, prompt, sampling, cancel):
         if isinstance(item, Reply):
             reply = item
         else:
             yield item
     assert reply is not None
     yield finish(prompt, reply)
+
+
+def _stream_prompt(
+    engine: PromptModel, prompt: RagPrompt, sampling: SamplingSettings, cancel: CancelToken | None
+) -> Iterator[str | Reply]:
+    """The model's answer to an assembled prompt: exact tokens for the local engine; for a model
+    on a server, the messages (the server applies its own template), within the same budget."""
+    if isinstance(engine, RemoteChat):
+        answer_sampling = dataclasses.replace(sampling, max_tokens=prompt.max_new_tokens)
+        return engine.stream_messages(prompt.messages, answer_sampling, cancel)
+    assert isinstance(engine, Engine)
+    return engine.stream_tokens(prompt.tokens, sampling, cancel, prompt.max_new_tokens, prompt.history_dropped)
 
 
 def ask(
