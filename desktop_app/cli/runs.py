@@ -287,18 +287,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = RunStore()
     try:
         records = store.all_runs()
+        accuracies = store.accuracies()
         if args.json:
-            out = []
-            for record in records:
-                data = record.to_dict()
-                data["accuracy"] = summarize(store, record.id, record).accuracy
-                out.append(data)
-            print_json(out)
+            print_json([{**record.to_dict(), "accuracy": accuracies.get(record.id)} for record in records])
             return 0
         if not records:
             print("No runs yet. Start one with: hearth run DATASET --model MODEL --prompt TEMPLATE")
         for record in records:
-            accuracy = summarize(store, record.id, record).accuracy
+            accuracy = accuracies.get(record.id)
             score = f"{accuracy:6.1%}" if accuracy is not None else "     —"
             print(f"{record.id:5}  {record.state:11} {record.done:>7,}/{record.n:<7,} {score}  {record.title}")
     finally:

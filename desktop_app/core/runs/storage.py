@@ -372,7 +372,17 @@ class RunStore:
             " FROM run_rows WHERE run_id=?",
             (run_id,),
         ).fetchone()
-        return {key: record[key] or 0 for key in record.keys()}  # noqa: SIM118 - sqlite3.Row has no __iter__ of keys
+        # An empty run sums to NULL: count it as 0, except the mean score, which it does not have.
+        return {key: record[key] if key == "mean_score" else record[key] or 0 for key in record.keys()}  # noqa: SIM118 - sqlite3.Row iterates values
+
+    def accuracies(self) -> dict[int, float | None]:
+        """Every run's accuracy so far, in one query (the lists of runs)."""
+        found: dict[int, float | None] = {}
+        for run_id, scored, correct in self.db.execute(
+            "SELECT run_id, COUNT(correct), COALESCE(SUM(correct), 0) FROM run_rows GROUP BY run_id"
+        ):
+            found[int(run_id)] = correct / scored if scored else None
+        return found
 
     def label_pairs(self, run_id: int) -> list[tuple[str, str, int]]:
         """(reference, output, count) over the scored rows, for the confusion matrix."""

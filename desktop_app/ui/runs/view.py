@@ -172,8 +172,7 @@ class RunsView(QWidget):
         """The stored runs (made here or by `hearth run`), keeping the selection."""
         current = select if select is not None else self.selected_run_id()
         runs = self.store.all_runs()
-        accuracy = {r.id: summarize(self.store, r.id, r).accuracy for r in runs}
-        self.runs_model.set_runs(runs, accuracy)
+        self.runs_model.set_runs(runs, self.store.accuracies())
         if current is not None and (row := self.runs_model.row_of(current)) >= 0:
             self.runs_list.setCurrentIndex(self.runs_model.index(row))
 
