@@ -9,8 +9,8 @@ left) and Cancel; a cancelled or interrupted run resumes where it stopped the
 next time (the section catches up on start, and watched folders are rescanned
 every ``watch_interval_s`` seconds).
 
-``open_source(path, page)`` opens a cited file in the system's viewer; the chat
-uses it for its citations too.
+A search result opens in the built-in viewer at its passage (shared/document_viewer.py,
+where the chat's citations open too); a file of the lists opens in the system's viewer.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
 from desktop_app.ui.documents.item_models import (
@@ -58,7 +59,10 @@ from desktop_app.ui.documents.item_models import (
 )
 from desktop_app.ui.documents.model_dialog import EmbeddingDialog
 from desktop_app.ui.documents.new_collection_dialog import NewCollectionDialog
+from desktop_app.ui.documents.problems_panel import ProblemsPanel
+from desktop_app.ui.documents.report_text import report_html
 from desktop_app.ui.documents.workers import DocumentsHost, DocumentsJob
+from desktop_app.ui.shared.document_viewer import Cited, DocumentViewer, show_source
 from desktop_app.ui.shared.open_document import open_source
 
 log = logging.getLogger(__name__)
@@ -171,9 +175,9 @@ class DocumentsView(QWidget):
         self.files = FileTableModel(self)
         self.file_table = self._table(self.files)
         self.file_table.doubleClicked.connect(self._on_file_table_double_clicked)
-        self.problems = FileTableModel(self)
-        self.problem_table = self._table(self.problems)
-        self.problem_table.doubleClicked.connect(self._on_problem_table_double_clicked)
+        self.problems_panel = ProblemsPanel()
+        self.problems = self.problems_panel.model
+        self.problems_panel.file_activated.connect(self._on_problems_panel_file_activated)
 
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Try a question: which passages would an answer use?")
@@ -191,7 +195,7 @@ class DocumentsView(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.file_table, "Files")
-        self.tabs.addTab(self.problem_table, "Could not be read")
+        self.tabs.addTab(self.problems_panel, "Could not be read")
         self.tabs.addTab(search_tab, "Search")
 
         self.drop_hint = QLabel("Drop files or folders here to add them to the collection.")
@@ -292,7 +296,7 @@ class DocumentsView(QWidget):
             )
             self.sources.set_sources([])
             self.files.set_files([])
-            self.problems.set_files([])
+            self.problems_panel.set_files([])
             return
         self.title.setText(f"<h2>{info.name}</h2>")
         backend = BACKENDS.get(info.embed_backend)
@@ -308,7 +312,8 @@ class DocumentsView(QWidget):
         self.sources.set_sources(self.store.sources(info))
         files = self.store.files(info)
         self.files.set_files([f for f in files if f.status == "indexed"])
-        self.problems.set_files([f for f in files if f.status == "skipped"])
+        self.file_table.resizeColumnToContents(0)  # whole names: "booking-utf8.txt", not "booking-utf8…"
+        self.problems_panel.set_files([f for f in files if f.status == "skipped"])
         problems = self.problems.rowCount()
         self.tabs.setTabText(1, f"Could not be read ({problems})" if problems else "Could not be read")
 
@@ -549,9 +554,17 @@ class DocumentsView(QWidget):
         settings = self.settings
         return self.host.search(name, lambda _c, _p, _r: retrieve.search(store, [name], query, k, settings))
 
-    def open_hit(self, row: int) -> bool:
+    def open_hit(self, row: int) -> DocumentViewer | None:
+        """Opens search result ``row`` in the viewer, at its page and passage."""
         hit = self.results.hit(row)
-        return self._open(hit.source, hit.page)
+        if not Path(hit.source).is_file():
+            self._show_error(f"“{hit.name}” could not be opened.", "The file may have been moved or deleted.")
+            return None
+        span = closest_sentence(hit.text, self.search_box.text())
+        passage = hit.text[span[0] : span[1]] if span else ""
+        cited = Cited(hit.source, hit.page, hit.text, passage, hit.location, hit.start)
+        self.source_opened.emit(hit.source, hit.page)
+        return show_source(self, cited)
 
     def _open(self, path: str, page: int | None) -> bool:
         opened = open_source(path, page)
@@ -565,9 +578,9 @@ class DocumentsView(QWidget):
     def _on_file_table_double_clicked(self, index: QModelIndex) -> None:
         self._open(self.files.record(index.row()).path, None)
 
-    @Slot(QModelIndex)
-    def _on_problem_table_double_clicked(self, index: QModelIndex) -> None:
-        self._open(self.problems.record(index.row()).path, None)
+    @Slot(str)
+    def _on_problems_panel_file_activated(self, path: str) -> None:
+        self._open(path, None)
 
     @Slot(QModelIndex)
     def _on_result_list_double_clicked(self, index: QModelIndex) -> None:
@@ -634,7 +647,7 @@ class DocumentsView(QWidget):
         if job.kind == "search":
             assert isinstance(result, retrieve.Retrieval)
             if self._current is not None and job.collection == self._current.name:
-                self.results.set_hits(result.hits)
+                self.results.set_hits(result.hits, result.query)
             self.search_finished.emit(result)
             return
         if job.kind == "create" and isinstance(result, CollectionInfo):
@@ -673,20 +686,7 @@ class DocumentsView(QWidget):
         self.indexing_cancelled.emit(job.report)
 
     def _show_report(self, report: ingest.IngestReport, stopped: bool = False) -> None:
-        if stopped:
-            text = (
-                f"Stopped. {report.summary().replace(' — stopped before the end', '')}. What was indexed is kept; "
-                "“Update now” (or the next start) continues from there."
-            )
-        else:
-            text = report.summary() + "."
-        if report.skipped:
-            text += f" See “Could not be read” for {len(report.skipped)} file(s) and why."
-        if report.missing_sources:
-            text += f" Not reachable now (kept as they were): {', '.join(report.missing_sources)}."
-        if report.ignored:
-            text += f" Ignored {sum(report.ignored.values())} files of types Hearth does not read."
-        self.report_label.setText(text)
+        self.report_label.setText(report_html(report, stopped))
 
     def _show_error(self, message: str, hint: str = "") -> None:
         self.report_label.setText(f"<b>{message}</b> {hint}".strip())
