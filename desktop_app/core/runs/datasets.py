@@ -26,7 +26,6 @@ from typing import Any
 
 from desktop_app.core.errors import HearthError
 
-FORMATS = ("csv", "tsv", "jsonl", "xlsx")
 ID_COLUMNS = ("id", "row_id", "ID", "Id")
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 1024 * 1024
@@ -45,7 +44,7 @@ Row = dict[str, str]
 @dataclass(frozen=True)
 class Dataset:
     path: Path
-    format: str  # one of FORMATS
+    format: str  # "csv" | "tsv" | "jsonl" | "xlsx"
     columns: list[str]
     n_rows: int
     sha256: str
