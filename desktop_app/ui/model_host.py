@@ -335,11 +335,12 @@ class ModelWorker(QObject):
             store = self._documents
             settings = rag_config.load()
             infos = [store.collection(name) for name in request.collections]
-            cold = sorted({i.embed_model for i in infos if i.chunks and loaded_embedder(i.embed_model) is None})
+            wanted = {(i.embed_model, i.embed_backend) for i in infos if i.chunks}
+            cold = sorted((name, backend) for name, backend in wanted if loaded_embedder(name, backend) is None)
             if cold:
                 self.rag_status.emit(rid, PREPARING_DOCUMENTS)
-                for name in cold:  # seconds, once per process
-                    get_embedder(name)
+                for name, backend in cold:  # seconds, once per process: the backend the collection was made with
+                    get_embedder(name, backend)
             self.rag_status.emit(rid, SEARCHING_DOCUMENTS)
             prepared: list[rag_answer.RagPrompt] = []
 
