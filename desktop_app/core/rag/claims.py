@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core.rag.citations import CITATION, parse_citations
 
 if TYPE_CHECKING:
+    from desktop_app.core.rag.embedder import Embedder
     from desktop_app.core.rag.retrieve import Hit
 
 MATCH_SIMILARITY = 0.65  # cosine to a source sentence (or the whole passage): says the same
@@ -279,6 +280,48 @@ def _is_claim(sentence: _Sentence, words: set[str], stated: set[str]) -> bool:
     return len(words) >= MIN_CHECKED_WORDS or (bool(stated) and len(words) >= 2)
 
 
+Span = tuple[int, int]
+
+
+def _by_meaning(
+    embedder: Embedder, claims: list[str], sources: Sequence[Hit], spans: list[list[Span]]
+) -> tuple[list[list[float]], list[list[tuple[float, Span]]]]:
+    """For each claim and source: the best cosine to the source's sentences, and that sentence.
+    A claim no sentence matches is compared with whole chunks too (a fact may span two
+    sentences); only then, since a long chunk is slow to embed, and apart from the short
+    sentences, which it would pad to its length in a batch."""
+    units = [(j, span) for j, source_spans in enumerate(spans) for span in source_spans]
+    vectors = embedder.encode(claims + [sources[j].text[a:b] for j, (a, b) in units])
+    claim_vectors, similarity = vectors[: len(claims)], vectors[: len(claims)] @ vectors[len(claims) :].T
+    meanings = [[0.0] * len(sources) for _ in claims]
+    nearests = [[(-2.0, (0, 0))] * len(sources) for _ in claims]
+    for row in range(len(claims)):
+        for u, (j, span) in enumerate(units):
+            score = float(similarity[row, u])
+            if score > nearests[row][j][0]:
+                nearests[row][j] = (score, span)
+                meanings[row][j] = score
+    unmatched = [row for row in range(len(claims)) if max(meanings[row], default=0.0) < MATCH_SIMILARITY]
+    if unmatched:
+        whole = claim_vectors[unmatched] @ embedder.encode([h.text for h in sources]).T
+        for k, row in enumerate(unmatched):
+            meanings[row] = [max(m, float(w)) for m, w in zip(meanings[row], whole[k], strict=True)]
+    return meanings, nearests
+
+
+def _by_words(words: set[str], sources: Sequence[Hit], spans: list[list[Span]]) -> list[tuple[float, Span]]:
+    """For each source, its sentence sharing most of ``words`` (no embedding model loaded)."""
+    from desktop_app.core.rag.retrieve import keyword_tokens
+
+    nearest = []
+    for hit, source_spans in zip(sources, spans, strict=True):
+        scored = [
+            (len(words & set(keyword_tokens(hit.text[a:b]))) / max(1, len(words)), (a, b)) for a, b in source_spans
+        ]
+        nearest.append(max(scored, default=(-2.0, (0, 0))))
+    return nearest
+
+
 def check_answer(text: str, sources: Sequence[Hit], embed_model: str = "", question: str = "") -> AnswerCheck:
     """Checks each sentence of ``text`` against ``sources`` (numbered 1..n in this order).
 
@@ -305,37 +348,24 @@ def check_answer(text: str, sources: Sequence[Hit], embed_model: str = "", quest
     source_words = [set(keyword_tokens(d)) for d in described]
     source_specifics = [set(specifics(d)) for d in described]
     vocabulary = {w.lower() for d in [*described, question] for w in _WORD.findall(d)}
-    # Each source as its sentences, then as a whole (a fact may span two sentences).
-    units: list[tuple[int, tuple[int, int]]] = []
-    for j, hit in enumerate(sources):
-        units.extend((j, span) for span in _source_spans(hit.text))
-        units.append((j, (0, len(hit.text))))
-    similarity = None
+    spans = [_source_spans(hit.text) for hit in sources]
     embedder = loaded_embedder(embed_model) if embed_model and sources else None
     if embedder is not None:
-        vectors = embedder.encode([sentences[i].plain for i in judged] + [sources[j].text[a:b] for j, (a, b) in units])
-        similarity = vectors[: len(judged)] @ vectors[len(judged) :].T
-    unit_words = [set(keyword_tokens(sources[j].text[a:b])) for j, (a, b) in units] if similarity is None else []
+        meanings, nearests = _by_meaning(embedder, [sentences[i].plain for i in judged], sources, spans)
+    else:
+        meanings = [[0.0] * len(sources) for _ in judged]
+        nearests = [_by_words(words[i], sources, spans) for i in judged]
 
     # Per source, its sentence closest to the answer: (matched, score, span), a matching sentence first.
     closest: list[tuple[bool, float, tuple[int, int]] | None] = [None] * len(sources)
     for row, i in enumerate(judged):
-        meaning = [0.0] * len(sources)
-        nearest: list[tuple[float, tuple[int, int]]] = [(-2.0, (0, 0))] * len(sources)
-        for u, (j, span) in enumerate(units):
-            if similarity is not None:
-                score = float(similarity[row, u])
-                meaning[j] = max(meaning[j], score)
-            else:
-                score = len(words[i] & unit_words[u]) / max(1, len(words[i]))
-            if span != (0, len(sources[j].text)) and score > nearest[j][0]:
-                nearest[j] = (score, span)
+        meaning, nearest = meanings[row], nearests[row]
         related = []
         for j in range(len(sources)):
             overlap = len(words[i] & source_words[j]) / max(1, len(words[i]))
             best[j] = max(best[j], overlap, meaning[j])
             if meaning[j] >= MATCH_SIMILARITY or (
-                overlap >= MATCH_WORDS and (similarity is None or meaning[j] >= WORDS_MIN_SIMILARITY)
+                overlap >= MATCH_WORDS and (embedder is None or meaning[j] >= WORDS_MIN_SIMILARITY)
             ):
                 related.append(j)
         # A source that matches the wording but states none of the sentence's numbers does not say it.
@@ -350,7 +380,7 @@ def check_answer(text: str, sources: Sequence[Hit], embed_model: str = "", quest
         check.missing = missing
         for j, (score, span) in enumerate(nearest):
             candidate = (j in matching, score, span)
-            if score > -2.0 and (closest[j] is None or candidate[:2] > closest[j][:2]):  # type: ignore[index]
+            if span[1] > span[0] and (closest[j] is None or candidate[:2] > closest[j][:2]):  # type: ignore[index]
                 closest[j] = candidate
         if not claims[i]:
             continue
