@@ -160,11 +160,6 @@ def _sentences(text: str) -> list[_Sentence]:
     return found
 
 
-def split_sentences(text: str) -> list[str]:
-    """The answer's sentences, as written (a citation after the full stop stays with its sentence)."""
-    return [s.text for s in _sentences(text)]
-
-
 def _source_spans(text: str) -> list[tuple[int, int]]:
     """The sentences of a source passage, as spans of ``text`` (spaces around them left out).
     Only a blank line ends a paragraph: a PDF page's text breaks its lines mid-sentence."""
