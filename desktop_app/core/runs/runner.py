@@ -187,7 +187,8 @@ def start(
         manifest = build_manifest(plan, backend, seed, replay_of)
         model = manifest["model"]
         task = plan.task.to_dict()
-        task["sampling"]["seed"] = seed
+        task["sampling"]["seed"] = seed  # a seed drawn for -1 is the one recorded
+        manifest["task"] = task
         run_id = store.create(
             f"{plan.title} · {model.get('name', '')}", plan.n, plan.task.kind, str(plan.dataset.path),
             plan.dataset.sha256, str(model.get("name", "")), model.get("sha256"), task, manifest, replay_of,
