@@ -654,12 +654,14 @@ def running_stub(smollm2: Path, gemma: Path, split_parts: list[Path] | None = No
 
 
 def point_hub_at(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    """Sends huggingface_hub to ``endpoint``: the env var for subprocesses, and the constants it
-    read at import (ENDPOINT and the resolve-URL template) for this process. Offline mode, which
+    """Sends huggingface_hub to ``endpoint``: the env var for subprocesses, and what it read at
+    import (ENDPOINT, the resolve-URL template, its shared HfApi) for this process. Offline mode, which
     the root conftest turns on so nothing reaches the real Hub, is lifted for this loopback Hub."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants, hf_api
 
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    # The module-level HfApi behind huggingface_hub.whoami (which login() calls) read it then too.
+    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")

@@ -87,14 +87,16 @@ def current() -> Account:
 
 def _who(token: str) -> str:
     """The account name the Hub gives for ``token`` (one request to its whoami-v2)."""
-    from huggingface_hub import whoami
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
     from desktop_app.core.hub.client import endpoint, hub_errors
 
     with hub_errors():
         try:
-            info = whoami(token=token)
+            # An HfApi of our own: huggingface_hub's module-level whoami keeps the endpoint it
+            # had when first imported, not the one configured now (a mirror, a test's stand-in).
+            info = HfApi(endpoint=endpoint()).whoami(token=token)
         except HfHubHTTPError as exc:
             if exc.response is not None and exc.response.status_code == 401:
                 raise HearthError(
