@@ -28,10 +28,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_chat)
 
 
-
-
-
-
 def apply_overrides(config: settings.Settings, args: argparse.Namespace) -> settings.Settings:
     """The saved settings with the command line's --ctx/--temp/--seed/--max-tokens on top."""
     if getattr(args, "ctx", None):
