@@ -241,11 +241,21 @@ def check_bundle(max_glibc: tuple[int, ...] | None) -> dict[str, Any]:
                 f"The bundle needs glibc {report['glibc_floor']}, above the {elf_scan.version_text(max_glibc)} "
                 f"asked for (set by {names}): build on an older distribution (packaging/linux/release-build.sh)."
             )
+        # A RUNPATH into a folder that exists here (a pyenv Python's lib/) lets the frozen app load
+        # libraries from outside the bundle, so the self-test could pass on what users lack: fail.
+        # A relative one would search the user's current folder: fail. One left in a PyPI wheel from
+        # its own build machine (scipy's /opt/_internal/...) names nothing here: report it.
         foreign = elf_scan.foreign_runpaths(infos)
-        if foreign:
-            lines = [f"{path.relative_to(BUNDLE)}: {entry}" for path, entry in foreign[:20]]
+        harmful = [(p, e) for p, e in foreign if not e.startswith("/") or Path(e).exists()]
+        if harmful:
+            lines = [f"{path.relative_to(BUNDLE)}: {entry}" for path, entry in harmful[:20]]
             where = "\n  ".join(lines)
             raise BuildError(f"Bundled libraries look for libraries in the build machine's folders:\n  {where}")
+        report["stale_runpaths"] = sorted({entry for _, entry in foreign})
+        if foreign:
+            say(f"    {len(foreign)} RUNPATH entries name folders that do not exist here (left in PyPI wheels):")
+            for entry in report["stale_runpaths"][:5]:
+                say(f"      {entry}")
         readline = [i.path.name for i in infos if any(n.startswith(("libreadline", "libhistory")) for n in i.needed)]
         if readline:
             raise BuildError(f"Bundled files link GNU Readline (GPL-3.0): {', '.join(readline)}")
