@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QIcon, QPainter, QPixmap
@@ -41,11 +42,19 @@ def icon(name: str, color: str = "") -> QIcon:
 
 
 def style_sheet() -> str:
-    """The style sheet, with ``@icons/`` made into the icons folder's absolute path."""
+    """The style sheet, with ``url(@icons/x.svg)`` made into the icon's absolute path, quoted: an
+    installer unpacked into a folder such as ``R&D 100%`` or ``My Apps`` has spaces and symbols
+    in that path, which break an unquoted url() and with it the whole style sheet."""
     path = paths.resources_dir() / STYLE_SHEET
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         log.warning("No style sheet (%s): using the platform look", exc)
         return ""
-    return text.replace("@icons/", (paths.resources_dir() / "icons").as_posix() + "/")
+    icons = (paths.resources_dir() / "icons").as_posix()
+
+    def quoted(match: re.Match[str]) -> str:
+        target = f"{icons}/{match.group(1)}".replace("\\", "\\\\").replace('"', '\\"')
+        return f'url("{target}")'
+
+    return re.sub(r"url\(\s*@icons/([^)\s]+)\s*\)", quoted, text)
