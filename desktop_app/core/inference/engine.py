@@ -24,6 +24,7 @@ from desktop_app.core import hardware
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError, ModelLoadError
 from desktop_app.core.inference import templates
+from desktop_app.core.inference.stop_text import StopText
 from desktop_app.core.inference.templates import ChatTemplate, Renderer
 from desktop_app.core.models import gguf_meta
 from desktop_app.core.settings import LoadSettings, SamplingSettings
@@ -127,31 +128,6 @@ def _template_notes(template: ChatTemplate) -> list[str]:
             "chosen for its architecture. Pick another in the side panel if replies look wrong."
         ]
     return []
-
-
-class _StopText:
-    """Holds back text that may be the start of a stop string, so a stop never reaches the user."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self._stops = [s for s in stops if s]
-        self._held = ""
-
-    def feed(self, piece: str) -> tuple[str, bool]:
-        """(text safe to show, whether a stop string was reached)."""
-        if not self._stops:
-            return piece, False
-        text = self._held + piece
-        cut = min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
-        if cut >= 0:
-            self._held = ""
-            return text[:cut], True
-        keep = max((k for s in self._stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
-        self._held = text[len(text) - keep :] if keep else ""
-        return text[: len(text) - keep], False
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
 
 
 class Engine:
@@ -439,7 +415,7 @@ class Engine:
         limit = max_new_tokens if max_new_tokens is not None else sampling.max_tokens
         limit = max(0, min(limit, llm.n_ctx() - len(prompt)))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stop_text = _StopText(self.stops)
+        stop_text = StopText(self.stops)
         stopped_by_text = False
         pieces: list[str] = []
         finish = "length"

@@ -16,34 +16,10 @@ from typing import Any
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, LoadedModel, Message, Reply
+from desktop_app.core.inference.stop_text import StopText
 from desktop_app.core.settings import SamplingSettings
 
 Emit = Callable[[str], None]
-
-
-class StopFilter:
-    """Holds back text that may be the start of a stop string."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self._stops = [s for s in stops if s]
-        self._held = ""
-
-    def feed(self, piece: str) -> tuple[str, bool]:
-        """(text safe to send, whether a stop string was reached)."""
-        if not self._stops:
-            return piece, False
-        text = self._held + piece
-        cuts = [i for i in (text.find(s) for s in self._stops) if i >= 0]
-        if cuts:
-            self._held = ""
-            return text[: min(cuts)], True
-        keep = max((k for s in self._stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
-        self._held = text[len(text) - keep :] if keep else ""
-        return text[: len(text) - keep], False
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
 
 
 @dataclass(frozen=True)
@@ -57,7 +33,7 @@ class Served:
 def _run(
     items: Any, stops: Sequence[str], generation: CancelToken, cancel: CancelToken, emit: Emit
 ) -> tuple[Reply, str, bool]:
-    stop = StopFilter(stops)
+    stop = StopText(stops)
     sent: list[str] = []
     hit = False
     reply: Reply | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.inference import templates
-from desktop_app.core.inference.engine import _StopText
+from desktop_app.core.inference.stop_text import StopText
 from desktop_app.core.models import gguf_meta
 
 
@@ -81,7 +81,7 @@ def test_instruction_tuning_is_read_from_the_name(gemma_path: Path, name: str, t
 
 
 def test_stop_text_never_shows_a_stop_string_split_across_pieces() -> None:
-    stops = _StopText(["<end_of_turn>"])
+    stops = StopText(["<end_of_turn>"])
     shown = []
     for piece in ["Blue", " is nice<end", "_of", "_turn>more"]:
         text, stopped = stops.feed(piece)
@@ -89,5 +89,5 @@ def test_stop_text_never_shows_a_stop_string_split_across_pieces() -> None:
         if stopped:
             break
     assert "".join(shown) == "Blue is nice" and stopped
-    plain = _StopText(["<end_of_turn>"])
+    plain = StopText(["<end_of_turn>"])
     assert plain.feed("a <e")[0] == "a " and plain.flush() == "<e"  # held back, then released at the end
