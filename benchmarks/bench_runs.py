@@ -6,6 +6,10 @@ label grammar, greedily, alternately (so drifts in machine load hit both alike);
 loop gets llama-cpp-python's own prefix reuse between consecutive prompts. Hearth's side is the
 whole runner: messages rendered per row, the cache pinned to the shared prefix, every row
 parsed, scored and committed to SQLite. Ratios are rows/s of Hearth over the other side.
+
+Hearth reuses exactly the prefix every row shares, never what a row happens to share with the
+one before it (that would make a row's result depend on its neighbour): rows here begin as real
+ones do, differently, so that reuse is not counted for the plain loop either.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ ROWS = 16
 REPEATS = 5
 MAX_TOKENS = 4
 LABELS = ["positive", "negative", "mixed"]
+# Between timed steps: the other side's idle OpenMP threads stop spinning before this one starts.
+SETTLE_S = 1.0
 SYSTEM = (
     "You are an annotator for a study of film reviews. Read each review and give its overall sentiment "
     "as exactly one label. 'positive': the reviewer recommends the film or mostly praises it, even with "
@@ -45,7 +51,8 @@ def _write_dataset(path: Path) -> Path:
         writer = csv.writer(fh)
         writer.writerow(["id", "text"])
         for i in range(ROWS):
-            writer.writerow([f"r{i}", f"Film number {i}: {OPINIONS[i % len(OPINIONS)]}, said reviewer {i % 7}."])
+            opinion = OPINIONS[i % len(OPINIONS)]
+            writer.writerow([f"r{i}", f"{opinion[0].upper()}{opinion[1:]}, said reviewer {i} of film {i % 7}."])
     return path
 
 
@@ -153,6 +160,7 @@ def run() -> dict[str, Any]:
                 # The order turns round every repeat, so a burst of load on the machine hits each side alike.
                 steps = ["hearth", "plain", "fresh"] if repeat % 2 == 0 else ["fresh", "plain", "hearth"]
                 for step in steps:
+                    time.sleep(SETTLE_S)
                     if step == "hearth":
                         rate, hearth_out = _hearth(plan, reused, store)
                         hearth_rates.append(rate)
@@ -182,6 +190,11 @@ def run() -> dict[str, Any]:
             "hearth": round(hearth_rate, 2),
             "plain_llama_cpp": round(plain_rate, 2),
             "hearth_prefix_not_reused": round(fresh_rate, 2),
+        },
+        "samples_rows_per_s": {
+            "hearth": [round(r, 2) for r in hearth_rates],
+            "plain_llama_cpp": [round(r, 2) for r in plain_rates],
+            "hearth_prefix_not_reused": [round(r, 2) for r in fresh_rates],
         },
         "hearth_vs_plain": round(hearth_rate / plain_rate, 3),
         "prefix_reused_vs_not": round(hearth_rate / fresh_rate, 3),

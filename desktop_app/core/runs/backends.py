@@ -194,8 +194,9 @@ class LocalBackend:
 
     def _prefix_of(self, a: Sequence[Message], b: Sequence[Message]) -> list[int]:
         ta, tb = self.engine.tokenize_chat(a), self.engine.tokenize_chat(b)
-        # One token short: the last shared token may merge with what a real row puts after it.
-        return ta[: max(0, common_prefix(ta, tb) - 1)]
+        # A row whose text merges with the last shared token starts with less of it: keep_prefix
+        # then keeps what it does share (the same whatever came before), only a little slower.
+        return ta[: common_prefix(ta, tb)]
 
     def _pin(self, prompt: Sequence[int], prefix: Sequence[int]) -> None:
         self.engine.keep_prefix(prefix if self.reuse_prefix else [], prompt)

@@ -67,6 +67,10 @@ def test_a_label_run_from_the_window(qtbot: Any, loaded_window: Any, tmp_path: P
 
     loads: list[object] = []
     host.model_changed.connect(loads.append)
+    with qtbot.waitSignal(view.estimated, timeout=RUN_TIMEOUT_MS) as estimated:
+        qtbot.mouseClick(setup.estimate_button, Qt.MouseButton.LeftButton)
+    assert [r.index for r in estimated.args[0].rows] == [0, 1, 2]
+    assert "s a row" in setup.estimate_label.text() and view.store.all_runs() == []  # nothing stored
     with qtbot.waitSignal(view.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         qtbot.mouseClick(setup.run_button, Qt.MouseButton.LeftButton)
     summary = finished.args[0]
