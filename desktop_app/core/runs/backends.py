@@ -96,7 +96,7 @@ class DocumentAnswer:
     generation: Generation
     retrieved: list[dict[str, Any]]  # the top k passages: source, name, page, sent, cited
     cited: list[int]  # source numbers the answer cites
-    flagged: bool  # the citation check found a cited source that does not say it, or a bad number
+    flagged: bool  # the citation check: a bad number or citation, or a claim no source supports
     no_answer: bool  # the answer says the documents do not hold it
     warnings: list[str] = field(default_factory=list)
 
@@ -316,7 +316,11 @@ class LocalBackend:
             generation=generation,
             retrieved=retrieved,
             cited=[c.number for c in result.cited],
-            flagged=bool(result.invalid_citations) or any(s.unsupported for s in result.sentences),
+            # Flagged as the chat flags it: a bad citation, a cited source that does not say it, or a
+            # claim (cited or not) that no source supports.
+            flagged=bool(result.invalid_citations)
+            or any(s.unsupported for s in result.sentences)
+            or bool(result.unsupported_claims),
             no_answer=result.no_answer,
             warnings=list(result.warnings),
         )
