@@ -33,7 +33,10 @@ from desktop_app.core.units import human_duration
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a model over every row of a dataset and score it")
     p.add_argument("dataset", help="a CSV, TSV, JSONL or XLSX file")
-    p.add_argument("--model", required=True, help="a .gguf path or a local model's name")
+    p.add_argument("--model", required=True, help="a .gguf path or a local model's name (with --server: its id there)")
+    p.add_argument(
+        "--server", help="a server added in Settings › Servers (its name or id): the rows go there, several at once"
+    )
     p.add_argument("--prompt", required=True, help="the template, with {column} fields (or @FILE to read it)")
     p.add_argument("--system", default="", help="system prompt (or @FILE)")
     kind = p.add_mutually_exclusive_group()
@@ -216,6 +219,26 @@ def _load_for(store: RunStore, run_id: int) -> LocalBackend:
     return _load(path, load, provenance.template_preference(model, config.template_for(path)))
 
 
+def _remote(config: settings_store.Settings, server: str, model_id: str) -> Any:
+    """The model ``model_id`` on a server added in Settings (by its name or id)."""
+    from desktop_app.core.runs.remote_backend import RemoteBackend
+
+    wanted = server.strip().lower()
+    endpoint = next((e for e in config.endpoints if wanted in (e.id.lower(), e.name.lower())), None)
+    if endpoint is None:
+        names = ", ".join(e.name or e.id for e in config.endpoints) or "none yet"
+        raise HearthError(f"There is no server “{server}” in Settings › Servers ({names}).", "Add it there first.")
+    print(f"Sending rows to {model_id} on {endpoint.name or endpoint.url}…", file=sys.stderr)
+    return RemoteBackend.for_endpoint(endpoint, model_id)
+
+
+def _release(backend: Any) -> None:
+    if isinstance(backend, LocalBackend):
+        backend.engine.unload()
+    else:
+        backend.close()
+
+
 def _run_cancellable(work: Any) -> Any:
     """Runs ``work(cancel, progress)``; Ctrl+C pauses the run (the finished rows stay stored)."""
     cancel = CancelToken()
@@ -241,11 +264,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = settings_store.load()
     plan = runner.plan_run(Path(args.dataset), task_from_args(args))  # refused here, before anything loads
-    path = library.resolve(args.model, config.extra_model_paths)
-    load = config.load
-    if args.ctx:
-        load.n_ctx = args.ctx
-    backend = _load(path, load, config.template_for(path))
+    backend: Any
+    if getattr(args, "server", None):
+        backend = _remote(config, args.server, args.model)
+    else:
+        path = library.resolve(args.model, config.extra_model_paths)
+        load = config.load
+        if args.ctx:
+            load.n_ctx = args.ctx
+        backend = _load(path, load, config.template_for(path))
     print(f"{plan.dataset.name}: {plan.n:,} rows, {plan.dataset.sha256[:12]}…", file=sys.stderr)
     created: list[int] = []
     try:
@@ -257,7 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"\nPaused. Continue with: hearth runs resume {created[0]}", file=sys.stderr)
         raise
     finally:
-        backend.engine.unload()
+        _release(backend)
     _print_summary(summary, args.json)
     return 0
 

@@ -158,3 +158,40 @@ def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home
         assert {"manifest.json", "rows.jsonl", "results.csv", "dataset/reviews.csv"} <= set(z.namelist())
         manifest = json.loads(z.read("manifest.json"))
     assert manifest["summary"]["accuracy"] == straight["accuracy"] and manifest["seed"] == 7
+
+
+def test_a_run_on_a_server_added_in_settings(tmp_path: Path, hearth_server: Any) -> None:
+    """`hearth run --server NAME`: the rows go to Hearth's own server (started by the fixture on
+    127.0.0.1), the run records that server and the model it says answered."""
+    from desktop_app.core import secrets
+    from desktop_app.core import settings as settings_store
+    from desktop_app.core.inference.remote import key_name
+    from desktop_app.core.settings import RemoteEndpoint
+
+    home = tmp_path / "home"
+    home.mkdir()
+    previous = os.environ.get("HEARTH_HOME")
+    os.environ["HEARTH_HOME"] = str(home)  # the key and the endpoint go where the CLI will look
+    try:
+        config = settings_store.Settings()
+        config.endpoints = [RemoteEndpoint(id="lab", name="Lab box", url=hearth_server.root, has_key=True)]
+        settings_store.save(config)
+        secrets.put(key_name("lab"), hearth_server.key)
+    finally:
+        if previous is None:
+            del os.environ["HEARTH_HOME"]
+        else:
+            os.environ["HEARTH_HOME"] = previous
+    data = write_reviews(tmp_path / "reviews.csv")
+    summary = hearth_json(
+        "run", str(data), "--server", "lab box", "--model", hearth_server.model_id, "--prompt", "Review: {text}",
+        "--labels", "positive,negative", "--reference", "label", "--limit", "4", "--seed", "3", home=home,
+    )  # fmt: skip
+    assert summary["n"] == 4 and summary["invalid"] == 0
+    shown = hearth_json("runs", "show", str(summary["run_id"]), home=home)
+    assert [r["output"] in ("positive", "negative") for r in shown["rows"]] == [True] * 4
+    model = shown["manifest"]["model"]
+    assert (model["kind"], model["endpoint"], model["model_id"]) == ("remote", "Lab box", hearth_server.model_id)
+    assert model["url"].startswith("http://127.0.0.1:")
+    missing = hearth("run", str(data), "--server", "nowhere", "--model", "x", "--prompt", "{text}", home=home)
+    assert missing.returncode == 2 and "no server “nowhere”" in missing.stderr
