@@ -163,25 +163,25 @@ def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home
 def test_a_run_on_a_server_added_in_settings(tmp_path: Path, hearth_server: Any) -> None:
     """`hearth run --server NAME`: the rows go to Hearth's own server (started by the fixture on
     127.0.0.1), the run records that server and the model it says answered."""
-    from desktop_app.core import secrets
-    from desktop_app.core import settings as settings_store
-    from desktop_app.core.inference.remote import key_name
-    from desktop_app.core.settings import RemoteEndpoint
-
     home = tmp_path / "home"
     home.mkdir()
-    previous = os.environ.get("HEARTH_HOME")
-    os.environ["HEARTH_HOME"] = str(home)  # the key and the endpoint go where the CLI will look
-    try:
-        config = settings_store.Settings()
-        config.endpoints = [RemoteEndpoint(id="lab", name="Lab box", url=hearth_server.root, has_key=True)]
-        settings_store.save(config)
-        secrets.put(key_name("lab"), hearth_server.key)
-    finally:
-        if previous is None:
-            del os.environ["HEARTH_HOME"]
-        else:
-            os.environ["HEARTH_HOME"] = previous
+    # The endpoint and its key are stored the way the CLI process will read them: by a process of
+    # its own (a keyring another test set up in this one would not be the CLI's).
+    setup = (
+        "import sys\n"
+        "from desktop_app.core import secrets, settings\n"
+        "from desktop_app.core.inference.remote import key_name\n"
+        "from desktop_app.core.settings import RemoteEndpoint\n"
+        "config = settings.Settings()\n"
+        "config.endpoints = [RemoteEndpoint(id='lab', name='Lab box', url=sys.argv[1], has_key=True)]\n"
+        "settings.save(config)\n"
+        "secrets.put(key_name('lab'), sys.argv[2])\n"
+    )
+    stored = subprocess.run(
+        [sys.executable, "-c", setup, hearth_server.root, hearth_server.key],
+        capture_output=True, text=True, env=_env(home), timeout=TIMEOUT_S, check=False,
+    )  # fmt: skip
+    assert stored.returncode == 0, stored.stderr
     data = write_reviews(tmp_path / "reviews.csv")
     summary = hearth_json(
         "run", str(data), "--server", "lab box", "--model", hearth_server.model_id, "--prompt", "Review: {text}",
