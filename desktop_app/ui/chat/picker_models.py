@@ -53,9 +53,7 @@ class PickerListModel(LocalModelListModel):
         self.endResetModel()
 
     def set_models(self, items: Sequence[Any]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def remote_at(self, row: int) -> RemoteEntry | None:
         index = row - len(self._items)

@@ -109,9 +109,7 @@ class SourceTableModel(RowsTableModel):
         return True
 
     def set_sources(self, items: Sequence[Source]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def source(self, row: int) -> Source:
         return self._items[row]
@@ -153,9 +151,7 @@ class FileTableModel(RowsTableModel):
         return None
 
     def set_files(self, items: Sequence[FileRecord]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def record(self, row: int) -> FileRecord:
         return self._items[row]
@@ -184,9 +180,7 @@ class ProblemTableModel(RowsTableModel):
         return None
 
     def set_files(self, items: Sequence[FileRecord]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def record(self, row: int) -> FileRecord:
         return self._items[row]

@@ -62,9 +62,7 @@ class SearchResultsModel(RowsTableModel):
         return None
 
     def set_results(self, items: Sequence[RepoSummary]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        self.set_items(items)
 
     def result_at(self, row: int) -> RepoSummary | None:
         return self._items[row] if 0 <= row < len(self._items) else None
@@ -228,11 +226,6 @@ class DownloadsModel(RowsTableModel):
         self.beginInsertRows(QModelIndex(), row, row)
         self._items.append(item)
         self.endInsertRows()
-
-    def set_items(self, items: Sequence[DownloadItem]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
 
     def item_at(self, row: int) -> DownloadItem | None:
         return self._items[row] if 0 <= row < len(self._items) else None

@@ -40,6 +40,11 @@ class RowsTableModel(QAbstractTableModel):
             return None
         return self._items[index.row()]
 
+    def set_items(self, items: Iterable[Any]) -> None:
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else len(self.HEADERS)
 
