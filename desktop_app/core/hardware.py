@@ -113,17 +113,35 @@ def _llama_backend_loaded() -> tuple[str, bool, str, list[str]]:
     return backend, offload, llama_cpp.__version__, features or _cpu_features()
 
 
-def _cpu_features() -> list[str]:
-    """The SIMD features llama.cpp's CPU kernels use, as the OS reports them."""
+def _os_cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return ["NEON"] if platform.machine() in ("arm64", "aarch64") else []
-    match = re.search(r"^flags\s*:\s*(.*)$", text, flags=re.MULTILINE)
-    flags = set(match.group(1).split()) if match else set()
+        return set()
+    return cpu_flags(text)
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    match = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, flags=re.MULTILINE)
+    return set(match.group(1).split()) if match else set()
+
+
+def _cpu_features() -> list[str]:
+    """The SIMD features llama.cpp's CPU kernels use, as the OS reports them."""
     if platform.machine() in ("arm64", "aarch64"):
         return ["NEON"]
+    flags = _os_cpu_flags()
     return [f.upper() for f in _CPU_FLAGS if f in flags]
+
+
+AMX_NOTE = "AMX present, not used (llama.cpp's AMX code is unreliable)"
+
+
+def amx_note(flags: set[str]) -> str | None:
+    """Intel AMX is compiled out of Hearth's llama.cpp (its AMX kernel segfaults on the first prompt,
+    upstream llama.cpp #20824): where the CPU has it, say so rather than let the user wonder."""
+    return AMX_NOTE if flags & {"amx_tile", "amx_int8", "amx_bf16"} else None
 
 
 def nvidia_gpus() -> list[GPU]:
@@ -172,6 +190,9 @@ def detect() -> HardwareInfo:
     if apple:
         gpus.append(apple)
     notes = []
+    amx = amx_note(_os_cpu_flags())
+    if amx:
+        notes.append(amx)
     if any(g.vendor == "nvidia" for g in gpus) and backend != "CUDA":
         notes.append(
             "This computer has an NVIDIA GPU, but the installed llama.cpp was built without CUDA: "

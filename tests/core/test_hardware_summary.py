@@ -47,3 +47,15 @@ def test_a_gpu_the_build_can_use_and_one_it_cannot() -> None:
 def test_apple_silicon_shares_its_memory() -> None:
     apple = GPU("Apple Silicon GPU", "apple", 10 * GIB, 10 * GIB, unified_memory=True)
     assert summary_lines(machine("Metal", [apple]))[1] == "GPU: Apple Silicon GPU, sharing up to 10.0 GB of the memory"
+
+
+def test_amx_is_named_as_present_and_not_used() -> None:
+    """An AMX Xeon (flags as its /proc/cpuinfo lists them): the first-run page and `hearth hardware`
+    say AMX is there but not used, since llama.cpp's AMX code is compiled out (it crashes)."""
+    from desktop_app.core.hardware import AMX_NOTE, amx_note, cpu_flags
+
+    xeon = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\nbugs\t\t:\n"
+    laptop = "processor\t: 0\nflags\t\t: fpu sse avx2 fma\n"
+    assert amx_note(cpu_flags(xeon)) == AMX_NOTE == "AMX present, not used (llama.cpp's AMX code is unreliable)"
+    assert amx_note(cpu_flags(laptop)) is None
+    assert summary_lines(machine(notes=[AMX_NOTE]))[-1] == AMX_NOTE
