@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from desktop_app.cli import coding as coding_cli
 from desktop_app.cli.output import print_json
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
@@ -111,6 +112,9 @@ def register(sub: Any) -> None:
     p = rsub.add_parser("delete", help="delete a run and its rows")
     p.add_argument("run_id", type=int)
     p.set_defaults(func=cmd_delete)
+
+    # Human coding and agreement (codes, codebook, agreement, review, adjudicate): cli/coding.py.
+    coding_cli.register(rsub)
 
 
 # -- helpers --------------------------------------------------------------------------------------

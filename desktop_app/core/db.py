@@ -305,6 +305,50 @@ def m010_reply_versions(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m011_human_coding(db: sqlite3.Connection) -> None:
+    """Human coding of a run's rows (core/runs/coding.py): coders by name, one code per (run,
+    row, coder) with a note, saved on every keystroke; the adjudicated code of a disputed row
+    (the originals stay); the run's codebook."""
+    db.executescript(
+        """
+        CREATE TABLE coders (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE codes (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            coder_id INTEGER NOT NULL REFERENCES coders(id) ON DELETE CASCADE,
+            code TEXT,  -- NULL: no code (yet), or skipped
+            skipped INTEGER NOT NULL DEFAULT 0,
+            note TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'screen',  -- 'screen', or the file it was imported from
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (run_id, coder_id, idx)
+        );
+        CREATE INDEX codes_by_row ON codes(run_id, idx);
+        CREATE TABLE adjudications (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            decided_by TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (run_id, idx)
+        );
+        CREATE TABLE codebooks (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            codebook_json TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()
