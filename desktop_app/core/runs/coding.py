@@ -209,6 +209,15 @@ class CodeStore:
             )
         return [str(r[0]) for r in rows]
 
+    def last_coder(self, run_id: int) -> str | None:
+        """Who coded this run last (the coding window starts as them)."""
+        row = self.db.execute(
+            "SELECT k.name FROM codes c JOIN coders k ON k.id = c.coder_id WHERE c.run_id = ?"
+            " ORDER BY c.updated_at DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     # -- the codebook ---------------------------------------------------------------------------
 
     def codebook(self, run_id: int) -> Codebook:
