@@ -349,6 +349,47 @@ def m011_human_coding(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m013_judges(db: sqlite3.Connection) -> None:
+    """A second model as judge (core/runs/judge.py): which runs a judge run judged, with the rubric
+    and which judged row each of its rows is; and blind A/B comparisons by a person
+    (core/runs/blind.py), each choice saved as it is made, in the runs' terms (unblinded on demand)."""
+    db.executescript(
+        """
+        CREATE TABLE judge_runs (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            mode TEXT NOT NULL,  -- 'rubric' | 'pairwise'
+            judged_a INTEGER NOT NULL,
+            judged_b INTEGER,
+            rubric_json TEXT NOT NULL,
+            rubric_sha256 TEXT NOT NULL,
+            rows_json TEXT NOT NULL,  -- the judged row index behind each judge row
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX judge_runs_by_judged ON judge_runs(judged_a, judged_b);
+        CREATE TABLE blind_sessions (
+            id INTEGER PRIMARY KEY,
+            run_a INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            run_b INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            coder TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            revealed INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE blind_choices (
+            session_id INTEGER NOT NULL REFERENCES blind_sessions(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,  -- the dataset row
+            a_left INTEGER NOT NULL,  -- run A's answer was shown on the left
+            choice TEXT NOT NULL,  -- 'a' | 'b' | 'tie', in the runs' terms
+            note TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            PRIMARY KEY (session_id, idx)
+        );
+        """
+    )
+
+
 def connect(path: Path | None = None) -> sqlite3.Connection:
     """Opens (and migrates) the database. One connection per thread."""
     path = path or paths.db_path()
