@@ -18,6 +18,7 @@ import itertools
 import json
 import sqlite3
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -618,3 +619,40 @@ def agreement(
         }
     return report
 
+
+
+# -- in a run archive (core/runs/exchange.py) -------------------------------------------------------
+
+ARCHIVE_MEMBER = "codes.json"
+MAX_ARCHIVE_CODES_BYTES = 256 * 1024 * 1024
+
+
+def write_archive_codes(store: RunStore, run_id: int, archive: zipfile.ZipFile) -> None:
+    """The run's codebook, codes, adjudications and agreement report as ``codes.json`` (nothing
+    when no one has coded the run)."""
+    codes = CodeStore(store)
+    document = codes.to_document(run_id)
+    if not document["codes"] and not document["adjudications"]:
+        return
+    if len(codes.rater_codes(run_id).names) >= 2:
+        document["agreement"] = agreement(codes, run_id)
+    archive.writestr(ARCHIVE_MEMBER, json.dumps(document, indent=1, ensure_ascii=False))
+
+
+def read_archive_codes(archive: zipfile.ZipFile) -> Any:
+    """An archive's ``codes.json``, parsed (None when it has none); checked when stored."""
+    try:
+        info = archive.getinfo(ARCHIVE_MEMBER)
+    except KeyError:
+        return None
+    if info.file_size > MAX_ARCHIVE_CODES_BYTES:
+        raise HearthError("The archive's human codes are too large to be real.", "Export the run again with Hearth.")
+    try:
+        return json.loads(archive.read(info).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise HearthError("The archive's human codes (codes.json) do not read.", "Export the run again.") from None
+
+
+def restore_archive_codes(store: RunStore, run_id: int, document: Any) -> None:
+    if document is not None:
+        CodeStore(store).from_document(run_id, document)

@@ -27,6 +27,7 @@ from typing import IO, Any
 from desktop_app.core import paths
 from desktop_app.core.atomic_files import write_error, write_json_atomically
 from desktop_app.core.errors import HearthError
+from desktop_app.core.runs import coding
 from desktop_app.core.runs.provenance import MANIFEST_FORMAT, MANIFEST_VERSION
 from desktop_app.core.runs.storage import RowResult, RunRecord, RunStore
 from desktop_app.core.runs.summary import summarize
@@ -124,6 +125,7 @@ def export_archive(store: RunStore, run_id: int, path: Path) -> Path:
             name = f"dataset/{dataset.name}"
             archive.write(dataset, name)
             manifest["archive"]["dataset_file"] = name
+        coding.write_archive_codes(store, run_id, archive)  # human codes, if any (core/runs/coding.py)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     return path
 
@@ -172,6 +174,7 @@ def import_archive(store: RunStore, path: Path) -> int:
             ]
         except (KeyError, TypeError, ValueError) as exc:
             raise _bad_archive(path, f"its rows do not read ({exc})") from None
+        codes = coding.read_archive_codes(archive)
         dataset_path = Path(str(manifest.get("dataset", {}).get("path", "")))
         sha256 = str(run.get("dataset_sha256", ""))
         member = (manifest.get("archive") or {}).get("dataset_file")
@@ -195,6 +198,7 @@ def import_archive(store: RunStore, path: Path) -> int:
     )  # fmt: skip
     try:
         store.add_rows(run_id, rows)
+        coding.restore_archive_codes(store, run_id, codes)
     except Exception:
         store.delete(run_id)
         raise

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 from desktop_app.core.runs.datasets import sha256_of
+from desktop_app.core.runs.provenance import MANIFEST_FORMAT, MANIFEST_VERSION
 from desktop_app.core.runs.storage import RowResult, RunStore
 
 LABELS = ["positive", "negative", "mixed"]
@@ -21,9 +22,11 @@ def make_run(store: RunStore, folder: Path, outputs: list[str], references: list
         writer.writerow(["id", "text", "label"])
         for i, ref in enumerate(references):
             writer.writerow([f"r{i}", f"Review number {i}, rather {ref}.", ref])
+    manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION}
     task = {"prompt": "Review: {text}\nLabel?", "kind": "labels", "labels": LABELS, "reference": "label"}
     run_id = store.create(
-        "reviews", len(outputs), "labels", str(dataset), sha256_of(dataset), "SmolLM2", None, task, {}, status="done"
+        "reviews", len(outputs), "labels", str(dataset), sha256_of(dataset), "SmolLM2", None, task, manifest,
+        status="done",
     )
     store.add_rows(
         run_id,

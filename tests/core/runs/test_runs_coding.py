@@ -216,3 +216,39 @@ def test_codes_travel_as_a_document_into_another_run(stores: tuple[RunStore, Cod
         codes.from_document(make_run(runs, tmp_path, MODEL_SAYS), hostile)
     with pytest.raises(HearthError):
         codes.from_document(other, {"format": "something else"})
+
+
+def test_a_run_archive_carries_the_codes_and_a_bad_codes_file_refuses_it(
+    stores: tuple[RunStore, CodeStore], tmp_path: Path
+) -> None:
+    import zipfile
+
+    from desktop_app.core.runs import exchange
+
+    runs, codes = stores
+    run_id = make_run(runs, tmp_path, MODEL_SAYS)
+    plain = exchange.export_archive(runs, run_id, tmp_path / "plain.zip")
+    assert "codes.json" not in zipfile.ZipFile(plain).namelist()  # nobody coded: nothing added
+    codes.set_code(run_id, 0, "Ann", "mixed")
+    codes.set_code(run_id, 1, "Ann", "negative")
+    codes.adjudicate(run_id, 0, "mixed", decided_by="Lead")
+    archive = exchange.export_archive(runs, run_id, tmp_path / "coded.zip")
+    with zipfile.ZipFile(archive) as zf:
+        inside = json.loads(zf.read("codes.json"))
+    assert inside["agreement"]["pairs"][0]["a"] == "model" and len(inside["codes"]) == 2
+
+    imported = exchange.import_archive(runs, archive)
+    assert codes.get(imported, 1, "Ann").code == "negative"  # type: ignore[union-attr]
+    assert codes.adjudications(imported) == {0: ("mixed", "")}
+
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(hostile, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "codes.json":
+                data = json.dumps({**inside, "codes": [{"index": 5000, "coder": "Ann", "code": "x"}]}).encode()
+            dst.writestr(item, data)
+    before = len(runs.all_runs())
+    with pytest.raises(HearthError, match="row 5000"):
+        exchange.import_archive(runs, hostile)
+    assert len(runs.all_runs()) == before  # nothing kept of the refused archive
