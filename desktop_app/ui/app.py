@@ -34,6 +34,7 @@ def run_gui(args: list[str], process_start: float) -> int:
     from desktop_app.ui.shared.error_reporting import ErrorReporter, setup_logging
     from desktop_app.ui.shared.garbage import GuiThreadGarbageCollector
     from desktop_app.ui.shared.resources import icon, style_sheet
+    from desktop_app.ui.shared.safe_text import install_tooltip_guard
 
     setup_logging()
     qt_args = [sys.argv[0], *(a for a in args if a != "--smoke")]
@@ -45,6 +46,7 @@ def run_gui(args: list[str], process_start: float) -> int:
     app.setStyle("Fusion")  # the same base on every platform; the style sheet builds on it
     app.setStyleSheet(style_sheet())
     app.setWindowIcon(icon("hearth"))
+    install_tooltip_guard(app)  # a tooltip with outside text never fetches an image (safe_text.py)
     reporter = ErrorReporter(app)
     reporter.install()
     collector = GuiThreadGarbageCollector(app)

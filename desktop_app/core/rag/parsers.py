@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import html
 import logging
+import posixpath
 import re
 import zipfile
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.etree import ElementTree
 
+from desktop_app.core import safe_zip
 from desktop_app.core.errors import HearthError
 from desktop_app.core.units import plural
 
@@ -49,6 +51,13 @@ CODE_EXTENSIONS = {
 KNOWN_NAMES = {"readme", "license", "copying", "makefile", "dockerfile", "changelog", "authors", "notice"}
 
 TEXT_SIZE_LIMIT = 32 * 1024 * 1024  # text/code files larger than this are logs or data dumps, not documents
+# The most text taken from one file, in characters (a long book is 2-4 M): what lies past it is
+# left out and the file's report says so. It bounds what a zip bomb or a repeated chapter yields.
+TEXT_CHAR_LIMIT = 20_000_000
+# A part of a DOCX, ODT or EPUB that Hearth parses, inflated (a 1,000-page book's is ~20 MB).
+PART_SIZE_LIMIT = 64 * 1024 * 1024
+TRUNCATED_NOTE = f"Only its first {TEXT_CHAR_LIMIT:,} characters were indexed; the rest was left out."
+HEADING_LIMIT = 300  # characters of one heading kept (a heading is a title, not a chapter)
 
 
 class UnreadableDocument(HearthError):  # noqa: N818 - reads naturally: raise UnreadableDocument
@@ -127,7 +136,23 @@ def parse(path: Path) -> ParsedDocument:
         raise UnreadableDocument(f"The file looks damaged and could not be read ({_short(exc)}).") from None
     if not any(b.text.strip() for b in doc.blocks):
         raise UnreadableDocument("The file contains no text.")
+    _cap_text(doc)
     return doc
+
+
+def _cap_text(doc: ParsedDocument) -> None:
+    """Keeps the first TEXT_CHAR_LIMIT characters of ``doc`` and says so in its notes."""
+    total = 0
+    for i, block in enumerate(doc.blocks):
+        room = TEXT_CHAR_LIMIT - total
+        if len(block.text) > room:
+            block.text = block.text[:room]
+            block.headings = [h for h in block.headings if h[0] < room]
+            del doc.blocks[i + (1 if room else 0) :]
+            if TRUNCATED_NOTE not in doc.notes:
+                doc.notes.append(TRUNCATED_NOTE)
+            return
+        total += len(block.text)
 
 
 def _short(exc: BaseException) -> str:
@@ -293,15 +318,23 @@ def markdown_headings(text: str) -> list[tuple[int, str]]:
 
 class _TextBuilder:
     """Builds plain text while recording headings at their offsets. Keeps at most one
-    blank line between blocks and no spaces at line starts."""
+    blank line between blocks and no spaces at line starts. Every step costs the length of
+    its own text only (a page of 100,000 ``<br>`` s reads in linear time). Past ``limit``
+    characters it takes nothing more and sets ``truncated``."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = TEXT_CHAR_LIMIT) -> None:
         self.parts: list[str] = []
         self.length = 0
         self.last = "\n"
         self.headings: list[tuple[int, str]] = []
         self._stack: list[tuple[int, str]] = []
         self._newlines = 2
+        self.limit = limit
+        self.truncated = False
+
+    @property
+    def full(self) -> bool:
+        return self.length >= self.limit
 
     def add(self, text: str, preformatted: bool = False) -> None:
         if preformatted:
@@ -318,6 +351,11 @@ class _TextBuilder:
             self._append(text)
 
     def _append(self, text: str) -> None:
+        if self.length + len(text) > self.limit:
+            text = text[: max(0, self.limit - self.length)]
+            self.truncated = True
+            if not text:
+                return
         self.parts.append(text)
         self.length += len(text)
         self.last = text[-1]
@@ -327,10 +365,13 @@ class _TextBuilder:
     def newline(self, count: int = 1) -> None:
         if self.length == 0:
             return
-        if self.last == " ":
-            self.parts[-1] = self.parts[-1].rstrip(" ")
-            self.length = sum(len(p) for p in self.parts)
-            self.last = self.parts[-1][-1] if self.parts[-1] else "\n"
+        while self.last == " ":  # a line ends without its trailing spaces
+            part = self.parts.pop()
+            kept = part.rstrip(" ")
+            self.length -= len(part) - len(kept)
+            if kept:
+                self.parts.append(kept)
+            self.last = self.parts[-1][-1] if self.parts else "\n"
         need = count - self._newlines
         if need > 0:
             self._append("\n" * need)
@@ -339,8 +380,19 @@ class _TextBuilder:
         """Records a heading starting at the current offset (call before adding its text)."""
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
-        self._stack.append((level, title))
+        self._stack.append((level, title[:HEADING_LIMIT]))
         self.headings.append((self.length, " > ".join(t for _, t in self._stack if t)))
+
+    def extend_heading(self, more: str) -> None:
+        """Adds ``more`` to the heading just started (one split over several text nodes), up to
+        HEADING_LIMIT characters: a heading of 100,000 nodes must not cost their square."""
+        if not self.headings or not self._stack or not more:
+            return
+        level, title = self._stack[-1]
+        if len(title) >= HEADING_LIMIT:
+            return
+        self._stack[-1] = (level, f"{title} {more}"[:HEADING_LIMIT])
+        self.headings[-1] = (self.headings[-1][0], " > ".join(t for _, t in self._stack if t))
 
     def block(self, page: int | None = None) -> Block:
         return Block("".join(self.parts), page=page, headings=list(self.headings))
@@ -364,8 +416,8 @@ class _VisibleText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.out = builder or _TextBuilder()
         self.title = ""
-        self._skip_depth = 0
         self._skip_stack: list[str] = []
+        self._skip_counts: dict[str, int] = {}  # tags in _skip_stack: a stray end tag costs O(1)
         self._in_title = False
         self._pre = 0
         self._heading: tuple[int, list[str]] | None = None  # level, text parts
@@ -379,10 +431,10 @@ class _VisibleText(HTMLParser):
         hidden = "hidden" in attributes or attributes.get("aria-hidden") == "true"
         style = (attributes.get("style") or "").replace(" ", "").lower()
         if tag in _SKIP_TAGS or hidden or "display:none" in style:
-            self._skip_stack.append(tag)  # (a <title> inside <head> is still read, for the document's name)
+            self._push_skip(tag)  # (a <title> inside <head> is still read, for the document's name)
             return
         if self._skip_stack:
-            self._skip_stack.append(tag)
+            self._push_skip(tag)
             if tag == "title":
                 self._in_title = True
             return
@@ -400,9 +452,10 @@ class _VisibleText(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if self._skip_stack:
-            if tag in self._skip_stack:  # close it and anything left open inside it
-                while self._skip_stack.pop() != tag:
-                    pass
+            if self._skip_counts.get(tag):  # close it and anything left open inside it
+                while (popped := self._skip_stack.pop()) != tag:
+                    self._skip_counts[popped] -= 1
+                self._skip_counts[tag] -= 1
             if tag == "title":
                 self._in_title = False
             return
@@ -416,22 +469,25 @@ class _VisibleText(HTMLParser):
                 self._pre -= 1
             self.out.newline(2 if tag in ("p", "table", "ul", "ol", "pre", "blockquote") else 1)
 
+    def _push_skip(self, tag: str) -> None:
+        self._skip_stack.append(tag)
+        self._skip_counts[tag] = self._skip_counts.get(tag, 0) + 1
+
     def handle_data(self, data: str) -> None:
         if self._in_title:
-            self.title += data
+            if len(self.title) < HEADING_LIMIT:
+                self.title += data
             return
-        if self._skip_stack:
+        if self._skip_stack or self.out.full:
             return
         if self._heading is not None:
             level, parts = self._heading
             if not parts and data.strip():
                 self.out.heading(level, data.strip())
-            elif parts and self.out.headings:
+            elif parts:
                 # Headings split over several text nodes (<h2>Results <em>in</em> mice</h2>).
-                start, path = self.out.headings[-1]
-                self.out.headings[-1] = (start, f"{path} {data.strip()}".rstrip())
-                self.out._stack[-1] = (level, f"{self.out._stack[-1][1]} {data.strip()}".rstrip())
-            if data.strip():
+                self.out.extend_heading(data.strip())
+            if data.strip() and not parts:
                 parts.append(data)
         self.out.add(data, preformatted=self._pre > 0)
 
@@ -587,12 +643,16 @@ def _parse_docx(path: Path) -> ParsedDocument:
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
 
+    _check_parts(path, "Word document")  # python-docx loads every part whole
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise UnreadableDocument(f"The file is damaged or is not a real Word document ({_short(exc)}).") from None
     builder = _TextBuilder()
     for item in document.iter_inner_content():
+        if builder.full:
+            builder.truncated = True
+            break
         if isinstance(item, Table):
             for row in item.rows:
                 cells: list[str] = []
@@ -614,8 +674,27 @@ def _parse_docx(path: Path) -> ParsedDocument:
             builder.heading(level, text.strip())
         builder.add_raw(text.strip())
         builder.newline(2)
-    title = (document.core_properties.title or "").strip()
-    return ParsedDocument(path, "docx", [builder.block()], title=title or path.stem)
+    title = (document.core_properties.title or "").strip()[:HEADING_LIMIT]
+    return ParsedDocument(path, "docx", [builder.block()], title=title or path.stem, notes=_notes(builder))
+
+
+def _check_parts(path: Path, what: str) -> None:
+    """Refuses a zip whose XML parts would inflate past PART_SIZE_LIMIT (or all parts past
+    safe_zip's total), before a library loads them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            safe_zip.check_all(archive, limit=safe_zip.MEMBER_LIMIT)
+            for info in archive.infolist():
+                if info.filename.lower().endswith((".xml", ".rels", ".xhtml", ".html", ".htm")):
+                    safe_zip.check_member(info, PART_SIZE_LIMIT)
+    except zipfile.BadZipFile as exc:
+        raise UnreadableDocument(f"The file is damaged or is not a real {what} ({_short(exc)}).") from None
+    except safe_zip.ZipTooLarge as exc:
+        raise UnreadableDocument(exc.message, exc.hint) from None
+
+
+def _notes(builder: _TextBuilder) -> list[str]:
+    return [TRUNCATED_NOTE] if builder.truncated else []
 
 
 def _docx_heading_level(paragraph: Any) -> int | None:
@@ -635,13 +714,18 @@ _ODF_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 def _parse_odt(path: Path) -> ParsedDocument:
     try:
         with zipfile.ZipFile(path) as archive:
-            root = ElementTree.fromstring(archive.read("content.xml"))
+            root = ElementTree.fromstring(safe_zip.read_member(archive, "content.xml", PART_SIZE_LIMIT))
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
         raise UnreadableDocument(f"The file is damaged or is not a real OpenDocument text ({_short(exc)}).") from None
+    except safe_zip.ZipTooLarge as exc:
+        raise UnreadableDocument(exc.message, exc.hint) from None
     builder = _TextBuilder()
     heading_tag = f"{{{_ODF_TEXT}}}h"
     paragraph_tag = f"{{{_ODF_TEXT}}}p"
     for element in root.iter():
+        if builder.full:
+            builder.truncated = True
+            break
         if element.tag not in (heading_tag, paragraph_tag):
             continue
         text = "".join(element.itertext()).strip()
@@ -652,7 +736,7 @@ def _parse_odt(path: Path) -> ParsedDocument:
             builder.heading(int(element.get(f"{{{_ODF_TEXT}}}outline-level", "1")), text)
         builder.add_raw(text)
         builder.newline(2)
-    return ParsedDocument(path, "odt", [builder.block()], title=path.stem)
+    return ParsedDocument(path, "odt", [builder.block()], title=path.stem, notes=_notes(builder))
 
 
 def _parse_epub(path: Path) -> ParsedDocument:
@@ -661,33 +745,47 @@ def _parse_epub(path: Path) -> ParsedDocument:
     except zipfile.BadZipFile as exc:
         raise UnreadableDocument(f"The file is damaged or is not a real EPUB ({_short(exc)}).") from None
     with archive:
-        names = set(archive.namelist())
-        if "META-INF/encryption.xml" in names and b"EncryptedData" in archive.read("META-INF/encryption.xml"):
-            raise UnreadableDocument("The e-book is protected by DRM.")
-        chapters = _epub_spine(archive)
-        builder = _TextBuilder()
-        title = ""
-        for name in chapters:
-            if name not in names:
-                continue
-            markup, _ = _decode_html(archive.read(name))
-            parser = _VisibleText(builder)
-            parser.feed(markup)
-            parser.close()
-            builder.newline(2)
-            title = title or parser.title.strip()
-    return ParsedDocument(path, "epub", [builder.block()], title=title or path.stem)
+        try:
+            return _read_epub(path, archive)
+        except safe_zip.ZipTooLarge as exc:
+            raise UnreadableDocument(exc.message, exc.hint) from None
+
+
+def _read_epub(path: Path, archive: zipfile.ZipFile) -> ParsedDocument:
+    names = set(archive.namelist())
+    if "META-INF/encryption.xml" in names and b"EncryptedData" in safe_zip.read_member(
+        archive, "META-INF/encryption.xml", PART_SIZE_LIMIT
+    ):
+        raise UnreadableDocument("The e-book is protected by DRM.")
+    builder = _TextBuilder()
+    title = ""
+    # Each chapter once, however often the spine names it (an 846-byte EPUB whose spine repeats
+    # one chapter would otherwise yield 150 M characters).
+    for name in dict.fromkeys(_epub_spine(archive)):
+        if name not in names:
+            continue
+        if builder.full:
+            builder.truncated = True
+            break
+        markup, _ = _decode_html(safe_zip.read_member(archive, name, PART_SIZE_LIMIT))
+        parser = _VisibleText(builder)
+        parser.feed(markup)
+        parser.close()
+        builder.newline(2)
+        title = title or parser.title.strip()
+    return ParsedDocument(path, "epub", [builder.block()], title=title or path.stem, notes=_notes(builder))
 
 
 def _epub_spine(archive: zipfile.ZipFile) -> list[str]:
     """The chapters in reading order, from the package document named in container.xml."""
-    container = ElementTree.fromstring(archive.read("META-INF/container.xml"))
+    container = ElementTree.fromstring(safe_zip.read_member(archive, "META-INF/container.xml", PART_SIZE_LIMIT))
     rootfile = next(e for e in container.iter() if e.tag.endswith("rootfile")).get("full-path", "")
-    opf = ElementTree.fromstring(archive.read(rootfile))
+    opf = ElementTree.fromstring(safe_zip.read_member(archive, rootfile, PART_SIZE_LIMIT))
     base = PurePosixPath(rootfile).parent
     manifest = {e.get("id"): e.get("href", "") for e in opf.iter() if e.tag.endswith("}item") or e.tag == "item"}
     order = [e.get("idref") for e in opf.iter() if e.tag.endswith("itemref")]
-    return [str(base / manifest[i]) if str(base) != "." else manifest[i] for i in order if i in manifest]
+    names = [str(base / manifest[i]) if str(base) != "." else manifest[i] for i in order if i in manifest]
+    return [posixpath.normpath(name) for name in names]  # "a/../ch1.xhtml" is ch1.xhtml: read once
 
 
 _PARSERS = {

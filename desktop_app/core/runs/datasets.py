@@ -24,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core import safe_zip
 from desktop_app.core.errors import HearthError
 
 ID_COLUMNS = ("id", "row_id", "ID", "Id")
@@ -331,10 +332,10 @@ def _cell_text(value: Any) -> str:
 def _open_xlsx(path: Path, size: int) -> Dataset:
     columns: list[str] = []
     n_rows = 0
-    for i, values in enumerate(_xlsx_values(path)):
+    for i, cells in enumerate(_xlsx_values(path)):
         if i == 0:
-            columns = _header(path, _trim([_cell_text(v) for v in values]))
-        elif any(_cell_text(v).strip() for v in values):
+            columns = _header(path, _trim([_cell_text(cells.get(c)) for c in range(max(cells) + 1)]))
+        elif any(_cell_text(v).strip() for v in cells.values()):
             n_rows += 1
     if not columns:
         raise _refuse(path, "its first sheet is empty.")
@@ -349,32 +350,71 @@ def _trim(cells: list[str]) -> list[str]:
     return cells
 
 
-def _xlsx_values(path: Path) -> Iterator[tuple[Any, ...]]:
+def _xlsx_values(path: Path) -> Iterator[dict[int, Any]]:
+    """The first sheet's rows that hold a value, from the header on, each as {column index:
+    value} of the cells present. Only what the sheet really contains is read: the dimension it
+    declares (``A1:XFD1048576`` would be 17 billion cells) and the gaps between row numbers are
+    never filled in. A damaged workbook is refused in plain words."""
     import zipfile
 
     from openpyxl import load_workbook
 
     try:
+        with zipfile.ZipFile(path) as archive:
+            safe_zip.check_all(archive)
         book = load_workbook(path, read_only=True, data_only=True)
+    except safe_zip.ZipTooLarge as exc:
+        raise _refuse(path, exc.message, exc.hint) from None
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise _refuse(path, f"it is not a readable XLSX workbook ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a damaged workbook
+        raise _damaged(path, exc) from None
     try:
         sheet = book.worksheets[0] if book.worksheets else None
         if sheet is None:
             return
-        yield from sheet.iter_rows(values_only=True)
+        started = False
+        for cells in _present_rows(sheet):
+            started = started or any(_cell_text(v).strip() for v in cells.values())
+            if started:
+                yield cells
+    except HearthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a truncated or damaged sheet raises anything
+        raise _damaged(path, exc) from None
     finally:
         book.close()
 
 
+def _damaged(path: Path, exc: BaseException) -> HearthError:
+    why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return _refuse(
+        path, f"the workbook is damaged and its first sheet cannot be read ({why}).", "Open it in a spreadsheet "
+        "program and save it again, or save it as CSV."
+    )
+
+
+def _present_rows(sheet: Any) -> Iterator[dict[int, Any]]:
+    """The rows the sheet's XML holds, as openpyxl parses them (its read-only worksheet pads every
+    row to the declared width and fills every missing row, which a hostile file makes endless)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = sheet.parent
+    with sheet._get_source() as source:
+        parser = WorkSheetParser(
+            source, sheet._shared_strings, data_only=book.data_only, epoch=book.epoch,
+            date_formats=book._date_formats, timedelta_formats=book._timedelta_formats,
+        )  # fmt: skip
+        for _number, row in parser.parse():
+            cells = {int(cell["column"]) - 1: cell["value"] for cell in row if cell["value"] is not None}
+            if cells:
+                yield cells
+
+
 def _xlsx_rows(path: Path, columns: list[str]) -> Iterator[tuple[int, Row]]:
     index = 0
-    for i, values in enumerate(_xlsx_values(path)):
-        if i == 0:
+    for i, cells in enumerate(_xlsx_values(path)):
+        if i == 0 or not any(_cell_text(v).strip() for v in cells.values()):
             continue
-        cells = [_cell_text(v) for v in values]
-        if not any(c.strip() for c in cells):
-            continue
-        cells = (cells + [""] * len(columns))[: len(columns)]
-        yield index, dict(zip(columns, cells, strict=True))
+        yield index, {name: _cell_text(cells.get(c)) for c, name in enumerate(columns)}
         index += 1

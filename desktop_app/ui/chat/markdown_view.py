@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QSizeF, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser, QWidget
+from PySide6.QtWidgets import QFrame, QSizePolicy, QWidget
 
 from desktop_app.core.rag.locate import find_words
 from desktop_app.ui.shared.external_links import confirm_external_link
@@ -18,12 +18,13 @@ from desktop_app.ui.shared.markdown_render import (
     RenderedMarkdown,
     render_markdown,
 )
+from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
 UNSUPPORTED_UNDERLINE = "#d97706"
 UNSUPPORTED_BACKGROUND = "#fef3c7"
 
 
-class MarkdownView(QTextBrowser):
+class MarkdownView(SafeTextBrowser):
     """Shows rendered Markdown; "Copy" links over code blocks copy the block's text; a
     citation link [n] of an answer from documents emits ``citation_clicked``; a link to the
     outside world opens only after a question that shows its full address."""

@@ -10,10 +10,11 @@ from typing import Any
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.core.conversations.store import Provenance, StoredMessage
 from desktop_app.core.units import human_bytes
+from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
 FINISH_WORDS = {
     "stop": "finished by the model",
@@ -113,7 +114,7 @@ class ProvenanceDialog(QDialog):
         self._message = message
         self.setWindowTitle("How this reply was made")
         self.resize(720, 660)
-        self.view = QTextBrowser()
+        self.view = SafeTextBrowser()  # shows what a model file and a server said
         self.view.setHtml(provenance_html(message.provenance))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.copy_button = QPushButton("Copy as JSON")

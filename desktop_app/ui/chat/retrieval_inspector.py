@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableView,
     QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.ui.chat.rag_views import BudgetView, budget_parts, location
 from desktop_app.ui.shared.item_models import AnyIndex
+from desktop_app.ui.shared.safe_text import SafeTextBrowser
 from desktop_app.ui.shared.score_labels import (
     COMBINED,
     COMBINED_TIP,
@@ -259,7 +259,7 @@ class RetrievalInspectorDialog(QDialog):
 
         self.budget = BudgetView()
         self.budget.set_budget(inspector.get("budget") or data.get("budget") or {})
-        self.notes = QTextBrowser()
+        self.notes = SafeTextBrowser()  # shows text from documents
         self.notes.setHtml(notes_html(data))
         notes_page = QWidget()
         notes_layout = QVBoxLayout(notes_page)

@@ -13,6 +13,10 @@ a group such as [2, 3] shows as [2][3].
 A link the model wrote leads off this computer and may be made up: it is drawn as a link
 (blue, underlined, unlike a citation) with its full address beside its text, and only
 http(s) and mailto addresses stay links at all. Opening one asks first (the chat view).
+
+An image is never drawn: Qt would fetch its source itself, with no click (a local file, a
+device, a network share). It shows as its description and address, as text; an http(s)
+address is a link that asks before opening, like any other.
 """
 
 from __future__ import annotations
@@ -111,6 +115,18 @@ class _QtRenderer(RendererHTML):
         if text.strip() == shown:
             return closing
         return f'{closing} <span style="{ADDRESS_STYLE}">({html.escape(href)})</span>'
+
+    def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+        token = tokens[idx]
+        src = str(token.attrGet("src") or "")
+        alt = self.renderInlineAsText(token.children or [], options, env).strip()
+        label = html.escape(f"[image: {alt}]" if alt else "[image]")
+        address = f' <span style="{ADDRESS_STYLE}">({html.escape(src)})</span>' if src else ""
+        if src.split(":", 1)[0].lower() in ("http", "https"):
+            title = html.escape(f"{src} (outside this computer; Hearth asks before opening it)", quote=True)
+            link = f'<a href="{html.escape(src, quote=True)}" title="{title}" style="{LINK_STYLE}">{label}</a>'
+            return link + address
+        return label + address
 
     @staticmethod
     def _block(code: str, language: str, env: EnvType) -> str:
