@@ -210,7 +210,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print(f"    Fleiss' kappa {_estimate(group['fleiss_kappa'])}: {strength(group['fleiss_kappa']['value'])}")
     reference = report.get("reference")
     if reference and reference["n"]:
-        print(f"  The model against the reference ({reference['adjudicated']:,} rows decided by review): "
+        print(f"  The model against the reference ({plural(reference['adjudicated'], 'row')} decided by review): "
               f"{_estimate(reference['accuracy'], percent=True)} right")  # fmt: skip
     return 0
 
