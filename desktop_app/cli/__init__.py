@@ -8,12 +8,18 @@ on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
+import sqlite3
 import sys
+import traceback
 from collections.abc import Sequence
 
 from desktop_app.core.errors import Cancelled, HearthError
+
+log = logging.getLogger(__name__)
 
 COMMAND_MODULES = [
     "desktop_app.cli.models",
@@ -24,7 +30,9 @@ COMMAND_MODULES = [
     "desktop_app.cli.fit",
     "desktop_app.cli.conversations",
     "desktop_app.cli.runs",
+    "desktop_app.cli.sweep",
     "desktop_app.cli.serve",
+    "desktop_app.cli.servers",
 ]
 
 
@@ -45,6 +53,7 @@ def run(argv: Sequence[str]) -> int:
         parser.print_help()
         return 1
     try:
+        _start_checks()
         return int(args.func(args) or 0)
     except HearthError as exc:
         print(f"hearth: {exc}", file=sys.stderr)
@@ -52,3 +61,47 @@ def run(argv: Sequence[str]) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("hearth: stopped.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hearth docs list --json | head`: the reader has had enough
+        _quiet_stdout()
+        return 0
+    except (OSError, sqlite3.DatabaseError) as exc:  # the environment, not a bug: no traceback
+        return _environment_failure(exc, args.verbose)
+
+
+def _start_checks() -> None:
+    """Checks (and if need be repairs) the database before any command, saying what was done."""
+    from desktop_app.core import db
+
+    db.connect().close()
+    for notice in db.take_notices():
+        print(f"hearth: {notice}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """Points stdout at nothing, so Python's own flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _environment_failure(exc: BaseException, verbose: bool) -> int:
+    if isinstance(exc, BrokenPipeError):
+        _quiet_stdout()
+        return 0
+    if verbose:
+        traceback.print_exc()
+    log.debug("failure", exc_info=exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" (“{exc.filename}”)" if exc.filename else ""
+        print(f"hearth: The disk is full{where}. What was saved before is kept. Free some space, then try again.",
+              file=sys.stderr)
+        return 2
+    if isinstance(exc, sqlite3.DatabaseError):
+        from desktop_app.core import db, paths
+
+        print(f"hearth: {db.database_error(paths.db_path(), exc)}", file=sys.stderr)
+        return 2
+    print(f"hearth: {exc}", file=sys.stderr)
+    return 2

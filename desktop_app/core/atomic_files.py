@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
 
 
@@ -40,7 +41,8 @@ def write_text_atomically(path: Path, text: str) -> None:
     Raises HearthError in plain words."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _new_file_mode(path))
+        with open(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -49,6 +51,17 @@ def write_text_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise write_error(path, exc) from exc
+
+
+def _new_file_mode(path: Path) -> int:
+    """0600 inside Hearth's data folder (settings, queues: the owner's only); elsewhere (an
+    export the user asked for) what the file had, or the usual 0666 less the umask."""
+    with contextlib.suppress(OSError):
+        if path.parent.resolve().is_relative_to(paths.home_path().resolve()):
+            return 0o600
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o777
+    return 0o666
 
 
 def write_json_atomically(path: Path, data: Any) -> None:

@@ -14,15 +14,32 @@ POINTER_FILE = "data-folder.json"
 def home() -> Path:
     """The per-user data directory, created on first use: ``HEARTH_HOME``, else the folder the
     user moved it to in Settings (``core/data_folder.py``), else the platform's usual place."""
+    path = home_path()
+    make_private_dir(path)
+    return path
+
+
+def home_path() -> Path:
+    """Where the data folder is, without creating it."""
     override = os.environ.get("HEARTH_HOME")
     if override:
-        path = Path(override).expanduser()
-    else:
-        import platformdirs
+        return Path(override).expanduser()
+    import platformdirs
 
-        path = chosen_folder() or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return chosen_folder() or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def make_private_dir(path: Path) -> None:
+    """Creates ``path`` (and its parents) readable by its owner only: conversations, the API
+    request log and keys are nobody else's business. A folder this user owns is tightened too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix":
+        try:
+            info = path.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                path.chmod(0o700)
+        except OSError:
+            pass
 
 
 def pointer_path() -> Path:
