@@ -324,6 +324,40 @@ def m010_reply_versions(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m012_sweeps(db: sqlite3.Connection) -> None:
+    """Sweeps (core/runs/sweep.py): several prompts × models on one dataset, each cell an ordinary
+    run; the cells are listed when the sweep is made, their run linked once it exists."""
+    db.executescript(
+        """
+        CREATE TABLE sweeps (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            title TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT NOT NULL DEFAULT '',
+            pid INTEGER,
+            dataset_path TEXT NOT NULL,
+            dataset_sha256 TEXT NOT NULL,
+            spec_json TEXT NOT NULL,
+            split_json TEXT NOT NULL
+        );
+        CREATE TABLE sweep_cells (
+            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            phase TEXT NOT NULL,  -- dev | test | all (no split)
+            model INTEGER NOT NULL,
+            system INTEGER NOT NULL,
+            prompt INTEGER NOT NULL,
+            shots INTEGER NOT NULL,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            PRIMARY KEY (sweep_id, position)
+        );
+        """
+    )
+
+
 # -- opening, checking, repairing --------------------------------------------------------------
 
 log = logging.getLogger(__name__)

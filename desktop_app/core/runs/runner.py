@@ -92,7 +92,8 @@ def _refuse_row(dataset: Dataset, index: int, row: Row, what: str) -> HearthErro
 def plan_run(path: str | Path, task: Task) -> RunPlan:
     """Reads and checks; HearthError in plain words for anything that would spoil the run."""
     dataset = open_dataset(path, task.id_column)
-    task = replace(task, labels=list(task.labels), few_shot=list(task.few_shot), sampling=replace(task.sampling))
+    task = replace(task, labels=list(task.labels), few_shot=list(task.few_shot), sampling=replace(task.sampling),
+                   rows=None if task.rows is None else sorted(set(task.rows)))  # fmt: skip
     check_task(task, dataset.columns)
     task.scorer = scoring.scorer_name(task.scorer, task.kind)
     if task.scorer == "fields" and task.kind != "json":
@@ -109,6 +110,7 @@ def plan_run(path: str | Path, task: Task) -> RunPlan:
         if not 0 <= i < dataset.n_rows:
             raise HearthError(f"There is no row {i} to use as an example: the dataset has {dataset.n_rows:,} rows.")
     wanted = set(task.few_shot)
+    subset = None if task.rows is None else set(task.rows)  # a sweep's split: only these rows run
     found: dict[int, Row] = {}
     indices: list[int] = []
     for index, row in dataset.rows():
@@ -119,6 +121,8 @@ def plan_run(path: str | Path, task: Task) -> RunPlan:
                     "Pick examples that have one.",
                 )
             found[index] = row
+            continue
+        if subset is not None and index not in subset:
             continue
         if task.limit is not None and len(indices) >= task.limit:
             continue

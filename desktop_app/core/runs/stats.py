@@ -1,5 +1,6 @@
 """The statistics a run reports: accuracy with its Wilson interval, per-label precision and
-recall with the confusion matrix, and McNemar's exact test for two runs on the same rows."""
+recall with the confusion matrix, McNemar's exact test for two runs on the same rows, Holm's
+correction when one run is tested against several, and the rows McNemar's test would need."""
 
 from __future__ import annotations
 
@@ -70,3 +71,40 @@ def per_label(matrix: dict[str, dict[str, int]], labels: Sequence[str]) -> list[
         )
         stats.append(LabelStats(label, precision, recall, f1, support, predicted))
     return stats
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down correction for several tests at once: each p-value, adjusted, in the order
+    given. The smallest is multiplied by m, the next by m - 1, ..., each kept at least as large as
+    the one before it and at most 1 (Holm 1979). Rejecting where the adjusted p < α keeps the
+    chance of any false "better" at α, however many comparisons there are."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def mcnemar_rows_needed(only_a: float, only_b: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Paired rows needed for McNemar's test to tell two runs apart at this gap, by Connor's (1987)
+    normal approximation: n = (z₁₋α/₂·√ψ + z₁₋β·√(ψ − δ²))² / δ², where ψ is the share of rows
+    where just one run is right and δ = p(only A) − p(only B); ``only_a`` and ``only_b`` are those
+    shares of the paired rows. None when the runs never differ or are right equally often: no
+    number of rows tells them apart then."""
+    from statistics import NormalDist
+
+    if only_a < 0 or only_b < 0:
+        raise ValueError("shares of rows cannot be negative")
+    total = only_a + only_b
+    if total <= 0 or only_a == only_b:
+        return None
+    if total > 1:
+        raise ValueError("shares of the paired rows add up to at most 1")
+    psi, delta = total, abs(only_a - only_b)
+    normal = NormalDist()
+    z_alpha, z_beta = normal.inv_cdf(1 - alpha / 2), normal.inv_cdf(power)
+    n = (z_alpha * math.sqrt(psi) + z_beta * math.sqrt(max(0.0, psi - delta * delta))) ** 2 / (delta * delta)
+    return max(1, math.ceil(n - 1e-9))

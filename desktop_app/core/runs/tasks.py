@@ -56,6 +56,7 @@ class Task:
     page_column: str | None = None  # ... and its page
     id_column: str | None = None  # the column naming each row (default: "id" if there is one)
     limit: int | None = None  # run only the first N rows (after the examples are taken out)
+    rows: list[int] | None = None  # only these dataset rows (a sweep's development or test rows)
     sampling: SamplingSettings = field(default_factory=run_sampling)
 
     def to_dict(self) -> dict[str, Any]:

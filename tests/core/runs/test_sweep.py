@@ -1,0 +1,200 @@
+"""Sweeps with the real SmolLM2 (labels constrained, temperature 0, a few tokens): each cell is an
+ordinary run on the development rows, a sweep cancelled half-way resumes to the same cells and
+the same outputs as one run straight through, the chosen cell runs on the test rows it never
+saw, and the statistics equal an independent computation from the rows in SQLite."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runs_data import LABEL_PROMPT, LABEL_SYSTEM, review_rows, write_csv
+
+from desktop_app.core import paths
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.errors import HearthError
+from desktop_app.core.inference.engine import Engine
+from desktop_app.core.models.fingerprint import sha256_file
+from desktop_app.core.runs import runner, stats, sweep
+from desktop_app.core.runs.backends import Backend, LocalBackend
+from desktop_app.core.runs.storage import RunStore
+from desktop_app.core.runs.sweep_results import results
+from desktop_app.core.runs.tasks import Task, run_sampling
+
+LABELS = ["positive", "negative"]
+EXTRA = [
+    ("r9", "Charming and clever, a delight.", "positive"),
+    ("r10", "A mess from start to finish.", "negative"),
+    ("r11", "I would watch it again tomorrow.", "positive"),
+    ("r12", "Painfully slow and badly acted.", "negative"),
+]
+
+
+@pytest.fixture
+def store() -> Iterator[RunStore]:
+    s = RunStore()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def smol_sha(smollm2_path: Path) -> str:
+    return sha256_file(smollm2_path)
+
+
+EXTRA_ROWS = [{"id": i, "text": t, "label": lab, "stars": "3", "film": "{}"} for i, t, lab in EXTRA]
+
+
+def spec(path: Path, smollm2_path: Path, **overrides: Any) -> sweep.SweepSpec:
+    task = Task(prompt=LABEL_PROMPT, kind="labels", labels=list(LABELS), reference="label",
+                sampling=run_sampling(max_tokens=4))  # fmt: skip
+    values: dict[str, Any] = {
+        "dataset": str(path),
+        "task": task,
+        "prompts": [LABEL_PROMPT, "{text}\nSentiment (positive or negative):"],
+        "systems": [LABEL_SYSTEM],
+        "models": [sweep.ModelRef("SmolLM2", str(smollm2_path))],
+        "dev_fraction": 0.5,
+        "seed": 3,
+    }
+    values.update(overrides)
+    return sweep.SweepSpec(**values)
+
+
+class Opener:
+    """The session's SmolLM2, as the CLI's opener would load it (counted, so each model is opened once)."""
+
+    def __init__(self, engine: Engine, sha: str) -> None:
+        self.engine, self.sha, self.opened = engine, sha, 0
+
+    def open(self, _model: sweep.ModelRef) -> Backend:
+        self.opened += 1
+        return LocalBackend(self.engine, self.sha)
+
+    def close(self, _backend: Backend) -> None:
+        pass
+
+
+def outputs(run_id: int) -> list[tuple[int, str]]:
+    return [(i, o) for i, o, _r in stored(run_id)]
+
+
+def test_a_sweep_scores_its_cells_fairly_and_a_cancelled_one_resumes_to_the_same_cells(
+    tmp_path: Path, engine: Engine, smol_sha: str, smollm2_path: Path, store: RunStore
+) -> None:
+    path = write_csv(tmp_path / "reviews.csv")  # 8 rows: 4 to choose on, 4 to report on
+    opener = Opener(engine, smol_sha)
+    checked = sweep.plan(spec(path, smollm2_path))
+    assert len(checked.split.dev) == 4 and len(checked.split.test) == 4
+    # Straight through.
+    straight = sweep.create(checked, store)
+    sweep.run(store, straight, opener.open, opener.close)
+    assert opener.opened == 2  # the model once for the two development cells, once for the test cell
+    check_results(store, straight, smol_sha)
+
+    # Again, cancelled after 2 rows (the middle of the first cell), then resumed.
+    cancel = CancelToken()
+    seen: list[sweep.SweepProgress] = []
+
+    def progress(p: sweep.SweepProgress) -> None:
+        seen.append(p)
+        if p.rows_done >= 2:
+            cancel.cancel()
+
+    stopped = sweep.create(sweep.plan(spec(path, smollm2_path)), store)
+    record = sweep.run(store, stopped, opener.open, opener.close, progress, cancel)
+    assert record.status == "paused"
+    assert [c.run_id is not None for c in record.cells] == [True, False]
+    first_run = record.cells[0].run_id
+    assert first_run is not None and store.get(first_run).done == 2
+    assert seen[-1].rows_total == 12 and seen[-1].cells == 3
+    cells_before = [(c.position, c.phase, c.prompt, c.system, c.model, c.shots) for c in record.cells]
+
+    record = sweep.run(store, stopped, opener.open, opener.close)
+    assert record.status == "done"
+    assert [(c.position, c.phase, c.prompt, c.system, c.model, c.shots) for c in record.cells][:2] == cells_before
+    assert record.cells[0].run_id == first_run  # the cell cut short resumed its own run
+    reference = sweep.get(store, straight)
+    assert len(record.cells) == len(reference.cells) == 3
+    for resumed, whole in zip(record.cells, reference.cells, strict=True):
+        assert (resumed.phase, resumed.prompt) == (whole.phase, whole.prompt)
+        assert resumed.run_id is not None and whole.run_id is not None
+        assert outputs(resumed.run_id) == outputs(whole.run_id)
+
+
+def check_results(store: RunStore, sweep_id: int, smol_sha: str) -> None:
+    """The sweep's statistics against a computation from the rows in SQLite."""
+    found = results(store, sweep_id)
+    data = found.to_dict()
+    record = sweep.get(store, sweep_id)
+    dev, test = set(record.split.dev), set(record.split.test)
+    assert not dev & test and len(dev) + len(test) == 8
+
+    by_run: dict[int, dict[int, bool]] = {}
+    for cell in data["cells"]:
+        rows = stored(cell["run_id"])
+        assert {i for i, _o, _r in rows} == dev and cell["rows"] == "development rows"
+        assert all(o in LABELS for _i, o, _r in rows)
+        right = {i: o == r for i, o, r in rows}
+        by_run[cell["run_id"]] = right
+        assert cell["n"] == 4 and cell["accuracy"] == pytest.approx(sum(right.values()) / 4)
+        low, high = wilson_by_hand(sum(right.values()), 4)
+        assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((low, high))
+        assert {"prompt", "model", "run_id", "n", "accuracy", "ci_low", "ci_high"} <= set(cell)
+        # Each cell is an ordinary run: its task names its rows, its manifest its model.
+        run = store.get(cell["run_id"])
+        assert sorted(run.task["rows"]) == sorted(dev) and run.manifest["model"]["sha256"] == smol_sha
+    best = data["best"]
+    assert best["accuracy"] == max(c["accuracy"] for c in data["cells"])
+    (pair,) = data["pairwise"]
+    other = next(c for c in data["cells"] if c["position"] != best["position"])
+    only_a = sum(by_run[best["run_id"]][i] and not by_run[other["run_id"]][i] for i in dev)
+    only_b = sum(by_run[other["run_id"]][i] and not by_run[best["run_id"]][i] for i in dev)
+    assert (pair["a"], pair["b"]) == (best["position"], other["position"])
+    assert pair["p_value"] == pytest.approx(stats.mcnemar_exact(only_a, only_b))
+    assert pair["p_holm"] == pytest.approx(pair["p_value"])  # one comparison: nothing to correct
+    assert "within noise" in found.sentence or "better than" in found.sentence
+    assert data["power"]["method"].startswith("Connor")
+
+    # The chosen cell, on the test rows only.
+    test_cell = data["test"]
+    assert test_cell["rows"] == "test rows" and test_cell["prompt"] == best["prompt"]
+    assert {i for i, _o, _r in stored(test_cell["run_id"])} == test
+    assert test_cell["n"] == 4
+
+
+def stored(run_id: int) -> list[tuple[int, str, str]]:
+    """(index, output, reference) of a run's rows, read from SQLite without Hearth's code."""
+    db = sqlite3.connect(paths.db_path())
+    try:
+        query = "SELECT idx, output, reference FROM run_rows WHERE run_id=? ORDER BY idx"
+        return [(int(i), str(o), str(r)) for i, o, r in db.execute(query, (run_id,))]
+    finally:
+        db.close()
+
+
+def wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_a_bad_sweep_is_refused_before_anything_is_stored(tmp_path: Path, smollm2_path: Path, store: RunStore) -> None:
+    path = write_csv(tmp_path / "reviews.csv", review_rows() + EXTRA_ROWS)
+    with pytest.raises(HearthError, match="not in the dataset"):
+        sweep.plan(spec(path, smollm2_path, prompts=[LABEL_PROMPT, "Classify {body}"]))
+    with pytest.raises(HearthError, match="reference column"):
+        sweep.plan(spec(path, smollm2_path, task=Task(prompt=LABEL_PROMPT, kind="labels", labels=LABELS)))
+    with pytest.raises(HearthError, match="one part would be empty"):
+        sweep.plan(spec(path, smollm2_path, dev_fraction=0.01))
+    assert sweep.all_sweeps(store) == [] and store.all_runs() == []
+    # Without a split, the cells run on every row and nothing is held back.
+    checked = sweep.plan(spec(path, smollm2_path, dev_fraction=None))
+    assert len(checked.split.dev) == 12 and checked.split.test == [] and checked.cells[0].phase == "all"
+    assert runner.plan_run(path, checked.task(checked.cells[0])).n == 12
