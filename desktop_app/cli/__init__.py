@@ -75,6 +75,10 @@ def _start_checks() -> None:
     db.connect().close()
     for notice in db.take_notices():
         print(f"hearth: {notice}", file=sys.stderr)
+    try:
+        db.backup_if_due()  # the daily copy Settings can restore
+    except HearthError as exc:
+        log.warning("No backup of the database today: %s", exc)
 
 
 def _quiet_stdout() -> None:

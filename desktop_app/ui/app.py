@@ -51,8 +51,15 @@ def run_gui(args: list[str], process_start: float) -> int:
     reporter.install()
     collector = GuiThreadGarbageCollector(app)
 
+    # storage: the database is checked (and repaired) before any view opens it; what was done is said.
+    from desktop_app.ui.shared.storage_check import check_storage_at_start, show_storage_notices
+
+    notices = check_storage_at_start()
+    if notices is None:
+        return 2
     window = MainWindow(load_last_model=not smoke)
     window.show()
+    show_storage_notices(window, notices)
     report: dict[str, Any] = {
         "window_shown_s": round(time.perf_counter() - process_start, 3),
         "heavy_modules": heavy_modules_loaded(),
