@@ -14,6 +14,12 @@ from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.models import library
 from desktop_app.core.models.fingerprint import cached_sha256
 
+BASE_MODEL_NOTE = (
+    "this looks like a base model: it continues text rather than following instructions, so the "
+    "prompt is given to it as plain text to continue, and its reply may not answer it. If it is really "
+    "an instruction-tuned model, choose a chat template for it in the window's side panel."
+)
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("chat", help="ask a local model one question")
@@ -48,6 +54,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     system = config.system_prompt if args.system is None else args.system
     engine = Engine()
     model = engine.load(path, load)
+    if model.template.continuation:  # said as the window says it, but on stderr (stdout is the reply)
+        print(f"hearth: {BASE_MODEL_NOTE}", file=sys.stderr)
     sha256 = cached_sha256(path)
     messages = [Message("system", system)] if system.strip() else []
     messages.append(Message("user", args.prompt))

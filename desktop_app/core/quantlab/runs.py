@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core import db as dbmod
+from desktop_app.core.csv_cells import safe_cell
 from desktop_app.core.errors import HearthError
 from desktop_app.core.quantlab.results import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
 
@@ -186,7 +187,7 @@ def to_csv(run: ComparisonRun) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for r in run.results:
-        writer.writerow({k: ("" if v is None else v) for k, v in result_row(r).items()})
+        writer.writerow({k: safe_cell("" if v is None else v) for k, v in result_row(r).items()})
     return out.getvalue()
 
 

@@ -56,7 +56,6 @@ TEXT_SIZE_LIMIT = 32 * 1024 * 1024  # text/code files larger than this are logs 
 TEXT_CHAR_LIMIT = 20_000_000
 # A part of a DOCX, ODT or EPUB that Hearth parses, inflated (a 1,000-page book's is ~20 MB).
 PART_SIZE_LIMIT = 64 * 1024 * 1024
-TRUNCATED_NOTE = f"Only its first {TEXT_CHAR_LIMIT:,} characters were indexed; the rest was left out."
 HEADING_LIMIT = 300  # characters of one heading kept (a heading is a title, not a chapter)
 
 
@@ -149,10 +148,14 @@ def _cap_text(doc: ParsedDocument) -> None:
             block.text = block.text[:room]
             block.headings = [h for h in block.headings if h[0] < room]
             del doc.blocks[i + (1 if room else 0) :]
-            if TRUNCATED_NOTE not in doc.notes:
-                doc.notes.append(TRUNCATED_NOTE)
+            if truncated_note() not in doc.notes:
+                doc.notes.append(truncated_note())
             return
         total += len(block.text)
+
+
+def truncated_note() -> str:
+    return f"Only its first {TEXT_CHAR_LIMIT:,} characters were indexed; the rest was left out."
 
 
 def _short(exc: BaseException) -> str:
@@ -322,14 +325,14 @@ class _TextBuilder:
     its own text only (a page of 100,000 ``<br>`` s reads in linear time). Past ``limit``
     characters it takes nothing more and sets ``truncated``."""
 
-    def __init__(self, limit: int = TEXT_CHAR_LIMIT) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.parts: list[str] = []
         self.length = 0
         self.last = "\n"
         self.headings: list[tuple[int, str]] = []
         self._stack: list[tuple[int, str]] = []
         self._newlines = 2
-        self.limit = limit
+        self.limit = TEXT_CHAR_LIMIT if limit is None else limit
         self.truncated = False
 
     @property
@@ -519,8 +522,13 @@ def _parse_html(path: Path) -> ParsedDocument:
     if size > TEXT_SIZE_LIMIT:
         raise UnreadableDocument(f"The page is too large to index ({size / 1_048_576:.0f} MB).")
     markup, encoding = _decode_html(path.read_bytes())
-    block, title = html_to_block(markup)
-    return ParsedDocument(path, "html", [block], title=title or path.stem, encoding=encoding)
+    parser = _VisibleText()
+    parser.feed(markup)
+    parser.close()
+    title = re.sub(r"\s+", " ", html.unescape(parser.title)).strip()
+    return ParsedDocument(
+        path, "html", [parser.out.block()], title=title or path.stem, encoding=encoding, notes=_notes(parser.out)
+    )
 
 
 # -- PDF -------------------------------------------------------------------------------------------
@@ -694,7 +702,7 @@ def _check_parts(path: Path, what: str) -> None:
 
 
 def _notes(builder: _TextBuilder) -> list[str]:
-    return [TRUNCATED_NOTE] if builder.truncated else []
+    return [truncated_note()] if builder.truncated else []
 
 
 def _docx_heading_level(paragraph: Any) -> int | None:

@@ -104,7 +104,9 @@ def probe(url: str, token: str = "") -> str:
     headers = _headers(token)
     timeout = httpx.Timeout(CONNECT_TIMEOUT_S * 2, connect=CONNECT_TIMEOUT_S)
     try:
-        with httpx.Client(timeout=timeout, headers=headers, follow_redirects=True) as http:
+        # A redirect is followed, but the token never leaves the origin the user gave it for.
+        hooks = {"request": [_token_stays_home(url)]}
+        with httpx.Client(timeout=timeout, headers=headers, follow_redirects=True, event_hooks=hooks) as http:
             beat = http.get(f"{url}/api/v2/heartbeat")
             if beat.status_code == 404:
                 old = http.get(f"{url}/api/v1/version")
@@ -129,6 +131,22 @@ def probe(url: str, token: str = "") -> str:
             f"Update Hearth, or use a Chroma {SUPPORTED_MAJOR}.x server.",
         )
     return version
+
+
+def _token_stays_home(url: str) -> Any:
+    """An httpx request hook dropping the token headers from any request (a redirect's) to an
+    origin (scheme, host, port) other than ``url``'s."""
+    import httpx
+
+    home = httpx.URL(url)
+
+    def hook(request: Any) -> None:
+        there = request.url
+        if (there.scheme, there.host, there.port) != (home.scheme, home.host, home.port):
+            for name in _headers("x"):
+                request.headers.pop(name, None)
+
+    return hook
 
 
 def _json(response: Any) -> Any:

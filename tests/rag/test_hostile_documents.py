@@ -1,0 +1,121 @@
+"""Documents built to hurt: a page of 100,000 line breaks, zip bombs (a part of highly compressible
+data that inflates far past its file), an EPUB whose spine names one chapter again and again, and
+more text than any document holds. Each is read in bounded time and memory, or refused in plain
+words, and a cut is said in the file's notes."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.rag import parsers
+from desktop_app.core.rag.parsers import UnreadableDocument, html_to_block, parse
+
+BOMB_BYTES = parsers.PART_SIZE_LIMIT + 8 * 1024 * 1024  # past the limit: ~70 MB of zeros, ~70 KB zipped
+
+
+def _bomb_member(archive: zipfile.ZipFile, name: str) -> None:
+    """A member of BOMB_BYTES zeros, streamed (never held whole), deflated to a few kilobytes."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as out:
+        block = b"\0" * (1024 * 1024)
+        for _ in range(BOMB_BYTES // len(block)):
+            out.write(block)
+
+
+def test_a_page_of_line_breaks_reads_in_linear_time() -> None:
+    lines = 60_000
+    markup = "<html><body><p>" + "word <br>" * lines + "</p></body></html>"
+    block, _title = html_to_block(markup)
+    assert block.text.count("\n") >= lines - 1
+    assert set(block.text.split()) == {"word"}
+    # Stray end tags inside a hidden element, a heading of 50,000 parts: linear too, heading capped.
+    block, _title = html_to_block("<div hidden>" + "</i>" * 50_000 + "</div><h1>" + "<b>t</b>" * 50_000 + "</h1>x")
+    assert len(block.headings[0][1]) <= parsers.HEADING_LIMIT
+    assert block.text.endswith("x")
+
+
+def test_an_odt_whose_text_inflates_past_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.odt"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        _bomb_member(archive, "content.xml")
+    assert path.stat().st_size < 1024 * 1024
+    with pytest.raises(UnreadableDocument) as caught:
+        parse(path)
+    assert "content.xml" in caught.value.message and "unpacked" in caught.value.message
+    assert "zip bomb" in caught.value.hint
+
+
+def test_a_docx_with_a_part_that_inflates_past_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        _bomb_member(archive, "word/document.xml")
+    with pytest.raises(UnreadableDocument) as caught:
+        parse(path)
+    assert "word/document.xml" in caught.value.message
+
+
+def _epub(path: Path, chapters: dict[str, str], spine: list[str]) -> Path:
+    items = "".join(f'<item id="{i}" href="{name}"/>' for i, name in enumerate(chapters))
+    ids = {name: str(i) for i, name in enumerate(chapters)}
+    refs = "".join(f'<itemref idref="{ids[name]}"/>' for name in spine)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", "application/epub+zip")
+        archive.writestr(
+            "META-INF/container.xml",
+            '<container><rootfiles><rootfile full-path="OEBPS/book.opf"/></rootfiles></container>',
+        )
+        archive.writestr("OEBPS/book.opf", f"<package><manifest>{items}</manifest><spine>{refs}</spine></package>")
+        for name, body in chapters.items():
+            archive.writestr(f"OEBPS/{name}", f"<html><body>{body}</body></html>")
+    return path
+
+
+def test_an_epub_whose_spine_repeats_a_chapter_reads_it_once(tmp_path: Path) -> None:
+    chapter = "<h1>One</h1>" + "<p>The same long chapter, over and over.</p>" * 200
+    chapters = {"one.xhtml": chapter, "two.xhtml": "<p>The end.</p>"}
+    path = _epub(tmp_path / "repeat.epub", chapters, ["one.xhtml"] * 20_000 + ["two.xhtml"])
+    assert path.stat().st_size < 64 * 1024
+    doc = parse(path)
+    text = doc.blocks[0].text
+    assert text.count("The same long chapter") == 200
+    assert text.rstrip().endswith("The end.")
+    assert not doc.notes
+
+
+def test_an_epub_chapter_that_inflates_past_the_limit_is_refused(tmp_path: Path) -> None:
+    path = _epub(tmp_path / "bomb.epub", {"one.xhtml": "<p>Fine.</p>"}, ["one.xhtml"])
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        _bomb_member(archive, "OEBPS/two.xhtml")
+    opf = (
+        '<package><manifest><item id="a" href="one.xhtml"/><item id="b" href="two.xhtml"/></manifest>'
+        '<spine><itemref idref="a"/><itemref idref="b"/></spine></package>'
+    )
+    rebuilt = tmp_path / "bomb2.epub"
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            if info.filename == "OEBPS/book.opf":
+                new.writestr(info.filename, opf)
+            elif info.filename != "OEBPS/two.xhtml":
+                new.writestr(info, old.read(info))
+        _bomb_member(new, "OEBPS/two.xhtml")
+    with pytest.raises(UnreadableDocument) as caught:
+        parse(rebuilt)
+    assert "two.xhtml" in caught.value.message
+
+
+def test_text_past_the_limit_is_cut_and_the_report_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parsers, "TEXT_CHAR_LIMIT", 50_000)
+    chapters = {f"c{i}.xhtml": "<p>" + "lorem ipsum " * 2_000 + "</p>" for i in range(10)}  # 240,000 characters
+    doc = parse(_epub(tmp_path / "long.epub", chapters, list(chapters)))
+    assert len(doc.blocks[0].text) <= 50_000
+    assert doc.notes == [parsers.truncated_note()] and "50,000" in doc.notes[0]
+    page = tmp_path / "long.html"
+    page.write_text("<p>" + "lorem ipsum " * 20_000 + "</p>", encoding="utf-8")
+    doc = parse(page)
+    assert len(doc.blocks[0].text) <= 50_000 and doc.notes == [parsers.truncated_note()]
