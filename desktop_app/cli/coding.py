@@ -13,7 +13,7 @@ from typing import Any
 
 from desktop_app.cli.output import print_json
 from desktop_app.core.errors import HearthError
-from desktop_app.core.runs.coding import Codebook, CodeStore, agreement
+from desktop_app.core.runs.coding import Codebook, CodeStore, agreement, scale_codebook
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.units import plural
 
@@ -51,12 +51,16 @@ def register(rsub: Any) -> None:
     p.add_argument("run_id", type=int)
     p.add_argument("--set", dest="set_file", type=Path, help='JSON: {"kind": "labels", "labels": [{"name": …, '
                    '"definition": …, "example": …}]}; kind is labels, scale or pass_fail')  # fmt: skip
+    p.add_argument("--scale", help="a rating scale instead, LOW-HIGH (e.g. 1-5): keys 1-9 pick a point")
+    p.add_argument("--pass-fail", action="store_true", help="pass or fail instead")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_codebook)
 
     p = rsub.add_parser("agreement", help="agreement of the model and the coders: κ, α, with 95% intervals")
     p.add_argument("run_id", type=int)
-    p.add_argument("--level", choices=LEVELS, default="nominal", help="how codes differ (default: nominal)")
+    p.add_argument(
+        "--level", choices=LEVELS, default=None, help="how codes differ (default: ordinal for a scale, else nominal)"
+    )
     p.add_argument("--samples", type=int, default=None, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=None, help="the bootstrap's seed (default 0)")
     p.add_argument("--json", action="store_true")
@@ -154,6 +158,13 @@ def cmd_codebook(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise HearthError(f"“{args.set_file.name}” is not valid JSON ({exc}).") from None
             codes.set_codebook(args.run_id, Codebook.from_dict(data))
+        elif args.scale:
+            low, _sep, high = args.scale.partition("-")
+            if not (low.strip().isdigit() and high.strip().isdigit() and 0 <= int(low) < int(high) <= int(low) + 20):
+                raise HearthError(f"“{args.scale}” is not a scale.", "Write it as LOW-HIGH, for example 1-5.")
+            codes.set_codebook(args.run_id, scale_codebook(int(low), int(high)))
+        elif args.pass_fail:
+            codes.set_codebook(args.run_id, Codebook.from_dict({"kind": "pass_fail"}))
         book = codes.codebook(args.run_id)
     finally:
         runs.close()

@@ -557,7 +557,7 @@ def _code(row: sqlite3.Row) -> CodeRecord:
 
 
 def agreement(
-    store: CodeStore, run_id: int, level: str = "nominal", samples: int | None = None, seed: int | None = None
+    store: CodeStore, run_id: int, level: str | None = None, samples: int | None = None, seed: int | None = None
 ) -> dict[str, Any]:
     """The run's agreement report: every pair of raters (the model named ``model``), all the
     human coders together, and the model's accuracy against the reference (adjudicated codes
@@ -565,6 +565,8 @@ def agreement(
     from desktop_app.core.runs import agreement as stats
     from desktop_app.core.runs.stats import wilson
 
+    codebook = store.codebook(run_id)
+    level = level or ("ordinal" if codebook.ordered else "nominal")  # a scale is ordered
     if level not in stats.LEVELS:
         raise HearthError(f"“{level}” is not a level of measurement.", f"Use one of: {', '.join(stats.LEVELS)}.")
     options: dict[str, int] = {}
@@ -572,7 +574,6 @@ def agreement(
         options["samples"] = samples
     if seed is not None:
         options["seed"] = seed
-    codebook = store.codebook(run_id)
     order = codebook.names
     raters = store.rater_codes(run_id)
     named = list(zip(raters.names, raters.codes, strict=True))

@@ -167,6 +167,10 @@ class AgreementDialog(QDialog):
             self.level.addItem(words, key)
             self.level.setItemData(self.level.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.level.setToolTip("How codes differ: the level of measurement")
+        from desktop_app.core.runs.coding import CodeStore
+
+        if CodeStore(store).codebook(run_id).ordered:  # a rating scale: ordered codes
+            self.level.setCurrentIndex(1)
         self.level.currentIndexChanged.connect(self.refresh)
         self.summary = QLabel("Working…")
         self.summary.setWordWrap(True)

@@ -104,39 +104,10 @@ class CodingDialog(QDialog):
         left_layout.addWidget(self.show_answer)
 
         self.label_buttons: list[QPushButton] = []
-        book = QWidget()
-        grid = QGridLayout(book)
-        grid.setColumnStretch(1, 1)
-        if self.codebook.instructions:
-            intro = QLabel(self.codebook.instructions)
-            intro.setWordWrap(True)
-            grid.addWidget(intro, 0, 0, 1, 2)
-        for i, label in enumerate(self.codebook.labels):
-            key = str(i + 1) if i < 9 else ""
-            button = QPushButton(f"{key}  {label.name}" if key else label.name)
-            button.setCheckable(True)
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.setToolTip(f"Code this row “{label.name}”" + (f" (key {key})" if key else ""))
-            button.clicked.connect(lambda _checked=False, name=label.name: self.choose(name))
-            self.label_buttons.append(button)
-            words = " ".join(
-                part
-                for part in (
-                    html.escape(label.definition),
-                    f"<i>e.g. {html.escape(label.example)}</i>" if label.example else "",
-                )
-                if part
-            )
-            about = QLabel(words)
-            about.setWordWrap(True)
-            about.setTextFormat(Qt.TextFormat.RichText)
-            grid.addWidget(button, 2 * i + 1, 0, Qt.AlignmentFlag.AlignTop)
-            grid.addWidget(about, 2 * i + 1, 1)
-        grid.setRowStretch(2 * len(self.codebook.labels) + 1, 1)
-        scroll = QScrollArea()
-        scroll.setWidget(book)
-        scroll.setWidgetResizable(True)
-        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.book_area = QScrollArea()
+        self.book_area.setWidgetResizable(True)
+        self.book_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._build_codebook()
 
         self.note = _NoteEdit()
         self.note.setPlaceholderText("A note on this row (saved as you type; Esc returns to coding)")
@@ -146,8 +117,15 @@ class CodingDialog(QDialog):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(QLabel("Codebook"))
-        right_layout.addWidget(scroll, 1)
+        self.codebook_button = QPushButton("Edit…")
+        self.codebook_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.codebook_button.setToolTip("The labels, each with a definition and an example; a rating scale; pass/fail")
+        self.codebook_button.clicked.connect(self.edit_codebook)
+        book_title = QHBoxLayout()
+        book_title.addWidget(QLabel("Codebook"), 1)
+        book_title.addWidget(self.codebook_button)
+        right_layout.addLayout(book_title)
+        right_layout.addWidget(self.book_area, 1)
         right_layout.addWidget(self.note)
 
         splitter = QSplitter()
@@ -183,6 +161,57 @@ class CodingDialog(QDialog):
         if name:
             self.coder_box.setCurrentText(name)
         self._start()
+
+    # -- the codebook -----------------------------------------------------------------------------
+
+    def _build_codebook(self) -> None:
+        """The codebook's choices as buttons (keys 1–9), each with its definition and example."""
+        self.label_buttons = []
+        book = QWidget()
+        grid = QGridLayout(book)
+        grid.setColumnStretch(1, 1)
+        if self.codebook.instructions:
+            intro = QLabel(self.codebook.instructions)
+            intro.setWordWrap(True)
+            grid.addWidget(intro, 0, 0, 1, 2)
+        for i, label in enumerate(self.codebook.labels):
+            key = str(i + 1) if i < 9 else ""
+            button = QPushButton(f"{key}  {label.name}" if key else label.name)
+            button.setCheckable(True)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setToolTip(f"Code this row “{label.name}”" + (f" (key {key})" if key else ""))
+            button.clicked.connect(lambda _checked=False, name=label.name: self.choose(name))
+            self.label_buttons.append(button)
+            words = " ".join(
+                part
+                for part in (
+                    html.escape(label.definition),
+                    f"<i>e.g. {html.escape(label.example)}</i>" if label.example else "",
+                )
+                if part
+            )
+            about = QLabel(words)
+            about.setWordWrap(True)
+            about.setTextFormat(Qt.TextFormat.RichText)
+            grid.addWidget(button, 2 * i + 1, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(about, 2 * i + 1, 1)
+        grid.setRowStretch(2 * len(self.codebook.labels) + 1, 1)
+        self.book_area.setWidget(book)
+
+    def edit_codebook(self) -> None:
+        from desktop_app.ui.runs.codebook_dialog import CodebookDialog
+
+        dialog = CodebookDialog(self.codebook, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.result_codebook is not None:
+            self.apply_codebook(dialog.result_codebook)
+        self.setFocus()
+
+    def apply_codebook(self, codebook: Codebook) -> None:
+        """Stores the run's new codebook and codes with it from here on."""
+        self.codes.set_codebook(self.run_id, codebook)
+        self.codebook = codebook
+        self._build_codebook()
+        self._render_code()
 
     # -- the coder ------------------------------------------------------------------------------
 

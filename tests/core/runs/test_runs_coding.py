@@ -252,3 +252,26 @@ def test_a_run_archive_carries_the_codes_and_a_bad_codes_file_refuses_it(
     with pytest.raises(HearthError, match="row 5000"):
         exchange.import_archive(runs, hostile)
     assert len(runs.all_runs()) == before  # nothing kept of the refused archive
+
+
+def test_a_rating_scale_is_ordered_and_rates_the_answers(stores: tuple[RunStore, CodeStore], tmp_path: Path) -> None:
+    from desktop_app.core.runs.coding import scale_codebook
+
+    runs, codes = stores
+    run_id = make_run(runs, tmp_path, MODEL_SAYS)
+    codes.set_codebook(run_id, scale_codebook(1, 5))
+    for name, column in (("Ann", [5, 4, 2, 5, 1, 3, 3, 4]), ("Bea", [4, 4, 1, 5, 2, 3, 2, 4])):
+        for i, score in enumerate(column):
+            codes.set_code(run_id, i, name, str(score))
+    report = agreement(codes, run_id, samples=100)
+    assert report["level"] == "ordinal"  # a scale's codes are ordered unless said otherwise
+    assert report["raters"] == ["Ann", "Bea"]  # the model's answers are what is rated, not a rater
+    ann = ["5", "4", "2", "5", "1", "3", "3", "4"]
+    bea = ["4", "4", "1", "5", "2", "3", "2", "4"]
+    assert report["pairs"][0]["cohen_kappa"]["value"] == pytest.approx(
+        ag.cohen_kappa(ann, bea, "linear", order=[str(v) for v in range(1, 6)])
+    )
+    alpha = report["pairs"][0]["krippendorff_alpha"]["value"]
+    assert alpha == pytest.approx(ag.krippendorff_alpha([ann, bea], "ordinal"))
+    interval = agreement(codes, run_id, "interval", samples=100)["pairs"][0]["krippendorff_alpha"]["value"]
+    assert interval == pytest.approx(ag.krippendorff_alpha([ann, bea], "interval"))

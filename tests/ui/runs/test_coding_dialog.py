@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop_app.core.runs.coding import Codebook, CodeStore
 from desktop_app.core.runs.storage import RunStore
+from desktop_app.ui.runs.codebook_dialog import CodebookDialog
 from desktop_app.ui.runs.coding_view import CodingDialog
 from tests.core.runs.coding_data import make_run
 
@@ -102,3 +103,38 @@ def test_a_coder_needs_a_name_before_codes_are_kept(qtbot: QtBot, tmp_path: Path
     dialog.coder_box.setCurrentText("Cy")
     qtbot.keyClick(dialog, Qt.Key.Key_1)
     assert CodeStore(store).coders(run_id) == ["Cy"]
+
+
+def _saved(editor: CodebookDialog) -> Codebook | None:
+    return editor.result_codebook
+
+
+def test_the_codebook_is_edited_from_the_coding_window(qtbot: QtBot, tmp_path: Path) -> None:
+    store = RunStore()
+    run_id = make_run(store, tmp_path, MODEL_SAYS)
+    dialog = _open(qtbot, store, run_id, (1024, 700), "Ann")
+    qtbot.keyClick(dialog, Qt.Key.Key_1)  # a code under the old codebook stays
+
+    editor = CodebookDialog(dialog.codebook)
+    qtbot.addWidget(editor)
+    editor.kind.setCurrentIndex(1)  # a rating scale
+    editor.low.setValue(1)
+    editor.high.setValue(4)
+    editor.make_scale.click()
+    assert editor._names() == ["1", "2", "3", "4"]
+    editor.table.item(0, 1).setText("Wrong or harmful")  # type: ignore[union-attr]
+    editor.table.item(3, 2).setText("Says exactly what the source says")  # type: ignore[union-attr]
+    editor.table.item(2, 0).setText("1")  # type: ignore[union-attr]  # a label named twice
+    editor._on_buttons_accepted()
+    assert editor.result_codebook is None and "twice" in editor.error.text()
+    editor.table.item(2, 0).setText("3")  # type: ignore[union-attr]
+    editor._on_buttons_accepted()
+    saved = _saved(editor)
+    assert saved is not None and saved.kind == "scale"
+
+    dialog.apply_codebook(saved)  # what Save in the window's own editor does
+    assert [b.text() for b in dialog.label_buttons] == ["1  1", "2  2", "3  3", "4  4"]
+    assert CodeStore(store).codebook(run_id).labels[0].definition == "Wrong or harmful"
+    qtbot.keyClick(dialog, Qt.Key.Key_4)  # row 1: 4 on the scale
+    assert CodeStore(store).get(run_id, 1, "Ann").code == "4"  # type: ignore[union-attr]
+    assert CodeStore(store).get(run_id, 0, "Ann").code == "positive"  # type: ignore[union-attr]
