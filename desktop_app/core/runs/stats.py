@@ -22,7 +22,8 @@ def wilson(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Exactly 0 with none right and 1 with all right (the float arithmetic leaves ~1e-17 there).
+    return (0.0 if correct <= 0 else max(0.0, centre - half)), (1.0 if correct >= n else min(1.0, centre + half))
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:

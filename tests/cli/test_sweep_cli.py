@@ -1,0 +1,127 @@
+"""`hearth sweep` as a script uses it: real subprocesses, the real SmolLM2 (labels constrained,
+temperature 0). A sweep killed with SIGKILL half-way resumes with `hearth sweep resume ID` to the
+same cells, every row once; the JSON has the cells, the best, the pairwise tests and the test run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+TIMEOUT_S = 300
+REVIEWS = [
+    ("a1", "I loved this film, the acting is wonderful.", "positive"),
+    ("a2", "Terrible, boring and far too long.", "negative"),
+    ("a3", "A masterpiece, I cried at the end.", "positive"),
+    ("a4", "I want my money back.", "negative"),
+    ("a5", "Great fun for the whole family.", "positive"),
+    ("a6", "The worst movie of the year.", "negative"),
+]
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "HEARTH_HOME": str(home)}
+
+
+def hearth(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_app", *args],
+        capture_output=True, text=True, env=_env(home), timeout=TIMEOUT_S, check=False,
+    )  # fmt: skip
+
+
+def hearth_json(*args: str, home: Path) -> Any:
+    out = hearth(*args, "--json", home=home)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _query(home: Path, sql: str) -> list[tuple[Any, ...]]:
+    path = home / "hearth.db"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return list(db.execute(sql))
+    except sqlite3.OperationalError:  # not made yet
+        return []
+    finally:
+        db.close()
+
+
+def sweep_args(tmp_path: Path) -> list[str]:
+    data = tmp_path / "reviews.csv"
+    with data.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows(REVIEWS)
+    (tmp_path / "a.txt").write_text("Review: {text}\nIs this review positive or negative?", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("{text}\nSentiment:", encoding="utf-8")
+    return [
+        "sweep", str(data), "--prompt", f"@{tmp_path / 'a.txt'}", "--prompt", f"@{tmp_path / 'b.txt'}",
+        "--model", MODEL, "--labels", "positive,negative", "--reference", "label", "--dev-fraction", "0.5",
+        "--seed", "2", "--max-tokens", "4", "--ctx", "512",
+    ]  # fmt: skip
+
+
+def test_a_killed_sweep_resumes_to_the_same_cells(hearth_home: Path, tmp_path: Path) -> None:
+    args = sweep_args(tmp_path)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", *args], env=_env(hearth_home),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        # Killed once the first cell has a row stored: a cell half done, the second not begun.
+        while child.poll() is None and time.monotonic() < deadline and not _query(
+            hearth_home, "SELECT 1 FROM run_rows JOIN sweep_cells USING (run_id) WHERE position = 0"
+        ):
+            time.sleep(0.02)
+        assert child.poll() is None, "the sweep finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    cells_before = _query(hearth_home, "SELECT position, phase, prompt, model, run_id FROM sweep_cells ORDER BY 1")
+    assert [c[:4] for c in cells_before] == [(0, "dev", 0, 0), (1, "dev", 1, 0)]
+    (listed,) = hearth_json("sweep", "list", home=hearth_home)
+    assert listed["status"] == "interrupted"
+
+    found = hearth_json("sweep", "resume", str(listed["sweep_id"]), home=hearth_home)
+    assert found["status"] == "done"
+    cells = found["cells"]
+    assert [(c["position"], c["phase"]) for c in cells] == [(0, "dev"), (1, "dev")]
+    assert cells[0]["run_id"] == cells_before[0][4]  # the killed cell's own run, resumed
+    for cell in cells:
+        assert {"prompt", "model", "run_id", "n", "accuracy", "ci_low", "ci_high"} <= set(cell)
+        assert cell["n"] == 3 and cell["model"] == f"{MODEL}.gguf" and cell["rows"] == "development rows"
+        assert 0 <= cell["ci_low"] <= cell["accuracy"] <= cell["ci_high"] <= 1
+    assert cells[0]["prompt"].startswith("Review: {text}")
+    # Every row once: the resumed cell holds each of its development rows a single time.
+    counts = _query(hearth_home, "SELECT run_id, COUNT(*), COUNT(DISTINCT idx) FROM run_rows GROUP BY run_id")
+    assert all(n == distinct == 3 for _run, n, distinct in counts) and len(counts) == 3
+    (pair,) = found["pairwise"]
+    assert {"a", "b", "p_value", "p_holm"} <= set(pair) and pair["a"] == found["best"]["position"]
+    test = found["test"]
+    assert test["rows"] == "test rows" and test["n"] == 3 and test["prompt"] == found["best"]["prompt"]
+    assert found["split"] == {"fraction": 0.5, "stratified": True, "seed": 2, "dev": 3, "test": 3, "examples": []}
+    assert found["sentence"]
+
+    shown = hearth("sweep", "show", str(listed["sweep_id"]), home=hearth_home)
+    assert shown.returncode == 0 and "test rows" in shown.stdout and "Traceback" not in shown.stderr
+
+
+def test_a_bad_sweep_is_refused_before_a_model_loads(hearth_home: Path, tmp_path: Path) -> None:
+    args = sweep_args(tmp_path)
+    out = hearth(*args[:-8], "--reference", "verdict", home=hearth_home)
+    assert out.returncode == 2 and "“verdict”" in out.stderr and "Traceback" not in out.stderr
+    out = hearth("sweep", "resume", "99", home=hearth_home)
+    assert out.returncode == 2 and "no sweep number 99" in out.stderr
+    assert hearth_json("sweep", "list", home=hearth_home) == []
