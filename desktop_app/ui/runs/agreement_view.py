@@ -286,6 +286,9 @@ class AgreementDialog(QDialog):
         report = self.report
         selected = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         r = selected[0].row() if selected else -1
+        if report is not None and r == len(report["pairs"]) and report.get("coders"):
+            self._show_group_labels(report["coders"])
+            return
         if report is None or not 0 <= r < len(report["pairs"]):
             self.labels.setRowCount(0)
             self.labels_title.setText("Per label: pick a pair above.")
@@ -300,6 +303,18 @@ class AgreementDialog(QDialog):
                 percent = key == "percent"
                 item = QTableWidgetItem(_number(label[key], percent))
                 item.setToolTip(f"{tip}\n{_interval(label[key], percent)}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.labels.setItem(i, 2 + c, item)
+
+    def _show_group_labels(self, group: dict[str, Any]) -> None:
+        self.labels_title.setText("Per label, all coders together: each label against all the others")
+        self.labels.setRowCount(len(group["per_label"]))
+        for i, label in enumerate(group["per_label"]):
+            self.labels.setItem(i, 0, QTableWidgetItem(label["label"]))
+            self.labels.setItem(i, 1, QTableWidgetItem(f"{label['count']:,}"))
+            for c, estimate in enumerate([None, label["fleiss_kappa"], label["krippendorff_alpha"]]):
+                item = QTableWidgetItem(_number(estimate))
+                item.setToolTip(f"{STATISTICS[c][2]}\n{_interval(estimate)}" if estimate else "")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.labels.setItem(i, 2 + c, item)
 

@@ -67,6 +67,10 @@ def test_review_then_agreement(qtbot: QtBot, tmp_path: Path, size: tuple[int, in
         assert _cell(dialog.table, 3, 0).text() == "Both coders"
         assert len(dialog.heat.rows) == 4 and dialog.heat.cell_at(dialog.heat.LEFT + 1, dialog.heat.TOP + 1) == (0, 0)
         assert dialog.labels.rowCount() == 3  # per label for the selected pair
+        dialog.table.selectRow(3)  # both coders together: per label too
+        assert "all coders together" in dialog.labels_title.text()
+        fleiss = expected["coders"]["per_label"][0]["fleiss_kappa"]["value"]
+        assert _cell(dialog.labels, 0, 3).text() == (f"{fleiss:.2f}" if fleiss is not None else "—")
         dialog.grab()  # paints the heat map
         dialog.level.setCurrentIndex(1)  # ordered codes: computed again
         def ordinal(d: AgreementDialog = dialog) -> bool:
