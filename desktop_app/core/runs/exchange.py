@@ -208,6 +208,10 @@ def _fields_error(value: Any, cls: type) -> str | None:
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "an endless number (Infinity or NaN)"
+    if isinstance(value, int) and abs(value) > _INT64:
+        return "a number too large to store"
     if isinstance(value, int | float):
         return "a number"
     return {str: "text", list: "a list", dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
