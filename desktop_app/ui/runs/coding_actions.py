@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject
+import shiboken6
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QPushButton, QWidget
 
 from desktop_app.core.errors import HearthError
@@ -45,6 +46,8 @@ class CodingActions(QObject):
         if run_id is None:
             return None
         old = self.open_windows.get(kind)
+        if old is not None and not shiboken6.isValid(old):  # closed, and deleted with it
+            old = None
         if old is not None and old.property("run_id") == run_id and old.isVisible():
             old.raise_()
             old.activateWindow()
@@ -59,6 +62,7 @@ class CodingActions(QObject):
             QMessageBox.warning(self.window, "Cannot open", f"{exc.message}\n\n{exc.hint}".strip())
             return None
         dialog.setProperty("run_id", run_id)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.open_windows[kind] = dialog
         dialog.show()
         return dialog
