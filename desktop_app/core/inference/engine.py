@@ -243,6 +243,7 @@ class Engine:
 
         # llama-cpp-python does not expose llama.cpp's load-progress callback, but builds
         # its params from this function: wrap it for the duration of this load only.
+        templates.install_template_limits()  # Llama() compiles the file's own template: bounded (templates.py)
         with _LOAD_LOCK:
             capi.llama_model_default_params = params_with_progress
             try:
@@ -314,6 +315,8 @@ class Engine:
         assert self._renderer is not None
         try:
             return self._renderer.render([(m.role, m.content) for m in messages])
+        except templates.TemplateLimitError:
+            raise  # already in plain words, naming the template
         except Exception as exc:  # noqa: BLE001 - templates raise anything; the user needs words
             raise HearthError(f"The model's chat template rejected this conversation: {exc}") from None
 

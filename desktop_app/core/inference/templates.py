@@ -13,16 +13,29 @@ foreign format (ChatML for Gemma, say) makes them loop on the format's tokens, s
 
 What was used is recorded with every answer: the format's name, where it came from and the
 sha256 of its text (for llama-cpp-python's built-in formats, of the formatter's source).
+
+A template from a GGUF file is a program from outside: Jinja's sandbox keeps it from the file
+system, but not from ``'x' * 10**10`` or loops nested without end. Rendering is bounded
+(:func:`install_template_limits`): every string, list or number a template builds and the
+prompt it writes stay under RENDER_CHARS, and rendering stops after RENDER_SECONDS, with a
+plain error naming the template. The limits hold for every Jinja2ChatFormatter in the process
+(llama-cpp-python builds its own at load, the tool-calling prompt another), in any thread.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import re
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+
+from desktop_app.core.errors import HearthError
 
 if TYPE_CHECKING:
     from desktop_app.core.models.gguf_meta import GGUFInfo
@@ -173,6 +186,7 @@ class Renderer:
         self._jinja: Any = None
         self._function: Any = None
         if template.name == "file":
+            install_template_limits()
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             self._jinja = Jinja2ChatFormatter(
@@ -187,7 +201,204 @@ class Renderer:
             return "\n\n".join(content for _role, content in messages if content)
         payload = [{"role": role, "content": content} for role, content in messages]
         formatter = self._jinja or self._function
-        result = formatter(messages=payload)
+        try:
+            result = formatter(messages=payload)
+        except TemplateLimitError as exc:
+            raise TemplateLimitError(exc.message.replace(_THE_TEMPLATE, self._named(), 1), exc.hint) from None
         stop = result.stop
         self.stops = [s for s in ([stop] if isinstance(stop, str) else list(stop or [])) if s]
         return str(result.prompt)
+
+    def _named(self) -> str:
+        return f"The chat template in the model file (sha256 {self.template.sha256[:12]}…)"
+
+
+# -- bounded rendering of templates from model files -----------------------------------------------
+
+RENDER_SECONDS = 3.0  # a real template writes even a 100,000-token prompt in milliseconds
+RENDER_CHARS = 20_000_000  # any one value a template builds, and the prompt it writes
+_THE_TEMPLATE = "The model's chat template"
+_LIMIT_HINT = "Choose another chat template for this model (the chat's side panel), or use another model file."
+_state = threading.local()  # the deadline of the render running in this thread
+
+
+class TemplateLimitError(HearthError):
+    """A chat template took too long or built too much; the message names the template."""
+
+
+def _too_big(what: str) -> TemplateLimitError:
+    return TemplateLimitError(
+        f"{_THE_TEMPLATE} tried to build {what} larger than {RENDER_CHARS:,} characters; it was stopped.", _LIMIT_HINT
+    )
+
+
+def _check_time() -> None:
+    deadline = getattr(_state, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise TemplateLimitError(
+            f"{_THE_TEMPLATE} ran for more than {RENDER_SECONDS:g} s without finishing the prompt "
+            "(it may loop without end); it was stopped.",
+            _LIMIT_HINT,
+        )
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str | bytes | list | tuple | dict | set):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value.bit_length() // 3  # about its number of decimal digits
+    return 0
+
+
+def _sized(value: Any) -> Any:
+    if _size(value) > RENDER_CHARS:
+        raise _too_big("a value")
+    return value
+
+
+def _check_operands(operator: str, left: Any, right: Any) -> None:
+    """Refuses an operation whose result would be too large before it is computed."""
+    if operator == "*":
+        for seq, count in ((left, right), (right, left)):
+            countable = isinstance(count, int) and not isinstance(seq, int)
+            if countable and _size(seq) * max(count, 0) > RENDER_CHARS:
+                raise _too_big("a text or list")
+        if isinstance(left, int) and isinstance(right, int) and (_size(left) + _size(right)) > RENDER_CHARS:
+            raise _too_big("a number")
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+        if right > 0 and abs(left).bit_length() * right > RENDER_CHARS:
+            raise _too_big("a number")
+    elif operator == "+" and _size(left) + _size(right) > RENDER_CHARS:
+        raise _too_big("a text or list")
+
+
+def _bound_argument(value: Any) -> None:
+    """A width or count passed to a string method or filter (``center(10**9)``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > RENDER_CHARS:
+        raise _too_big("a text")
+
+
+def _limited_filter(function: Any) -> Any:
+    @functools.wraps(function)  # keeps Jinja's pass_context marks
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        _check_time()
+        for value in (*args, *kwargs.values()):
+            _bound_argument(value)
+        return _sized(function(*args, **kwargs))
+
+    return limited
+
+
+def _trace(frame: Any, event: str, arg: Any) -> Any:
+    """sys.settrace's hook while a template renders: checks the clock on every line of the
+    template's own compiled code, so loops that call nothing still stop."""
+    if frame.f_code.co_filename != "<template>":
+        return None
+    return _trace_lines
+
+
+def _trace_lines(frame: Any, event: str, arg: Any) -> Any:
+    if event == "line":
+        _check_time()
+    return _trace_lines
+
+
+@functools.cache
+def _limited_classes() -> tuple[type, type]:
+    """(environment, template) classes: a sandbox whose operations, attribute reads, calls and
+    filters are bounded, and whose templates render under the clock and the size limit."""
+    from jinja2 import Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class LimitedTemplate(Template):
+        def render(self, *args: Any, **kwargs: Any) -> str:
+            if getattr(_state, "deadline", None) is not None:  # nested: the outer render's clock
+                return _collect(self.generate(*args, **kwargs))
+            _state.deadline = time.monotonic() + RENDER_SECONDS
+            previous = sys.gettrace()
+            sys.settrace(_trace)
+            try:
+                return _collect(self.generate(*args, **kwargs))
+            finally:
+                sys.settrace(previous)
+                _state.deadline = None
+
+    class LimitedEnvironment(ImmutableSandboxedEnvironment):
+        # Intercepted operators are also never folded at compile time ('x' * 10**10 at load).
+        intercepted_binops = frozenset({"*", "**", "+", "//", "%"})
+        template_class = LimitedTemplate
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.filters = {name: _limited_filter(f) for name, f in self.filters.items()}
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            _check_time()
+            _check_operands(operator, left, right)
+            return _sized(super().call_binop(context, operator, left, right))
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            _check_time()
+            return _sized(super().getattr(obj, attribute))
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            _check_time()
+            return _sized(super().getitem(obj, argument))
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's
+            _check_time()
+            for value in (*args, *kwargs.values()):
+                _bound_argument(value)
+            return _sized(super().call(__context, __obj, *args, **kwargs))
+
+    return LimitedEnvironment, LimitedTemplate
+
+
+def _collect(pieces: Any) -> str:
+    out: list[str] = []
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        if total > RENDER_CHARS:
+            raise _too_big("a prompt")
+        out.append(piece)
+    return "".join(out)
+
+
+def limited_environment(**options: Any) -> Any:
+    """A Jinja sandbox whose templates render within RENDER_SECONDS and RENDER_CHARS."""
+    environment, _template = _limited_classes()
+    return environment(**options)
+
+
+@functools.cache
+def install_template_limits() -> None:
+    """Makes llama-cpp-python's Jinja2ChatFormatter (whoever builds one: Llama() at load, the
+    renderer, the tool prompt) compile and render templates in the limited sandbox. Idempotent."""
+    from llama_cpp import llama_chat_format
+
+    original = llama_chat_format.Jinja2ChatFormatter
+
+    class LimitedJinja2ChatFormatter(original):  # type: ignore[misc, valid-type]
+        def __init__(
+            self, template: str, eos_token: str, bos_token: str, add_generation_prompt: bool = True,
+            stop_token_ids: list[int] | None = None,
+        ) -> None:  # fmt: skip
+            # The original's __init__, in the limited sandbox (it must not compile, and so fold
+            # constants, in the unlimited one first).
+            import jinja2
+            import jinja2.ext
+
+            self.template = template
+            self.eos_token = eos_token
+            self.bos_token = bos_token
+            self.add_generation_prompt = add_generation_prompt
+            self.stop_token_ids = set(stop_token_ids) if stop_token_ids is not None else None
+            environment = limited_environment(
+                loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
+                extensions=[original.IgnoreGenerationTags, jinja2.ext.loopcontrols],
+            )  # fmt: skip
+            environment.filters["tojson"] = _limited_filter(self.tojson)
+            self._environment = environment.from_string(self.template)
+
+    llama_chat_format.Jinja2ChatFormatter = LimitedJinja2ChatFormatter  # type: ignore[misc]
