@@ -118,6 +118,10 @@ class RunsView(QWidget):
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
         list_buttons = QHBoxLayout()
         list_buttons.addWidget(self.new_button)
+        self.sweep_button = QPushButton("Sweep…")  # sweeps: ui/runs/sweep_dialog.py
+        self.sweep_button.setToolTip("Try several prompts and models on the New run form's dataset, fairly")
+        self.sweep_button.clicked.connect(self._on_sweep_button_clicked)
+        list_buttons.addWidget(self.sweep_button)
         list_buttons.addWidget(self.import_button)
         list_buttons.addStretch(1)
         list_buttons.addWidget(self.delete_button)
@@ -555,6 +559,12 @@ class RunsView(QWidget):
         self.store.delete(run_id)
         self.refresh_runs()
         self.show_setup()
+
+    @Slot()
+    def _on_sweep_button_clicked(self) -> None:
+        from desktop_app.ui.runs.sweep_dialog import open_sweep
+
+        open_sweep(self)
 
     @Slot()
     def _on_import_button_clicked(self) -> None:
