@@ -15,7 +15,7 @@ from desktop_app.cli.output import print_json, stream_to_stdout
 from desktop_app.core import settings
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.inference.engine import Engine
+from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models import library
 from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import config as rag_config
@@ -62,6 +62,13 @@ def register(sub: Any) -> None:
     p.add_argument("collection", nargs="?", help="default: every collection")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sync)
+
+    p = dsub.add_parser(
+        "rebuild", help="index a damaged collection again from its files, keeping its settings and sources"
+    )
+    p.add_argument("collection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rebuild)
 
     p = dsub.add_parser("watch", help="keep a collection up to date until stopped (Ctrl+C)")
     p.add_argument("collection")
@@ -111,7 +118,7 @@ class _ProgressPrinter:
         if not final and now - self.last < (0.1 if self.tty else 2.0):
             return
         self.last = now
-        if progress.phase in ("loading", "scanning", "removing"):
+        if progress.phase in ("loading", "scanning", "removing", "waiting"):
             line = progress.message + "…"
         else:
             line = progress.describe() + (f" — {progress.message}" if progress.message and not final else "")
@@ -176,19 +183,37 @@ def cmd_sync(args: argparse.Namespace) -> int:
     store = _store()
     names = [args.collection] if args.collection else [c.name for c in store.list_collections()]
     reports = []
+    failed: list[HearthError] = []
     for name in names:
-        reports.append(
-            _run_indexing(
-                lambda cancel, progress, report, name=name: ingest.index_collection(
-                    store, name, None, cancel, progress, report
+        try:
+            reports.append(
+                _run_indexing(
+                    lambda cancel, progress, report, name=name: ingest.index_collection(
+                        store, name, None, cancel, progress, report
+                    )
                 )
             )
-        )
+        except HearthError as exc:
+            if len(names) == 1:
+                raise
+            failed.append(exc)  # one damaged collection does not keep the others from their update
+            print(f"hearth: {exc}", file=sys.stderr)
     if args.json:
         print_json([r.to_dict() for r in reports])
     else:
         for report in reports:
             _print_report(report, False)
+    return 2 if failed else 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    store = _store()
+    info = store.collection(args.collection)
+    print(f"Rebuilding {info.name}: its vectors are dropped and its files indexed again.", file=sys.stderr)
+    report = _run_indexing(
+        lambda cancel, progress, report: ingest.rebuild_collection(store, info.name, cancel, progress, report)
+    )
+    _print_report(report, args.json)
     return 0
 
 
@@ -196,23 +221,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = _store()
     if not args.collection:
         collections = store.list_collections()
+        healths = [store.health(c) for c in collections]
         if args.json:
-            print_json([c.to_dict() for c in collections])
+            print_json([{**c.to_dict(), "health": h.to_dict()} for c, h in zip(collections, healths, strict=True)])
             return 0
         if not collections:
             print("No collections yet. Add documents with: hearth docs add NAME PATH…")
-        for c in collections:
+        for c, health in zip(collections, healths, strict=True):
             skipped = f", {c.skipped} unreadable" if c.skipped else ""
             model = f"model {c.embed_model} ({c.embed_backend})"
-            print(f"{c.name:30} {plural(c.files, 'file'):>12} {plural(c.chunks, 'chunk'):>15}{skipped}   {model}")
+            flag = f"   [{health.flag}: {health.reason}]" if health.flag else ""
+            print(f"{c.name:30} {plural(c.files, 'file'):>12} {plural(c.chunks, 'chunk'):>15}{skipped}   {model}{flag}")
+        for c, health in zip(collections, healths, strict=True):
+            if health.state in ("damaged", "interrupted"):
+                print(f"  {c.name}: {health.advice(c.name)}", file=sys.stderr)
         return 0
     info = store.collection(args.collection)
     files = store.files(info)
     sources = store.sources(info)
+    health = store.health(info)
     if args.json:
         print_json(
             {
-                "collection": info.to_dict(),
+                "collection": {**info.to_dict(), "health": health.to_dict()},
                 "sources": [s.to_dict() for s in sources],
                 "files": [f.to_dict() for f in files],
             }
@@ -220,6 +251,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     counts = f"{plural(info.files, 'file')}, {plural(info.chunks, 'chunk')}"
     print(f"{info.name}: {counts}, model {info.embed_model} ({info.embed_backend})")
+    if health.flag:
+        print(f"  {health.flag}: {health.reason}. {health.advice(info.name)}".rstrip())
     for s in sources:
         flag = "excluded" if s.mode == "exclude" else ("watched" if s.watch else "")
         print(f"  source   {s.path} {flag}".rstrip())
@@ -344,7 +377,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         store.collection(name)  # a wrong name fails before the model loads
     path = library.resolve(args.model, config.extra_model_paths)
     load, sampling = config.load, config.sampling
-    engine = Engine()
+    engine = EngineProcess()
     print(f"Loading {path.name}…", file=sys.stderr)
     engine.load(path, load)
     options = rag_answer.AskOptions(

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.cli import coding as coding_cli
+from desktop_app.cli import methods as methods_cli
 from desktop_app.cli.output import print_json
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
-from desktop_app.core.inference.engine import Engine
+from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.runs import compare as run_compare
 from desktop_app.core.runs import exchange, provenance, replay, runner
 from desktop_app.core.runs.backends import LocalBackend
@@ -115,6 +116,7 @@ def register(sub: Any) -> None:
 
     # Human coding and agreement (codes, codebook, agreement, review, adjudicate): cli/coding.py.
     coding_cli.register(rsub)
+    methods_cli.register(rsub)  # hearth runs methods RUN: cli/methods.py
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -200,7 +202,7 @@ class _ProgressPrinter:
 def _load(path: Path, load: LoadSettings, template: str) -> LocalBackend:
     from desktop_app.core.models.fingerprint import cached_sha256
 
-    engine = Engine()
+    engine = EngineProcess()
     print(f"Loading {path.name}…", file=sys.stderr)
     engine.load(path, load, template=template)
     return LocalBackend(engine, cached_sha256(path))

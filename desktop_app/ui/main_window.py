@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.help_menu.addAction("&Getting started", self.show_welcome)
         shortcuts = self.help_menu.addAction("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec())
         shortcuts.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.help_menu.addAction("Engine &crash log", self.open_engine_crash_log)
         about = self.help_menu.addAction("&About Hearth", lambda: AboutDialog(self).exec())
         about.setMenuRole(QAction.MenuRole.AboutRole)  # macOS puts it in the application menu
 
@@ -133,6 +134,22 @@ class MainWindow(QMainWindow):
     def show_section(self, row: int) -> None:
         if 0 <= row < self.stack.count():
             self.sidebar.setCurrentRow(row)
+
+    def open_engine_crash_log(self) -> bool:
+        """Help › Engine crash log: every time the model's engine process ended unasked, with its last
+        output. False (and a word in the status bar) when it never has."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from desktop_app.core.inference import engine_crash
+
+        path = engine_crash.log_path()
+        if not path.is_file():
+            self.statusBar().showMessage("The model's engine has not crashed: there is no crash log.", 8000)
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.statusBar().showMessage(f"The crash log could not be opened: it is {path}", 15000)
+        return True
 
     def show_welcome(self) -> None:
         """The first-run page ("Getting started"), in place of the current section."""

@@ -102,6 +102,7 @@ def _message_dict(message: StoredMessage) -> dict[str, Any]:
         "created_at": message.created_at,
         "created": iso_time(message.created_at),
         "stopped": message.stopped,
+        "cut_short": message.cut_short,
         "provenance": dataclasses.asdict(message.provenance) if message.provenance is not None else None,
         "rag": message.rag,
     }
@@ -208,6 +209,8 @@ def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
         lines.append(speed)
     if p.finish == "cancelled":
         lines.append("- **Stopped** by the user before the end: the reply is incomplete.")
+    elif p.finish == "crashed":
+        lines.append("- **Cut short**: the model's engine stopped (crashed) before the end: the reply is incomplete.")
     elif p.finish == "length":
         lines.append(f"- **Cut off** at the token limit ({sampling.get('max_tokens', '?')} tokens).")
     if p.dropped_messages:

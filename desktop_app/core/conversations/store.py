@@ -35,7 +35,7 @@ class Provenance:
     settings: dict[str, Any]  # {"load": {...}, "sampling": {...}, "system_prompt": ...}
     seed: int
     timings: dict[str, Any]
-    finish: str  # "stop" | "length" | "cancelled"
+    finish: str  # "stop" | "length" | "cancelled" | "crashed" (the engine process ended mid-reply)
     dropped_messages: int = 0
 
     @property
@@ -80,6 +80,11 @@ class StoredMessage:
     @property
     def stopped(self) -> bool:
         return self.provenance is not None and self.provenance.finish == "cancelled"
+
+    @property
+    def cut_short(self) -> bool:
+        """The engine process ended while writing this reply (a crash): what it wrote is kept."""
+        return self.provenance is not None and self.provenance.finish == "crashed"
 
     @functools.cached_property
     def rag(self) -> dict[str, Any] | None:

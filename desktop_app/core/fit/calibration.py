@@ -189,8 +189,19 @@ def error_summary(records: Sequence[CalibrationRecord]) -> dict[str, Any]:
     return {"ram": stats(ram), "vram": stats(vram)}
 
 
-def record_real_load(model_path: Path, n_ctx: int, gpu_layers: int, flash_attn: bool, baseline_rss: int) -> None:
-    """Called once per load, after its first reply: the plan against what this process gained.
+def _rss_of(pid: int | None) -> int:
+    if pid is None:
+        return rss_bytes()
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def record_real_load(
+    model_path: Path, n_ctx: int, gpu_layers: int, flash_attn: bool, baseline_rss: int, pid: int | None = None
+) -> None:
+    """Called once per load, after its first reply: the plan against what the process gained
+    (``pid``: the engine process that holds the model; default this one).
 
     ``baseline_rss`` is the RSS taken after the previous model was freed and llama_cpp was
     imported, so the growth is what this model's load and first reply cost. Never raises:
@@ -208,8 +219,8 @@ def record_real_load(model_path: Path, n_ctx: int, gpu_layers: int, flash_attn: 
             n_ctx,
             "f16",
             estimate,
-            rss_bytes() - baseline_rss,
-            process_vram_bytes() if gpu_layers else None,
+            _rss_of(pid) - baseline_rss,
+            process_vram_bytes(pid) if gpu_layers else None,
         )
     except Exception:  # calibration is best effort by design
         log.warning("Could not record the fit calibration for %s", model_path, exc_info=True)

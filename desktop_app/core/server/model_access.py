@@ -22,6 +22,7 @@ from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.inference.engine import Engine, LoadedModel
+from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models import library
 from desktop_app.core.models.fingerprint import cached_sha256
 
@@ -83,7 +84,7 @@ class EngineQueue:
 
     def __init__(self, config: settings_store.Settings | None = None) -> None:
         self._config = config or settings_store.load()
-        self._engine = Engine()
+        self._engine: Engine = EngineProcess()  # llama.cpp in its own process: a crash fails one request
         self._sha256 = ""
         self._jobs: queue.Queue[tuple[str, Job, CancelToken, Future[Any]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="hearth-serve-model", daemon=True)

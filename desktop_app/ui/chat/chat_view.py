@@ -190,6 +190,7 @@ class ChatView(QWidget):
         self._models.rag_prepared.connect(self._on_models_rag_prepared)
         self._models.rag_finished.connect(self._on_models_rag_finished)
         self._models.load_failed.connect(self._on_models_load_failed)
+        self._models.engine_crashed.connect(self._on_models_load_failed)  # a reply cut short: say why
         context.server.request_served.connect(self._on_server_request_served)  # "API: …" conversations
 
         self.new_conversation()

@@ -274,7 +274,13 @@ class MessageView(QFrame):
             self._rag_view().set_answer(rag)
         elif self.rag_view is not None:
             self.rag_view.hide()
-        self.stopped_badge.setVisible(message.stopped)
+        self.stopped_badge.setVisible(message.stopped or message.cut_short)
+        self.stopped_badge.setText("Cut short" if message.cut_short else "Stopped")
+        self.stopped_badge.setToolTip(
+            "The model's engine stopped (it crashed) before the reply was finished: this is what it wrote."
+            if message.cut_short
+            else "You stopped this reply before the model finished it."
+        )
         has_provenance = message.provenance is not None
         self.details_button.setVisible(has_provenance)
         summary = reply_summary(message)
