@@ -319,6 +319,9 @@ def markdown_headings(text: str) -> list[tuple[int, str]]:
 # -- HTML ------------------------------------------------------------------------------------------
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 class _TextBuilder:
     """Builds plain text while recording headings at their offsets. Keeps at most one
     blank line between blocks and no spaces at line starts. Every step costs the length of
@@ -343,7 +346,7 @@ class _TextBuilder:
         if preformatted:
             self.add_raw(text)
             return
-        text = re.sub(r"\s+", " ", text)
+        text = _WHITESPACE.sub(" ", text)
         if self.last in " \n":
             text = text.lstrip(" ")
         if text:
@@ -362,6 +365,9 @@ class _TextBuilder:
         self.parts.append(text)
         self.length += len(text)
         self.last = text[-1]
+        if self.last != "\n":
+            self._newlines = 0
+            return
         stripped = text.rstrip("\n")
         self._newlines = len(text) - len(stripped) if stripped else self._newlines + len(text)
 
@@ -472,6 +478,22 @@ class _VisibleText(HTMLParser):
                 self._pre -= 1
             self.out.newline(2 if tag in ("p", "table", "ul", "ol", "pre", "blockquote") else 1)
 
+    def read(self, markup: str) -> None:
+        """Reads a whole page: with libxml2's HTML parser (lxml, installed with python-docx),
+        several times faster than html.parser on pages of many small tags, else html.parser."""
+        try:
+            from lxml import etree
+        except ImportError:  # pragma: no cover - lxml comes with python-docx
+            self.feed(markup)
+            self.close()
+            return
+        parser = etree.HTMLParser(target=_LxmlEvents(self), huge_tree=True, recover=True, no_network=True)
+        try:
+            parser.feed(markup)
+            parser.close()
+        except etree.LxmlError:  # an empty or hopeless page: what was read so far stands
+            pass
+
     def _push_skip(self, tag: str) -> None:
         self._skip_stack.append(tag)
         self._skip_counts[tag] = self._skip_counts.get(tag, 0) + 1
@@ -495,11 +517,29 @@ class _VisibleText(HTMLParser):
         self.out.add(data, preformatted=self._pre > 0)
 
 
+class _LxmlEvents:
+    """lxml's parser target: hands its events to a _VisibleText as html.parser would."""
+
+    def __init__(self, visible: _VisibleText) -> None:
+        self.visible = visible
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.visible.handle_starttag(tag, list(attrib.items()) if attrib else [])
+
+    def end(self, tag: str) -> None:
+        self.visible.handle_endtag(tag)
+
+    def data(self, data: str) -> None:
+        self.visible.handle_data(data)
+
+    def close(self) -> None:
+        return None
+
+
 def html_to_block(markup: str) -> tuple[Block, str]:
     """(visible text with headings, the page title)."""
     parser = _VisibleText()
-    parser.feed(markup)
-    parser.close()
+    parser.read(markup)
     return parser.out.block(), re.sub(r"\s+", " ", html.unescape(parser.title)).strip()
 
 
@@ -523,8 +563,7 @@ def _parse_html(path: Path) -> ParsedDocument:
         raise UnreadableDocument(f"The page is too large to index ({size / 1_048_576:.0f} MB).")
     markup, encoding = _decode_html(path.read_bytes())
     parser = _VisibleText()
-    parser.feed(markup)
-    parser.close()
+    parser.read(markup)
     title = re.sub(r"\s+", " ", html.unescape(parser.title)).strip()
     return ParsedDocument(
         path, "html", [parser.out.block()], title=title or path.stem, encoding=encoding, notes=_notes(parser.out)
@@ -777,8 +816,7 @@ def _read_epub(path: Path, archive: zipfile.ZipFile) -> ParsedDocument:
             break
         markup, _ = _decode_html(safe_zip.read_member(archive, name, PART_SIZE_LIMIT))
         parser = _VisibleText(builder)
-        parser.feed(markup)
-        parser.close()
+        parser.read(markup)
         builder.newline(2)
         title = title or parser.title.strip()
     return ParsedDocument(path, "epub", [builder.block()], title=title or path.stem, notes=_notes(builder))
