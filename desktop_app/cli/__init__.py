@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "desktop_app.cli.fit",
     "desktop_app.cli.conversations",
     "desktop_app.cli.runs",
+    "desktop_app.cli.judge",
     "desktop_app.cli.sweep",
     "desktop_app.cli.serve",
     "desktop_app.cli.servers",

@@ -1,0 +1,364 @@
+"""A methods section for a paper, from what a run recorded: a paragraph in plain words and a table
+with every number (the model file and its sha256, quantisation and licence, llama.cpp's and
+Hearth's versions, the chat template's sha256, settings and seeds, the dataset's sha256, its rows
+and split, the prompt, accuracy with its interval, agreement with people, the judge and its
+check against people, and whether any data left this computer), then how to cite Hearth.
+
+Everything comes from the stored run, its manifest and what other parts stored about it
+(codes, judges, blind comparisons); nothing is estimated. What was not recorded is said to be
+unknown rather than left out. The same text is printed by ``hearth runs methods RUN``, shown
+by the Methods… dialog and put in a run's archive (``methods.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from desktop_app.core.runs import judge, provenance
+from desktop_app.core.runs.storage import RunRecord, RunStore
+from desktop_app.core.runs.summary import Summary, summarize
+
+TITLE = "Hearth"
+ABSTRACT = "A desktop app to run open large language models privately on one's own computer."
+LICENSE = "MIT"
+AUTHORS = "The Hearth contributors"
+SEED_WORDS = "each row's seed is derived from the run's seed and the row's index (sha256), so any row can be rerun"
+
+
+def _short(sha: str | None) -> str:
+    return f"`{sha}`" if sha else "not recorded"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _licence(model: dict[str, Any]) -> str | None:
+    """The licence the GGUF file states (``general.license``), if the file is still here."""
+    from pathlib import Path
+
+    from desktop_app.core.models.gguf_meta import read_local
+
+    path = Path(str(model.get("path", "")))
+    if not model.get("path") or not path.is_file():
+        return None
+    if model.get("size_bytes") is not None and path.stat().st_size != model["size_bytes"]:
+        return None  # another file is there now
+    try:
+        value = read_local(path).metadata.get("general.license")
+    except Exception:  # noqa: BLE001 - a header that does not read leaves the licence unknown
+        return None
+    return str(value) if value else None
+
+
+def _sampling_words(sampling: dict[str, Any]) -> str:
+    temp = sampling.get("temperature")
+    if temp == 0:
+        how = "greedy decoding (temperature 0)"
+    else:
+        how = (f"sampling at temperature {temp} (top-k {sampling.get('top_k')}, top-p {sampling.get('top_p')}, "
+               f"min-p {sampling.get('min_p')})")  # fmt: skip
+    return f"{how}, repeat penalty {sampling.get('repeat_penalty')}, at most {sampling.get('max_tokens')} new tokens"
+
+
+def _output_words(record: RunRecord) -> str:
+    task = record.task
+    kind = task.get("kind")
+    if kind == "labels":
+        labels = ", ".join(f"“{label}”" for label in task.get("labels") or [])
+        return f"its answer constrained by a grammar to one of the labels {labels}"
+    if kind == "json":
+        return "its answer constrained by a grammar to JSON matching the task's schema"
+    if kind == "number":
+        return "its answer constrained by a grammar to a number"
+    return "its answer in free text"
+
+
+def _model_words(model: dict[str, Any]) -> tuple[str, bool]:
+    """The model in a sentence, and whether it ran on this computer."""
+    name = model.get("name") or "an unnamed model"
+    if model.get("kind") in (None, "local"):
+        licence = _licence(model)
+        parts = [f"sha256 {_short(model.get('sha256'))}"]
+        if model.get("quant"):
+            parts.append(f"{model['quant']} quantisation")
+        parts.append(f"licence {licence}" if licence else "licence not stated in the file")
+        engine = f"llama.cpp through llama-cpp-python {model.get('llama_cpp_version') or '(version not recorded)'}"
+        backend = model.get("backend") or "CPU"
+        return f"the model {name} (GGUF file, {', '.join(parts)}), run with {engine} on the {backend}", True
+    url = str(model.get("url") or "")
+    host = (urlsplit(url).hostname or "").lower()
+    here = host in ("localhost", "::1") or host.startswith("127.")
+    where = f"a server on this computer ({url})" if here else f"the server {url or '(address not recorded)'}"
+    server = model.get("server") or {}
+    kind = f", {server.get('kind')}" if isinstance(server, dict) and server.get("kind") else ""
+    return f"the model {name} (model id {model.get('model_id') or '—'}) on {where}{kind}", here
+
+
+def _documents_local(store: RunStore, record: RunRecord) -> bool:
+    collection = record.task.get("collection")
+    if not collection:
+        return True
+    row = store.db.execute("SELECT server_url FROM rag_collections WHERE name=?", (collection,)).fetchone()
+    return row is None or not str(row[0] or "")
+
+
+# -- the parts -------------------------------------------------------------------------------------
+
+
+def _run_paragraph(store: RunStore, record: RunRecord, summary: Summary) -> tuple[str, bool]:
+    manifest = record.manifest
+    model = manifest.get("model", {})
+    template = model.get("template") or {}
+    dataset = manifest.get("dataset", {})
+    sampling = manifest.get("sampling", {})
+    words, local = _model_words(model)
+    n_rows = dataset.get("n_rows")
+    in_all = f"{n_rows:,} rows in all; " if isinstance(n_rows, int) else ""
+    version = manifest.get("hearth_version") or "(version not recorded)"
+    sentences = [
+        f"We ran {words}, in Hearth {version}, over {record.done:,} of the {record.n:,} rows chosen from "
+        f"{dataset.get('name') or record.dataset_path} ({in_all}sha256 {_short(record.dataset_sha256)})"
+        f"{_split_words(record)}."
+    ]
+    shots = manifest.get("few_shot") or []
+    prompt = "the prompt template below"
+    if record.task.get("system"):
+        prompt += " after the system prompt below"
+    if shots:
+        rows = "row" if len(shots) == 1 else "rows"
+        prompt += f", with {len(shots)} example {rows} shown first (left out of the scoring)"
+    sentences.append(
+        f"Each row was put to the model with {prompt}, in the chat template “{template.get('name', 'not recorded')}” "
+        f"(sha256 {_short(template.get('sha256'))}), {_output_words(record)}."
+    )
+    sentences.append(
+        f"Decoding: {_sampling_words(sampling)}; run seed {manifest.get('seed', '?')}, and {SEED_WORDS}."
+    )
+    if summary.accuracy is not None:
+        sentences.append(
+            f"Scored by the “{summary.scorer}” rule against the column “{record.task.get('reference')}”: accuracy "
+            f"{_pct(summary.accuracy)} ({summary.correct:,} of {summary.n_scored:,}; 95% Wilson interval "
+            f"{_pct(summary.ci_low)} to {_pct(summary.ci_high)})."
+        )
+    else:
+        sentences.append("No row had a reference answer, so no accuracy is reported.")
+    if summary.invalid or summary.failed:
+        sentences.append(f"{summary.invalid:,} outputs were not valid and {summary.failed:,} rows failed to run.")
+    return " ".join(sentences), local and _documents_local(store, record)
+
+
+def _split_words(record: RunRecord) -> str:
+    rows = record.task.get("rows")
+    if rows:
+        return f"; only the {len(rows):,} rows of a development/test split that this run was given"
+    if record.task.get("limit"):
+        return f"; the first {record.task['limit']:,} rows"
+    return ""
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    value = entry.get("value")
+    if value is None:
+        return "undefined"
+    if entry.get("ci_low") is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} (95% bootstrap interval {entry['ci_low']:.3f} to {entry['ci_high']:.3f})"
+
+
+def _agreement_paragraph(store: RunStore, record: RunRecord) -> str | None:
+    from desktop_app.core.runs.coding import CodeStore, agreement
+
+    codes = CodeStore(store)
+    if not codes.coders(record.id):
+        return None
+    report = agreement(codes, record.id)
+    parts = []
+    for pair in report["pairs"]:
+        parts.append(
+            f"{pair['a']} and {pair['b']} on {pair['n']:,} rows: Cohen's κ {_interval(pair['cohen_kappa'])}, "
+            f"Krippendorff's α {_interval(pair['krippendorff_alpha'])}"
+        )
+    coded = ", ".join(f"{name} {n:,}" for name, n in report["coded"].items())
+    text = (
+        f"People coded the rows ({report['level']} codes; rows coded: {coded}). Agreement: " + "; ".join(parts) + "."
+    )
+    group = report.get("coders")
+    if group:
+        text += f" All coders together: Krippendorff's α {_interval(group['krippendorff_alpha'])}."
+    boot = report.get("bootstrap") or {}
+    if boot:
+        text += f" Intervals from {boot.get('samples')} bootstrap resamples of the rows (seed {boot.get('seed')})."
+    return text
+
+
+def _judge_paragraphs(store: RunStore, run_id: int) -> tuple[list[str], bool]:
+    texts: list[str] = []
+    local = True
+    for judge_run in judges_reported(store, run_id):
+        record = store.get(judge_run)
+        info = judge.judge_info(store, judge_run)
+        model = record.manifest.get("model", {})
+        words, here = _model_words(model)
+        local = local and here
+        report = judge.report(store, judge_run)
+        criteria = ", ".join(f"{c.name} ({c.scale_words()})" for c in info.rubric.criteria)
+        sampling = record.manifest.get("sampling", {})
+        if info.mode == "rubric":
+            what = f"scored each answer on {criteria}"
+            scores = "; ".join(
+                f"{c.name}: mean {c.mean:.2f} over {c.n:,}" if c.mean is not None else f"{c.name}: "
+                + ", ".join(f"{k} {v}" for k, v in c.counts.items())
+                for c in report.criteria
+            )
+        else:
+            others = [j for j in info.judged if j != run_id]
+            what = (f"compared this run's answers with run {others[0] if others else '?'}'s on {criteria}, "
+                    "each pair asked in both orders")  # fmt: skip
+            scores = " ".join(
+                f"{p.criterion}: the verdict flipped with the order in {p.flips:,} of {p.pairs:,} pairs; "
+                + p.result.sentence(f"run {info.judged[0]}", f"run {info.judged[1]}")
+                for p in report.pairwise
+            )
+        text = (
+            f"A judge, {words}, {what} (judge run {judge_run}; rubric sha256 {_short(info.rubric.sha256)}; its "
+            f"output constrained by a grammar to the scales; {_sampling_words(sampling)}; seed "
+            f"{record.manifest.get('seed', '?')}). {scores}"
+        )
+        if info.mode == "rubric":
+            text += " " + _validation_words(store, judge_run, info)
+        texts.append(text)
+    return texts, local
+
+
+def judges_reported(store: RunStore, run_id: int) -> list[int]:
+    """The judge runs of ``run_id`` that a methods text reports (finished or not), oldest first."""
+    return sorted(judge.judges_of(store, run_id))
+
+
+def _validation_words(store: RunStore, judge_run: int, info: judge.JudgeInfo) -> str:
+    from desktop_app.core.runs import judge_validation
+    from desktop_app.core.runs.coding import CodeStore
+
+    coders = CodeStore(store).coders(info.judged[0])
+    if not coders:
+        return "The judge was not checked against people's ratings, so its scores are not validated."
+    words = []
+    for coder in coders:
+        try:
+            check = judge_validation.validate(store, judge_run, coder)
+        except Exception as exc:  # noqa: BLE001 - a rating off the scale: say so, keep the text
+            words.append(f"Its check against {coder} could not be computed ({exc}).")
+            continue
+        a = check.agreement
+        words.append(
+            f"Checked against {coder} on {a.n:,} rows ({check.criterion}): Krippendorff's α "
+            f"{_interval(a.krippendorff_alpha.to_dict())}, Cohen's κ {_interval(a.cohen_kappa.to_dict())}. "
+            f"{check.sentence}"
+        )
+    return " ".join(words)
+
+
+def _blind_paragraphs(store: RunStore, run_id: int) -> list[str]:
+    from desktop_app.core.runs import blind
+
+    texts = []
+    for session in blind.sessions_for(store, run_id):
+        if not session.revealed:
+            continue  # a blind session still under way is not reported
+        comparison = blind.BlindComparison(store, session)
+        result = comparison.result()
+        texts.append(
+            f"{session.coder} compared runs {session.run_a} and {session.run_b} blind (answers in a random "
+            f"order and on random sides, seed {session.seed}; {result.decided + result.ties:,} of "
+            f"{comparison.total:,} pairs rated). " + result.sentence(f"run {session.run_a}", f"run {session.run_b}")
+        )
+    return texts
+
+
+def _table(record: RunRecord, summary: Summary) -> str:
+    manifest = record.manifest
+    model = manifest.get("model", {})
+    template = model.get("template") or {}
+    sampling = manifest.get("sampling", {})
+    load = model.get("load") or {}
+    machine = manifest.get("machine") or {}
+    accuracy = "—"
+    if summary.accuracy is not None:
+        accuracy = (f"{_pct(summary.accuracy)} ({summary.correct:,}/{summary.n_scored:,}; "
+                    f"{_pct(summary.ci_low)}–{_pct(summary.ci_high)})")  # fmt: skip
+    rows = [
+        ("Run", f"{record.id}: {record.title}"),
+        ("Model", str(model.get("name") or "—")),
+        ("Model file sha256", _short(model.get("sha256"))),
+        ("Quantisation", str(model.get("quant") or "—")),
+        ("Licence", _licence(model) or "not stated in the file"),
+        ("llama-cpp-python", str(model.get("llama_cpp_version") or "—")),
+        ("Hearth", str(manifest.get("hearth_version") or "—")),
+        ("Chat template", f"{template.get('name', '—')} (sha256 {_short(template.get('sha256'))})"),
+        ("Context, threads, GPU layers", f"{load.get('n_ctx', '—')}, {load.get('n_threads', '—')}, "
+         f"{load.get('n_gpu_layers', '—')}"),
+        ("Sampling", ", ".join(f"{k} {v}" for k, v in sampling.items() if k != "seed")),
+        ("Run seed", f"{manifest.get('seed', '—')} ({manifest.get('seed_rule', '')})"),
+        ("Dataset", f"{(manifest.get('dataset') or {}).get('name', record.dataset_path)}"),
+        ("Dataset sha256", _short(record.dataset_sha256)),
+        ("Rows run / in the run", f"{record.done:,} / {record.n:,}"),
+        ("Output", str(record.task.get("kind"))),
+        ("Scorer", summary.scorer or "—"),
+        ("Accuracy (95% Wilson interval)", accuracy),
+        ("Invalid outputs / failed rows", f"{summary.invalid:,} / {summary.failed:,}"),
+        ("Machine", f"{machine.get('os', '—')}, {machine.get('cpu', '—')}, {model.get('backend') or 'CPU'}"),
+        ("Started / finished", f"{manifest.get('started_at', '—')} / {manifest.get('finished_at') or 'not finished'}"),
+    ]
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {k} | {str(v).replace('|', '∣')} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _fenced(text: str) -> str:
+    fence = "````" if "```" in text else "```"
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def bibtex(version: str | None = None) -> str:
+    version = version or provenance.hearth_version()
+    return (
+        "@software{hearth,\n"
+        f"  title = {{{TITLE}: {ABSTRACT.rstrip('.')}}},\n"
+        f"  author = {{{{{AUTHORS}}}}},\n"
+        f"  version = {{{version}}},\n"
+        f"  license = {{{LICENSE}}},\n"
+        "  note = {Local inference with llama.cpp through llama-cpp-python}\n"
+        "}"
+    )
+
+
+def methods(store: RunStore, run_id: int) -> str:
+    """The methods text of a run, in Markdown."""
+    record = store.get(run_id)
+    summary = summarize(store, run_id, record)
+    paragraph, local = _run_paragraph(store, record, summary)
+    parts = ["## Methods", "", paragraph]
+    agreement_text = _agreement_paragraph(store, record)
+    if agreement_text:
+        parts += ["", agreement_text]
+    judged, judges_local = _judge_paragraphs(store, run_id)
+    for text in judged:
+        parts += ["", text]
+    for text in _blind_paragraphs(store, run_id):
+        parts += ["", text]
+    if local and judges_local:
+        parts += ["", "No data left this computer: every model ran locally and no server was used."]
+    else:
+        parts += ["", "Some rows were sent to a server (named above), so data left this computer."]
+    parts += ["", "### Details", "", _table(record, summary), "", "### Prompt", ""]
+    if record.task.get("system"):
+        parts += ["System prompt:", "", _fenced(str(record.task["system"])), ""]
+    parts += ["Prompt template (each {column} is filled from the row):", "", _fenced(str(record.task.get("prompt")))]
+    if record.task.get("kind") == "json" and record.task.get("schema"):
+        parts += ["", "Output schema:", "", _fenced(json.dumps(record.task["schema"], indent=2, ensure_ascii=False))]
+    parts += ["", "### Software", "", f"Made with {TITLE} {provenance.hearth_version()}. Cite it as:", "",
+              "```bibtex", bibtex(), "```", ""]  # fmt: skip
+    return "\n".join(parts)
