@@ -37,7 +37,7 @@ from desktop_app.core.runs.storage import RunStore, _alive
 from desktop_app.core.runs.sweep_split import FewShot, Split, make_split
 from desktop_app.core.runs.tasks import Task, check_task
 
-PHASES = ("dev", "test", "all")  # all: no split, the cells are scored on every row
+# A cell's rows: dev(elopment) or test with a split; all (every row) without one.
 PHASE_WORDS = {"dev": "development rows", "test": "test rows", "all": "all rows"}
 
 
@@ -105,7 +105,7 @@ class SweepSpec:
 @dataclass
 class Cell:
     position: int
-    phase: str  # one of PHASES
+    phase: str  # a key of PHASE_WORDS
     model: int  # indices into the spec's lists
     system: int
     prompt: int

@@ -119,7 +119,6 @@ class SweepDialog(QDialog):
         self.store = RunStore()
         self.sweep_id: int | None = None
         self.results: SweepResults | None = None
-        self._checked: sweep.SweepPlan | None = None
         self._then: Callable[[sweep.SweepPlan], None] = lambda _plan: None
         self._after_load: tuple[Path, Callable[[], None]] | None = None
         self._job: int | None = None
@@ -314,7 +313,6 @@ class SweepDialog(QDialog):
 
     def _create(self, checked: sweep.SweepPlan) -> None:
         self.sweep_id = sweep.create(checked, self.store)
-        self._checked = checked
         self.progress.setRange(0, checked.total_rows)
         self.progress.setValue(0)
         self._continue()
