@@ -289,7 +289,7 @@ def _limited_filter(function: Any) -> Any:
     return limited
 
 
-def _trace(frame: Any, event: str, arg: Any) -> Any:
+def _trace(frame: Any, _event: str, _arg: Any) -> Any:
     """sys.settrace's hook while a template renders: checks the clock on every line of the
     template's own compiled code, so loops that call nothing still stop."""
     if frame.f_code.co_filename != "<template>":
@@ -297,7 +297,7 @@ def _trace(frame: Any, event: str, arg: Any) -> Any:
     return _trace_lines
 
 
-def _trace_lines(frame: Any, event: str, arg: Any) -> Any:
+def _trace_lines(_frame: Any, event: str, _arg: Any) -> Any:
     if event == "line":
         _check_time()
     return _trace_lines
@@ -345,11 +345,11 @@ def _limited_classes() -> tuple[type, type]:
             _check_time()
             return _sized(super().getitem(obj, argument))
 
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's
+        def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
             _check_time()
             for value in (*args, *kwargs.values()):
                 _bound_argument(value)
-            return _sized(super().call(__context, __obj, *args, **kwargs))
+            return _sized(super().call(context, obj, *args, **kwargs))
 
     return LimitedEnvironment, LimitedTemplate
 
