@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
+from desktop_app.core.inference.engine_crash import EngineCrashError
 from desktop_app.core.settings import SamplingSettings
 
 if TYPE_CHECKING:
@@ -230,6 +231,8 @@ class LocalBackend:
             for item in self.engine.stream_tokens(tokens, sampling, cancel, max_new_tokens=max_new, grammar=grammar):
                 if isinstance(item, Reply):
                     reply = item
+        except EngineCrashError:
+            raise  # the engine process ended: not this row's fault; the run pauses, resume redoes the row
         except HearthError as exc:  # llama.cpp failed on this prompt; the model is still loaded
             raise RowError(exc.message, exc.hint, prompt_text) from None
         assert reply is not None
@@ -254,6 +257,8 @@ class LocalBackend:
     ) -> Generation:
         try:
             prompt_text = self.engine.render(messages)
+        except EngineCrashError:
+            raise  # the engine process ended: the run pauses
         except HearthError as exc:
             raise RowError(exc.message, exc.hint) from None
         tokens = self.engine.tokenize_chat(messages)
