@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.coding import Codebook, CodeStore
 from desktop_app.core.runs.storage import RowResult, RunStore
+from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
 BACK_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_PageUp, Qt.Key.Key_Backspace)
 SKIP_KEYS = (Qt.Key.Key_Right, Qt.Key.Key_PageDown)
@@ -86,7 +86,7 @@ class CodingDialog(QDialog):
         top.addWidget(self.coder_box, 1)
         top.addWidget(self.progress, 2)
 
-        self.row_text = QTextBrowser()
+        self.row_text = SafeTextBrowser()  # shows a dataset's rows and a model's answers
         self.row_text.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.row_text.setOpenLinks(False)
         self.show_answer = QCheckBox("Show the answer")

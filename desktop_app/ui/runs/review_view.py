@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.coding import CodeStore, Disagreement
 from desktop_app.core.runs.storage import RunStore
+from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
 
 class ReviewDialog(QDialog):
@@ -58,7 +58,7 @@ class ReviewDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.itemSelectionChanged.connect(self._show_row)
-        self.detail = QTextBrowser()
+        self.detail = SafeTextBrowser()  # shows a dataset's rows and a model's answers
         self.detail.setOpenLinks(False)
 
         self.buttons: list[QPushButton] = []
