@@ -90,7 +90,7 @@ class SourceTableModel(RowsTableModel):
             return Qt.CheckState.Checked if source.watch else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 2 and source.is_folder:
-                return "AnyIndex new and changed files in this folder automatically"
+                return "Index new and changed files in this folder automatically"
             return source.path
         return None
 
