@@ -150,3 +150,23 @@ def test_tooltips_with_images_show_as_plain_text(qtbot: Any, hostile: dict[str, 
         QToolTip.hideText()
     finally:
         app.removeEventFilter(guard)
+
+
+def test_a_model_name_with_an_image_tag_shows_as_text(qtbot: Any, make_window: Any, hostile: dict[str, str]) -> None:
+    """A GGUF's name is the file's words: a reply's author and the status bar show it as text."""
+    from PySide6.QtCore import Qt
+
+    window = make_window()
+    store = window.context.store
+    conversation = store.create("Named", "")
+    store.add_message(conversation.id, "assistant", "Hello.")
+    window.chat.conversations.refresh()
+    window.chat.open_conversation(conversation.id)
+    name = f'Model <img src="{hostile["fifo"]}"><img src="{hostile["zero"]}">'
+    view = window.chat.transcript.views[-1]
+    view.set_author(name)
+    window.status_bar.model_label.setText(name)
+    qtbot.wait(50)  # laid out and painted: a rich label would block on the FIFO here
+    for label in (view.role_label, window.status_bar.model_label):
+        assert label.textFormat() == Qt.TextFormat.PlainText and label.text() == name
+        label.grab()  # painted

@@ -103,6 +103,7 @@ class MessageView(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         self.role_label = QLabel(ROLE_NAMES.get(role, role))
+        self.role_label.setTextFormat(Qt.TextFormat.PlainText)  # a model's name comes from its file
         self.role_label.setObjectName("messageRole")
         self.stopped_badge = QLabel("Stopped")
         self.stopped_badge.setObjectName("stoppedBadge")
@@ -176,6 +177,7 @@ class MessageView(QFrame):
         self.dropped_label.setWordWrap(True)
         self.dropped_label.hide()
         self.summary_label = QLabel("")
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)  # names from the model file and server
         self.summary_label.setObjectName("replySummary")
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary_label.setWordWrap(True)  # a long model name must not widen the transcript

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psutil
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from desktop_app.core.inference.engine import LoadedModel, Reply
@@ -16,6 +16,7 @@ MEMORY_REFRESH_MS = 2000
 
 def _field(name: str, tip: str) -> QLabel:
     label = QLabel("")
+    label.setTextFormat(Qt.TextFormat.PlainText)  # a model's or server's name is not Hearth's markup
     label.setObjectName(name)
     label.setToolTip(tip)
     return label
