@@ -52,6 +52,7 @@ class ServerSettings:
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8765
+    save_conversations: bool = True  # each served answer as an "API: …" conversation (clients may opt out)
 
 
 @dataclass

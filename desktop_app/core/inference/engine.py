@@ -32,6 +32,8 @@ from desktop_app.core.settings import LoadSettings, SamplingSettings
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
+    from desktop_app.core.inference.logprobs import ScoredToken
+
 log = logging.getLogger(__name__)
 
 # Patching llama_cpp's default model params (to get a load-progress callback) is process-wide.
@@ -112,6 +114,9 @@ def _compiled_grammar(gbnf: str) -> Any:
     """llama.cpp's parsed form of a GBNF grammar; a grammar it rejects is a plain-words error."""
     from llama_cpp import LlamaGrammar
 
+    from desktop_app.core.inference.gbnf_check import check
+
+    check(gbnf)  # llama.cpp crashes the process on a grammar it cannot parse: refuse it here first
     try:
         return LlamaGrammar.from_string(gbnf, verbose=False)
     except (ValueError, RuntimeError) as exc:
@@ -351,32 +356,21 @@ class Engine:
         """Text that ends a reply under the current template (beside the model's end tokens)."""
         return list(self._renderer.stops) if self._renderer else []
 
-    def plan_prompt(self, messages: Sequence[Message], max_tokens: int) -> PromptPlan:
+    def plan_prompt(
+        self, messages: Sequence[Message], max_tokens: int, cancel: CancelToken | None = None
+    ) -> PromptPlan:
         """Fits the conversation into the context, dropping the oldest turns when needed.
 
         The system prompt and the latest message always stay. At least
-        min(max_tokens, n_ctx / 4) tokens are kept free for the answer.
+        min(max_tokens, n_ctx / 4) tokens are kept free for the answer. Linear in the length of
+        the conversation (see :mod:`prompt_fit`); ``cancel`` ends it with :class:`Cancelled`.
         """
+        from desktop_app.core.inference.prompt_fit import fit_conversation
+
         llm = self._require()
         n_ctx = llm.n_ctx()
         reserve = max(16, min(max_tokens, n_ctx // 4))
-        system = [m for m in messages[:1] if m.role == "system"]
-        rest = list(messages[len(system) :])
-        dropped = 0
-        while True:
-            tokens = self.tokenize_chat(system + rest)
-            if len(tokens) + reserve <= n_ctx:
-                break
-            if len(rest) <= 1:
-                raise HearthError(
-                    f"This message needs {len(tokens):,} tokens, more than this model's context of "
-                    f"{n_ctx:,} leaves room for.",
-                    "Shorten it, or load the model with a larger context in the settings.",
-                )
-            # Drop the oldest exchange (user + assistant) together, so roles keep alternating.
-            cut = 2 if len(rest) > 2 and rest[0].role == "user" and rest[1].role == "assistant" else 1
-            rest = rest[cut:]
-            dropped += cut
+        tokens, dropped = fit_conversation(messages, n_ctx, reserve, self.tokenize_chat, self.count_tokens, cancel)
         return PromptPlan(tokens, dropped, min(max_tokens, n_ctx - len(tokens)))
 
     # -- generation -----------------------------------------------------------------------------
@@ -396,7 +390,11 @@ class Engine:
         decoding: every reply then matches it.
         """
         sampling = sampling or SamplingSettings()
-        plan = self.plan_prompt(messages, sampling.max_tokens)
+        try:
+            plan = self.plan_prompt(messages, sampling.max_tokens, cancel)
+        except Cancelled:  # stopped while a long conversation was being fitted: nothing written
+            yield Reply(text="", finish="cancelled", seed=sampling.seed, timings=Timings())
+            return
         yield from self.stream_tokens(
             plan.tokens, sampling, cancel, plan.max_new_tokens, plan.dropped_messages, grammar=grammar
         )
@@ -539,3 +537,70 @@ class Engine:
             if isinstance(item, Reply):
                 return item
         raise AssertionError("stream_chat ended without a Reply")
+
+    # -- log-probabilities and tools (the local server; the work is in logprobs.py, tool_prompt.py) --
+
+    def score_prompt(
+        self, tokens: Sequence[int], top_n: int = 0, cancel: CancelToken | None = None
+    ) -> list[ScoredToken]:
+        """Each token of ``tokens`` with its log-probability given the ones before it."""
+        from desktop_app.core.inference import logprobs
+
+        return logprobs.score_prompt(self._require(), tokens, top_n, cancel or CancelToken())
+
+    def stream_scored(
+        self,
+        prompt: Sequence[int],
+        sampling: SamplingSettings,
+        cancel: CancelToken | None = None,
+        max_new_tokens: int | None = None,
+        top_n: int = 0,
+        grammar: str | None = None,
+    ) -> Iterator[ScoredToken | Reply]:
+        """As :meth:`stream_tokens`, yielding each token with its log-probability (and the
+        ``top_n`` most likely), then the :class:`Reply`."""
+        from desktop_app.core.inference import logprobs
+
+        llm = self._require()
+        assert self._eog is not None
+        compiled = _compiled_grammar(grammar) if grammar else None
+        for item in logprobs.stream_scored(
+            llm, self._eog, self.stops, prompt, sampling, cancel or CancelToken(), max_new_tokens, top_n, compiled
+        ):
+            if isinstance(item, logprobs.ScoredEnd):
+                timings = Timings(prompt_tokens=item.prompt_tokens, gen_tokens=item.gen_tokens, ttft_s=item.ttft_s,
+                                  total_s=item.total_s)  # fmt: skip
+                used = item.prompt_tokens + item.gen_tokens
+                yield Reply(item.text, item.finish, item.seed, timings, context_used=used)
+            else:
+                yield item
+
+    def check_prompt_tokens(self, tokens: Sequence[int]) -> None:
+        """A plain-words HearthError for token ids a client sent that this model cannot read."""
+        from desktop_app.core.inference import logprobs
+
+        logprobs.check_tokens(self._require(), [int(t) for t in tokens])
+
+    def detokenize_text(self, tokens: Sequence[int]) -> str:
+        """The text of token ids (special tokens left out), as /v1/completions echoes a token prompt."""
+        return self._require().detokenize(list(tokens), special=False).decode("utf-8", errors="replace")
+
+    def tool_format(self) -> str:
+        """How the loaded model's own template writes tool calls ("hermes", "json"), or "" when
+        it knows no tools (calls are then described in the system prompt, see tool_prompt.py)."""
+        from desktop_app.core.inference import tool_prompt
+
+        return tool_prompt.native_format(self.model.template) if self.model is not None else ""
+
+    def tokenize_with_tools(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
+        """The prompt for structured messages (tool calls, tool results) and ``tools``, written by
+        the model's own template (only when :meth:`tool_format` is not "")."""
+        from desktop_app.core.inference import tool_prompt
+
+        llm = self._require()
+        assert self.model is not None
+        eos = llm.token_eos()
+        eos_text = llm.detokenize([eos], special=True).decode("utf-8", errors="replace") if eos >= 0 else ""
+        text = tool_prompt.render(self.model.template, self._bos_text, eos_text, messages, tools)
+        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)

@@ -192,6 +192,12 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         return len(self.token_offsets(text))
 
+    def decode_tokens(self, ids: Sequence[int]) -> str:
+        """Text for token ids of this model's own vocabulary (the local server's token-id input)."""
+        if self._offsets_tokenizer is not None:
+            return str(self._offsets_tokenizer.decode(list(ids), skip_special_tokens=True))
+        return str(self._model.tokenizer.decode(list(ids), skip_special_tokens=True))
+
     # -- vectors ---------------------------------------------------------------------------------
 
     def _vectors(self, batch: list[str]) -> np.ndarray:

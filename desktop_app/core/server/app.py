@@ -4,7 +4,9 @@ Generation runs on the model thread (:mod:`model_access`), one request at a time
 only turns requests into jobs and job results into OpenAI's shapes. Text streams back as
 server-sent events as the model writes it. A client that goes away stops its generation: for
 a stream, Starlette cancels the response when the connection drops; otherwise the handler
-watches the connection while it waits. Errors come back in OpenAI's error shape.
+watches the connection while it waits. Errors come back in OpenAI's error shape, with the
+status codes ``/openapi.json`` lists (400 for any request that is not valid, never 422).
+Before any of it, :mod:`guard` refuses foreign hosts and sites and bodies that are too big.
 
 Imported only when the server starts: FastAPI and pydantic stay out of the window's start-up.
 """
@@ -12,7 +14,6 @@ Imported only when the server starts: FastAPI and pydantic stay out of the windo
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import functools
 import json
@@ -21,10 +22,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,18 +35,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.inference import grammars
+from desktop_app.core.inference import gbnf_check, grammars
 from desktop_app.core.inference.engine import Engine
-from desktop_app.core.server import access
+from desktop_app.core.server import access, embeddings, guard
 from desktop_app.core.server.api_types import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
+    ErrorResponse,
     TokenCountRequest,
     _Generation,
     error_body,
 )
-from desktop_app.core.server.generation import Served, chat_job, completion_job
+from desktop_app.core.server.generation import Choice, Served, chat_job, completion_job
 from desktop_app.core.server.model_access import ModelAccess, ModelNotFoundError, find_model
 from desktop_app.core.server.request_log import RequestLog, RequestRecord
 from desktop_app.core.settings import SamplingSettings
@@ -52,6 +56,18 @@ log = logging.getLogger(__name__)
 
 DISCONNECT_POLL_S = 0.2
 OWNED_BY = "hearth"
+SAVE_HEADER = "x-hearth-save-conversation"
+SAVE_FIELD = "hearth_save_conversation"
+
+_ERROR = {"model": ErrorResponse}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {**_ERROR, "description": "The request is not valid (said in words)."},
+    401: {**_ERROR, "description": "The API key is missing or wrong."},
+    403: {**_ERROR, "description": "Addressed to another host, or sent by a web page of another site."},
+    404: {**_ERROR, "description": "No such model."},
+    413: {**_ERROR, "description": "The request body is too large."},
+}
+_GENERATION_ERRORS = {**ERRORS, 499: {**_ERROR, "description": "The client went away; nothing was answered."}}
 
 
 class ApiError(Exception):
@@ -77,6 +93,17 @@ def _client(request: Request, user: str | None = None) -> str:
     return (agent.split(" ")[0] if agent else "unknown client")[:80]
 
 
+def _save_conversation(request: Request, body: _Generation, default: bool) -> bool:
+    """Whether this answer becomes an "API: …" conversation: the setting, unless the client says."""
+    said = request.headers.get(SAVE_HEADER)
+    field = (body.model_extra or {}).get(SAVE_FIELD)
+    if isinstance(field, bool):
+        return field
+    if said is not None:
+        return said.strip().lower() not in ("0", "false", "no", "off")
+    return default
+
+
 def _sampling(body: _Generation, defaults: SamplingSettings, max_tokens: int | None) -> SamplingSettings:
     sampling = dataclasses.replace(defaults)
     for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed"):
@@ -91,15 +118,18 @@ def _sampling(body: _Generation, defaults: SamplingSettings, max_tokens: int | N
 
 
 def _grammar(body: _Generation, schema: dict[str, Any] | None) -> str | None:
+    """The GBNF the reply must follow, checked here: llama.cpp crashes on one it cannot parse."""
     if schema is not None and body.grammar:
         raise HearthError("Send either response_format or grammar, not both.")
-    if schema is not None:
-        return grammars.json_schema(schema)
-    return body.grammar or None
+    grammar = grammars.json_schema(schema) if schema is not None else body.grammar
+    if grammar is None:
+        return None
+    gbnf_check.check(grammar)
+    return grammar
 
 
 def _hearth_fields(served: Served) -> dict[str, Any]:
-    """What Hearth adds to a response (clients ignore it): the exact model and seed."""
+    """What Hearth adds to a response (clients ignore it): the exact model and seeds."""
     template = getattr(served.model, "template", None)
     return {
         "model_path": str(served.model.path),
@@ -108,12 +138,14 @@ def _hearth_fields(served: Served) -> dict[str, Any]:
         "llama_cpp_version": served.model.llama_cpp_version,
         "n_ctx": served.model.n_ctx,
         "seed": served.reply.seed,
+        "seeds": [c.reply.seed for c in served.choices],
+        "timings": [c.reply.timings.to_dict() for c in served.choices],
         "template": template.to_dict() if template is not None else None,
     }
 
 
 def _usage(served: Served) -> dict[str, int]:
-    completion = served.reply.timings.gen_tokens
+    completion = served.completion_tokens
     return {
         "prompt_tokens": served.prompt_tokens,
         "completion_tokens": completion,
@@ -121,8 +153,10 @@ def _usage(served: Served) -> dict[str, int]:
     }
 
 
-def _finish_reason(served: Served) -> str:
-    return "length" if served.reply.finish == "length" else "stop"
+def _finish_reason(choice: Choice) -> str:
+    if choice.tool_calls:
+        return "tool_calls"
+    return "length" if choice.reply.finish == "length" else "stop"
 
 
 async def _wait_watching(request: Request, future: Future[Any], cancel: CancelToken) -> Any:
@@ -136,7 +170,10 @@ async def _wait_watching(request: Request, future: Future[Any], cancel: CancelTo
             cancel.cancel()
 
 
-async def _first_piece(request: Request, handoff: _Handoff, cancel: CancelToken) -> str | None:
+Piece = tuple[int, str]  # (choice index, text)
+
+
+async def _first_piece(request: Request, handoff: _Handoff, cancel: CancelToken) -> Piece | None:
     """The first text of a stream, or None once the job is done without any; a client that
     disconnects meanwhile (a long prompt being read) cancels the job."""
     getter = asyncio.ensure_future(handoff.queue.get())  # one getter throughout: no piece can be lost
@@ -153,17 +190,35 @@ class _Handoff:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Piece | None] = asyncio.Queue()
 
-    def put(self, item: str | None) -> None:
+    def put(self, item: Piece | None) -> None:
         try:
             self._loop.call_soon_threadsafe(self.queue.put_nowait, item)
         except RuntimeError:  # the loop is closed: the server is shutting down
             pass
 
+    def emit(self, index: int, text: str) -> None:
+        self.put((index, text))
+
 
 def _sse(data: dict[str, Any] | str) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema with the errors as they really are: 400 in OpenAI's shape, never 422."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes, description=app.description)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema
 
 
 def create_app(
@@ -171,9 +226,13 @@ def create_app(
     request_log: RequestLog,
     api_key: str | None,
     defaults: Callable[[], settings_store.Settings] = settings_store.load,
+    bound_host: str = "127.0.0.1",
 ) -> FastAPI:
     """The app; ``defaults`` gives the sampling settings a request does not set (read per request)."""
-    app = FastAPI(title="Hearth", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Hearth", version=_version(), docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.openapi = functools.partial(_schema, app)  # type: ignore[method-assign]
+    app.add_middleware(guard.RequestGuard, bound_host=bound_host)
+    db_path: Path = request_log.db_path
 
     async def authorize(request: Request) -> None:
         if not access.key_matches(api_key, request.headers.get("authorization")):
@@ -192,9 +251,9 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}" for e in exc.errors()[:5]
         )
-        return JSONResponse(error_body(f"The request is not valid: {problems}"), status_code=400)
+        return JSONResponse(error_body(f"The request is not valid: {problems}"[:2000]), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -208,29 +267,30 @@ def create_app(
 
     guarded = [Depends(authorize)]
 
-    @app.get("/health")
+    @app.get("/health", responses=ERRORS)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/models", dependencies=guarded)
+    @app.get("/v1/models", dependencies=guarded, responses=ERRORS)
     async def list_models() -> dict[str, Any]:
         served = await run_in_threadpool(models.list_models)
-        data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": OWNED_BY} for m in served]
-        embed = await run_in_threadpool(_embedding_model_name)
-        data.append({"id": embed, "object": "model", "created": 0, "owned_by": f"{OWNED_BY}-documents"})
+        data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": OWNED_BY, "type": "llm"}
+                for m in served]  # fmt: skip
+        for embed in await run_in_threadpool(embeddings.embedding_models, db_path):
+            data.append({"id": embed.id, "object": "model", "created": 0, "owned_by": f"{OWNED_BY}-documents",
+                         "type": "embeddings", "aliases": sorted(embed.aliases)})  # fmt: skip
         return {"object": "list", "data": data}
 
-    @app.get("/v1/models/{model_id:path}", dependencies=guarded)
+    @app.get("/v1/models/{model_id:path}", dependencies=guarded, responses=ERRORS)
     async def get_model(model_id: str) -> dict[str, Any]:
         model = find_model(await run_in_threadpool(models.list_models), model_id)
         return {"id": model.id, "object": "model", "created": model.created, "owned_by": OWNED_BY}
 
-    @app.get("/props", dependencies=guarded)
+    @app.get("/props", dependencies=guarded, responses=ERRORS)
     async def props() -> dict[str, Any]:
         """What this server is and what it has loaded (as llama-server's /props): other Hearths
         record it as the provenance of what they are served."""
-        version = _version()
-        data: dict[str, Any] = {"server": "hearth", "version": version, "build_info": f"hearth {version}"}
+        data: dict[str, Any] = {"server": "hearth", "version": app.version, "build_info": f"hearth {app.version}"}
         current = models.loaded()
         if current is not None:
             model, sha256 = current
@@ -246,78 +306,100 @@ def create_app(
             }
         return data
 
-    @app.post("/extras/tokenize/count", dependencies=guarded)
+    @app.post("/extras/tokenize/count", dependencies=guarded, responses=_GENERATION_ERRORS)
     async def count_tokens(body: TokenCountRequest, request: Request) -> dict[str, int]:
         """The model's own token count for a text (llama-cpp-python's extra, so other Hearths can
         fit document answers into the context exactly)."""
         cancel = CancelToken()
         job = functools.partial(_count_job, body.input)
-        return {"count": await _wait_watching(request, models.submit(body.model, job, cancel), cancel)}
+        try:
+            return {"count": await _wait_watching(request, models.submit(body.model, job, cancel), cancel)}
+        except Cancelled:
+            raise ApiError(499, "The request was cancelled.") from None
 
-    @app.post("/v1/chat/completions", dependencies=guarded, response_model=None)
+    @app.post("/v1/chat/completions", dependencies=guarded, response_model=None, responses=_GENERATION_ERRORS)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         body.refuse_unsupported()
-        messages = body.engine_messages()
+        conversation = body.conversation()
+        tools = body.tool_request()
+        top_n = body.top_logprobs_wanted()
+        if top_n is not None and body.stream:
+            raise HearthError("Log-probabilities come with answers that are not streamed: send stream: false.")
         config = defaults()
         sampling = _sampling(body, config.sampling, body.token_limit())
         schema = body.response_format.schema_to_follow() if body.response_format else None
+        if tools is not None and (schema is not None or body.grammar):
+            raise HearthError("Send either tools or an output format (response_format, grammar), not both.")
         grammar = await run_in_threadpool(_grammar, body, schema)
-        system = messages[0].content if messages[0].role == "system" else ""
-        user_text = next((m.content for m in reversed(messages) if m.role == "user"), messages[-1].content)
+        system = conversation[0]["content"] if conversation[0]["role"] == "system" else ""
+        users = [m["content"] for m in conversation if m["role"] == "user"]
         record = RequestRecord(
             endpoint="/v1/chat/completions",
             client=_client(request, body.user),
             model=body.model,
             response_id=f"chatcmpl-{uuid.uuid4().hex}",
-            user_text=user_text,
+            user_text=users[-1] if users else conversation[-1]["content"],
             system_prompt=system,
             sampling=sampling,
             api={
-                "messages": [{"role": m.role, "content": m.content} for m in messages],
+                "messages": conversation,
                 "stream": body.stream,
                 "stop": body.stops(),
+                "n": body.n,
+                "logprobs": top_n,
+                "tools": [t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None,
+                "tool_choice": body.tool_choice,
                 "response_format": body.response_format.model_dump(by_alias=True) if body.response_format else None,
                 "grammar": body.grammar,
                 "ignored": body.ignored(),
                 "remote_address": request.client.host if request.client else "",
             },
+            save_conversation=_save_conversation(request, body, config.server.save_conversations),
         )
         return await _generate(request, record, body, "chat", lambda emit: chat_job(
-            messages, sampling, grammar, body.stops(), record.cancel, emit
+            conversation, tools, sampling, grammar, body.stops(), body.n, top_n, record.cancel, emit
         ))  # fmt: skip
 
-    @app.post("/v1/completions", dependencies=guarded, response_model=None)
+    @app.post("/v1/completions", dependencies=guarded, response_model=None, responses=_GENERATION_ERRORS)
     async def completions(body: CompletionRequest, request: Request) -> Any:
         body.refuse_unsupported()
-        prompt = body.text()
+        prompts = body.prompts()
+        top_n = body.top_logprobs_wanted()
+        if top_n is not None and body.stream:
+            raise HearthError("Log-probabilities come with answers that are not streamed: send stream: false.")
         config = defaults()
         # OpenAI's default for plain completions is 16 tokens.
-        sampling = _sampling(body, config.sampling, body.max_tokens or 16)
+        sampling = _sampling(body, config.sampling, 16 if body.max_tokens is None else body.max_tokens)
         grammar = await run_in_threadpool(_grammar, body, None)
+        first = prompts[0]
         record = RequestRecord(
             endpoint="/v1/completions",
             client=_client(request, body.user),
             model=body.model,
             response_id=f"cmpl-{uuid.uuid4().hex}",
-            user_text=prompt,
+            user_text=first if isinstance(first, str) else json.dumps(first),
             system_prompt="",
             sampling=sampling,
             api={
-                "prompt": prompt,
+                "prompt": body.prompt,
                 "stream": body.stream,
                 "stop": body.stops(),
+                "n": body.n,
+                "echo": body.echo,
+                "logprobs": top_n,
                 "grammar": body.grammar,
                 "ignored": body.ignored(),
                 "remote_address": request.client.host if request.client else "",
             },
+            save_conversation=_save_conversation(request, body, config.server.save_conversations),
         )
         return await _generate(request, record, body, "text", lambda emit: completion_job(
-            prompt, sampling, grammar, body.stops(), record.cancel, emit
+            prompts, sampling, grammar, body.stops(), body.n, top_n, body.echo, record.cancel, emit
         ))  # fmt: skip
 
     async def _generate(request: Request, record: RequestRecord, body: _Generation, kind: str, make_job: Any) -> Any:
         handoff = _Handoff()
-        job = make_job(handoff.put if body.stream else (lambda _text: None))
+        job = make_job(handoff.emit if body.stream else (lambda _index, _text: None))
         future = models.submit(body.model, job, record.cancel)
         request_log.record_generation(record, future)
         future.add_done_callback(lambda _f: handoff.put(None))
@@ -346,30 +428,32 @@ def create_app(
         body: _Generation,
         kind: str,
         created: int,
-        first: str | None,
+        first: Piece | None,
     ) -> AsyncIterator[str]:
         object_name = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
-        def chunk(text: str | None, finish: str | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        def chunk(index: int, delta: dict[str, Any] | None, text: str | None, finish: str | None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
             if kind == "chat":
-                delta: dict[str, Any] = {} if text is None else {"content": text}
-                if text == "" and finish is None:
-                    delta = {"role": "assistant", "content": ""}
-                choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+                choice: dict[str, Any] = {"index": index, "delta": delta or {}, "finish_reason": finish,
+                                          "logprobs": None}  # fmt: skip
             else:
-                choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+                choice = {"index": index, "text": text or "", "finish_reason": finish, "logprobs": None}
             data = {"id": record.response_id, "object": object_name, "created": created, "model": record.model,
                     "choices": [choice]}  # fmt: skip
             data.update(extra or {})
             return data
 
+        started: set[int] = set()
         try:
-            if kind == "chat":
-                yield _sse(chunk("", None))
-            text = first
-            while text is not None:
-                yield _sse(chunk(text, None))
-                text = await handoff.queue.get()
+            piece = first
+            while piece is not None:
+                index, text = piece
+                if kind == "chat" and index not in started:
+                    started.add(index)
+                    yield _sse(chunk(index, {"role": "assistant", "content": ""}, None, None))
+                yield _sse(chunk(index, {"content": text}, text, None))
+                piece = await handoff.queue.get()
             try:
                 served = future.result()
             except HearthError as exc:
@@ -381,7 +465,14 @@ def create_app(
                 yield _sse(error_body(f"Hearth failed unexpectedly: {exc!r}", "server_error"))
                 return
             extra = {"system_fingerprint": f"hearth-{served.sha256[:16]}", "hearth": _hearth_fields(served)}
-            yield _sse(chunk(None, _finish_reason(served), extra))
+            for choice in served.choices:
+                if kind == "chat" and choice.index not in started:
+                    yield _sse(chunk(choice.index, {"role": "assistant", "content": None if choice.tool_calls else ""},
+                                     None, None))  # fmt: skip
+                if choice.tool_calls:
+                    calls = [{"index": i, **call} for i, call in enumerate(choice.tool_calls)]
+                    yield _sse(chunk(choice.index, {"tool_calls": calls}, None, None))
+                yield _sse(chunk(choice.index, {}, None, _finish_reason(choice), extra))
             if body.include_usage():
                 usage = {"id": record.response_id, "object": object_name, "created": created, "model": record.model,
                          "choices": [], "usage": _usage(served)}  # fmt: skip
@@ -392,51 +483,40 @@ def create_app(
                 record.cancel.cancel()
 
     def _response(record: RequestRecord, served: Served, kind: str, created: int) -> dict[str, Any]:
-        if kind == "chat":
-            choice: dict[str, Any] = {
-                "index": 0,
-                "message": {"role": "assistant", "content": served.reply.text},
-                "finish_reason": _finish_reason(served),
-                "logprobs": None,
-            }
-            object_name = "chat.completion"
-        else:
-            choice = {"index": 0, "text": served.reply.text, "finish_reason": _finish_reason(served), "logprobs": None}
-            object_name = "text_completion"
+        choices = []
+        for choice in served.choices:
+            if kind == "chat":
+                message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+                if choice.tool_calls:
+                    message = {"role": "assistant", "content": None, "tool_calls": choice.tool_calls}
+                choices.append({"index": choice.index, "message": message, "finish_reason": _finish_reason(choice),
+                                "logprobs": choice.logprobs})  # fmt: skip
+            else:
+                choices.append({"index": choice.index, "text": choice.text, "finish_reason": _finish_reason(choice),
+                                "logprobs": choice.logprobs})  # fmt: skip
         return {
             "id": record.response_id,
-            "object": object_name,
+            "object": "chat.completion" if kind == "chat" else "text_completion",
             "created": created,
             "model": record.model,
             "system_fingerprint": f"hearth-{served.sha256[:16]}",
-            "choices": [choice],
+            "choices": choices,
             "usage": _usage(served),
             "hearth": _hearth_fields(served),
         }
 
-    @app.post("/v1/embeddings", dependencies=guarded)
-    async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
-        texts = body.texts()
-        name = await run_in_threadpool(_embedding_model_name)
-        if body.model != name:
-            raise ApiError(
-                404,
-                f"Hearth embeds with the documents' embedding model “{name}”, not “{body.model}”. "
-                f"Send model “{name}” (change it in Settings → Documents).",
-                code="model_not_found",
-            )
-        vectors, tokens = await run_in_threadpool(_embed, name, texts)
-        data = []
-        for i, vector in enumerate(vectors):
-            values: Any = (
-                base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
-                if body.encoding_format == "base64"
-                else [float(x) for x in vector]
-            )
-            data.append({"object": "embedding", "index": i, "embedding": values})
-        request_log.record_embeddings(_client(request, body.user), name)
+    @app.post("/v1/embeddings", dependencies=guarded, responses=ERRORS)
+    async def create_embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+        inputs = body.inputs()
+        known = await run_in_threadpool(embeddings.embedding_models, db_path)
+        model = embeddings.find(known, body.model)
+        vectors, tokens = await run_in_threadpool(
+            embeddings.embed, model.id, inputs, body.encoding_format, body.dimensions
+        )
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        request_log.record_embeddings(_client(request, body.user), model.id, len(inputs), tokens)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return {"object": "list", "data": data, "model": name, "usage": usage}
+        return {"object": "list", "data": data, "model": model.id, "usage": usage}
 
     return app
 
@@ -452,17 +532,3 @@ def _version() -> str:
         return metadata.version("hearth")
     except metadata.PackageNotFoundError:  # a frozen build without its metadata
         return "unknown"
-
-
-def _embedding_model_name() -> str:
-    from desktop_app.core.rag import config as rag_config
-
-    return rag_config.load().embed_model
-
-
-def _embed(name: str, texts: list[str]) -> tuple[Any, int]:
-    from desktop_app.core.rag.embedder import get_embedder
-
-    embedder = get_embedder(name)
-    vectors = embedder.encode(texts)
-    return vectors, sum(embedder.count_tokens(t) for t in texts)

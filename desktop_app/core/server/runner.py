@@ -88,7 +88,7 @@ class LocalServer:
 
         self._socket = bind(self.host, self.port, self.api_key)
         self.port = int(self._socket.getsockname()[1])
-        app = create_app(self._models, self.log, self.api_key, self._defaults)
+        app = create_app(self._models, self.log, self.api_key, self._defaults, bound_host=self.host)
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         return self._server

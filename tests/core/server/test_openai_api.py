@@ -255,9 +255,9 @@ def test_errors_come_in_openai_shape(client: openai.OpenAI, hearth_server: Any) 
     bad = httpx.post(f"{hearth_server.url}/chat/completions", headers=headers, json={"model": "x", "messages": "hi"})
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
-    with pytest.raises(openai.BadRequestError, match="tool"):
+    with pytest.raises(openai.BadRequestError, match="tools"):  # the older "functions" form: said, not dropped
         client.chat.completions.create(
             model=hearth_server.model_id,
             messages=[{"role": "user", "content": "Hi"}],
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            extra_body={"functions": [{"name": "f", "parameters": {"type": "object"}}]},
         )
