@@ -151,10 +151,12 @@ def record(
 
 def message(report: CrashReport) -> str:
     model = f"“{report.model}”" if report.model else "no model"
-    return (
-        f"The model's engine stopped while {report.doing}: {report.how}. "
-        f"Hearth is fine; the engine for {model} starts again with your next request."
+    then = (
+        f"{model} is not loaded."
+        if report.doing == _DOING["load"]
+        else f"the engine for {model} starts again with your next request."
     )
+    return f"The model's engine stopped while {report.doing}: {report.how}. Hearth is fine; {then}"
 
 
 def safer_settings(settings: LoadSettings | None, threads_used: int = 0, n_ctx_used: int = 0) -> LoadSettings:

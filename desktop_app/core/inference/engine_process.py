@@ -363,7 +363,6 @@ class EngineProcess(Engine):
     def __init__(self) -> None:  # Engine.__init__ is not called: nothing of llama.cpp lives here
         self.model: LoadedModel | None = None
         self.baseline_rss = 0
-        self.last_crash: CrashReport | None = None
         self._child: _Child | None = None
         self._reload: tuple[Path, LoadSettings, str] | None = None  # what a fresh process loads again
         self._lock = threading.RLock()
@@ -577,7 +576,6 @@ class EngineProcess(Engine):
         settings = reload[1] if reload else (model.settings if model else None)
         used = (model.n_threads, model.n_ctx) if model else (0, 0)
         report = engine_crash.record(path, settings, code, call.name, call.items, tail, used)
-        self.last_crash = report
         log.warning("The engine process ended: %s (while %s)", report.how, report.doing)
         return report
 
@@ -633,5 +631,5 @@ class EngineProcess(Engine):
 
 
 _PROXY_NAMES = frozenset(
-    {n for n in vars(EngineProcess) if not n.startswith("_")} | {"model", "baseline_rss", "last_crash"}
+    {n for n in vars(EngineProcess) if not n.startswith("_")} | {"model", "baseline_rss"}
 )

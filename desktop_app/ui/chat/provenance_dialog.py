@@ -20,6 +20,7 @@ FINISH_WORDS = {
     "stop": "finished by the model",
     "length": "cut at the token limit",
     "cancelled": "stopped by you",
+    "crashed": "cut short: the model's engine stopped (see Help › Engine crash log)",
 }
 
 
