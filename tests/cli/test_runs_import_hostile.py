@@ -146,3 +146,25 @@ def test_a_good_archive_imports_and_csv_cells_cannot_be_formulas(hearth_home: Pa
     assert out.returncode == 0, out.stderr
     shown = _hearth(hearth_home, "runs", "list")
     assert shown.returncode == 0 and "Hostile" in shown.stdout
+
+
+def test_an_archive_whose_manifest_inflates_past_the_limit_is_refused(hearth_home: Path, tmp_path: Path) -> None:
+    """A zip bomb: 72 MB of spaces before a valid manifest (JSON allows them) zip to ~70 KB."""
+    archive = _stored_run(hearth_home, tmp_path)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive) as old, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            if info.filename != "manifest.json":
+                new.writestr(info.filename, old.read(info))
+        member = zipfile.ZipInfo("manifest.json")
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with new.open(member, "w", force_zip64=True) as out:
+            for _ in range(72):
+                out.write(b" " * (1024 * 1024))
+            out.write(old.read("manifest.json"))
+    assert bomb.stat().st_size < 1024 * 1024
+    before = _runs_stored(hearth_home)
+    out = _hearth(hearth_home, "runs", "import", str(bomb))
+    assert out.returncode == 2, out.stderr
+    assert "manifest.json" in out.stderr and "unpacked" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert _runs_stored(hearth_home) == before
