@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
@@ -186,6 +187,16 @@ class SweepDialog(QDialog):
         )
         about.setWordWrap(True)
         form_layout.addWidget(about)
+        self.earlier = QComboBox()
+        self.earlier.setToolTip("Sweeps made before on this same file (in the window or with `hearth sweep`)")
+        self.show_earlier_button = QPushButton("Show")
+        self.show_earlier_button.clicked.connect(self._on_show_earlier_button_clicked)
+        earlier_row = QHBoxLayout()
+        earlier_row.addWidget(QLabel("Earlier sweeps of this file"))
+        earlier_row.addWidget(self.earlier, 1)
+        earlier_row.addWidget(self.show_earlier_button)
+        form_layout.addLayout(earlier_row)
+        self._list_earlier()
         form_layout.addWidget(prompts_box)
         form_layout.addWidget(systems_box)
         form_layout.addWidget(options)
@@ -205,7 +216,7 @@ class SweepDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.back_button = QPushButton("Change the sweep")
-        self.back_button.clicked.connect(lambda: self.pages.setCurrentIndex(FORM_PAGE))
+        self.back_button.clicked.connect(self._on_back_button_clicked)
         self.back_button.setVisible(False)
         self.estimate_button = QPushButton("Estimate time")
         self.estimate_button.setToolTip("Runs the first rows with the first model, storing nothing")
@@ -306,8 +317,8 @@ class SweepDialog(QDialog):
     def run_sweep(self) -> None:
         if self._job is not None or self._after_load is not None:
             return
-        if self.sweep_id is not None and self.results is not None and self.results.status != "done":
-            self._continue()  # Run after Stop: the same sweep, the same cells
+        if self._showing_unfinished():
+            self._continue()  # after Stop, or an earlier sweep: the same sweep, the same cells
             return
         self._plan_then(self._create)
 
@@ -358,6 +369,42 @@ class SweepDialog(QDialog):
         self.view.show_results(found)
         self.pages.setCurrentIndex(RESULTS_PAGE)
         self.back_button.setVisible(True)
+        self._update_run_label()
+
+    def _showing_unfinished(self) -> bool:
+        return (
+            self.pages.currentIndex() == RESULTS_PAGE
+            and self.sweep_id is not None
+            and self.results is not None
+            and self.results.status != "done"
+        )
+
+    def _update_run_label(self) -> None:
+        self.run_button.setText("Continue sweep" if self._showing_unfinished() else "Run sweep")
+
+    def _list_earlier(self) -> None:
+        self.earlier.clear()
+        for record in sweep.all_sweeps(self.store):
+            if record.dataset_sha256 == self.dataset.sha256:
+                self.earlier.addItem(f"#{record.id} {record.title} ({record.state})", record.id)
+        self.earlier.setEnabled(self.earlier.count() > 0)
+        self.show_earlier_button.setEnabled(self.earlier.count() > 0)
+
+    @Slot()
+    def _on_show_earlier_button_clicked(self) -> None:
+        sweep_id = self.earlier.currentData()
+        if sweep_id is None or self._job is not None:
+            return
+        self.sweep_id = int(sweep_id)
+        found = results(self.store, self.sweep_id)
+        self.show_results(found)
+        self._say("" if found.status == "done" else "Not finished: Continue runs the cells left.")
+
+    @Slot()
+    def _on_back_button_clicked(self) -> None:
+        self.pages.setCurrentIndex(FORM_PAGE)
+        self._list_earlier()
+        self._update_run_label()
 
     @Slot()
     def stop(self) -> None:

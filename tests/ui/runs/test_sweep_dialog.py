@@ -1,6 +1,7 @@
 """Sweep… in the Runs section with pytest-qt and the real SmolLM2 (labels constrained, temperature
 0, 6 rows): two prompts × one model on the window's model thread, to the grid of dots and
-intervals, the comparison table and the verdict; then again, stopped half-way and continued."""
+intervals, the comparison table and the verdict; then again, stopped half-way, the dialog closed, and
+continued from the list of earlier sweeps."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def open_dialog(qtbot: Any, view: Any) -> SweepDialog:
     return dialog
 
 
-def test_a_sweep_from_the_window_to_the_grid_then_again_stopped_and_continued(
+def test_a_sweep_from_the_window_to_the_grid_then_again_stopped_closed_and_continued(
     qtbot: Any, loaded_window: Any, tmp_path: Path
 ) -> None:
     window = loaded_window
@@ -64,11 +65,19 @@ def test_a_sweep_from_the_window_to_the_grid_then_again_stopped_and_continued(
             sweep_id = dialog.results.sweep_id
             before = {c.position: c.run_id for c in sweep.get(dialog.store, sweep_id).cells}
             assert before[0] is not None and list(before) == [0, 1]
+            # Closed and opened again: the paused sweep is listed, shown, and continued.
+            dialog.close()
+            qtbot.waitUntil(lambda d=dialog: not d.isVisible())
+            dialog = open_dialog(qtbot, view)
+            assert dialog.earlier.count() == 2 and "(paused)" in dialog.earlier.itemText(0)
+            dialog.earlier.setCurrentIndex(0)
+            qtbot.mouseClick(dialog.show_earlier_button, Qt.MouseButton.LeftButton)
+            assert dialog.pages.currentWidget() is dialog.view and dialog.run_button.text() == "Continue sweep"
             with qtbot.waitSignal(dialog.finished_sweep, timeout=RUN_TIMEOUT_MS) as finished:
                 qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
             after = {c.position: c.run_id for c in sweep.get(dialog.store, sweep_id).cells}
             assert all(after[p] == r for p, r in before.items() if r is not None)  # the same cells, continued
-            assert finished.args[0].sweep_id == sweep_id
+            assert finished.args[0].sweep_id == sweep_id and dialog.run_button.text() == "Run sweep"
         found = finished.args[0]
         assert found.status == "done" and len(found.cells) == 2 and found.test is not None
         assert all(c.n == 3 for c in found.cells) and found.test.n == 3
