@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from desktop_app.core.errors import Cancelled, HearthError
 
@@ -50,6 +51,9 @@ def run(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    if not args.verbose:  # a warning is one line on the terminal; its traceback only with -v
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_OneLineFormatter())
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
@@ -67,6 +71,21 @@ def run(argv: Sequence[str]) -> int:
         return 0
     except (OSError, sqlite3.DatabaseError) as exc:  # the environment, not a bug: no traceback
         return _environment_failure(exc, args.verbose)
+
+
+class _OneLineFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s: %(message)s")
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = ""
+        return super().format(record).rstrip()
 
 
 def _start_checks() -> None:

@@ -208,10 +208,17 @@ def _load(path: Path, load: LoadSettings, template: str) -> LocalBackend:
     return LocalBackend(engine, cached_sha256(path))
 
 
-def _load_for(store: RunStore, run_id: int) -> LocalBackend:
-    """The model a stored run was made with, found by its sha256, loaded with its settings."""
+def _load_for(store: RunStore, run_id: int) -> Any:
+    """The model a stored run was made with: a local one found by its sha256 and loaded with its
+    settings, or the same model on the same server (storage: resume on a server)."""
     record = store.get(run_id)
     model = record.manifest.get("model", {})
+    if model.get("kind") == "remote":
+        from desktop_app.core.runs.remote_backend import for_run
+
+        where = model.get("endpoint") or model.get("url")
+        print(f"Sending rows to {model.get('model_id')} on {where}…", file=sys.stderr)
+        return for_run(model, settings_store.load().endpoints)
     if model.get("kind") not in (None, "local"):
         raise HearthError(f"Run {run_id} was made with a {model.get('kind')} model; the CLI runs local models.")
     config = settings_store.load()
@@ -288,6 +295,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if created:
             print(f"\nPaused. Continue with: hearth runs resume {created[0]}", file=sys.stderr)
+        raise
+    except HearthError:  # a full disk, a server gone: the finished rows are stored
+        if created:
+            print(f"The finished rows are kept. Continue with: hearth runs resume {created[0]}", file=sys.stderr)
         raise
     finally:
         _release(backend)
@@ -379,8 +390,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print(f"\nPaused. Continue with: hearth runs resume {args.run_id}", file=sys.stderr)
             raise
+        except HearthError:
+            print(f"The finished rows are kept. Continue with: hearth runs resume {args.run_id}", file=sys.stderr)
+            raise
         finally:
-            backend.engine.unload()
+            _release(backend)
     finally:
         store.close()
     _print_summary(summary, args.json)
@@ -397,7 +411,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 lambda cancel, progress: replay.replay(args.run_id, backend, store, progress, cancel)
             )
         finally:
-            backend.engine.unload()
+            _release(backend)
     finally:
         store.close()
     if args.json:

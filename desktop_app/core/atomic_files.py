@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core import paths
-from desktop_app.core.errors import HearthError
+from desktop_app.core.errors import DiskFullError, HearthError
 
 
 def write_error(path: Path, exc: OSError) -> HearthError:
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return HearthError(
+        return DiskFullError(
             f"The disk is full: “{path.name}” was not written.", "Free some space, or choose another folder."
         )
     if code == errno.EROFS:

@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from desktop_app.core import locks, paths
-from desktop_app.core.errors import HearthError
+from desktop_app.core.errors import DiskFullError, HearthError
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -358,6 +359,7 @@ def m012_sweeps(db: sqlite3.Connection) -> None:
     )
 
 
+
 # -- opening, checking, repairing --------------------------------------------------------------
 
 log = logging.getLogger(__name__)
@@ -475,8 +477,51 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     return db
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose writes on a full disk fail as :class:`DiskFullError` in plain words
+    (every store of Hearth's writes through one: runs, conversations, documents…)."""
+
+    hearth_path: Path
+
+    def _full(self, exc: sqlite3.OperationalError) -> BaseException:
+        if "disk is full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", 0) == 13:  # SQLITE_FULL
+            return disk_full_error(self.hearth_path.parent, f"“{self.hearth_path.name}” could not be written")
+        return exc
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise self._full(exc) from exc
+
+    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        try:
+            return super().executemany(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise self._full(exc) from exc
+
+    def executescript(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        try:
+            return super().executescript(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise self._full(exc) from exc
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.OperationalError as exc:
+            raise self._full(exc) from exc
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return super().__exit__(*exc_info)
+        except sqlite3.OperationalError as exc:
+            raise self._full(exc) from exc
+
+
 def _open(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=30)
+    db = sqlite3.connect(path, timeout=30, factory=_Connection)
+    db.hearth_path = path
     db.row_factory = sqlite3.Row
     try:
         db.execute("PRAGMA journal_mode=WAL")
@@ -551,11 +596,11 @@ def database_error(path: Path, exc: BaseException) -> HearthError:
     )
 
 
-def disk_full_error(folder: Path, what: str) -> HearthError:
+def disk_full_error(folder: Path, what: str) -> DiskFullError:
     free = ""
     with contextlib.suppress(OSError):
         free = f" ({shutil.disk_usage(folder).free / 1e6:,.1f} MB free)"
-    return HearthError(
+    return DiskFullError(
         f"The disk holding “{folder}” is full{free}: {what}. What was saved before is kept.",
         "Free some space, then try again.",
     )

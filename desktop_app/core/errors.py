@@ -39,3 +39,7 @@ class AccessDeniedError(HearthError):
 
 class Cancelled(Exception):  # noqa: N818 - reads naturally: ``raise Cancelled``
     """The user stopped the work. Not an error: nothing is shown."""
+
+
+class DiskFullError(HearthError):
+    """The disk is full (ENOSPC, SQLite's "database or disk is full"): what was written before stays."""

@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.core import errors
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.models.fingerprint import sha256_file
@@ -36,9 +38,16 @@ from desktop_app.core.rag import embed_backends
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
-from desktop_app.core.rag.store import CollectionInfo, DocumentStore, FileRecord
+from desktop_app.core.rag.store import (
+    CollectionDamagedError,
+    CollectionInfo,
+    DocumentStore,
+    FileRecord,
+    StoreDamagedError,
+    is_disk_full,
+)
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
-from desktop_app.core.units import plural
+from desktop_app.core.units import human_bytes, plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,6 +60,11 @@ EMBED_WINDOW = 256
 QUEUE_FILES = 32
 WRITE_QUEUE_FILES = 8
 READER_NICENESS = 10
+LOCK_WAIT_S = 6 * 3600.0  # a second indexer of one collection waits (with a message) rather than fail
+
+
+class DiskFullError(errors.DiskFullError):
+    """Indexing stopped because the disk is (nearly) full."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ class IndexProgress(Progress):
     rate: float = 0.0  # chunks per second, end to end
     eta_s: float | None = None
     current: str = ""
-    phase: str = "indexing"  # "loading" | "scanning" | "removing" | "indexing" | "done"
+    phase: str = "indexing"  # "waiting" | "loading" | "scanning" | "removing" | "indexing" | "done"
 
     def describe(self) -> str:
         parts = [f"{self.files_done:,} of {plural(self.files_total, 'file')}", plural(self.chunks_done, "chunk")]
@@ -196,17 +210,48 @@ def index_collection(
     info = store.collection(name)
     report = report if report is not None else IngestReport(info.name)
     report.collection = info.name
+
+    def waiting(text: str) -> None:
+        log.warning("%s", text)
+        if progress:
+            progress(IndexProgress(0, None, text, phase="waiting"))
+
+    # One writer per collection: a second program (or task) waits for the first, then finds its work done.
+    with store.writing(info, wait_s=LOCK_WAIT_S, on_wait=waiting, cancelled=lambda: cancel.cancelled):
+        return _index_locked(store, store.collection(info.name), only, cancel, progress, report)
+
+
+def _index_locked(
+    store: DocumentStore,
+    info: CollectionInfo,
+    only: Sequence[str] | None,
+    cancel: CancelToken,
+    progress: IndexProgressCallback | None,
+    report: IngestReport,
+) -> IngestReport:
     started = time.perf_counter()
     chunker = chunker_id(info.chunk_tokens, info.chunk_overlap)
     model_id = embed_backends.vector_space(expected_model_id(info.embed_model), info.embed_backend)
     # A shared collection: other clients' files first (and a refusal if its vectors are another model's).
     info = store.pull(info, model_id, force=True)
-    if info.dirty:
-        store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
+    if not info.shared:
+        problem = store.store_problem()
+        if problem:
+            raise store_damaged(info, problem)
     if info.chunks and not info.shared and store.chunk_count(info) == 0:
         # The vector store was deleted or replaced behind Hearth's back: index everything again.
         log.warning("The vectors of %s are gone; indexing its files again", info.name)
         store.forget_files(info)
+        info = store.refresh(info)
+    health = store.health(info, writing=True) if not info.shared else None
+    if health is not None and health.state == "damaged":
+        raise CollectionDamagedError(
+            f"The collection “{info.name}” is damaged: {health.reason}.", health.advice(info.name)
+        )
+    if info.dirty:
+        store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
+    room = DiskRoom(store.chroma_path, info.name)
+    room.check(0)
     store.set_dirty(info, True)
     embedder: Embedder | None = None
     try:
@@ -241,20 +286,85 @@ def index_collection(
             report.backend = embedder.backend
             report.backend_note = fallback_reason(info.embed_model, info.embed_backend)
             cancel.raise_if_cancelled()
-            _Pipeline(store, info, embedder, chunker, plan, cancel, progress, report, started).run()
+            pipeline = _Pipeline(store, info, embedder, chunker, plan, cancel, progress, report, started)
+            pipeline.room = room
+            pipeline.run()
         elif progress:
             progress(IndexProgress(0, 0, "Up to date", phase="done"))
         store.mark_scanned(info, plan.scanned_sources)
     except Cancelled:
         store.set_dirty(info, False)  # a cancel stops between files: everything written is complete
         raise
+    except HearthError:
+        raise
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise room.full(len(report.indexed)) from exc
+        raise
     else:
         store.set_dirty(info, False)  # (after any other error it stays set: the next run sweeps)
     finally:
         report.elapsed_s = time.perf_counter() - started
         if embedder is not None and embedder.rate:
-            store.record_rate(embedder.rate_key, embedder.rate)
+            with contextlib.suppress(HearthError, OSError):
+                store.record_rate(embedder.rate_key, embedder.rate)
     return report
+
+
+def store_damaged(info: CollectionInfo, problem: str) -> HearthError:
+    return StoreDamagedError(
+        f"The collection “{info.name}” cannot be used: {problem}",
+        f"Rebuild it: hearth docs rebuild “{info.name}” (or Rebuild in Documents).",
+    )
+
+
+def rebuild_collection(
+    store: DocumentStore,
+    name: str,
+    cancel: CancelToken | None = None,
+    progress: IndexProgressCallback | None = None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Rebuilds a collection whose vectors are damaged or lost: drops them, keeps its settings
+    (model, backend, chunk sizes) and sources, and indexes every file again from the sources."""
+    info = store.collection(name)
+    with store.writing(info, wait_s=0):
+        store.reset_vectors(info)
+    return index_collection(store, info.name, None, cancel, progress, report)
+
+
+class DiskRoom:
+    """Free space where the vectors go, checked before and during indexing: the run stops
+    cleanly, between files, while there is still room (Chroma's files written half on a full
+    disk are what damages a collection)."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder = folder
+        self.name = name
+        total = shutil.disk_usage(folder).total
+        # Kept free: 5% of the disk, at least 1 MiB, at most 256 MiB.
+        self.reserve = int(min(256 * 2**20, max(2**20, total * 0.05)))
+
+    def free(self) -> int:
+        return shutil.disk_usage(self.folder).free
+
+    def check(self, needed: int, done: int = 0) -> None:
+        if self.free() - needed < self.reserve:
+            raise self.full(done)
+
+    def full(self, done: int) -> HearthError:
+        so_far = f" after {plural(done, 'file')}" if done else ""
+        return DiskFullError(
+            f"The disk holding Hearth's documents is nearly full ({human_bytes(self.free())} free): indexing "
+            f"“{self.name}” stopped{so_far}, before the collection could be damaged. What was indexed is kept.",
+            f"Free some space, then run: hearth docs sync “{self.name}” (or Update in Documents) to continue.",
+        )
+
+
+def write_estimate(n_chunks: int, text_bytes: int, dim: int) -> int:
+    """Bytes a file's chunks may take in Chroma: vectors (index and catalogue), text twice
+    (document and full-text index), metadata, with room for the index to grow."""
+    return n_chunks * (dim * 4 * 3 + 2048) + text_bytes * 3
 
 
 _DONE = object()
@@ -317,6 +427,7 @@ class _Pipeline:
         self.writes: queue.Queue[Any] = queue.Queue(maxsize=WRITE_QUEUE_FILES)
         self.write_error: BaseException | None = None
         self.emit_lock = threading.Lock()
+        self.room: DiskRoom | None = None
 
     # -- reader thread ---------------------------------------------------------------------------
 
@@ -528,6 +639,10 @@ class _Pipeline:
         )
         replaces = item.task.previous is not None
         extra = {"parser": PARSER_VERSION, "backend": self.embedder.backend}
+        if self.room is not None:
+            dim = int(vectors.shape[1]) if vectors.ndim == 2 else 384
+            text_bytes = sum(len(c.text.encode("utf-8")) for c in item.chunks)
+            self.room.check(write_estimate(len(item.chunks), text_bytes, dim), len(self.report.indexed))
         self.store.write_file(self.info, record, item.chunks, vectors, extra, replaces)
         self.report.indexed.append(record.path)
         self.report.chunks_added += len(item.chunks)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop_app.core import db as dbmod
-from desktop_app.core import paths
+from desktop_app.core import locks, paths
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import embed_backends, remote_store
 from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
@@ -53,7 +53,8 @@ _CLIENTS_LOCK = threading.Lock()
 
 
 def chroma_client(path: Path | None = None) -> Any:
-    """The embedded Chroma client for ``path`` (one per folder per process), telemetry off."""
+    """The embedded Chroma client for ``path`` (one per folder per process), telemetry off.
+    A store Chroma cannot open is a :class:`StoreDamagedError` in plain words."""
     folder = str((path or paths.chroma_dir()).resolve())
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(folder)
@@ -62,9 +63,123 @@ def chroma_client(path: Path | None = None) -> Any:
             import chromadb
             from chromadb.config import Settings
 
-            client = chromadb.PersistentClient(path=folder, settings=Settings(anonymized_telemetry=False))
+            try:
+                client = chromadb.PersistentClient(path=folder, settings=Settings(anonymized_telemetry=False))
+            except Exception as exc:
+                if is_disk_full(exc):
+                    raise dbmod.disk_full_error(Path(folder), "the document store could not be opened") from exc
+                raise StoreDamagedError(
+                    f"The document store in “{folder}” cannot be opened ({_short(exc)}).",
+                    "Rebuild a collection (hearth docs rebuild NAME, or Rebuild in Documents): the damaged "
+                    "store is moved aside and your collections are indexed again from their files.",
+                ) from exc
             _CLIENTS[folder] = client
         return client
+
+
+def _forget_client(path: Path) -> None:
+    folder = str(path.resolve())
+    with _CLIENTS_LOCK:
+        _CLIENTS.pop(folder, None)
+    with contextlib.suppress(Exception):
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a failure (an OSError, SQLite's or Chroma's own) comes from a full disk."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen).lower()
+        if "no space left" in text or "disk is full" in text or "database or disk is full" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class StoreDamagedError(HearthError):
+    """Chroma cannot open the local document store (its files are damaged)."""
+
+
+class CollectionDamagedError(HearthError):
+    """A collection's vectors cannot be read, or fewer are there than the manifest says."""
+
+
+@dataclass(frozen=True)
+class Health:
+    """A collection's state as listed: ``ok``, ``indexing`` (another program is at it),
+    ``interrupted`` (an indexing run stopped before the end) or ``damaged``."""
+
+    state: str
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("ok", "indexing")
+
+    @property
+    def flag(self) -> str:
+        return {"ok": "", "indexing": "being indexed", "interrupted": "interrupted", "damaged": "DAMAGED"}[self.state]
+
+    def advice(self, name: str) -> str:
+        if self.state == "damaged":
+            return f"Rebuild it: hearth docs rebuild “{name}” (or Rebuild in Documents)."
+        if self.state == "interrupted":
+            return f"Finish it: hearth docs sync “{name}” (or Update in Documents)."
+        return ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"state": self.state, "reason": self.reason}
+
+
+# Files of a vector segment that are never empty once written (Chroma's local HNSW index).
+_SEGMENT_FILES = ("header.bin", "data_level0.bin", "length.bin", "index_metadata.pickle")  # link_lists.bin may be empty
+
+
+class _GuardedCollection:
+    """A local Chroma collection whose failures name the collection and the fix (a damaged
+    index raises all sorts of things from Chroma's core)."""
+
+    def __init__(self, target: Any, name: str, folder: Path) -> None:
+        self._target = target
+        self._name = name
+        self._folder = folder
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._target, attr)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except HearthError:
+                raise
+            except Exception as exc:
+                raise collection_failure(self._name, self._folder, exc) from exc
+
+        return call
+
+
+def collection_failure(name: str, folder: Path, exc: BaseException) -> HearthError:
+    if is_disk_full(exc):
+        return dbmod.disk_full_error(folder, f"the collection “{name}” could not be written")
+    return CollectionDamagedError(
+        f"The collection “{name}” is damaged: its vectors cannot be read ({_short(exc)}).",
+        f"Rebuild it: hearth docs rebuild “{name}” (or Rebuild in Documents). Your files are indexed again.",
+    )
 
 
 def norm_path(path: str | Path) -> str:
@@ -231,20 +346,161 @@ class DocumentStore:
 
     def vectors(self, info: CollectionInfo) -> Any:
         """The Chroma collection holding ``info``'s chunks (created on first use; on a server,
-        made by create_remote_collection)."""
+        made by create_remote_collection). Damaged files are found when it is opened, and any
+        later failure of Chroma's names the collection and the fix (:class:`CollectionDamagedError`)."""
         if info.server_url:
             return self._remote_handle(info, info.store_name)
         with self._handles_lock:
             handle = self._handles.get(info.store_name)
             if handle is None:
-                handle = self.client().get_or_create_collection(
-                    info.store_name,
-                    embedding_function=None,
-                    configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"hearth_collection": info.name},
-                )
+                problem = self._segment_problem(info)
+                if problem:
+                    raise CollectionDamagedError(
+                        f"The collection “{info.name}” is damaged: {problem}.", Health("damaged").advice(info.name)
+                    )
+                try:
+                    raw = self.client().get_or_create_collection(
+                        info.store_name,
+                        embedding_function=None,
+                        configuration={"hnsw": {"space": "cosine"}},
+                        metadata={"hearth_collection": info.name},
+                    )
+                except HearthError:
+                    raise
+                except Exception as exc:
+                    raise collection_failure(info.name, self.chroma_path, exc) from exc
+                handle = _GuardedCollection(raw, info.name, self.chroma_path)
                 self._handles[info.store_name] = handle
             return handle
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def _segment_dirs(self, info: CollectionInfo) -> list[Path]:
+        """The folders of the collection's vector index, read from Chroma's own catalogue
+        (without opening Chroma: a cheap look that works while Chroma cannot)."""
+        catalogue = self.chroma_path / "chroma.sqlite3"
+        if not catalogue.is_file() or catalogue.stat().st_size == 0:
+            return []
+        try:
+            db = sqlite3.connect(f"file:{catalogue}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = db.execute(
+                    "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE c.name = ?",
+                    (info.store_name,),
+                ).fetchall()
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            return []
+        return [self.chroma_path / str(r[0]) for r in rows if (self.chroma_path / str(r[0])).is_dir()]
+
+    def _segment_problem(self, info: CollectionInfo) -> str:
+        """What is wrong with the index files on disk ("" when nothing is seen)."""
+        for folder in self._segment_dirs(info):
+            for name in _SEGMENT_FILES:
+                file = folder / name
+                try:
+                    size = file.stat().st_size
+                except OSError:
+                    continue
+                if size == 0:
+                    return f"its index file “{name}” is empty"
+                if name.endswith(".pickle"):
+                    with contextlib.suppress(OSError), open(file, "rb") as f:
+                        if f.read(1) != b"\x80":
+                            return f"its index file “{name}” is not readable"
+        return ""
+
+    def store_problem(self) -> str:
+        """Why the local document store cannot be used ("" when it opens)."""
+        try:
+            self.client()
+        except HearthError as exc:
+            return exc.message
+        return ""
+
+    def indexing_lock(self, info: CollectionInfo) -> Path:
+        return self.chroma_path / "hearth-locks" / f"collection-{info.id}.lock"
+
+    def being_indexed_by(self, info: CollectionInfo) -> str:
+        """Who is indexing the collection now (another program or task), or ""."""
+        try:
+            with locks.hold(self.indexing_lock(info), "", wait_s=0):
+                return ""
+        except locks.LockHeldError:
+            return locks.holder(self.indexing_lock(info)) or "another Hearth program"
+        except OSError:
+            return ""
+
+    def health(self, info: CollectionInfo, writing: bool = False) -> Health:
+        """The collection's state, checked cheaply: its index files on disk, Chroma's count of
+        its chunks against the manifest, and whether an indexing run was left unfinished.
+        ``writing``: the caller holds the collection's lock (it is not "being indexed")."""
+        if info.server_url:
+            return Health("ok")
+        who = "" if writing else self.being_indexed_by(info)
+        if who:
+            return Health("indexing", f"being indexed by {who}")
+        problem = self.store_problem() or self._segment_problem(info)
+        if problem:
+            return Health("damaged", problem.rstrip("."))
+        if info.chunks:
+            try:
+                count = self.chunk_count(info)
+            except HearthError as exc:
+                return Health("damaged", exc.message)
+            if count < info.chunks:
+                return Health("damaged", f"{info.chunks - count:,} of its {info.chunks:,} chunks are missing")
+        if info.dirty:
+            return Health("interrupted", "an indexing run stopped before the end")
+        return Health("ok")
+
+    def reset_vectors(self, info: CollectionInfo) -> CollectionInfo:
+        """Drops a local collection's vectors (whatever state their files are in) and empties its
+        manifest; its settings and sources stay, so indexing it again rebuilds it. When Chroma
+        cannot open the store at all, the store is moved aside (dated) and a new one begun."""
+        if info.server_url:
+            raise HearthError(
+                f"“{info.name}” is kept on the Chroma server {info.server_url}: it is rebuilt there, not here.",
+                "Ask the server's keeper, or make a new collection.",
+            )
+        if self.store_problem():
+            self._move_store_aside()
+        else:
+            self._drop_store_collection(info)
+        with self._db() as db, db:
+            db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
+            db.execute(
+                "UPDATE rag_collections SET store_name = ?, dirty = 0, revision = revision + 1, updated_at = ?"
+                " WHERE id = ?",
+                (f"hearth-{uuid.uuid4().hex[:16]}", time.time(), info.id),
+            )
+        shutil.rmtree(self.bm25_dir(info), ignore_errors=True)
+        return self.refresh(info)
+
+    def _drop_store_collection(self, info: CollectionInfo) -> None:
+        """Deletes the Chroma collection and its index folder (Chroma leaves the folder)."""
+        folders = self._segment_dirs(info)
+        with contextlib.suppress(Exception):  # a missing or damaged Chroma collection is fine
+            self.client().delete_collection(info.store_name)
+        with self._handles_lock:
+            self._handles.pop(info.store_name, None)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _move_store_aside(self) -> Path:
+        folder = self.chroma_path
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        _forget_client(folder)
+        with self._handles_lock:
+            self._handles.clear()
+        keep = folder / "hearth-locks"
+        os.replace(folder, aside)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if (aside / keep.name).is_dir():
+            shutil.copytree(aside / keep.name, keep, dirs_exist_ok=True)
+        log.warning("The document store was damaged; moved aside as %s", aside)
+        return aside
 
     def _batch_size(self, info: CollectionInfo) -> int:
         """Chroma's largest write (asked once per store: on a server it is a request)."""
@@ -354,14 +610,36 @@ class DocumentStore:
         """Deletes a local collection and its index. One on a server is only forgotten here: the
         server's copy is shared with others, and stays."""
         info = self.collection(name)
-        if not info.server_url:
-            with contextlib.suppress(Exception):  # a missing Chroma collection is fine
-                self.client().delete_collection(info.store_name)
-        with self._handles_lock:
-            self._handles.pop(info.store_name, None)
-        with self._db() as db, db:
-            db.execute("DELETE FROM rag_collections WHERE id = ?", (info.id,))
-        shutil.rmtree(self.bm25_dir(info), ignore_errors=True)
+        with self.writing(info, wait_s=0):
+            if not info.server_url:
+                if self.store_problem():
+                    pass  # nothing of it can be read; a later rebuild moves the whole store aside
+                else:
+                    self._drop_store_collection(info)
+            with self._handles_lock:
+                self._handles.pop(info.store_name, None)
+            with self._db() as db, db:
+                db.execute("DELETE FROM rag_collections WHERE id = ?", (info.id,))
+            shutil.rmtree(self.bm25_dir(info), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.indexing_lock(info).unlink()
+
+    def writing(
+        self,
+        info: CollectionInfo,
+        wait_s: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """The collection's writer lock (indexing, rebuild, drop): one program at a time."""
+        return locks.hold(
+            self.indexing_lock(info),
+            f"The collection “{info.name}”",
+            wait_s=wait_s,
+            on_wait=on_wait,
+            cancelled=cancelled,
+            hint="It is being indexed; wait for that to finish (or stop it), then try again.",
+        )
 
     def set_embed_model(self, info: CollectionInfo, model: str, backend: str | None = None) -> CollectionInfo:
         """Switches the collection to ``model`` (and ``backend``, when given): its vectors are
@@ -372,10 +650,7 @@ class DocumentStore:
                 f"“{info.name}” is shared on a Chroma server: it keeps the model its vectors were made with.",
                 "Make a new collection to use another model.",
             )
-        with contextlib.suppress(Exception):
-            self.client().delete_collection(info.store_name)
-        with self._handles_lock:
-            self._handles.pop(info.store_name, None)
+        self._drop_store_collection(info)
         with self._db() as db, db:
             db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
             db.execute(

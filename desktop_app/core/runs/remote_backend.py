@@ -176,3 +176,20 @@ class RemoteBackend:
             seconds=t.total_s,
             extra=extra,
         )
+
+
+def for_run(model: dict[str, Any], endpoints: Sequence[RemoteEndpoint]) -> RemoteBackend:
+    """The backend a stored run was made with on a server (its manifest's ``model``): the same
+    server (found by its address, else its name among those added) and the same model id, so
+    a paused run resumes where it was made. Plain words when the server is gone from the list."""
+    url, name = str(model.get("url") or ""), str(model.get("endpoint") or "")
+    model_id = str(model.get("model_id") or "")
+    endpoint = next((e for e in endpoints if url and e.url == url), None) or next(
+        (e for e in endpoints if name and e.name == name), None
+    )
+    if endpoint is None or not model_id:
+        raise HearthError(
+            f"This run was made on the server {name or url} ({url}), which is not among the servers added.",
+            f"Add it again (Settings › Servers, or: hearth servers add NAME {url}), then resume the run.",
+        )
+    return RemoteBackend.for_endpoint(endpoint, model_id)
