@@ -21,6 +21,11 @@ HOSTILE = {
     "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
     "doubling": "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
     "padding": "{{ messages[0]['content']|center(2000000000) }}",
+    "concatenation": "{% set s = 'x' * 15000000 %}{{ s ~ s ~ s }}",
+    "format width": "{{ '{:>999999999}'.format(1) }}{{ '%999999999s' % 'x' }}",
+    "joined list": "{% set s = 'x' * 15000000 %}{{ ([s] * 100)|join }}",
+    "replace": "{% set s = 'x' * 100000 %}{{ s.replace('x', s) }}",
+    "list growth": "{{ (messages * 20000000)|length }}",
 }
 
 

@@ -243,8 +243,11 @@ def _check_time() -> None:
 
 
 def _size(value: Any) -> int:
-    if isinstance(value, str | bytes | list | tuple | dict | set):
+    """About how many characters ``value`` takes once written (a container's items count 16)."""
+    if isinstance(value, str | bytes):
         return len(value)
+    if isinstance(value, list | tuple | dict | set):
+        return 16 * len(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value.bit_length() // 3  # about its number of decimal digits
     return 0
@@ -258,6 +261,9 @@ def _sized(value: Any) -> Any:
 
 def _check_operands(operator: str, left: Any, right: Any) -> None:
     """Refuses an operation whose result would be too large before it is computed."""
+    if operator == "%" and isinstance(left, str):
+        _bound_format(left)
+        _bound_argument(right)
     if operator == "*":
         for seq, count in ((left, right), (right, left)):
             countable = isinstance(count, int) and not isinstance(seq, int)
@@ -272,21 +278,76 @@ def _check_operands(operator: str, left: Any, right: Any) -> None:
         raise _too_big("a text or list")
 
 
-def _bound_argument(value: Any) -> None:
-    """A width or count passed to a string method or filter (``center(10**9)``)."""
+def _bound_argument(value: Any, nested: bool = False) -> None:
+    """A width or count passed to a string method or filter (``center(10**9)``), or a list whose
+    items together are too large (joined, say)."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > RENDER_CHARS:
         raise _too_big("a text")
+    if isinstance(value, list | tuple) and not nested:
+        total = 0
+        for item in value:
+            _bound_argument(item, nested=True)
+            total += _size(item)
+            if total > RENDER_CHARS:
+                raise _too_big("a text or list")
+
+
+_FORMAT_WIDTH = re.compile(r"[%{][^%{}a-zA-Z]*?(\d{7,})")
+
+
+def _bound_format(text: str) -> None:
+    """A format string (``'%999999999s'``, ``'{:>999999999}'``) asking for a huge width."""
+    if any(int(width) > RENDER_CHARS for width in _FORMAT_WIDTH.findall(text)):
+        raise _too_big("a text")
+
+
+def _bound_replace(text: Any, old: Any, new: Any) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        hits = text.count(old) if old else len(text) + 1
+        if len(text) + hits * max(len(new) - len(old), 0) > RENDER_CHARS:
+            raise _too_big("a text")
+
+
+def _bound_call(name: str, owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Checks what a filter or a string method would build, before it runs."""
+    for value in (*args, *kwargs.values()):
+        _bound_argument(value)
+    texts = [a for a in (owner, *args) if isinstance(a, str)]
+    if name in ("format", "format_map") and texts:
+        _bound_format(texts[0])
+    elif name == "replace" and len(texts) >= 3:
+        _bound_replace(*texts[:3])
+    elif name == "join":  # str.join(items), or the filter: items|join(separator)
+        items = next((a for a in args if isinstance(a, list | tuple)), ())
+        separator = owner if isinstance(owner, str) else (texts[0] if texts else "")
+        if len(separator) * len(items) > RENDER_CHARS:
+            raise _too_big("a text")
 
 
 def _limited_filter(function: Any) -> Any:
     @functools.wraps(function)  # keeps Jinja's pass_context marks
     def limited(*args: Any, **kwargs: Any) -> Any:
         _check_time()
-        for value in (*args, *kwargs.values()):
-            _bound_argument(value)
+        _bound_call(getattr(function, "__name__", "").removeprefix("do_"), None, args, kwargs)
         return _sized(function(*args, **kwargs))
 
     return limited
+
+
+def _concat(parts: tuple[Any, ...]) -> str:
+    """``a ~ b ~ c``: each part written, the whole sized before it is joined."""
+    _check_time()
+    texts = []
+    total = 0
+    for part in parts:
+        if _size(part) > RENDER_CHARS:
+            raise _too_big("a text")
+        text = str(part)
+        total += len(text)
+        if total > RENDER_CHARS:
+            raise _too_big("a text")
+        texts.append(text)
+    return "".join(texts)
 
 
 def _trace(frame: Any, _event: str, _arg: Any) -> Any:
@@ -308,7 +369,21 @@ def _limited_classes() -> tuple[type, type]:
     """(environment, template) classes: a sandbox whose operations, attribute reads, calls and
     filters are bounded, and whose templates render under the clock and the size limit."""
     from jinja2 import Template
+    from jinja2.compiler import CodeGenerator
     from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class LimitedCodeGenerator(CodeGenerator):
+        """Compiles ``~`` to a sized join (Jinja's own join is one unchecked C call)."""
+
+        def visit_Concat(self, node: Any, frame: Any) -> None:  # noqa: N802 - Jinja's name
+            if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:  # pragma: no cover - never on
+                super().visit_Concat(node, frame)
+                return
+            self.write("environment.limited_concat((")
+            for arg in node.nodes:
+                self.visit(arg, frame)
+                self.write(", ")
+            self.write("))")
 
     class LimitedTemplate(Template):
         def render(self, *args: Any, **kwargs: Any) -> str:
@@ -327,6 +402,8 @@ def _limited_classes() -> tuple[type, type]:
         # Intercepted operators are also never folded at compile time ('x' * 10**10 at load).
         intercepted_binops = frozenset({"*", "**", "+", "//", "%"})
         template_class = LimitedTemplate
+        code_generator_class = LimitedCodeGenerator
+        limited_concat = staticmethod(_concat)
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -347,8 +424,8 @@ def _limited_classes() -> tuple[type, type]:
 
         def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
             _check_time()
-            for value in (*args, *kwargs.values()):
-                _bound_argument(value)
+            method = getattr(obj, "__wrapped__", obj)  # Jinja wraps str.format to sandbox it
+            _bound_call(getattr(method, "__name__", ""), getattr(method, "__self__", None), args, kwargs)
             return _sized(super().call(context, obj, *args, **kwargs))
 
     return LimitedEnvironment, LimitedTemplate
