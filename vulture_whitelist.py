@@ -113,3 +113,5 @@ template_class  # unused variable (desktop_app/core/inference/templates.py: read
 _._environment  # unused attribute (desktop_app/core/inference/templates.py: read by llama-cpp-python's formatter)
 _.eventFilter  # unused method (desktop_app/ui/shared/safe_text.py: called by Qt)
 _.compress_type  # unused attribute (tests/rag/test_hostile_documents.py, tests/core/runs/test_hostile_datasets.py: read by zipfile)
+code_generator_class  # unused variable (desktop_app/core/inference/templates.py: read by Jinja's Environment)
+limited_concat  # unused variable (desktop_app/core/inference/templates.py: called by the compiled template)
