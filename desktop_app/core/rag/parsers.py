@@ -799,6 +799,7 @@ def _parse_epub(path: Path) -> ParsedDocument:
 
 
 def _read_epub(path: Path, archive: zipfile.ZipFile) -> ParsedDocument:
+    safe_zip.check_all(archive)  # the chapters together, before any is read
     names = set(archive.namelist())
     if "META-INF/encryption.xml" in names and b"EncryptedData" in safe_zip.read_member(
         archive, "META-INF/encryption.xml", PART_SIZE_LIMIT
