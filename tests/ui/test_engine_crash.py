@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
+from gguf_files import with_chat_template
 from PySide6.QtCore import Qt
 
 from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.core.inference import engine_crash
-from tests.ui.conftest import REPLY_TIMEOUT_MS, send_and_wait
+from tests.ui.conftest import REPLY_TIMEOUT_MS, load_model, send_and_wait
 
 
 def _send_and_crash(qtbot: Any, window: Any, text: str) -> StoredMessage:
@@ -55,3 +57,27 @@ def test_a_crash_mid_reply_keeps_the_window_and_the_words_so_far(qtbot: Any, loa
         assert host.engine_pid not in (None, crashed_pid)  # a fresh engine process answered
     log = engine_crash.log_path().read_text(encoding="utf-8")
     assert log.count("engine crash") == 2 and "SIGSEGV" in log
+
+
+def test_stop_ends_a_chat_template_that_never_finishes(
+    qtbot: Any, window: Any, smollm2_path: Path, tmp_path: Path
+) -> None:
+    """The engine cannot notice Stop inside the template: it is killed, the conversation stays, and
+    the next message starts it again."""
+    looping = with_chat_template(smollm2_path, tmp_path / "looping-template.gguf")
+    load_model(qtbot, window, looping)
+    chat, host = window.chat, window.context.models
+    for attempt in (1, 2):
+        chat.composer.setFocus()
+        with qtbot.waitSignal(chat.reply_saved, timeout=REPLY_TIMEOUT_MS) as blocker:
+            qtbot.keyClicks(chat.composer, f"Hello ({attempt})")
+            qtbot.keyClick(chat.composer, Qt.Key.Key_Return)
+            qtbot.waitUntil(lambda: host.busy, timeout=REPLY_TIMEOUT_MS)
+            qtbot.wait(300)  # the engine is inside the template by now
+            qtbot.mouseClick(chat.stop_button, Qt.MouseButton.LeftButton)
+        stopped = blocker.args[0]
+        assert isinstance(stopped, StoredMessage) and stopped.stopped and not stopped.content
+        assert host.engine_pid is None  # killed: it could not notice (or stopped while starting again)
+        assert host.model is not None and not host.busy  # still chosen: the next message starts it
+        texts = [m.content for m in chat._store.messages(stopped.conversation_id)]
+        assert texts.count(f"Hello ({attempt})") == 1  # the conversation is kept

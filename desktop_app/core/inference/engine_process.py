@@ -471,8 +471,9 @@ class EngineProcess(Engine):
     def close(self) -> None:
         self.unload()
 
-    def _ensure_child(self) -> _Child:
-        """The running process; a fresh one with the model loaded again after a crash or a kill."""
+    def _ensure_child(self, cancel: CancelToken | None = None) -> _Child:
+        """The running process; a fresh one with the model loaded again after a crash or a kill
+        (``cancel``, the waiting call's, stops that load too)."""
         child = self._child
         if child is not None and child.process.is_alive():
             return child
@@ -483,7 +484,11 @@ class EngineProcess(Engine):
         path, settings, template = self._reload
         self._set_child(_start_child())
         log.info("Starting a fresh engine for %s", path.name)
-        self._call("load", (path, settings, None, None, template), {})
+        try:
+            self._call("load", (path, settings, None, cancel, template), {})
+        except BaseException:
+            self._end_child(kill=True)  # the next call tries again
+            raise
         assert self._child is not None
         return self._child
 
@@ -492,7 +497,10 @@ class EngineProcess(Engine):
     def _send(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], get: bool) -> tuple[_Child, _Call]:
         if self._active is not None:
             raise RuntimeError(f"The engine is still answering {self._active.name}: finish or close that stream first")
-        child = self._child if name == "load" and self._child is not None else self._ensure_child()
+        if name == "load" and self._child is not None:
+            child = self._child
+        else:
+            child = self._ensure_child(next((a for a in (*args, *kwargs.values()) if isinstance(a, CancelToken)), None))
         call = _Call(next(self._ids), name, None, [])
 
         def wrap(value: Any) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from gguf_files import with_chat_template
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
@@ -35,21 +36,6 @@ def proc(smollm2_path: Path) -> Iterator[EngineProcess]:
     engine.load(smollm2_path, LoadSettings(n_ctx=2048))
     yield engine
     engine.unload()
-
-
-def looping_template_copy(source: Path, target: Path) -> Path:
-    """``source`` with a chat template that never ends (a loop of 10^10 steps in Jinja)."""
-    import gguf
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
-
-    template = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ 'x' }}"
-    reader = gguf.GGUFReader(source, "r")
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
-    assert arch is not None
-    writer = gguf.GGUFWriter(target, arch=str(bytes(arch.parts[-1]), encoding="utf-8"), endianess=reader.endianess)
-    new = {gguf.Keys.Tokenizer.CHAT_TEMPLATE: MetadataDetails(gguf.GGUFValueType.STRING, template)}
-    copy_with_new_metadata(reader, writer, new, [])
-    return target
 
 
 def test_the_proxy_is_an_engine_and_answers_as_the_engine_does(proc: EngineProcess, engine: Engine) -> None:
@@ -114,7 +100,7 @@ def test_stop_interrupts_a_long_prompt_without_killing_the_engine(proc: EnginePr
 
 
 def test_stop_ends_a_template_that_never_finishes_and_keeps_the_model(smollm2_path: Path, tmp_path: Path) -> None:
-    looping = looping_template_copy(smollm2_path, tmp_path / "looping.gguf")
+    looping = with_chat_template(smollm2_path, tmp_path / "looping.gguf")
     engine = EngineProcess()
     try:
         engine.load(looping, LoadSettings(n_ctx=512))
