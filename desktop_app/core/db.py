@@ -360,6 +360,11 @@ def m012_sweeps(db: sqlite3.Connection) -> None:
 
 
 
+@migration
+def m015_run_notes(db: sqlite3.Connection) -> None:
+    """A note the user keeps with a dataset run (the Runs page: Rename / note…)."""
+    db.execute("ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+
 # -- opening, checking, repairing --------------------------------------------------------------
 
 log = logging.getLogger(__name__)

@@ -137,6 +137,10 @@ class FitResult:
     kv_type: str
     breakdown: dict[str, Any] = field(default_factory=dict)  # per device: weights/kv/compute/runtime/budget
     notes: list[str] = field(default_factory=list)  # plain-words explanations and warnings
+    # What must stay in RAM: ``ram_bytes`` less the file pages read once while loading, which the
+    # system drops when memory runs short. The verdict compares *this* with the RAM free, so a
+    # figure shown beside a verdict is this one (``ram_bytes`` is the peak the memory use shows).
+    ram_required: int = 0
 
     @property
     def fits(self) -> bool:
@@ -762,6 +766,7 @@ def plan(
         gpu_layers=layout.gpu_layers if verdict is not Verdict.TOO_LARGE else 0,
         n_layers=shape.n_layer + 1,
         ram_bytes=ram,
+        ram_required=cpu.required,
         vram_bytes=vram,
         weights_bytes=cpu.weights + cpu.weights_repacked + (gpu.weights if layout.gpu_layers else 0),
         kv_bytes=cpu.kv + gpu.kv,

@@ -31,7 +31,7 @@ _DEFAULT_NORMS = ("attn_norm", "ffn_norm")
 # llama.cpp's fallback when a row's length is not a multiple of a K-quant's 256-value block.
 _FALLBACK = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0", "Q3_K": "IQ4_NL", "Q2_K": "Q4_0"}
 # File types as llama.cpp's LlamaFileType numbers them (general.file_type).
-_FILE_TYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18, "Q8_0": 7, "Q4_0": 2}
+_FILE_TYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18, "Q8_0": 7, "Q4_0": 2, "Q3_K_M": 12}
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ def _tensor_type(name: str, row: int, quant: str, layer: int, n_layer: int, tied
     if quant == "Q4_K_M":
         more_bits = name in ("attn_v", "ffn_down") and _use_more_bits(layer, n_layer)
         wanted = "Q6_K" if output or more_bits else "Q4_K"
+    elif quant == "Q3_K_M":  # llama.cpp gives attn_v, attn_output and ffn_down Q4_K (a few Q5_K), the rest Q3_K
+        wanted = "Q6_K" if output else "Q4_K" if name in ("attn_v", "attn_output", "ffn_down") else "Q3_K"
     elif quant == "Q8_0":
         wanted = "Q8_0"
     else:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from desktop_app.core.hub.client import RepoPage
 
 QUANT = "Q4_K_M"  # the quantisation the estimate is for: the usual first download
+SMALLER_QUANT = "Q3_K_M"  # what is suggested when Q4_K_M does not fit: smaller, a little less accurate
+MIN_USEFUL_CTX = 2048  # a shorter context than this is not offered as the way to make a model fit
 SOURCE_NOTE = "from Hearth's list"
 
 
@@ -192,6 +194,7 @@ class Recommendation:
     model: RecommendedModel
     badge: FitBadge
     n_ctx: int
+    remedy: str = ""  # too large: what would make it fit here (a shorter context, a smaller file)
 
     @property
     def fits(self) -> bool:
@@ -217,8 +220,30 @@ def recommend(
     for model in sorted(models, key=lambda m: (m.parameters, m.name)):
         ctx = min(n_ctx, model.context_length)
         badge = badge_for(header_for(model.shape, QUANT, model.name), ctx, hw)
-        out.append(Recommendation(model, badge, ctx))
+        remedy = _remedy(model, badge, ctx, hw) if badge.verdict is Verdict.TOO_LARGE else ""
+        out.append(Recommendation(model, badge, ctx, remedy))
     return out
+
+
+def _remedy(model: RecommendedModel, badge: FitBadge, ctx: int, hw: HardwareInfo) -> str:
+    """What would make a model that is too large fit here, from the same plan: a shorter context
+    (when a useful one fits), a smaller quantisation, else how much memory is missing."""
+    result = badge.result
+    ways = []
+    if result is not None and result.max_ctx >= MIN_USEFUL_CTX:
+        ways.append(f"a shorter context (up to {result.max_ctx:,} tokens, in Settings)")
+    smaller = badge_for(header_for(model.shape, SMALLER_QUANT, model.name), ctx, hw)
+    if smaller.result is not None and smaller.verdict is not Verdict.TOO_LARGE:
+        ways.append(
+            f"a smaller {SMALLER_QUANT} file (about {human_bytes(smaller.result.ram_required)} of RAM; "
+            "answers a little less accurately)"
+        )
+    if ways:
+        return "Would fit with " + " or ".join(ways) + "."
+    if result is None:
+        return ""
+    short = result.ram_required - max(0, int(result.breakdown.get("cpu", {}).get("budget", 0)))
+    return f"Needs about {human_bytes(max(short, 0))} more free memory than this computer has now."
 
 
 def find(repo_id: str, models: tuple[RecommendedModel, ...] = RECOMMENDED) -> RecommendedModel | None:
@@ -237,13 +262,31 @@ def openness_facts(page: RepoPage, listed: RecommendedModel | None) -> str:
 
 
 def memory_words(rec: Recommendation) -> str:
-    """What the estimate says it needs, in a few words (beside the card's fit badge)."""
+    """What the estimate says it needs, in a few words (beside the card's fit badge): the figure
+    the verdict is decided by (``ram_required``), so the number and the verdict always agree."""
     result = rec.badge.result
-    if result is None or rec.badge.verdict is Verdict.TOO_LARGE:
+    if result is None:
         return rec.badge.detail
-    ram, vram = human_bytes(result.ram_bytes), human_bytes(result.vram_bytes)
+    if rec.badge.verdict is Verdict.TOO_LARGE:
+        usable = max(0, int(result.breakdown.get("cpu", {}).get("budget", 0)))
+        return (
+            f"needs about {human_bytes(result.ram_required + result.vram_bytes)} of memory at {rec.n_ctx:,} "
+            f"tokens; {human_bytes(usable)} can be used now"
+        )
+    ram, vram = human_bytes(result.ram_required), human_bytes(result.vram_bytes)
     if rec.badge.verdict is Verdict.FULL_GPU:
         return f"about {vram} of GPU memory at {rec.n_ctx:,} tokens"
     if rec.badge.verdict is Verdict.PARTIAL_GPU:
         return f"about {vram} of GPU memory and {ram} of RAM at {rec.n_ctx:,} tokens"
     return f"about {ram} of RAM at {rec.n_ctx:,} tokens"
+
+
+def peak_words(rec: Recommendation) -> str:
+    """Why the memory in use can show more than the card's figure for a while (a tooltip)."""
+    result = rec.badge.result
+    if result is None or result.ram_bytes - result.ram_required < 256 * 1024**2:
+        return ""
+    return (
+        f"While it loads, the memory in use can show up to {human_bytes(result.ram_bytes)}: part of the model file "
+        "is read once and kept only until the system needs the memory for something else."
+    )

@@ -207,7 +207,7 @@ def run_comparison(
             sha256 = cached_sha256(v.path, cancel=cancel)
             row = VariantResult(
                 path=str(v.path),
-                name=v.name,
+                name=v.label,
                 sha256=sha256,
                 quant=v.quant,
                 bits_per_weight=round(v.bits_per_weight, 3),

@@ -32,6 +32,7 @@ from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
 from desktop_app.core.llama_backends import load_llama_backends
 from desktop_app.core.models import gguf_meta
+from desktop_app.core.models.files import write_sidecar
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
 from desktop_app.core.quantlab.variants import is_quantized
 
@@ -192,6 +193,13 @@ def quantize(
     finally:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
+    # What it was made from, beside the file: a variant made from an already-quantised file is never
+    # the reference, and says so wherever it is shown (quantlab/variants.py reads this).
+    try:
+        write_sidecar(out, {"origin": "quantize", "made_from": str(source), "source_quant": info.quant,
+                            "requantized": requantized})  # fmt: skip
+    except HearthError as exc:  # the file is made; only its note of origin is missing
+        log.warning("Could not record where %s came from: %s", out.name, exc.message)
     if progress:
         progress(Progress(total, total, f"Made {out.name}"))
     warnings = list(result.get("warnings", []))

@@ -17,6 +17,7 @@ from typing import Any
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.models import gguf_meta, library
+from desktop_app.core.models.files import read_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ class Variant:
     bits_per_weight: float  # from the tensor table: weight bytes * 8 / parameters
     n_vocab: int
     quantized: bool  # True when the large weights are not F32/F16/BF16
+    # Made by quantising an already-quantised file: the quant it was made from (e.g. "Q4_1"), else
+    # "". It holds no more information than that file, whatever its bits per weight say.
+    requantized_from: str = ""
+
+    @property
+    def label(self) -> str:
+        """The name as shown everywhere: a re-quantised variant says what it was made from."""
+        return f"{self.name} (made from {self.requantized_from})" if self.requantized_from else self.name
 
     @property
     def group_key(self) -> tuple[str, str, int]:
@@ -59,6 +68,7 @@ class Variant:
             "bits_per_weight": round(self.bits_per_weight, 3),
             "n_vocab": self.n_vocab,
             "quantized": self.quantized,
+            "requantized_from": self.requantized_from,
         }
 
 
@@ -130,6 +140,12 @@ def local_variants(extra_paths: Sequence[str | Path] = (), cancel: CancelToken |
     return found
 
 
+def _requantized_from(path: Path) -> str:
+    """The source's quant when Hearth made ``path`` from an already-quantised file (its sidecar)."""
+    sidecar = read_sidecar(path) or {}
+    return str(sidecar.get("source_quant") or "?") if sidecar.get("requantized") is True else ""
+
+
 def variant_from_info(path: Path, info: gguf_meta.GGUFInfo) -> Variant:
     return Variant(
         path=path,
@@ -142,14 +158,17 @@ def variant_from_info(path: Path, info: gguf_meta.GGUFInfo) -> Variant:
         bits_per_weight=bits_per_weight(info),
         n_vocab=_n_vocab(info),
         quantized=is_quantized(info),
+        requantized_from=_requantized_from(path),
     )
 
 
 def pick_reference(variants: Sequence[Variant]) -> Variant:
-    """The highest-precision variant: most bits per weight (ties: the larger file)."""
+    """The variant with the most information: an original file before any made by re-quantising
+    (a Q8_0 made from a Q4_1 holds only the Q4_1's information, so measured against it the Q4_1
+    would look lossless), then the most bits per weight (ties: the larger file)."""
     if not variants:
         raise ValueError("no variants")
-    return max(variants, key=lambda v: (round(v.bits_per_weight, 3), v.size_bytes))
+    return max(variants, key=lambda v: (not v.requantized_from, round(v.bits_per_weight, 3), v.size_bytes))
 
 
 def group_variants(variants: Iterable[Variant]) -> list[VariantGroup]:
@@ -162,7 +181,7 @@ def group_variants(variants: Iterable[Variant]) -> list[VariantGroup]:
             group = groups[v.group_key] = VariantGroup(v.base, v.architecture, v.n_params)
         group.variants.append(v)
     for group in groups.values():
-        group.variants.sort(key=lambda v: (-v.bits_per_weight, v.name.lower()))
+        group.variants.sort(key=lambda v: (bool(v.requantized_from), -v.bits_per_weight, v.name.lower()))
     return sorted(groups.values(), key=lambda g: (g.base.lower(), g.n_params))
 
 

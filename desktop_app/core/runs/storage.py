@@ -99,6 +99,7 @@ class RunRecord:
     replay_of: int | None
     task: dict[str, Any]
     manifest: dict[str, Any]
+    note: str = ""  # the user's own words about the run
 
     @property
     def interrupted(self) -> bool:
@@ -118,6 +119,7 @@ class RunRecord:
         return {
             "run_id": self.id,
             "title": self.title,
+            "note": self.note,
             "status": self.state,
             "message": self.message,
             "n": self.n,
@@ -254,6 +256,7 @@ class RunStore:
             replay_of=record["replay_of"],
             task=json.loads(record["task_json"]),
             manifest=json.loads(record["manifest_json"]),
+            note=str(record["note"]),
         )
 
     def all_runs(self) -> list[RunRecord]:
@@ -277,6 +280,14 @@ class RunStore:
         with self.db:
             self.db.execute(
                 "UPDATE runs SET manifest_json=?, updated_at=? WHERE id=?", (json.dumps(manifest), time.time(), run_id)
+            )
+
+    def rename(self, run_id: int, title: str, note: str) -> None:
+        """The run's title and the user's note (a title left empty keeps the old one)."""
+        record = self.get(run_id)
+        with self.db:
+            self.db.execute(
+                "UPDATE runs SET title=?, note=? WHERE id=?", (title.strip() or record.title, note.strip(), run_id)
             )
 
     def delete(self, run_id: int) -> None:

@@ -212,12 +212,18 @@ def build_picker_model(groups: Sequence[VariantGroup], checked: set[Path], model
 
 
 def _variant_row(variant: Variant, checked: bool) -> list[QStandardItem]:
-    name = QStandardItem(variant.name)
+    name = QStandardItem(variant.label)
     name.setCheckable(True)
     name.setEditable(False)
     name.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
     name.setData(variant, ItemRole.item)
-    name.setToolTip(str(variant.path))
+    made = (
+        f"\nMade by re-quantising a {variant.requantized_from} file: it holds no more of the original model "
+        "than that file, so it is never the reference."
+        if variant.requantized_from
+        else ""
+    )
+    name.setToolTip(str(variant.path) + made)
     cells = [name]
     for text in (variant.quant, f"{variant.bits_per_weight:.2f}", _bytes(variant.size_bytes)):
         cell = QStandardItem(text)

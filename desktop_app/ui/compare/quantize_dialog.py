@@ -48,7 +48,7 @@ class QuantizeDialog(QDialog):
 
         self.source = QComboBox()
         for v in self.variants:
-            self.source.addItem(f"{v.name}  ({v.quant}, {v.bits_per_weight:.2f} bits/weight)", v)
+            self.source.addItem(f"{v.label}  ({v.quant}, {v.bits_per_weight:.2f} bits per weight)", v)
         self.qtype = QComboBox()
         for q in QUANT_TYPES.values():
             self.qtype.addItem(f"{q.name} — {q.description}", q.name)

@@ -59,6 +59,7 @@ from desktop_app.ui.compare.item_models import (
     checked_variants,
     set_checked,
 )
+from desktop_app.ui.compare.progress_words import ProgressWords
 from desktop_app.ui.compare.quantize_dialog import QuantizeDialog
 from desktop_app.ui.compare.workers import BackgroundJob
 from desktop_app.ui.shared.background import JobRunner
@@ -86,6 +87,7 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.context = context
         self.job: BackgroundJob | None = None
+        self._progress_words = ProgressWords()
         self.current_run: ComparisonRun | None = None
         self.variants: list[Variant] = []
         self.extra_paths: list[str] = []
@@ -370,9 +372,9 @@ class CompareView(QWidget):
         current = self.reference.currentData()
         self.reference.blockSignals(True)
         self.reference.clear()
-        self.reference.addItem("Automatic: the highest precision", None)
-        for v in sorted(self.checked(), key=lambda v: -v.bits_per_weight):
-            self.reference.addItem(f"{v.name} ({v.quant})", str(v.path))
+        self.reference.addItem("Automatic: the original file with the most precision", None)
+        for v in sorted(self.checked(), key=lambda v: (bool(v.requantized_from), -v.bits_per_weight)):
+            self.reference.addItem(f"{v.label} ({v.quant})", str(v.path))
         index = self.reference.findData(current) if current else 0
         self.reference.setCurrentIndex(max(0, index))
         self.reference.blockSignals(False)
@@ -460,7 +462,7 @@ class CompareView(QWidget):
         self.table_model.set_results([])
         self.charts.set_results([])
         self.run_info.setText("")
-        labels = [f"{v.name} ({v.quant})" for v in self._order]
+        labels = [f"{v.label} ({v.quant})" for v in self._order]
         self.answers.start(settings.prompt, labels if settings.prompt else [], self.blind.isChecked())
 
         def work(
@@ -479,6 +481,7 @@ class CompareView(QWidget):
         self.job.done.connect(self._on_job_done)
         self.progress.setValue(0)
         self.status.setText("Starting…")
+        self._progress_words = ProgressWords()
         self._update_buttons()
         self.job.start()
         self.run_started.emit()
@@ -507,7 +510,7 @@ class CompareView(QWidget):
     def _on_job_progress(self, progress: Progress) -> None:
         self.progress.setValue(int((progress.fraction or 0.0) * 1000))
         if not (self.job and self.job.cancelling):
-            self.status.setText(progress.message)
+            self.status.setText(self._progress_words.describe(progress))
 
     @Slot(object)
     def _on_job_event(self, event: CompareEvent) -> None:

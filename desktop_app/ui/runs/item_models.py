@@ -25,7 +25,8 @@ WRONG = QColor("#b91c1c")
 
 
 class RunListModel(RowsListModel):
-    """The stored runs, newest first: title, state, rows done, accuracy."""
+    """The stored runs, newest first: title, state, rows done, accuracy (said as such: "9 of 20
+    rows" next to a bare "89%" read as progress)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -51,15 +52,22 @@ class RunListModel(RowsListModel):
         if run is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            accuracy = self.accuracy.get(run.id)
-            score = f" · {accuracy:.0%}" if accuracy is not None else ""
-            when = datetime.fromtimestamp(run.created_at).strftime("%d %b %H:%M")
-            return f"#{run.id} {run.title}\n{run.state} · {run.done:,}/{run.n:,} rows{score} · {when}"
+            return run_line(run, self.accuracy.get(run.id))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{run.dataset_path}\n{run.message}".strip()
+            return "\n".join(t for t in (run.dataset_path, run.message, run.note) if t)
         if role in (ItemRole.item, ItemRole.key):
             return run if role == ItemRole.item else run.id
         return None
+
+
+def run_line(run: RunRecord, accuracy: float | None) -> str:
+    """A run in the list: "#3 Reviews / done · 20 rows · accuracy 89% · 06 Dec 09:12"."""
+    finished = run.done >= run.n
+    rows = f"{run.n:,} rows" if finished else f"{run.done:,} of {run.n:,} rows done"
+    score = "" if accuracy is None else f" · accuracy {'' if finished else 'so far '}{accuracy:.0%}"
+    when = datetime.fromtimestamp(run.created_at).strftime("%d %b %H:%M")
+    note = run.note.splitlines()
+    return f"#{run.id} {run.title}\n{run.state} · {rows}{score} · {when}" + (f"\n{note[0][:80]}" if note else "")
 
 
 class PreviewModel(RowsTableModel):
@@ -85,7 +93,7 @@ class PreviewModel(RowsTableModel):
             return None
         if orientation == Qt.Orientation.Horizontal:
             return self.columns[section] if 0 <= section < len(self.columns) else None
-        return str(section)
+        return str(section + 1)  # rows counted from 1, as a spreadsheet does
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         row: Row | None = self.item_for(index)
@@ -95,13 +103,26 @@ class PreviewModel(RowsTableModel):
         return value if role == Qt.ItemDataRole.ToolTipRole else " ".join(value.split())[:200]
 
 
+def _tooltip(header: str, row: RowResult) -> str | None:
+    """The whole text of a cell cut short in the table."""
+    if header == "Input":
+        return "\n".join(f"{k}: {v}" for k, v in row.inputs.items())
+    return {"Output": row.output, "Reference": row.reference, "Error": row.error}.get(header)
+
+
 def _flag(value: bool | None) -> str:
     return {True: "✓", False: "✗", None: ""}[value]
 
 
-# (header, the storage sort key, the cell's text)
+def _inputs(row: RowResult) -> str:
+    return " · ".join(" ".join(str(v).split()) for v in row.inputs.values())[:300]
+
+
+# (header, the storage sort key, the cell's text); rows counted from 1, as in a spreadsheet
 COLUMNS: list[tuple[str, str, Any]] = [
-    ("Row", "index", lambda r: r.key),
+    ("Row", "index", lambda r: str(r.index + 1)),
+    ("ID", "id", lambda r: r.key),
+    ("Input", "index", _inputs),
     ("Output", "output", lambda r: " ".join(r.output.split())[:300]),
     ("Reference", "reference", lambda r: "" if r.reference is None else " ".join(r.reference.split())[:300]),
     ("Correct", "correct", lambda r: _flag(r.correct)),
@@ -217,8 +238,8 @@ class RunRowsModel(QAbstractTableModel):
                 return QBrush(WRONG if result.correct is False else RIGHT)
             if header == "Valid":
                 return QBrush(RIGHT if result.valid else WRONG)
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() in (1, 2, 9):
-            return [result.output, result.reference, result.error][[1, 2, 9].index(index.column())]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(COLUMNS[index.column()][0], result)
         if role == ItemRole.item:
             return result
         return None

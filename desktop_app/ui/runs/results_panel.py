@@ -1,9 +1,11 @@
 """One run's page: progress with pause, cancel and resume; accuracy with its interval; the
 confusion matrix as a picture; per-label, per-field and documents figures; the rows (sortable,
-filtered: wrong only, invalid only, failed); the manifest; export, replay and compare-with."""
+filtered: wrong only, invalid only, failed); the manifest as a table; export, replay, compare-with,
+rename / note, and a row for research actions other modules add (``add_action``)."""
 
 from __future__ import annotations
 
+import html
 import json
 
 from PySide6.QtCore import QItemSelection, Qt, Signal, Slot
@@ -29,6 +31,7 @@ from desktop_app.core.runs.summary import Summary
 from desktop_app.core.units import human_duration
 from desktop_app.ui.runs.charts import ConfusionMatrixView
 from desktop_app.ui.runs.item_models import RunRowsModel
+from desktop_app.ui.runs.manifest_view import ManifestView
 
 FILTERS = [("all", "All rows"), ("wrong", "Wrong only"), ("invalid", "Invalid only"), ("failed", "Failed only")]
 
@@ -82,7 +85,10 @@ def per_label_text(summary: Summary) -> str:
 
 
 def row_details(row: RowResult) -> str:
-    parts = [f"Row {row.key} (index {row.index}), seed {row.seed}, finish {row.finish}, {row.seconds:.2f} s"]
+    ended = {"stop": "answer complete", "length": "cut at the longest answer allowed"}.get(row.finish, row.finish)
+    parts = [f"Row {row.index + 1} (ID {row.key}), seed {row.seed}, {ended}, {row.seconds:.2f} s"]
+    if row.inputs:
+        parts.append("Input:\n" + "\n".join(f"{k}: {v}" for k, v in row.inputs.items()))
     if row.error:
         parts.append(f"Failed: {row.error}")
     parts += [f"Output:\n{row.output}", f"Reference:\n{row.reference if row.reference is not None else '(none)'}"]
@@ -99,6 +105,7 @@ class RunResults(QWidget):
     export_requested = Signal()
     replay_requested = Signal()
     compare_requested = Signal(int)  # the other run's id
+    rename_requested = Signal()
 
     def __init__(self, store: RunStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,6 +116,12 @@ class RunResults(QWidget):
         self.title = QLabel("")
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rename_button = QPushButton("Rename / note…")
+        self.rename_button.setToolTip("Give the run a name of your own and keep a note with it")
+        self.rename_button.clicked.connect(self.rename_requested)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.rename_button, 0, Qt.AlignmentFlag.AlignTop)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress_label = QLabel("")
@@ -143,7 +156,7 @@ class RunResults(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((70, 260, 160, 60, 55, 60, 80, 60, 90)):
+        for column, width in enumerate((45, 60, 220, 200, 110, 60, 55, 60, 80, 60, 90)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
         self.filter = QComboBox()
@@ -176,8 +189,7 @@ class RunResults(QWidget):
         confusion_layout.addWidget(self.confusion, 2)
         confusion_layout.addWidget(self.per_label, 1, Qt.AlignmentFlag.AlignTop)
 
-        self.manifest = QPlainTextEdit()
-        self.manifest.setReadOnly(True)
+        self.manifest = ManifestView()
 
         self.tabs = QTabWidget()
         self.tabs.addTab(rows_page, "Rows")
@@ -201,15 +213,24 @@ class RunResults(QWidget):
         actions.addWidget(QLabel("Compare with"))
         actions.addWidget(self.compare_with)
         actions.addWidget(self.compare_button)
+        # Research actions other modules add (sweeps, coding rows, agreement, judging…): one row, so
+        # the page keeps a single place for them however many there are.
+        self.research = QHBoxLayout()
+        self.research.addStretch(1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.title)
+        layout.addLayout(title_row)
         layout.addLayout(progress_row)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(actions)
+        layout.addLayout(self.research)
         self.set_running(False)
+
+    def add_action(self, button: QPushButton) -> None:
+        """A research action for the selected run (kept in one row under the run's page)."""
+        self.research.insertWidget(self.research.count() - 1, button)
 
     # -- showing a run --------------------------------------------------------------------------
 
@@ -218,9 +239,11 @@ class RunResults(QWidget):
         self.record, self.summary = record, summary
         model = record.manifest.get("model", {})
         self.title.setText(
-            f"<b>#{record.id} {record.title}</b><br>{record.state} · {record.dataset_path} · "
-            f"model {model.get('name', '?')} ({model.get('quant', '')}) · seed {record.manifest.get('seed')}"
-            + (f"<br>{record.message}" if record.message else "")
+            f"<b>#{record.id} {html.escape(record.title)}</b><br>{record.state} · "
+            f"{html.escape(record.dataset_path)} · model {html.escape(str(model.get('name', '?')))} "
+            f"({html.escape(str(model.get('quant', '')))}) · seed {record.manifest.get('seed')}"
+            + (f"<br>{html.escape(record.message)}" if record.message else "")
+            + (f"<br><i>{html.escape(record.note)}</i>" if record.note else "")
         )
         self._show_done(record.done, record.n)
         self.summary_label.setText(summary_text(summary))
@@ -236,7 +259,7 @@ class RunResults(QWidget):
             self.confusion.clear()
         self.tabs.setTabVisible(1, summary.confusion is not None)
         self.per_label.setText(per_label_text(summary))
-        self.manifest.setPlainText(json.dumps(record.manifest, indent=2, ensure_ascii=False))
+        self.manifest.set_manifest(record.manifest)
         self.compare_with.clear()
         for other in others:
             if other.id != record.id and other.dataset_sha256 == record.dataset_sha256:

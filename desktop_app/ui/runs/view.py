@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QObject, Signal, Slot
+from PySide6.QtCore import QItemSelection, QModelIndex, QObject, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -48,6 +48,7 @@ from desktop_app.core.units import human_duration
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.runs.diff_dialog import DiffDialog
 from desktop_app.ui.runs.item_models import RunListModel
+from desktop_app.ui.runs.rename_dialog import RenameDialog
 from desktop_app.ui.runs.results_panel import RunResults
 from desktop_app.ui.runs.setup_panel import RunSetup
 from desktop_app.ui.shared.background import JobRunner
@@ -141,6 +142,7 @@ class RunsView(QWidget):
         self.results.export_requested.connect(self._on_results_export_requested)
         self.results.replay_requested.connect(self.replay_selected)
         self.results.compare_requested.connect(self.compare_with)
+        self.results.rename_requested.connect(self._on_results_rename_requested)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.setup)
         self.pages.addWidget(self.results)
@@ -159,7 +161,7 @@ class RunsView(QWidget):
         self.host.job_failed.connect(self._on_host_job_failed)
         self.host.model_changed.connect(self._on_host_model_changed)
         self.host.load_failed.connect(self._on_host_load_failed)
-        self.host.state_changed.connect(self._update_buttons)
+        self.host.state_changed.connect(self._on_host_state_changed)
         self._update_buttons()
 
     # -- listing ---------------------------------------------------------------------------------
@@ -214,7 +216,10 @@ class RunsView(QWidget):
 
     @Slot()
     def show_setup(self) -> None:
+        """The form of a new run, as it was left (no run stays current, so coming back to the
+        section shows the form again rather than the last run's page)."""
         self.runs_list.clearSelection()
+        self.runs_list.setCurrentIndex(QModelIndex())
         self.pages.setCurrentIndex(SETUP_PAGE)
 
     def prepare_comparison(self, models: list[Path]) -> None:
@@ -482,30 +487,41 @@ class RunsView(QWidget):
     @Slot(int, object)
     def _on_host_job_finished(self, request_id: int, result: object) -> None:
         handlers = self._handlers.pop(request_id, None)
-        self._update_buttons()
         if handlers is not None:
             handlers[0](result)
+        self._update_buttons()  # after the handler: it clears the finished run
 
     @Slot(int, str, str)
     def _on_host_job_failed(self, request_id: int, message: str, hint: str) -> None:
         handlers = self._handlers.pop(request_id, None)
-        self._update_buttons()
-        if handlers is None:
-            return
-        if handlers[1] is not None:
+        if handlers is not None and handlers[1] is not None:
             handlers[1](message, hint)
-        elif message:
+        elif handlers is not None and message:
             self.notice.show_notice(message, hint)
             self.setup.show_estimate("")
+        self._update_buttons()  # after the handler: it clears the finished run
 
     @Slot(object)
-    def _on_host_model_changed(self, model: LoadedModel | None) -> None:
+    def _on_host_model_changed(self, _model: LoadedModel | None) -> None:
+        self._continue_after_load()
+
+    @Slot(object)
+    def _on_host_state_changed(self, _state: object) -> None:
+        self._update_buttons()
+        self._continue_after_load()
+
+    def _continue_after_load(self) -> None:
+        """Goes on with what waited for a model once it is loaded *and* the host is free: the host
+        reports the new model a moment before it leaves its loading state, and a job submitted in
+        between is refused as busy (the "Then also" run that never started)."""
         pending = self._after_load
-        if pending is None or model is None or model.path.resolve() != pending[0].resolve():
+        model = self.host.model
+        if pending is None or self.host.busy or model is None or model.path.resolve() != pending[0].resolve():
             return
         self._after_load = None
         self.notice.dismiss()
         pending[1]()
+        self._update_buttons()
 
     @Slot(str, str)
     def _on_host_load_failed(self, message: str, hint: str) -> None:
@@ -559,6 +575,24 @@ class RunsView(QWidget):
         self.store.delete(run_id)
         self.refresh_runs()
         self.show_setup()
+
+    @Slot()
+    def _on_results_rename_requested(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is None or self.results.record is None:
+            return
+        dialog = RenameDialog(self.results.record.title, self.results.record.note, self)
+        dialog.accepted.connect(lambda: self.rename_run(run_id, dialog.title.text(), dialog.note.toPlainText()))
+        dialog.open()
+
+    def rename_run(self, run_id: int, title: str, note: str) -> None:
+        try:
+            self.store.rename(run_id, title, note)
+        except HearthError as exc:
+            self.notice.show_notice(exc.message, exc.hint)
+            return
+        self.refresh_runs(select=run_id)
+        self.show_run(run_id)
 
     @Slot()
     def _on_sweep_button_clicked(self) -> None:

@@ -8,7 +8,15 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.core.fit.plan import Verdict
-from desktop_app.core.hub.recommended import OPENNESS_WORDS, SOURCE_NOTE, TIERS, Openness, Recommendation, memory_words
+from desktop_app.core.hub.recommended import (
+    OPENNESS_WORDS,
+    SOURCE_NOTE,
+    TIERS,
+    Openness,
+    Recommendation,
+    memory_words,
+    peak_words,
+)
 from desktop_app.ui.shared.verdict_colours import BADGE_COLOURS
 
 CARD_STYLE = "QFrame#recommendedCard { background: #ffffff; border: 1px solid #d0d7de; border-radius: 6px; }"
@@ -27,11 +35,26 @@ class RecommendedCard(QFrame):
         model = rec.model
         self.title = QLabel(f"<b>{model.name}</b> · {model.maker}")
         colour = BADGE_COLOURS.get(rec.badge.verdict, BADGE_COLOURS[Verdict.UNKNOWN]).name()
-        self.fit_label = QLabel(f"<span style='color:{colour}'>{rec.badge.label}</span>: {memory_words(rec)}")
-        self.fit_label.setToolTip(
-            "Estimated for a Q4_K_M file from the model's published architecture; the real files' fit "
-            "is shown when you open the repository."
+        # A coloured dot, not coloured words: blue words read as a link that does nothing.
+        self.fit_label = QLabel(
+            f"<span style='color:{colour}'>●</span> <b>{html.escape(rec.badge.label)}</b>: "
+            f"{html.escape(memory_words(rec))}"
         )
+        self.fit_label.setWordWrap(True)
+        self.fit_label.setToolTip(
+            "\n\n".join(
+                t
+                for t in (
+                    "Estimated for a Q4_K_M file from the model's published architecture; the real files' fit "
+                    "is shown when you open the repository.",
+                    peak_words(rec),
+                )
+                if t
+            )
+        )
+        self.remedy_label = QLabel(rec.remedy)
+        self.remedy_label.setWordWrap(True)
+        self.remedy_label.setVisible(bool(rec.remedy))
         self.open_button = QPushButton("Open in Models ›")
         self.open_button.setToolTip(f"Show the files of {model.repo_id} (asks the Hugging Face Hub)")
         self.open_button.clicked.connect(self._on_open_button_clicked)
@@ -53,6 +76,7 @@ class RecommendedCard(QFrame):
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(2)
         layout.addLayout(top)
+        layout.addWidget(self.remedy_label)
         layout.addWidget(self.card_label)
         layout.addWidget(self.note_label)
 

@@ -252,6 +252,11 @@ class WelcomeView(QWidget):
                 f"{len(fitting)} of the {len(recs)} recommended models fit in the memory free now, up to "
                 f"{largest.model.name}."
             )
+            if len(fitting) < len(recs):
+                fits += (
+                    f" {len(recs) - len(fitting)} need more memory than this computer has; the list says what "
+                    "would make each fit."
+                )
             if not any(r.badge.verdict is Verdict.FULL_GPU for r in fitting):
                 fits += " Without a GPU, large models answer slowly: start with one of 1 to 4 billion parameters."
         self.fits_label.setText(fits)

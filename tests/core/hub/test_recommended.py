@@ -4,6 +4,7 @@ touches the network."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from typing import Any
 
@@ -104,3 +105,33 @@ def test_recommending_makes_no_network_request(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(socket, "create_connection", refuse)
     recs = recommended.recommend(4096, fit_badges.machine())
     assert len(recs) == len(RECOMMENDED) and all(r.badge.result is not None for r in recs)
+
+
+def test_the_verdict_and_the_cards_figure_are_one_figure_and_too_large_says_what_would_fit() -> None:
+    # Issue 21: 23.5 GB, no GPU, part of it in use: "22 of 22 fit" while the cards said 24 / 29 / 34 GB of
+    # RAM (the peak the memory use shows, not what the verdict compared).
+    hw = dataclasses.replace(machine(23.5), ram_available=int(17 * GIB))
+    recs = recommended.recommend(8192, hw)
+    for rec in recs:
+        result = rec.badge.result
+        assert result is not None
+        usable = result.breakdown["cpu"]["budget"]
+        shown = result.ram_required  # the figure the card shows
+        assert rec.fits == (shown <= usable), rec.model.name
+        words = recommended.memory_words(rec)
+        assert recommended.human_bytes(shown) in words, (rec.model.name, words)
+        if not rec.fits:
+            assert rec.remedy.startswith(("Would fit with", "Needs about")), rec.model.name
+            assert "can be used now" in words
+        else:
+            assert rec.remedy == ""
+    too_large = [r for r in recs if not r.fits]
+    assert {"Qwen3 32B", "Gemma 3 27B"} <= {r.model.name for r in too_large}
+    # A smaller file is offered only where it fits: its plan is that of a real Q3_K_M header.
+    q3 = header_for(next(m for m in RECOMMENDED if m.name == "Qwen3 14B").shape, "Q3_K_M")
+    q4 = header_for(next(m for m in RECOMMENDED if m.name == "Qwen3 14B").shape, "Q4_K_M")
+    assert 0.7 < sum(t.n_bytes for t in q3.tensors) / sum(t.n_bytes for t in q4.tensors) < 0.9
+    # On an 8 GB laptop the 32B model needs more than any remedy gives: the missing memory is said.
+    laptop = {r.model.name: r for r in recommended.recommend(8192, machine(8))}
+    assert laptop["Qwen3 32B"].remedy.startswith("Needs about") and "more free memory" in laptop["Qwen3 32B"].remedy
+    assert "Q3_K_M" in laptop["Qwen3 8B"].remedy or laptop["Qwen3 8B"].fits

@@ -169,7 +169,8 @@ def test_ten_thousand_rows_are_read_a_page_at_a_time(qtbot: Any, window: Any, tm
     qtbot.wait(50)
     assert model.row_at(9_999).key == "9999"
     assert model.pages_read <= 5
-    results.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # "Correct": the wrong ones first
+    correct = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())].index("Correct")
+    results.table.sortByColumn(correct, Qt.SortOrder.AscendingOrder)  # the wrong ones first
     assert model.row_at(0).correct is False
     results.filter.setCurrentIndex(results.filter.findData("wrong"))
     assert model.rowCount() == len(range(0, 10_000, 3))
