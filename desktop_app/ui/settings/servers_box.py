@@ -125,6 +125,7 @@ class ServersBox(QGroupBox):
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
         self.result_label = QLabel("")
         self.result_label.setObjectName("hintLabel")
+        self.result_label.setTextFormat(Qt.TextFormat.PlainText)  # the server names its models: its words, not markup
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         note = QLabel(
