@@ -215,8 +215,8 @@ def test_a_full_disk_stops_indexing_cleanly_and_sync_continues(tmp_path: Path, s
     first = hearth("docs", "add", "Notes", str(docs / "note00.md"), home=home)  # the store exists
     assert first.returncode == 0, first.stderr
     ballast = small_disk / "ballast"
-    with open(ballast, "wb") as f:  # leaves a little more than the reserve Hearth keeps free (1 MiB here)
-        f.write(b"\0" * (shutil.disk_usage(small_disk).free - 1_500_000))
+    with open(ballast, "wb") as f:  # leaves a little more than the reserve Hearth keeps free (1 MiB here) by 200 kB
+        f.write(b"\0" * (shutil.disk_usage(small_disk).free - 2**20 - 200_000))
     stopped = hearth("docs", "add", "Notes", str(docs), home=home)
     no_traceback(stopped)
     assert stopped.returncode == 2 and "nearly full" in stopped.stderr

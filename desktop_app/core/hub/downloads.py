@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import hashlib
 import json
 import logging
@@ -46,10 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from desktop_app.core import paths
+from desktop_app.core import locks, paths
 from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
-from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.errors import Cancelled, DiskFullError, HearthError
 from desktop_app.core.models.files import (
     check_disk_space,
     hf_cache_dir,
@@ -544,22 +545,28 @@ class DownloadQueue:
             self._runs[item_id] = run
             self._change(item, state=DownloadState.DOWNLOADING, error="", hint="", speed=0.0, eta=None)
         try:
-            path = self._transfer(item, run, cancel, progress)
+            with self._download_lock(item):  # one writer per partial file, across processes
+                path = self._transfer(item, run, cancel, progress)
         except Cancelled:
             self._stopped(item, run)
             raise
+        except locks.LockHeldError:
+            self._change(item, save=False, state=DownloadState.QUEUED, speed=0.0, eta=None)  # the holder's to record
+            raise
         except HearthError as exc:
-            self._change(item, state=DownloadState.FAILED, error=exc.message, hint=exc.hint, speed=0.0, eta=None)
+            with contextlib.suppress(HearthError):  # a full disk must not hide the first failure behind the queue's
+                self._change(item, state=DownloadState.FAILED, error=exc.message, hint=exc.hint, speed=0.0, eta=None)
             raise
         except Exception:
-            self._change(
-                item,
-                state=DownloadState.FAILED,
-                error="The download failed unexpectedly.",
-                hint="",
-                speed=0.0,
-                eta=None,
-            )
+            with contextlib.suppress(HearthError):
+                self._change(
+                    item,
+                    state=DownloadState.FAILED,
+                    error="The download failed unexpectedly.",
+                    hint="",
+                    speed=0.0,
+                    eta=None,
+                )
             raise
         except BaseException:  # KeyboardInterrupt in the CLI: keep the partial file for the next run
             self._stopped(item, run)
@@ -597,6 +604,14 @@ class DownloadQueue:
                 item.downloaded = partial.stat().st_size if partial.exists() else 0
             state = DownloadState.QUEUED if run.action == "suspend" else DownloadState.PAUSED
             self._change(item, state=state, speed=0.0, eta=None)
+
+    def _download_lock(self, item: DownloadItem) -> contextlib.AbstractContextManager[None]:
+        key = hashlib.sha256(str(self.partial_path(item)).encode("utf-8")).hexdigest()[:20]
+        return locks.hold(
+            self.path.parent / "download-locks" / f"{key}.lock",
+            f"The download of “{item.name}”",
+            hint="Another Hearth program is downloading it; wait for it to finish (or stop it there).",
+        )
 
     def _check_stop(self, run: _Run, cancel: CancelToken | None) -> None:
         if run.token.cancelled or (cancel is not None and cancel.cancelled):
@@ -749,7 +764,7 @@ class DownloadQueue:
             elif have and not _range_starts_at(response.headers.get("Content-Range", ""), have):
                 partial.unlink(missing_ok=True)
                 raise _Restart
-            with partial.open("ab") as fh:
+            with _disk_full_names(item, partial), partial.open("ab") as fh:
                 try:
                     for chunk in response.iter_bytes(CHUNK_BYTES):
                         self._check_stop(run, cancel)
@@ -811,6 +826,22 @@ class DownloadQueue:
                 main_ref.parent.mkdir(parents=True, exist_ok=True)
                 main_ref.write_text(item.revision, encoding="utf-8")
         return Path(str(pointer))
+
+
+@contextlib.contextmanager
+def _disk_full_names(item: DownloadItem, partial: Path) -> Any:
+    """A full disk mid-download, said about the model (not about a file of Hearth's own)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        have = partial.stat().st_size if partial.exists() else 0
+        raise DiskFullError(
+            f"The disk is full: the download of “{item.name}” stopped at {human_bytes(have)} of "
+            f"{human_bytes(item.size)}. What was downloaded is kept.",
+            "Free some space, then resume it (Resume in Downloads, or the same hearth pull command).",
+        ) from exc
 
 
 class _Restart(Exception):  # noqa: N818 - control flow inside a download

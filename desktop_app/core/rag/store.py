@@ -411,6 +411,23 @@ class DocumentStore:
                             return f"its index file “{name}” is not readable"
         return ""
 
+    def _catalogue_problem(self) -> str:
+        """Chroma's catalogue (chroma.sqlite3) read with SQLite alone: damage found without Chroma."""
+        catalogue = self.chroma_path / "chroma.sqlite3"
+        if not catalogue.is_file():
+            return ""
+        try:
+            db = sqlite3.connect(f"file:{catalogue}?mode=ro", uri=True, timeout=5)
+            try:
+                db.execute("SELECT COUNT(*) FROM collections").fetchone()
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc).lower():
+                return ""
+            return f"the document store's catalogue cannot be read ({exc})"
+        return ""
+
     def store_problem(self) -> str:
         """Why the local document store cannot be used ("" when it opens)."""
         try:
@@ -432,19 +449,20 @@ class DocumentStore:
         except OSError:
             return ""
 
-    def health(self, info: CollectionInfo, writing: bool = False) -> Health:
+    def health(self, info: CollectionInfo, writing: bool = False, quick: bool = False) -> Health:
         """The collection's state, checked cheaply: its index files on disk, Chroma's count of
         its chunks against the manifest, and whether an indexing run was left unfinished.
-        ``writing``: the caller holds the collection's lock (it is not "being indexed")."""
+        ``writing``: the caller holds the collection's lock (it is not "being indexed").
+        ``quick``: without opening Chroma (the window's list: no heavy import on the GUI thread)."""
         if info.server_url:
             return Health("ok")
         who = "" if writing else self.being_indexed_by(info)
         if who:
             return Health("indexing", f"being indexed by {who}")
-        problem = self.store_problem() or self._segment_problem(info)
+        problem = (self._catalogue_problem() if quick else self.store_problem()) or self._segment_problem(info)
         if problem:
             return Health("damaged", problem.rstrip("."))
-        if info.chunks:
+        if info.chunks and not quick:
             try:
                 count = self.chunk_count(info)
             except HearthError as exc:

@@ -16,36 +16,51 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtWidgets import QApplication, QStyle
 
 from desktop_app.core.rag.answer import snippet_around
 from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.retrieve import Hit
-from desktop_app.core.rag.store import CollectionInfo, FileRecord, Source
+from desktop_app.core.rag.store import CollectionInfo, FileRecord, Health, Source
 from desktop_app.core.units import plural
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel, RowsTableModel
 from desktop_app.ui.shared.score_labels import COMBINED, KEYWORD, MEANING
 
 
 class CollectionListModel(RowsListModel):
+    """The collections; a damaged or interrupted one carries a warning sign and says why."""
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[CollectionInfo] = []
+        self._health: dict[int, Health] = {}
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         info: CollectionInfo | None = self.item_for(index)
         if info is None:
             return None
+        health = self._health.get(info.id)
+        flagged = health is not None and health.state in ("damaged", "interrupted")
         if role == Qt.ItemDataRole.DisplayRole:
             return info.name
+        if role == Qt.ItemDataRole.DecorationRole and flagged:
+            return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         if role == Qt.ItemDataRole.ToolTipRole:
             text = f"{plural(info.files, 'file')} · {plural(info.chunks, 'passage')} · {info.embed_model}"
-            return text + (f" · {info.skipped} could not be read" if info.skipped else "")
+            text += f" · {info.skipped} could not be read" if info.skipped else ""
+            if health is not None and health.flag:
+                text += f"\n{health.flag.capitalize()}: {health.reason}."
+            return text
         if role == ItemRole.item:
             return info
         return None
 
-    def set_collections(self, items: Sequence[CollectionInfo]) -> None:
+    def set_collections(self, items: Sequence[CollectionInfo], health: dict[int, Health] | None = None) -> None:
+        self._health = dict(health or {})
         self.set_items(items)
+
+    def health(self, info: CollectionInfo) -> Health | None:
+        return self._health.get(info.id)
 
     def collection(self, row: int) -> CollectionInfo:
         return self._items[row]

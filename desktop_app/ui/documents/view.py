@@ -135,13 +135,20 @@ class DocumentsView(QWidget):
         self.model_button = QPushButton("Embedding model…")
         self.model_button.setToolTip("Switch the model, or the backend, that turns passages into vectors")
         self.model_button.clicked.connect(lambda: self.change_model())
+        # storage: a damaged collection is indexed again from its files, keeping its settings.
+        self.rebuild_button = QPushButton("Rebuild")
+        self.rebuild_button.setToolTip(
+            "Index the collection again from its files, keeping its settings (for a damaged or lost index)"
+        )
+        self.rebuild_button.clicked.connect(lambda: self.rebuild_collection())
         self.add_files_button.clicked.connect(self.add_files_dialog)
         self.add_folder_button.clicked.connect(self.add_folder_dialog)
         self.remove_button.clicked.connect(lambda: self.remove_selected_source())
         self.update_button.clicked.connect(lambda: self.update_collection())
         actions = QHBoxLayout()
         for button in (
-            self.add_files_button, self.add_folder_button, self.remove_button, self.update_button, self.model_button
+            self.add_files_button, self.add_folder_button, self.remove_button, self.update_button, self.model_button,
+            self.rebuild_button,
         ):  # fmt: skip
             actions.addWidget(button)
         actions.addStretch(1)
@@ -261,7 +268,8 @@ class DocumentsView(QWidget):
     def refresh(self) -> None:
         """Reloads the collections and the selected one's details from the store."""
         name = self._current.name if self._current else None
-        self.collections.set_collections(self.store.list_collections())
+        collections = self.store.list_collections()
+        self.collections.set_collections(collections, {c.id: self.store.health(c, quick=True) for c in collections})
         row = self.collections.row_of(name) if name else -1
         if row < 0 and self.collections.rowCount() > 0:
             row = 0
@@ -286,6 +294,7 @@ class DocumentsView(QWidget):
             self.remove_button,
             self.update_button,
             self.model_button,
+            self.rebuild_button,
         ):
             button.setEnabled(has)
         if info is None:
@@ -308,6 +317,12 @@ class DocumentsView(QWidget):
             text += f" · shared {info.where}"
         if info.skipped:
             text += f" · {info.skipped} could not be read"
+        health = self.collections.health(info)
+        if health is not None and health.state == "damaged":
+            text += f"<br><b>Damaged:</b> {html.escape(health.reason)}. Rebuild indexes it again from its files."
+        elif health is not None and health.state == "interrupted":
+            text += "<br><b>Interrupted:</b> the last indexing stopped before the end. “Update now” finishes it."
+        self.rebuild_button.setEnabled(not info.shared)
         self.stats.setText(text)
         self.sources.set_sources(self.store.sources(info))
         files = self.store.files(info)
@@ -501,6 +516,29 @@ class DocumentsView(QWidget):
 
         self.host.cancel_all(name)
         return self.host.submit("index", name, switch)
+
+    def rebuild_collection(self, confirm: bool = True) -> DocumentsJob | None:
+        """Drops the collection's vectors and indexes its files again (settings and sources kept)."""
+        info = self._current
+        if info is None or info.shared:
+            return None
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Rebuild",
+                f"Index “{info.name}” again from its files? Its {info.files:,} files are embedded again; "
+                "its settings and sources are kept.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        name = info.name
+        store = self.store
+        self.host.cancel_all(name)
+        return self.host.submit(
+            "index",
+            name,
+            lambda cancel, progress, report: ingest.rebuild_collection(store, name, cancel, progress, report),
+        )
 
     def cancel_indexing(self) -> None:
         self.host.cancel_all()
