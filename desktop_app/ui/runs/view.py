@@ -46,6 +46,7 @@ from desktop_app.core.runs.storage import RunRecord, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
 from desktop_app.core.units import human_duration
 from desktop_app.ui.context import AppContext
+from desktop_app.ui.runs.coding_actions import CodingActions
 from desktop_app.ui.runs.diff_dialog import DiffDialog
 from desktop_app.ui.runs.item_models import RunListModel
 from desktop_app.ui.runs.rename_dialog import RenameDialog
@@ -142,6 +143,10 @@ class RunsView(QWidget):
         self.results.export_requested.connect(self._on_results_export_requested)
         self.results.replay_requested.connect(self.replay_selected)
         self.results.compare_requested.connect(self.compare_with)
+        # Human coding (ui/runs/coding_actions.py): Code rows…, Agreement…, Review disagreements….
+        self.coding = CodingActions(self.store, self.selected_run_id, self)
+        for button in self.coding.buttons:
+            self.results.add_action(button)
         self.results.rename_requested.connect(self._on_results_rename_requested)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.setup)
