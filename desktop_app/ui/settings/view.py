@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.ui.context import AppContext
+from desktop_app.ui.settings.backups_box import BackupsBox
 from desktop_app.ui.settings.data_folder_box import DataFolderBox
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
 from desktop_app.ui.settings.hub_account_box import HubAccountBox
@@ -65,6 +66,7 @@ class SettingsView(QScrollArea):
         )
 
         data_box = self.data_folder_box = DataFolderBox()
+        self.backups_box = BackupsBox()  # storage: the database's daily copies, restorable
 
         self.servers_box = ServersBox(context)
         self.local_server_box = LocalServerBox(context)
@@ -84,6 +86,7 @@ class SettingsView(QScrollArea):
         right.addWidget(documents_box)
         right.addWidget(self.local_server_box)
         right.addWidget(data_box)
+        right.addWidget(self.backups_box)
         right.addStretch(1)
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)
@@ -127,6 +130,7 @@ class SettingsView(QScrollArea):
         self.servers_box.shutdown()
         self.hub_account_box.shutdown()
         self.data_folder_box.shutdown()
+        self.backups_box.shutdown()
 
 
 def _form_box(title: str, form: QWidget, reset: Callable[[], None], note: str = "") -> tuple[QGroupBox, QPushButton]:
