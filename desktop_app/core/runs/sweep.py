@@ -349,12 +349,16 @@ def set_status(store: RunStore, sweep_id: int, status: str, message: str = "") -
         )
 
 
-def _link(store: RunStore, sweep_id: int, position: int, run_id: int) -> None:
+def _link(store: RunStore, record: SweepRecord, cell: Cell, run_id: int) -> None:
+    """The cell's run, linked the moment it is stored, and titled so the list of runs tells it apart."""
+    name = Path(record.dataset_path).name
+    title = f"{name} · sweep {record.id}: {cell.label(record.spec)} ({PHASE_WORDS[cell.phase]})"
     with store.db:
         store.db.execute(
-            "UPDATE sweep_cells SET run_id=? WHERE sweep_id=? AND position=?", (run_id, sweep_id, position)
+            "UPDATE sweep_cells SET run_id=? WHERE sweep_id=? AND position=?", (run_id, record.id, cell.position)
         )
-        store.db.execute("UPDATE sweeps SET updated_at=? WHERE id=?", (time.time(), sweep_id))
+        store.db.execute("UPDATE runs SET title=? WHERE id=?", (title, run_id))
+        store.db.execute("UPDATE sweeps SET updated_at=? WHERE id=?", (time.time(), record.id))
 
 
 # -- what is left ----------------------------------------------------------------------------------
@@ -471,7 +475,7 @@ def _run_cell(
         plan = runner.plan_run(record.dataset_path, cell_task(record.spec, record.split, cell))
         _check_dataset(record, plan)
         runner.start(plan, backend, store, report, cancel,
-                     on_created=lambda run_id: _link(store, record.id, cell.position, run_id))  # fmt: skip
+                     on_created=lambda run_id: _link(store, record, cell, run_id))  # fmt: skip
     elif store.get(cell.run_id).resumable:
         runner.resume(cell.run_id, backend, store, report, cancel)
 

@@ -68,6 +68,7 @@ class _TextList(QWidget):
         super().__init__(parent)
         self.noun, self.placeholder = noun, placeholder
         self.boxes: list[QPlainTextEdit] = []
+        self._rows: list[QWidget] = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self.add_button = QPushButton(f"Add {noun}")
@@ -81,12 +82,19 @@ class _TextList(QWidget):
         self._layout.addLayout(buttons)
 
     def add(self, text: str) -> QPlainTextEdit:
+        """A box, numbered as the results name it ("prompt 2", "system 2")."""
         box = QPlainTextEdit(text)
         box.setPlaceholderText(self.placeholder)
         box.setMaximumHeight(64)
         box.setTabChangesFocus(True)
-        self._layout.insertWidget(len(self.boxes), box)
+        row = QWidget()
+        row_layout = QHBoxLayout(row)
+        row_layout.setContentsMargins(0, 0, 0, 0)
+        row_layout.addWidget(QLabel(str(len(self.boxes) + 1)), 0, Qt.AlignmentFlag.AlignTop)
+        row_layout.addWidget(box, 1)
+        self._layout.insertWidget(len(self.boxes), row)
         self.boxes.append(box)
+        self._rows.append(row)
         self.remove_button.setEnabled(len(self.boxes) > 1)
         return box
 
@@ -96,8 +104,8 @@ class _TextList(QWidget):
     @Slot()
     def _on_remove_button_clicked(self) -> None:
         if len(self.boxes) > 1:
-            box = self.boxes.pop()
-            box.deleteLater()
+            self.boxes.pop()
+            self._rows.pop().deleteLater()
         self.remove_button.setEnabled(len(self.boxes) > 1)
 
 
@@ -188,6 +196,8 @@ class SweepDialog(QDialog):
         about.setWordWrap(True)
         form_layout.addWidget(about)
         self.earlier = QComboBox()
+        self.earlier.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.earlier.setMinimumContentsLength(24)
         self.earlier.setToolTip("Sweeps made before on this same file (in the window or with `hearth sweep`)")
         self.show_earlier_button = QPushButton("Show")
         self.show_earlier_button.clicked.connect(self._on_show_earlier_button_clicked)
@@ -203,6 +213,7 @@ class SweepDialog(QDialog):
         form_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(form)
 
         self.view = SweepView()

@@ -191,6 +191,10 @@ class SweepView(QWidget):
                 f"{pair.p_holm:.3g}" + (" (worse)" if pair.significant else ""),
             ]
             for column, value in enumerate(values):
-                self.table.setItem(row, column, QTableWidgetItem(value))
+                item = QTableWidgetItem(value)
+                if column == 0:
+                    item.setToolTip(f"System prompt: {cell.system or '(the model’s own)'}\nTemplate: {cell.prompt}\n"
+                                    f"Model: {cell.model}\nRun {cell.run_id}")  # fmt: skip
+                self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

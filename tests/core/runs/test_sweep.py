@@ -148,6 +148,7 @@ def check_results(store: RunStore, sweep_id: int, smol_sha: str) -> None:
         # Each cell is an ordinary run: its task names its rows, its manifest its model.
         run = store.get(cell["run_id"])
         assert sorted(run.task["rows"]) == sorted(dev) and run.manifest["model"]["sha256"] == smol_sha
+        assert run.title.endswith(f"{cell['label']} (development rows)")
     best = data["best"]
     assert best["accuracy"] == max(c["accuracy"] for c in data["cells"])
     (pair,) = data["pairwise"]
@@ -183,6 +184,43 @@ def wilson_by_hand(k: int, n: int) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_a_sweep_over_a_local_file_and_a_model_on_a_server(
+    tmp_path: Path, engine: Engine, smol_sha: str, smollm2_path: Path, store: RunStore, hearth_server: Any
+) -> None:
+    """The same prompt with SmolLM2 loaded here and SmolLM2 behind Hearth's own server on 127.0.0.1:
+    one cell each, each run's manifest naming what produced it."""
+    from desktop_app.core.inference.remote import RemoteClient
+    from desktop_app.core.runs.remote_backend import RemoteBackend
+
+    local = sweep.ModelRef("SmolLM2 here", str(smollm2_path))
+    served = sweep.ModelRef("SmolLM2 on the server", server="test", model_id=hearth_server.model_id)
+    opened: list[str] = []
+
+    def open_backend(model: sweep.ModelRef) -> Backend:
+        opened.append(model.name)
+        if model.server:
+            client = RemoteClient(hearth_server.root, hearth_server.key, "test")
+            return RemoteBackend(client, client.describe_model(hearth_server.model_id, "test"), 2)
+        return LocalBackend(engine, smol_sha)
+
+    def close_backend(backend: Backend) -> None:
+        if isinstance(backend, RemoteBackend):
+            backend.close()
+
+    path = write_csv(tmp_path / "reviews.csv", review_rows(4))
+    checked = sweep.plan(spec(path, smollm2_path, prompts=[LABEL_PROMPT], models=[local, served], dev_fraction=None))
+    sweep_id = sweep.create(checked, store)
+    record = sweep.run(store, sweep_id, open_backend, close_backend)
+    assert record.status == "done" and opened == ["SmolLM2 here", "SmolLM2 on the server"]
+    found = results(store, sweep_id)
+    assert [c.model for c in found.cells] == ["SmolLM2 here", "SmolLM2 on the server"]
+    assert all(c.n == 4 and c.rows == "all rows" for c in found.cells) and found.test is None
+    kinds = [store.get(c.run_id).manifest["model"]["kind"] for c in found.cells if c.run_id is not None]
+    assert kinds[0] == "local" and kinds[1] != "local"
+    for cell in found.cells:
+        assert cell.run_id is not None and all(o in LABELS for _i, o in outputs(cell.run_id))
 
 
 def test_a_bad_sweep_is_refused_before_anything_is_stored(tmp_path: Path, smollm2_path: Path, store: RunStore) -> None:
