@@ -194,8 +194,13 @@ class Embedder:
 
     def decode_tokens(self, ids: Sequence[int]) -> str:
         """Text for token ids of this model's own vocabulary (the local server's token-id input)."""
-        if self._offsets_tokenizer is not None:
-            return str(self._offsets_tokenizer.decode(list(ids), skip_special_tokens=True))
+        tokenizer = self._offsets_tokenizer
+        size = tokenizer.get_vocab_size() if tokenizer is not None else len(self._model.tokenizer)
+        bad = next((i for i in ids if not 0 <= i < size), None)
+        if bad is not None:
+            raise HearthError(f"Token id {bad} is not in the vocabulary of “{self.name}” (0 to {size - 1}).")
+        if tokenizer is not None:
+            return str(tokenizer.decode(list(ids), skip_special_tokens=True))
         return str(self._model.tokenizer.decode(list(ids), skip_special_tokens=True))
 
     # -- vectors ---------------------------------------------------------------------------------

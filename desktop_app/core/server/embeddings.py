@@ -75,10 +75,7 @@ def embed(model: str, inputs: list[str | list[int]], encoding: str, dimensions: 
         if isinstance(item, str):
             texts.append(item)
             continue
-        try:
-            texts.append(embedder.decode_tokens(item))
-        except Exception as exc:  # noqa: BLE001 - tokenizers raise their own kinds on ids out of range
-            raise HearthError(f"These token ids are not all in “{model}”'s vocabulary: {exc}") from None
+        texts.append(embedder.decode_tokens(item))
     vectors = embedder.encode(texts)
     tokens = sum(len(i) if isinstance(i, list) else embedder.count_tokens(i) for i in inputs)
     if encoding == "base64":
