@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+import zipfile
 from pathlib import Path
 
 from desktop_app.core.runs import stats
@@ -83,3 +84,7 @@ def test_judge_a_run_compare_two_validate_and_write_the_methods(hearth_home: Pat
     out = tmp_path / "methods.md"
     assert hearth("runs", "methods", str(runs[0]), "-o", str(out), home=hearth_home).returncode == 0
     assert out.read_text(encoding="utf-8").strip() == md.strip()
+    archive = tmp_path / "run.zip"
+    assert hearth("runs", "export", str(runs[0]), "-o", str(archive), home=hearth_home).returncode == 0
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.read("methods.md").decode("utf-8").strip() == md.strip()

@@ -131,6 +131,9 @@ def export_archive(store: RunStore, run_id: int, path: Path) -> Path:
             archive.write(dataset, name)
             manifest["archive"]["dataset_file"] = name
         coding.write_archive_codes(store, run_id, archive)  # human codes, if any (core/runs/coding.py)
+        from desktop_app.core.runs.methods import methods as methods_text
+
+        archive.writestr("methods.md", methods_text(store, run_id))  # the methods section (core/runs/methods.py)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     return path
 

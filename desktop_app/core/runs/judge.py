@@ -43,7 +43,6 @@ from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.summary import Summary
 from desktop_app.core.settings import SamplingSettings
 
-MODES = ("rubric", "pairwise")
 ORDERS = ("AB", "BA")  # run A's answer shown first, then run B's first
 JUDGE_SEED = 0
 
@@ -366,10 +365,6 @@ def judge_info(store: RunStore, run_id: int) -> JudgeInfo:
     judged = [int(record["judged_a"])] + ([int(record["judged_b"])] if record["judged_b"] is not None else [])
     rubric = rubric_from_dict(json.loads(record["rubric_json"]))
     return JudgeInfo(run_id, str(record["mode"]), judged, rubric, [int(i) for i in json.loads(record["rows_json"])])
-
-
-def is_judge_run(store: RunStore, run_id: int) -> bool:
-    return store.db.execute("SELECT 1 FROM judge_runs WHERE run_id=?", (run_id,)).fetchone() is not None
 
 
 def judges_of(store: RunStore, run_id: int) -> list[int]:

@@ -54,6 +54,8 @@ def _licence(model: dict[str, Any]) -> str | None:
 
 
 def _sampling_words(sampling: dict[str, Any]) -> str:
+    if not sampling:
+        return "decoding settings not recorded"
     temp = sampling.get("temperature")
     if temp == 0:
         how = "greedy decoding (temperature 0)"
@@ -134,9 +136,8 @@ def _run_paragraph(store: RunStore, record: RunRecord, summary: Summary) -> tupl
         f"Each row was put to the model with {prompt}, in the chat template “{template.get('name', 'not recorded')}” "
         f"(sha256 {_short(template.get('sha256'))}), {_output_words(record)}."
     )
-    sentences.append(
-        f"Decoding: {_sampling_words(sampling)}; run seed {manifest.get('seed', '?')}, and {SEED_WORDS}."
-    )
+    seed = f"run seed {manifest['seed']}, and {SEED_WORDS}" if "seed" in manifest else "the seed was not recorded"
+    sentences.append(f"Decoding: {_sampling_words(sampling)}; {seed}.")
     if summary.accuracy is not None:
         sentences.append(
             f"Scored by the “{summary.scorer}” rule against the column “{record.task.get('reference')}”: accuracy "
