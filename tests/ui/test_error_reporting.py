@@ -75,3 +75,24 @@ def test_user_errors_are_plain_and_cancels_silent(qtbot: Any, reporter: tuple[Er
     assert box.detailedText() == ""
     assert hook.reported == 0
     box.close()
+
+
+def test_an_error_quoting_an_image_tag_shows_it_as_text(
+    qtbot: Any, reporter: tuple[ErrorReporter, Path], tmp_path: Path
+) -> None:
+    """A message may quote a server's or a model's words: shown, never loaded (a FIFO would block)."""
+    import os
+
+    from PySide6.QtCore import Qt
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    hook, _log_path = reporter
+    message, hint = f'<img src="{fifo}"> The server said no.', f'<img src="{fifo}"> Ask its owner.'
+    hook.handle(*_raise(HearthError(message, hint)))
+    qtbot.waitUntil(lambda: bool(_open_boxes()), timeout=5000)
+    box = _open_boxes()[0]
+    qtbot.wait(50)  # laid out and painted
+    assert box.textFormat() == Qt.TextFormat.PlainText and box.text() == message
+    assert "&lt;img" in box.informativeText()
+    box.close()

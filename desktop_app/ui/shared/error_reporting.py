@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.core import paths
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.ui.shared.safe_text import as_plain_html, loads_resources
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,13 @@ class ErrorReporter(QObject):
         box = QMessageBox(QApplication.activeWindow())
         box.setIcon(QMessageBox.Icon.Critical if title == "Unexpected error" else QMessageBox.Icon.Warning)
         box.setWindowTitle(title)
+        # A message may quote a file, a model or a server: shown as text, never as markup that loads.
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(text)
         if details and title == "Unexpected error":
             box.setDetailedText(details)
         elif details:
-            box.setInformativeText(details)
+            box.setInformativeText(as_plain_html(details) if loads_resources(details) else details)
         # Without a parent window nothing else holds the box: keep it until it is closed.
         self._boxes.append(box)
         box.finished.connect(lambda _result, shown=box: self._boxes.remove(shown))
