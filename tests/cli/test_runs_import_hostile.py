@@ -103,28 +103,56 @@ def _apply(changes: dict[str, Any]) -> Any:
     return change
 
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_an_archive_with_wrong_types_is_refused_and_nothing_stored(
-    case: str, hearth_home: Path, tmp_path: Path
-) -> None:
-    archive = _stored_run(hearth_home, tmp_path)
-    before = _runs_stored(hearth_home)
+def _bad_archive(case: str, archive: Path, out: Path) -> Path:
     manifest_changes, row_change = BAD[case]
 
     def rows_change(rows: list[dict[str, Any]]) -> None:
         assert row_change is not None
         rows[-1][row_change[0]] = row_change[1]
 
-    bad = _damaged(
-        archive, tmp_path / "bad.zip", _apply(manifest_changes) if manifest_changes else None,
-        rows_change if row_change else None,
-    )  # fmt: skip
-    out = _hearth(hearth_home, "runs", "import", str(bad))
+    return _damaged(
+        archive, out, _apply(manifest_changes) if manifest_changes else None, rows_change if row_change else None
+    )
+
+
+# Through the real CLI (a process each: a few, to keep the suite fast); every case in-process below.
+CLI_CASES = ["task is a string", "row output is a list"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_an_archive_with_wrong_types_is_refused_by_the_cli_and_nothing_stored(
+    case: str, hearth_home: Path, tmp_path: Path
+) -> None:
+    archive = _stored_run(hearth_home, tmp_path)
+    before = _runs_stored(hearth_home)
+    out = _hearth(hearth_home, "runs", "import", str(_bad_archive(case, archive, tmp_path / "bad.zip")))
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("hearth: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr and "not a run exported by Hearth" in out.stderr
     assert "sha256" not in out.stderr  # refused for its types, not for anything else
     assert _runs_stored(hearth_home) == before
+
+
+def test_every_wrong_type_is_refused_before_anything_is_stored(hearth_home: Path, tmp_path: Path) -> None:
+    """The function `hearth runs import` calls, for every case (each would be a traceback, or a
+    run stored that `runs show` then crashes on)."""
+    from desktop_app.core.errors import HearthError
+    from desktop_app.core.runs import exchange
+    from desktop_app.core.runs.storage import RunStore
+
+    archive = _stored_run(hearth_home, tmp_path)
+    store = RunStore()
+    try:
+        before = len(store.all_runs())
+        for case in BAD:
+            bad = _bad_archive(case, archive, tmp_path / f"bad-{len(case)}.zip")
+            with pytest.raises(HearthError) as caught:
+                exchange.import_archive(store, bad)
+            assert "not a run exported by Hearth" in caught.value.message and "sha256" not in caught.value.message
+            assert "\n" not in caught.value.message, case
+        assert len(store.all_runs()) == before
+    finally:
+        store.close()
 
 
 def test_a_good_archive_imports_and_csv_cells_cannot_be_formulas(hearth_home: Path, tmp_path: Path) -> None:
