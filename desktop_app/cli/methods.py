@@ -13,6 +13,7 @@ from desktop_app.core.runs.storage import RunStore
 def register(rsub: Any) -> None:
     p = rsub.add_parser("methods", help="a methods section for a paper: the run's every number in plain words")
     p.add_argument("run_id", type=int)
+    p.add_argument("--compare", type=int, metavar="RUN_B", help="also compare it with this run (McNemar's test)")
     p.add_argument("-o", "--output", type=Path, help="write it to this file (Markdown) instead of printing it")
     p.set_defaults(func=cmd_methods)
 
@@ -23,7 +24,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     store = RunStore()
     try:
-        text = methods(store, args.run_id)
+        text = methods(store, args.run_id, args.compare)
     finally:
         store.close()
     if args.output:

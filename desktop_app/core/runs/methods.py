@@ -13,6 +13,7 @@ by the Methods… dialog and put in a run's archive (``methods.md``).
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -279,6 +280,77 @@ def _blind_paragraphs(store: RunStore, run_id: int) -> list[str]:
     return texts
 
 
+def _ci(accuracy: float | None, low: float | None, high: float | None) -> str:
+    if accuracy is None:
+        return "not scored"
+    return f"{_pct(accuracy)} (95% interval {_pct(low)} to {_pct(high)})"
+
+
+def _sweep_part(store: RunStore, run_id: int) -> list[str]:
+    """When the run is a cell of a sweep: the prompts tried, how the reported one was chosen, and
+    the grid with every cell's accuracy and its test against the best."""
+    try:
+        found = store.db.execute("SELECT sweep_id FROM sweep_cells WHERE run_id=?", (run_id,)).fetchone()
+    except sqlite3.OperationalError:  # a database from before sweeps
+        return []
+    if found is None:
+        return []
+    from desktop_app.core.runs.sweep_results import results
+
+    sweep = results(store, int(found[0]))
+    split = sweep.split
+    if split.get("fraction") is not None:
+        stratified = ", stratified by the reference" if split["stratified"] else ""
+        how = (
+            f"The rows were split (seed {split['seed']}{stratified}) "
+            f"into {split['dev']:,} development rows, on which every combination below was run and the most accurate "
+            f"chosen, and {split['test']:,} test rows, on which only the chosen one was run: the accuracy to report is "
+            "the test rows'."
+        )
+    else:
+        how = ("Every combination below was run on the same rows; there was no held-out test split, so the best "
+               "cell's accuracy is optimistic (it was chosen on the rows it is reported on).")  # fmt: skip
+    text = [
+        f"This run is part of sweep {sweep.sweep_id} ({sweep.title}): {len(sweep.cells)} combinations of prompt, "
+        f"system prompt, examples and model were tried. {how}"
+    ]
+    if sweep.best is not None:
+        text[0] += f" Chosen: {sweep.best.label}, {_ci(sweep.best.accuracy, sweep.best.ci_low, sweep.best.ci_high)}."
+    if sweep.test is not None:
+        test = sweep.test
+        text[0] += f" On the test rows: {_ci(test.accuracy, test.ci_low, test.ci_high)} (run {test.run_id})."
+    text[0] += " " + sweep.sentence
+    rows = ["| Cell | Model | Rows | Accuracy (95% interval) | p against the best (Holm) | Run |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    p_of = {p.b: p for p in sweep.pairwise}
+    for cell in [*sweep.cells, *([sweep.test] if sweep.test else [])]:
+        pair = p_of.get(cell.position)
+        p = f"{pair.p_value:.3g} ({pair.p_holm:.3g})" if pair else ("best" if cell is sweep.best else "—")
+        acc = _ci(cell.accuracy, cell.ci_low, cell.ci_high)
+        rows.append(f"| {cell.label} | {cell.model} | {cell.rows} | {acc} | {p} | {cell.run_id or '—'} |")
+    prompts = ["#### Prompts tried", ""]
+    seen: set[tuple[str, str]] = set()
+    for cell in sweep.cells:
+        if (cell.prompt, cell.system) in seen:
+            continue
+        seen.add((cell.prompt, cell.system))
+        prompts += [f"{cell.label}:", "", _fenced(cell.prompt if not cell.system else
+                                                  f"[system]\n{cell.system}\n\n[user]\n{cell.prompt}"), ""]  # fmt: skip
+    return ["", text[0], "", "\n".join(rows), "", *prompts]
+
+
+def _comparison_paragraph(store: RunStore, run_id: int, other: int) -> str:
+    from desktop_app.core.runs.compare import compare
+
+    c = compare(store, run_id, other)
+    return (
+        f"Compared with run {other} ({c.b_title}) on the {c.n_paired:,} rows both scored: run {run_id} "
+        f"{_ci(c.a_accuracy, *c.a_ci)}, run {other} {_ci(c.b_accuracy, *c.b_ci)}; right only in run {run_id} on "
+        f"{c.only_a:,} rows, only in run {other} on {c.only_b:,}; McNemar's exact test p = {c.p_value:.3g}. "
+        + c.verdict.replace("Run A", f"Run {run_id}").replace("Run B", f"Run {other}")
+    )
+
+
 def _table(record: RunRecord, summary: Summary) -> str:
     manifest = record.manifest
     model = manifest.get("model", {})
@@ -336,8 +408,8 @@ def bibtex(version: str | None = None) -> str:
     )
 
 
-def methods(store: RunStore, run_id: int) -> str:
-    """The methods text of a run, in Markdown."""
+def methods(store: RunStore, run_id: int, compare_with: int | None = None) -> str:
+    """The methods text of a run (and of its comparison with ``compare_with``), in Markdown."""
     record = store.get(run_id)
     summary = summarize(store, run_id, record)
     paragraph, local = _run_paragraph(store, record, summary)
@@ -350,6 +422,9 @@ def methods(store: RunStore, run_id: int) -> str:
         parts += ["", text]
     for text in _blind_paragraphs(store, run_id):
         parts += ["", text]
+    if compare_with is not None:
+        parts += ["", _comparison_paragraph(store, run_id, compare_with)]
+    parts += _sweep_part(store, run_id)
     if local and judges_local:
         parts += ["", "No data left this computer: every model ran locally and no server was used."]
     else:

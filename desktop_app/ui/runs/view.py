@@ -49,6 +49,7 @@ from desktop_app.ui.context import AppContext
 from desktop_app.ui.runs.coding_actions import CodingActions
 from desktop_app.ui.runs.diff_dialog import DiffDialog
 from desktop_app.ui.runs.item_models import RunListModel
+from desktop_app.ui.runs.judge_actions import JudgeActions
 from desktop_app.ui.runs.rename_dialog import RenameDialog
 from desktop_app.ui.runs.results_panel import RunResults
 from desktop_app.ui.runs.setup_panel import RunSetup
@@ -143,6 +144,13 @@ class RunsView(QWidget):
         self.results.export_requested.connect(self._on_results_export_requested)
         self.results.replay_requested.connect(self.replay_selected)
         self.results.compare_requested.connect(self.compare_with)
+        # Judged answers and the methods text (ui/runs/judge_actions.py): Judge…, Compare blind…, Methods….
+        self.judging = JudgeActions(
+            self.store, self.selected_run_id, self.setup.model, self._with_model, self._submit, self.host.stop,
+            lambda _run_id: self.refresh_runs(select=self.selected_run_id()), self,
+        )  # fmt: skip
+        for button in self.judging.buttons:
+            self.results.add_action(button)
         # Human coding (ui/runs/coding_actions.py): Code rows…, Agreement…, Review disagreements….
         self.coding = CodingActions(self.store, self.selected_run_id, self)
         for button in self.coding.buttons:
