@@ -74,6 +74,9 @@ def sweep_args(tmp_path: Path) -> list[str]:
 
 def test_a_killed_sweep_resumes_to_the_same_cells(hearth_home: Path, tmp_path: Path) -> None:
     args = sweep_args(tmp_path)
+    estimate = hearth_json(*args, "--estimate", home=hearth_home)  # first rows run, nothing stored
+    assert estimate["rows"] == 9 and estimate["seconds"] > 0 and list(estimate["seconds_per_row"]) == [f"{MODEL}.gguf"]
+    assert _query(hearth_home, "SELECT COUNT(*) FROM runs") == [(0,)]
     child = subprocess.Popen(
         [sys.executable, "-m", "desktop_app", *args], env=_env(hearth_home),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
