@@ -41,15 +41,17 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.cancel import CancelToken, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.fit.together import Loaded
 from desktop_app.core.inference import engine_crash, templates
 from desktop_app.core.inference.engine import Engine, LoadedModel
 from desktop_app.core.inference.engine_crash import CrashReport, EngineCrashError
 from desktop_app.core.settings import LoadSettings
+
+if TYPE_CHECKING:
+    from desktop_app.core.fit.together import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +150,15 @@ class _ChildState:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sent: tuple[int, int] = (id(None), 0)
+        self._model: LoadedModel | None = None  # held, so its id is never another's
+        self._baseline = 0
 
     def changes(self) -> tuple[LoadedModel | None, int] | None:
-        now = (id(self._engine.model), self._engine.baseline_rss)
-        if now == self._sent:
+        model, baseline = self._engine.model, self._engine.baseline_rss
+        if model is self._model and baseline == self._baseline:
             return None
-        self._sent = now
-        return self._engine.model, self._engine.baseline_rss
+        self._model, self._baseline = model, baseline
+        return model, baseline
 
 
 def _child_main(conn: Any, cancel_conn: Any, stderr_path: str | None, verbose: bool) -> None:
@@ -339,6 +342,8 @@ def loaded_models(exclude: object = None) -> list[Loaded]:
     """The models loaded now in engine processes of this app (but ``exclude``'s), each with its
     process's resident memory now (0 when it cannot be read)."""
     import psutil
+
+    from desktop_app.core.fit.together import Loaded
 
     found = []
     for engine in list(_live):
@@ -553,8 +558,13 @@ class EngineProcess(Engine):
                 except (EOFError, OSError):
                     raise EngineCrashError(self._record_crash(call)) from None
                 kind = message[0]
+                if message[1] != call.id:
+                    continue  # the end of a call abandoned by an error in the caller's thread
                 if kind == "callback":
-                    call.callbacks[message[2]](*message[3])
+                    try:
+                        call.callbacks[message[2]](*message[3])
+                    except Exception:  # a progress report must not leave the pipe half read
+                        log.exception("A callback of %s failed", call.name)
                     continue
                 if kind in ("result", "end", "error"):
                     self._mirror(message[-1])

@@ -26,7 +26,7 @@ from desktop_app.core.inference.engine_crash import EngineCrashError
 from desktop_app.core.inference.engine_process import EngineProcess, loaded_models
 from desktop_app.core.settings import LoadSettings, SamplingSettings
 
-GREEDY = SamplingSettings(temperature=0.0, max_tokens=12, seed=7)
+GREEDY = SamplingSettings(temperature=0.0, max_tokens=6, seed=7)
 LONG = SamplingSettings(temperature=0.7, max_tokens=400, seed=7)
 
 
@@ -99,7 +99,7 @@ def test_stop_interrupts_a_long_prompt_without_killing_the_engine(proc: EnginePr
     assert proc.pid == pid  # the engine stopped by itself (the abort flag), no kill needed
 
 
-def test_stop_ends_a_template_that_never_finishes_and_keeps_the_model(smollm2_path: Path, tmp_path: Path) -> None:
+def test_stop_ends_a_looping_template_and_unload_ends_the_process(smollm2_path: Path, tmp_path: Path) -> None:
     looping = with_chat_template(smollm2_path, tmp_path / "looping.gguf")
     engine = EngineProcess()
     try:
@@ -122,19 +122,14 @@ def test_stop_ends_a_template_that_never_finishes_and_keeps_the_model(smollm2_pa
         assert engine.model is not None  # the model stays chosen: the next request starts it again
         engine.set_template("chatml")  # ...for instance with a template that ends
         assert engine.generate([Message("user", "Hi")], GREEDY).text
+        pid = engine.pid
+        assert pid is not None and psutil.pid_exists(pid)
+        engine.unload()  # the process ends: all of the model's memory returns
+        assert engine.pid is None and engine.model is None and not psutil.pid_exists(pid)
+        with pytest.raises(HearthError, match="No model is loaded"):
+            engine.count_tokens("hi")
     finally:
         engine.unload()
-
-
-def test_unload_ends_the_process(smollm2_path: Path) -> None:
-    engine = EngineProcess()
-    engine.load(smollm2_path, LoadSettings(n_ctx=512))
-    pid = engine.pid
-    assert pid is not None and psutil.pid_exists(pid)
-    engine.unload()
-    assert engine.pid is None and engine.model is None and not psutil.pid_exists(pid)
-    with pytest.raises(HearthError, match="No model is loaded"):
-        engine.count_tokens("hi")
 
 
 def test_two_models_answer_in_turn_each_in_its_own_process(
