@@ -77,7 +77,7 @@ def _damaged(archive: Path, out: Path, manifest_change: Any = None, rows_change:
     return out
 
 
-BAD = {
+BAD: dict[str, tuple[dict[str, Any] | None, tuple[str, Any] | None]] = {
     "task is a string": ({"task": "classify"}, None),
     "run is a list": ({"run": [1, 2]}, None),
     "version is not a number": ({"version": "one"}, None),
@@ -87,7 +87,7 @@ BAD = {
     "row index is text": (None, ("index", "first")),
     "row output is a list": (None, ("output", ["x"])),
     "row valid is a string": (None, ("valid", "yes")),
-    "row score is huge": (None, ("seed", 10**30)),
+    "row seed is huge": (None, ("seed", 10**30)),
 }
 
 
@@ -192,7 +192,8 @@ def test_an_archive_whose_manifest_inflates_past_the_limit_is_refused(hearth_hom
             out.write(old.read("manifest.json"))
     assert bomb.stat().st_size < 1024 * 1024
     before = _runs_stored(hearth_home)
-    out = _hearth(hearth_home, "runs", "import", str(bomb))
-    assert out.returncode == 2, out.stderr
-    assert "manifest.json" in out.stderr and "unpacked" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    refused = _hearth(hearth_home, "runs", "import", str(bomb))
+    assert refused.returncode == 2, refused.stderr
+    assert "manifest.json" in refused.stderr and "unpacked" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     assert _runs_stored(hearth_home) == before
