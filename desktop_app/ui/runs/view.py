@@ -88,6 +88,7 @@ class RunsView(QWidget):
         self.host = context.models
         self.store = RunStore()
         self._jobs = JobRunner(self, max_threads=2)
+        self._server_jobs: JobRunner | None = None  # a run resumed on the server it was made with
         self._jobs.succeeded.connect(self._on_jobs_succeeded)
         self._jobs.failed.connect(self._on_jobs_failed)
         self._signals = _RunSignals(self)
@@ -367,8 +368,36 @@ class RunsView(QWidget):
     @Slot()
     def resume_selected(self) -> None:
         run_id = self.selected_run_id()
-        if run_id is not None:
+        if run_id is not None and not self._resume_on_server(run_id):
             self._for_run_model(run_id, lambda: self._resume(run_id))
+
+    def _resume_on_server(self, run_id: int) -> bool:
+        """A run made on a server continues on that server (storage), off the GUI thread;
+        False for a local run."""
+        model = self.store.get(run_id).manifest.get("model", {})
+        if model.get("kind") != "remote":
+            return False
+        from desktop_app.core.runs.remote_backend import for_run
+
+        emit = self._progress_emitter()
+        endpoints = list(self.context.settings.endpoints)
+        self._cancel_requested = False
+        self._running_run = run_id
+        self.results.set_running(True)
+
+        def work(cancel: CancelToken, _report: Any) -> Summary:
+            backend = for_run(model, endpoints)
+            try:
+                return runner.resume(run_id, backend, None, emit, cancel)
+            finally:
+                backend.close()
+
+        if self._server_jobs is None:
+            self._server_jobs = JobRunner(self, max_threads=1)
+            self._server_jobs.succeeded.connect(lambda _kind, summary: self._on_run_done(summary))
+            self._server_jobs.failed.connect(lambda _kind, message, hint: self._on_run_failed(message, hint))
+        self._server_jobs.start("resume", work)
+        return True
 
     def _resume(self, run_id: int) -> None:
         emit = self._progress_emitter()
@@ -413,11 +442,15 @@ class RunsView(QWidget):
     @Slot()
     def pause(self) -> None:
         self.host.stop()
+        if self._server_jobs is not None:
+            self._server_jobs.cancel("resume")
 
     @Slot()
     def cancel(self) -> None:
         self._cancel_requested = True
         self.host.stop()
+        if self._server_jobs is not None:
+            self._server_jobs.cancel("resume")
 
     def compare_with(self, other: int) -> None:
         run_id = self.selected_run_id()
@@ -659,4 +692,6 @@ class RunsView(QWidget):
         if not self._closed:
             self._closed = True
             self._jobs.shutdown()
+            if self._server_jobs is not None:
+                self._server_jobs.shutdown()
             self.store.close()
