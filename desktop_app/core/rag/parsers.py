@@ -357,19 +357,21 @@ class _TextBuilder:
             self._append(text)
 
     def _append(self, text: str) -> None:
-        if self.length + len(text) > self.limit:
+        size = len(text)
+        if self.length + size > self.limit:
             text = text[: max(0, self.limit - self.length)]
             self.truncated = True
-            if not text:
+            size = len(text)
+            if not size:
                 return
         self.parts.append(text)
-        self.length += len(text)
-        self.last = text[-1]
-        if self.last != "\n":
+        self.length += size
+        last = self.last = text[-1]
+        if last != "\n":
             self._newlines = 0
             return
-        stripped = text.rstrip("\n")
-        self._newlines = len(text) - len(stripped) if stripped else self._newlines + len(text)
+        trailing = size - len(text.rstrip("\n"))
+        self._newlines = trailing if trailing < size else self._newlines + size
 
     def newline(self, count: int = 1) -> None:
         if self.length == 0:
@@ -503,7 +505,8 @@ class _VisibleText(HTMLParser):
             if len(self.title) < HEADING_LIMIT:
                 self.title += data
             return
-        if self._skip_stack or self.out.full:
+        out = self.out
+        if self._skip_stack or out.length >= out.limit:
             return
         if self._heading is not None:
             level, parts = self._heading
@@ -527,7 +530,8 @@ class _LxmlEvents:
         self.visible.handle_starttag(tag, list(attrib.items()) if attrib else [])
 
     def end(self, tag: str) -> None:
-        self.visible.handle_endtag(tag)
+        if tag not in _VOID_TAGS:  # <br> and the like end where they start
+            self.visible.handle_endtag(tag)
 
     def data(self, data: str) -> None:
         self.visible.handle_data(data)
