@@ -16,7 +16,6 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
 
 from desktop_app.core.errors import Cancelled, HearthError
 
@@ -77,15 +76,10 @@ class _OneLineFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(levelname)s: %(message)s")
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
-        return ""
-
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
-        return ""
-
     def format(self, record: logging.LogRecord) -> str:
-        record.exc_text = ""
-        return super().format(record).rstrip()
+        if record.exc_info or record.stack_info:  # a copy without them: other handlers keep the details
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        return super().format(record)
 
 
 def _start_checks() -> None:
