@@ -103,7 +103,7 @@ def hold(
     deadline = time.monotonic() + wait_s
     told = False
     in_process = _thread_lock(path)
-    while not in_process.acquire(timeout=POLL_S):
+    while not (in_process.acquire(timeout=POLL_S) if wait_s > 0 else in_process.acquire(blocking=False)):
         told = _wait_or_refuse(path, what, deadline, told, on_wait, cancelled, hint, "another task in this program")
     fd = -1
     try:
