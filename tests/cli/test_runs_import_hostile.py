@@ -88,6 +88,7 @@ BAD: dict[str, tuple[dict[str, Any] | None, tuple[str, Any] | None]] = {
     "row output is a list": (None, ("output", ["x"])),
     "row valid is a string": (None, ("valid", "yes")),
     "row seed is huge": (None, ("seed", 10**30)),
+    "row index missing": (None, ("index", ...)),  # ...: the key is taken out
 }
 
 
@@ -108,7 +109,11 @@ def _bad_archive(case: str, archive: Path, out: Path) -> Path:
 
     def rows_change(rows: list[dict[str, Any]]) -> None:
         assert row_change is not None
-        rows[-1][row_change[0]] = row_change[1]
+        key, value = row_change
+        if value is ...:
+            del rows[-1][key]
+        else:
+            rows[-1][key] = value
 
     return _damaged(
         archive, out, _apply(manifest_changes) if manifest_changes else None, rows_change if row_change else None
@@ -149,7 +154,7 @@ def test_every_wrong_type_is_refused_before_anything_is_stored(hearth_home: Path
             with pytest.raises(HearthError) as caught:
                 exchange.import_archive(store, bad)
             assert "not a run exported by Hearth" in caught.value.message and "sha256" not in caught.value.message
-            assert "\n" not in caught.value.message, case
+            assert "\n" not in caught.value.message and "positional argument" not in caught.value.message, case
         assert len(store.all_runs()) == before
     finally:
         store.close()

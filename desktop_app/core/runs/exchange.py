@@ -282,6 +282,13 @@ def _check_manifest(path: Path, manifest: Any) -> None:
         raise _bad_archive(path, f"its archive's “dataset_file” is {error}")
 
 
+_REQUIRED_ROW_FIELDS = [
+    f.name
+    for f in dataclasses.fields(RowResult)
+    if f.name != "key" and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+]
+
+
 def _read_rows(path: Path, archive: zipfile.ZipFile) -> list[RowResult]:
     """Every row of ``rows.jsonl``, each checked field by field against RowResult's types."""
     try:
@@ -302,6 +309,9 @@ def _read_rows(path: Path, archive: zipfile.ZipFile) -> list[RowResult]:
             key = data.get("id") if isinstance(data, dict) else None
             if error is None and (isinstance(key, bool) or _type_error(key, str | int) is not None):
                 error = "“id” is missing, or not text or a whole number"
+            if error is None:
+                missing = [name for name in _REQUIRED_ROW_FIELDS if name not in data]
+                error = f"“{missing[0]}” is missing" if missing else None
             if error is not None:
                 raise _bad_archive(path, f"row {number} of its rows does not read: {error}")
             try:
