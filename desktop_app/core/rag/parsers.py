@@ -56,6 +56,8 @@ TEXT_SIZE_LIMIT = 32 * 1024 * 1024  # text/code files larger than this are logs 
 TEXT_CHAR_LIMIT = 20_000_000
 # A part of a DOCX, ODT or EPUB that Hearth parses, inflated (a 1,000-page book's is ~20 MB).
 PART_SIZE_LIMIT = 64 * 1024 * 1024
+# All the parts of a DOCX together, inflated (python-docx holds every part, pictures included).
+DOCUMENT_TOTAL_LIMIT = 256 * 1024 * 1024
 HEADING_LIMIT = 300  # characters of one heading kept (a heading is a title, not a chapter)
 
 
@@ -730,11 +732,11 @@ def _parse_docx(path: Path) -> ParsedDocument:
 
 
 def _check_parts(path: Path, what: str) -> None:
-    """Refuses a zip whose XML parts would inflate past PART_SIZE_LIMIT (or all parts past
-    safe_zip's total), before a library loads them."""
+    """Refuses a zip whose XML parts would inflate past PART_SIZE_LIMIT, or all its parts past
+    DOCUMENT_TOTAL_LIMIT, before a library loads them."""
     try:
         with zipfile.ZipFile(path) as archive:
-            safe_zip.check_all(archive, limit=safe_zip.MEMBER_LIMIT)
+            safe_zip.check_all(archive, total=DOCUMENT_TOTAL_LIMIT)
             for info in archive.infolist():
                 if info.filename.lower().endswith((".xml", ".rels", ".xhtml", ".html", ".htm")):
                     safe_zip.check_member(info, PART_SIZE_LIMIT)
