@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.runs.judge import question_of
 from desktop_app.core.runs.preference import Preference, preference
 from desktop_app.core.runs.storage import RunStore
 
@@ -45,16 +46,6 @@ class Session:
     coder: str
     seed: int
     revealed: bool
-
-
-def _question(store: RunStore, run_id: int, inputs: dict[str, str]) -> str:
-    from desktop_app.core.runs import tasks
-
-    task = store.get(run_id).task
-    try:
-        return tasks.render(str(task.get("prompt", "")), inputs)
-    except HearthError:
-        return "\n".join(f"{k}: {v}" for k, v in inputs.items())
 
 
 class BlindComparison:
@@ -127,7 +118,7 @@ class BlindComparison:
         assert a is not None and b is not None
         a_left = self._a_left(index)
         left, right = (a.output, b.output) if a_left else (b.output, a.output)
-        question = _question(self.store, self.session.run_a, a.inputs)
+        question = question_of(self.store.get(self.session.run_a).task, a)
         return Pair(position, index, a.key, question, left, right, a_left, a.reference)
 
     def choices(self) -> dict[int, str]:

@@ -22,6 +22,7 @@ at once.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -155,8 +156,8 @@ class JudgePlan:
         return self.rubric.for_pairs() if self.mode == "pairwise" else self.rubric
 
 
-def _question(task: dict[str, Any], row: RowResult) -> str:
-    """What the judged model was asked: its template filled with the row's fields."""
+def question_of(task: dict[str, Any], row: RowResult) -> str:
+    """What a run's model was asked on a row: the task's template filled with the row's fields."""
     try:
         return tasks.render(str(task.get("prompt", "")), row.inputs)
     except HearthError:
@@ -171,8 +172,6 @@ def _write_dataset(name: str, records: list[dict[str, str]]) -> Path:
     folder = paths.home() / "judges"
     folder.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    import hashlib
-
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     path = folder / f"{name}-{digest}.jsonl"
     if not path.is_file():
@@ -181,7 +180,9 @@ def _write_dataset(name: str, records: list[dict[str, str]]) -> Path:
 
 
 def _task(prompt: str, system: str, rubric: Rubric, seed: int, limit: int | None) -> tasks.Task:
-    sampling = tasks.run_sampling(temperature=0.0, seed=seed, max_tokens=rubric.max_tokens())
+    # Room beyond the compact output for the whitespace a server's JSON-schema grammar allows
+    # (locally the rubric's own grammar ends the answer at its closing brace, so it costs nothing).
+    sampling = tasks.run_sampling(temperature=0.0, seed=seed, max_tokens=2 * rubric.max_tokens() + 32)
     return tasks.Task(
         prompt=prompt, system=system, kind="json", schema=rubric.schema(), id_column="id", limit=limit,
         sampling=sampling,
@@ -214,7 +215,7 @@ def plan_judge(
     for row in store.iter_rows(judged_run):
         if not _judgeable(row):
             continue
-        item = {"id": row.key, "input": _question(record.task, row), "output": row.output}
+        item = {"id": row.key, "input": question_of(record.task, row), "output": row.output}
         if row.reference is not None:
             item["reference"] = row.reference
             with_reference = True
@@ -255,7 +256,7 @@ def plan_pairwise(
     for row_a, row_b in store.pairs(run_a, run_b):
         if row_b is None or not _judgeable(row_a) or not _judgeable(row_b):
             continue
-        base = {"input": _question(a.task, row_a)}
+        base = {"input": question_of(a.task, row_a)}
         if row_a.reference is not None:
             base["reference"] = row_a.reference
             with_reference = True

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -17,11 +18,13 @@ from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine
+from desktop_app.core.inference.remote import RemoteClient
 from desktop_app.core.models.fingerprint import sha256_file
-from desktop_app.core.runs import agreement, judge, judge_validation, rubric, runner
+from desktop_app.core.runs import agreement, judge, judge_validation, methods, rubric, runner
 from desktop_app.core.runs.agreement import Estimate
 from desktop_app.core.runs.backends import LocalBackend
 from desktop_app.core.runs.coding import CodeStore
+from desktop_app.core.runs.remote_backend import RemoteBackend
 from desktop_app.core.runs.storage import RunStore
 
 
@@ -260,3 +263,23 @@ def test_pairwise_refuses_runs_of_different_datasets(tmp_path: Path, store: RunS
     b = judged_run(store, write_questions(tmp_path / "b.jsonl", 3), GOOD[:3])
     with pytest.raises(HearthError, match="different datasets"):
         judge.plan_pairwise(store, a, b, rubric.parse_text("x | 1-3 | y"))
+
+
+def test_a_judge_on_a_server_scores_on_the_scale_and_says_where_it_ran(
+    tmp_path: Path, store: RunStore, llama_cpp_server: Any
+) -> None:
+    dataset = write_questions(tmp_path / "questions.jsonl", 2)
+    judged = judged_run(store, dataset, [GOOD[0], POOR[1]])
+    r = rubric.parse_text("correct | 1-3 | agrees with the reference")
+    client = RemoteClient(llama_cpp_server.root, llama_cpp_server.key, "lab box")
+    backend = RemoteBackend(client, client.describe_model(llama_cpp_server.model_id, "lab"), 2)
+    try:
+        summary = judge.start(judge.plan_judge(store, judged, r), backend, store)
+    finally:
+        backend.close()
+    assert (summary.done, summary.invalid) == (2, 0)
+    assert all(json.loads(row["output"])["correct"] in (1, 2, 3) for row in stored(summary.run_id))
+    manifest = store.get(summary.run_id).manifest
+    assert manifest["model"]["kind"] == "remote" and manifest["judge"]["output_schema"] == r.schema()
+    text = methods.methods(store, judged)
+    assert f"judge run {summary.run_id}" in text and "a server on this computer" in text
