@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,6 +32,7 @@ class AnswerColumn(QWidget):
         super().__init__(parent)
         self.index = index
         self.title = QLabel(title)
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # a variant's name comes from its file
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
