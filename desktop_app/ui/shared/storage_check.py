@@ -4,12 +4,13 @@ the daily backup made off the GUI thread, and what was found said in a window, n
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import threading
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from desktop_app.core import db
+from desktop_app.core import db, paths
 from desktop_app.core.errors import HearthError
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,20 @@ def check_storage_at_start() -> list[HearthError] | None:
     """The notices to show once the window is up; None when Hearth cannot start (already said)."""
     try:
         db.connect().close()
-    except HearthError as exc:
-        print(f"hearth: {exc}", file=sys.stderr)  # noqa: T201 - also on the terminal that started it
-        QMessageBox.critical(None, "Hearth cannot start", f"{exc.message}\n\n{exc.hint}".strip())
+    except (HearthError, OSError, sqlite3.DatabaseError) as exc:
+        error = exc if isinstance(exc, HearthError) else _plain(exc)
+        print(f"hearth: {error}", file=sys.stderr)  # noqa: T201 - also on the terminal that started it
+        QMessageBox.critical(None, "Hearth cannot start", f"{error.message}\n\n{error.hint}".strip())
         return None
     threading.Thread(target=_backup_quietly, name="hearth-db-backup", daemon=True).start()
     return db.take_notices()
+
+
+def _plain(exc: OSError | sqlite3.DatabaseError) -> HearthError:
+    if isinstance(exc, sqlite3.DatabaseError):
+        return db.database_error(paths.db_path(), exc)
+    where = f"“{exc.filename}”" if exc.filename else "Hearth's data folder"
+    return HearthError(f"{where} cannot be used: {exc.strerror or exc}.", "Check the folder and its permissions.")
 
 
 def show_storage_notices(parent: QWidget, notices: list[HearthError]) -> None:
