@@ -248,6 +248,8 @@ def _index_locked(
         raise CollectionDamagedError(
             f"The collection “{info.name}” is damaged: {health.reason}.", health.advice(info.name)
         )
+    if info.chunks and not info.shared:
+        store.probe(info)  # a damaged index fails here in plain words, never as "N unchanged"
     if info.dirty:
         store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
     room = DiskRoom(store.chroma_path, info.name)

@@ -428,6 +428,15 @@ class DocumentStore:
             return f"the document store's catalogue cannot be read ({exc})"
         return ""
 
+    def probe(self, info: CollectionInfo) -> None:
+        """One query through the collection's index (loading it): a damaged index fails here, as a
+        :class:`CollectionDamagedError` naming the collection, rather than later or silently."""
+        collection = self.vectors(info)
+        first = collection.get(limit=1, include=["embeddings"])
+        embeddings = first.get("embeddings")
+        if embeddings is not None and len(embeddings):
+            collection.query(query_embeddings=[[float(x) for x in embeddings[0]]], n_results=1, include=["distances"])
+
     def store_problem(self) -> str:
         """Why the local document store cannot be used ("" when it opens)."""
         try:
