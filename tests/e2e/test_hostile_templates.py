@@ -134,3 +134,8 @@ def test_a_real_template_renders_and_any_formatter_is_limited(smollm2_path: Path
     formatter = Jinja2ChatFormatter(template=HOSTILE["doubling"], eos_token="", bos_token="")
     with pytest.raises(templates.TemplateLimitError):
         formatter(messages=[{"role": "user", "content": "Hi"}])
+    from desktop_app.core.inference import tool_prompt
+
+    with_tools = templates.ChatTemplate("file", "file", "e" * 64, "{{ tools|length }}" + HOSTILE["huge string"])
+    with pytest.raises(HearthError, match="larger than 20,000,000 characters"):
+        tool_prompt.render(with_tools, "", "", [{"role": "user", "content": "Hi"}], [{"type": "function"}])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.inference.templates import ChatTemplate
+from desktop_app.core.inference.templates import ChatTemplate, install_template_limits
 
 
 def native_format(template: ChatTemplate) -> str:
@@ -29,6 +29,7 @@ def render(
     messages: list[dict[str, Any]],
     tools: list[dict[str, Any]] | None,
 ) -> str:
+    install_template_limits()  # before the import: the bounded formatter (templates.py)
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     formatter = Jinja2ChatFormatter(
