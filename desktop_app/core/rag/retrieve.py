@@ -1,8 +1,9 @@
 """Finding the chunks that answer a question: vectors + keywords, fused, optionally reranked.
 
 - Vector search (Chroma, cosine) finds chunks that *mean* the same as the question.
-- BM25 keyword search (bm25s, over the collection's chunk texts, headings and file
-  names) finds exact terms embeddings blur: gene names, part numbers, acronyms.
+- BM25 keyword search (over the collection's chunk texts, headings and file names; the
+  index is kept on disk and updated file by file, see keyword_index.py) finds exact terms
+  embeddings blur: gene names, part numbers, acronyms.
 - Reciprocal rank fusion (score = sum of 1 / (60 + rank) over both lists) merges the
   two without having to calibrate their scores against each other.
 - Every candidate gets both scores (its cosine similarity and its BM25 score), so the
@@ -17,44 +18,22 @@ identical chunks (the same text in two copies of a file) are returned once.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import shutil
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.embedder import get_embedder
+from desktop_app.core.rag.keyword_index import keyword_index, keyword_tokens
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
-
-if TYPE_CHECKING:
-    import numpy as np
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60
 RERANK_CANDIDATES = 20
-
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her here
-    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
-    off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905 - a word list reads better as text
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased words without stop words: the terms BM25 matches on."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
-
 
 @dataclass
 class Hit:
@@ -126,92 +105,6 @@ class Retrieval:
             "hits": [h.to_dict() for h in self.hits],
             "candidates": [h.to_dict() for h in self.candidates],
         }
-
-
-# -- keyword index --------------------------------------------------------------------------------
-
-
-class KeywordIndex:
-    """BM25 over one collection's chunks (bm25s), built once per collection revision and
-    kept on disk next to Chroma, so a restart or a CLI call does not rebuild it."""
-
-    def __init__(self, ids: list[str], retriever: Any) -> None:
-        self.ids = ids
-        self.position = {chunk: i for i, chunk in enumerate(ids)}
-        self.retriever = retriever
-
-    def scores(self, terms: Sequence[str]) -> np.ndarray:
-        import numpy as np
-
-        if not self.ids or not terms:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self.retriever.get_scores(list(terms)), dtype=np.float32)
-
-    @classmethod
-    def build(cls, store: DocumentStore, info: CollectionInfo) -> KeywordIndex:
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-        versions = store.indexed_versions(info)
-        ids: list[str] = []
-        corpus: list[list[str]] = []
-        for chunk_ids, metadatas, documents in store.iter_chunks(info):
-            for chunk, meta, text in zip(chunk_ids, metadatas, documents, strict=True):
-                if versions.get(str(meta.get("path"))) != meta.get("file_sha"):
-                    continue
-                ids.append(chunk)
-                corpus.append(keyword_tokens(f"{meta.get('name', '')} {meta.get('heading', '')} {text}"))
-        retriever = bm25s.BM25()
-        if corpus:
-            retriever.index(corpus, show_progress=False)
-        return cls(ids, retriever)
-
-    def save(self, folder: Any) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.ids:
-            self.retriever.save(str(folder), show_progress=False)
-        (folder / "hearth-ids.json").write_text(json.dumps(self.ids), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: Any) -> KeywordIndex:
-        import bm25s
-
-        ids = json.loads((folder / "hearth-ids.json").read_text(encoding="utf-8"))
-        retriever = bm25s.BM25.load(str(folder), show_progress=False) if ids else bm25s.BM25()
-        return cls(ids, retriever)
-
-
-_INDEXES: dict[str, tuple[int, KeywordIndex]] = {}
-_INDEX_LOCK = threading.Lock()
-
-
-def keyword_index(store: DocumentStore, info: CollectionInfo) -> KeywordIndex:
-    """The BM25 index for the collection's current revision (memory, then disk, then built)."""
-    with _INDEX_LOCK:
-        cached = _INDEXES.get(info.store_name)
-        if cached and cached[0] == info.revision:
-            return cached[1]
-        base = store.bm25_dir(info)
-        folder = base / f"rev-{info.revision}"
-        index: KeywordIndex | None = None
-        if (folder / "hearth-ids.json").is_file():
-            try:
-                index = KeywordIndex.load(folder)
-            except (OSError, ValueError, KeyError) as exc:
-                log.info("Rebuilding the keyword index of %s (%s)", info.name, exc)
-        if index is None:
-            index = KeywordIndex.build(store, info)
-            if base.exists():
-                shutil.rmtree(base, ignore_errors=True)
-            try:
-                tmp = base / f"tmp-{info.revision}"
-                index.save(tmp)
-                tmp.rename(folder)
-            except OSError as exc:
-                log.info("Could not save the keyword index of %s: %s", info.name, exc)
-        _INDEXES[info.store_name] = (info.revision, index)
-        return index
 
 
 # -- reranking -------------------------------------------------------------------------------------
@@ -291,10 +184,7 @@ def _search_collection(
     index = keyword_index(store, info)
     terms = keyword_tokens(query)
     scores = index.scores(terms)
-    keyword_ids: list[str] = []
-    if len(scores):
-        top = np.argsort(-scores)[:n]
-        keyword_ids = [index.ids[i] for i in top if scores[i] > 0]
+    keyword_ids = index.top(scores, n)
     timings["keyword_ms"] = timings.get("keyword_ms", 0) + (time.perf_counter() - t0) * 1000
 
     missing = [c for c in keyword_ids if c not in hits]
