@@ -68,6 +68,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {**_ERROR, "description": "The request body is too large."},
 }
 _GENERATION_ERRORS = {**ERRORS, 499: {**_ERROR, "description": "The client went away; nothing was answered."}}
+_GENERATED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The answer: JSON, or server-sent events with stream: true.",
+          "content": {"application/json": {}, "text/event-stream": {}}},
+    **_GENERATION_ERRORS,
+}  # fmt: skip
 
 
 class ApiError(Exception):
@@ -317,7 +322,7 @@ def create_app(
         except Cancelled:
             raise ApiError(499, "The request was cancelled.") from None
 
-    @app.post("/v1/chat/completions", dependencies=guarded, response_model=None, responses=_GENERATION_ERRORS)
+    @app.post("/v1/chat/completions", dependencies=guarded, response_model=None, responses=_GENERATED)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         body.refuse_unsupported()
         conversation = body.conversation()
@@ -360,7 +365,7 @@ def create_app(
             conversation, tools, sampling, grammar, body.stops(), body.n, top_n, record.cancel, emit
         ))  # fmt: skip
 
-    @app.post("/v1/completions", dependencies=guarded, response_model=None, responses=_GENERATION_ERRORS)
+    @app.post("/v1/completions", dependencies=guarded, response_model=None, responses=_GENERATED)
     async def completions(body: CompletionRequest, request: Request) -> Any:
         body.refuse_unsupported()
         prompts = body.prompts()
