@@ -22,6 +22,11 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default=None, help="load this model now rather than at the first request")
     p.add_argument("--new-key", action="store_true", help="create a new API key, print it once, and require it")
     p.add_argument("--no-key", action="store_true", help="forget the API key (loopback only, then)")
+    p.add_argument(
+        "--no-conversations",
+        action="store_true",
+        help="keep answers in the request log only, not as “API: …” conversations (a client may still ask)",
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -39,8 +44,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.new_key:
         print(f"API key (shown once, kept in {secrets.where()}):\n  {key}", file=sys.stderr)
     models = EngineQueue(config)
+
+    def defaults() -> settings_store.Settings:  # read per request, as the window does
+        current = settings_store.load()
+        if args.no_conversations:
+            current.server.save_conversations = False
+        return current
+
     try:
-        server = LocalServer(models, host, port, key, defaults=settings_store.load)
+        server = LocalServer(models, host, port, key, defaults=defaults)
         if args.model:
             print(f"Loading {args.model}…", file=sys.stderr)
             models.preload(args.model)

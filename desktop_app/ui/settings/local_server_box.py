@@ -1,7 +1,8 @@
 """Settings → Local server: Hearth's own OpenAI-compatible API for scripts, notebooks and
 editor plug-ins. Off by default; on, it listens on this computer only unless another address is
 chosen, which needs the API key (made here, shown once). Shows the address, the requests served
-and the last errors; every answer it gives is kept as an "API: …" conversation in the Chat."""
+and the last errors, and opens the request log; each answer it gives is kept as an "API: …"
+conversation in the Chat unless that is turned off here (or by the client, per request)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core import secrets
+from desktop_app.core import paths, secrets
 from desktop_app.core.errors import HearthError
 from desktop_app.core.server import access
+from desktop_app.core.server.request_log import log_path
 from desktop_app.ui.context import AppContext
+from desktop_app.ui.settings.request_log_dialog import RequestLogDialog
 
 
 class KeyDialog(QDialog):
@@ -86,6 +89,16 @@ class LocalServerBox(QGroupBox):
         self.errors_label = QLabel("")
         self.errors_label.setObjectName("hintLabel")
         self.errors_label.setWordWrap(True)
+        self.save_check = QCheckBox("Keep each answer as an “API: …” conversation in the Chat")
+        self.save_check.setChecked(config.save_conversations)
+        self.save_check.setToolTip(
+            "Off: answers are only in the request log. A client may choose for itself with the header "
+            "X-Hearth-Save-Conversation: false (or true), e.g. a benchmark of thousands of requests."
+        )
+        self.save_check.toggled.connect(self._on_save_check_toggled)
+        self.log_button = QPushButton("Request log…")
+        self.log_button.setToolTip("Every request answered or refused, newest first, with what was asked and answered")
+        self.log_button.clicked.connect(self._on_log_button_clicked)
 
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_label, 1)
@@ -96,8 +109,9 @@ class LocalServerBox(QGroupBox):
         form.addRow("Port", self.port_spin)
         form.addRow("API key", key_row)
         note = QLabel(
-            "Answers the OpenAI API (chat, completions, embeddings) with the model loaded in the Chat, one "
-            "request at a time after the chat's own. Every answer is kept as an “API: …” conversation."
+            "Answers the OpenAI API (chat, completions, embeddings, tools, log-probabilities) with the model "
+            "loaded in the Chat, one request at a time after the chat's own. Every request is kept in the "
+            "request log (the newest 5,000)."
         )
         note.setObjectName("hintLabel")
         note.setWordWrap(True)
@@ -107,6 +121,10 @@ class LocalServerBox(QGroupBox):
         layout.addWidget(self.status_label)
         layout.addWidget(self.served_label)
         layout.addWidget(self.errors_label)
+        log_row = QHBoxLayout()
+        log_row.addWidget(self.save_check, 1)
+        log_row.addWidget(self.log_button)
+        layout.addLayout(log_row)
         layout.addWidget(note)
         self._server.status_changed.connect(self._on_server_status_changed)
         self._server.request_served.connect(self._on_server_request_served)
@@ -181,6 +199,19 @@ class LocalServerBox(QGroupBox):
         self._show_key()
         if self._context.settings.server.enabled:
             self._server.apply()
+
+    @Slot(bool)
+    def _on_save_check_toggled(self, checked: bool) -> None:
+        # Read per request: no restart needed.
+        self._context.settings.server.save_conversations = checked
+        self._context.save_settings(self)
+
+    @Slot()
+    def _on_log_button_clicked(self) -> None:
+        self.open_log().exec()
+
+    def open_log(self) -> RequestLogDialog:
+        return RequestLogDialog(log_path(paths.db_path()), self)
 
     @Slot()
     def _on_server_status_changed(self) -> None:
