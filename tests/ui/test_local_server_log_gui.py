@@ -35,7 +35,8 @@ def test_the_request_log_and_the_conversation_setting(qtbot: Any, window: Any, s
         assert dialog.table.item(1, 5).text() == f"{21 + round_} / 0"
         dialog.table.selectRow(1)
         assert '"inputs": 3' in dialog.detail.toPlainText()
-        assert json.loads(dialog.detail.toPlainText().split("Request:\n", 1)[1].split("\n\nAnswer:")[0]) == {"inputs": 3}
+        request = dialog.detail.toPlainText().split("Request:\n", 1)[1].split("\n\nAnswer:")[0]
+        assert json.loads(request) == {"inputs": 3}
         dialog.refresh_button.click()
         assert dialog.detail.toPlainText() == ""  # a refresh forgets the selection
         dialog.close()
