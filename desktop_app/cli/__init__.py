@@ -58,7 +58,9 @@ def run(argv: Sequence[str]) -> int:
         return 1
     try:
         _start_checks()
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a reader gone away (`| head`) is a quiet end, not an error at exit
+        return status
     except HearthError as exc:
         print(f"hearth: {exc}", file=sys.stderr)
         return 2
