@@ -199,3 +199,16 @@ def test_a_held_lock_names_the_program_holding_it(tmp_path: Path) -> None:
         holder.wait()
     with locks.hold(lock, "The thing"):  # the OS let go when the holder died: no stale lock
         pass
+
+
+def test_a_reader_that_went_away_is_a_quiet_end(hearth_home: Path) -> None:
+    fill(3)
+    env = {**os.environ, "HEARTH_HOME": str(hearth_home)}
+    command = [sys.executable, "-m", "desktop_app", "conversations", "--json"]
+    done = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert done.stdout is not None and done.stderr is not None
+    done.stdout.close()  # `| head` that has already read enough
+    assert done.wait(timeout=120) == 0
+    err = done.stderr.read().decode()
+    done.stderr.close()
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
