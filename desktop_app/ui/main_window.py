@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         loaded = context.models.model
         if loaded is None or loaded.path.resolve() != Path(path).resolve():
             context.models.load(Path(path), context.settings.load, context.settings.template_for(path))
+        self.chat.new_conversation()  # "Chat with this model": a conversation of its own, not the last one
         self.show_section(list(self.sections).index("Chat"))
 
     def show_hub_sign_in(self) -> None:

@@ -183,7 +183,10 @@ def test_answer_from_an_attached_collection(
     sent = [dialog.model.row(i) for i in range(dialog.model.rowCount()) if dialog.model.row(i)["status"] == "sent"]
     assert len(sent) == len(rag["citations"])
     first = dialog.model.index(0, 5).data()
-    assert first == f"{rag['inspector']['retrieved'][0]['vector_score']:.3f}"
+    best = rag["inspector"]["retrieved"][0]
+    assert first == f"{max(0.0, best['vector_score']):.0%}"  # a share, the raw score in the tooltip
+    assert f"{best['vector_score']:.4g}" in dialog.model.index(0, 5).data(Qt.ItemDataRole.ToolTipRole)
+    assert dialog.model.index(0, 7).data() == "100%"  # the best passage's combined rank
     # The scores in plain words, the technical term in the tooltip.
     header = dialog.table.horizontalHeader()
     labels = [dialog.model.headerData(c, Qt.Orientation.Horizontal) for c in range(5, 8)]

@@ -224,3 +224,17 @@ def record_real_load(
         )
     except Exception:  # calibration is best effort by design
         log.warning("Could not record the fit calibration for %s", model_path, exc_info=True)
+
+
+def error_words(records: Sequence[CalibrationRecord]) -> str:
+    """The estimate's error on this computer in a sentence (the fit dialog), or what will make it
+    known: the figure itself, not the claim that there is one."""
+    ram = error_summary(records)["ram"]
+    if not ram["count"]:
+        return "No model has been loaded here yet: after the first load, how far off the estimate was is shown here."
+    loads = "load" if ram["count"] == 1 else "loads"
+    return (
+        f"Over the last {ram['count']} {loads} on this computer the memory estimate was off by "
+        f"{ram['mean_abs']:.0%} on average (at most {abs(ram['worst']):.0%}, "
+        f"{'over' if ram['worst'] > 0 else 'under'} the measured figure)."
+    )

@@ -795,7 +795,8 @@ def _explain(
     cpu, gpu = layout.cpu, layout.gpu
     if cpu.compute_reserved > cpu.compute * 2 and layout.gpu_layers == 0:
         lines.append(
-            f"llama.cpp reserves {human_bytes(cpu.compute_reserved)} for its compute graph (logits for a whole batch), "
+            f"llama.cpp reserves {human_bytes(cpu.compute_reserved)} as working space (room for the scores of a whole "
+            "batch of words), "
             f"but a chat only touches about {human_bytes(cpu.compute)} of it on the CPU."
         )
     if cpu.weights_repacked:
@@ -811,7 +812,7 @@ def _explain(
         if swa_full:
             lines.append(
                 f"{n_swa_layers} of {shape.n_layer} layers only look at the last {shape.n_swa:,} tokens, but "
-                "llama.cpp keeps a full-size cache for them as loaded now (swa_full)."
+                "llama.cpp keeps a full-size cache for them as loaded now."
             )
         else:
             lines.append(

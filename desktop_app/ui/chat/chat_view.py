@@ -33,6 +33,7 @@ from desktop_app.core.inference.engine import LoadedModel, Message, Reply
 from desktop_app.core.inference.remote import RemoteModel
 from desktop_app.core.rag import config as rag_config
 from desktop_app.core.rag.answer import strip_citations
+from desktop_app.core.units import plural
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop_app.ui.chat.composer import ComposerEdit
 from desktop_app.ui.chat.conversation_list_view import ConversationListView
@@ -239,9 +240,17 @@ class ChatView(QWidget):
         self._pending_collections = []
         self._pending_documents_only = None
         self._show_documents([], None)
+        self._show_model_notes()
         self._update_actions()
         self.composer.setFocus()
         self.conversation_changed.emit(None)
+
+    def _show_model_notes(self) -> None:
+        """What the chat says about the loaded model (a base model continues text, …): said again in
+        a new conversation, where a reply would otherwise surprise."""
+        model = self._context.models.model
+        if model is not None and model.notes:
+            self.notice.show_notice(" ".join(model.notes), kind=NoticeKind.info)
 
     def open_conversation(self, conversation_id: int) -> None:
         self.settings_panel.flush()
@@ -281,10 +290,15 @@ class ChatView(QWidget):
             self._pending_collections = [available[n.lower()] for n in pending if n.lower() in available]
             self._show_documents(self._pending_collections, self._pending_documents_only)
 
+    def _show_placeholder(self, names: list[str]) -> None:
+        """ "Ask your documents…" only when an attached collection exists and holds passages."""
+        readable = self.documents.readable(names)
+        self.composer.setPlaceholderText(DOCUMENTS_PLACEHOLDER if readable else PLAIN_PLACEHOLDER)
+
     def _show_documents(self, names: list[str], documents_only: bool | None) -> None:
         only = rag_config.load().documents_only if documents_only is None else documents_only
         self.documents.set_state(names, only)
-        self.composer.setPlaceholderText(DOCUMENTS_PLACEHOLDER if names else PLAIN_PLACEHOLDER)
+        self._show_placeholder(names)
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -581,8 +595,23 @@ class ChatView(QWidget):
             self.conversations.export(self._conversation_id)
 
     @Slot(int, str)
-    def _on_conversations_conversation_exported(self, _conversation_id: int, path: str) -> None:
-        self.notice.show_notice(f"Exported to {path}.", kind=NoticeKind.info)
+    def _on_conversations_conversation_exported(self, conversation_id: int, path: str) -> None:
+        self.notice.show_notice(f"Exported to {path}.", self._versions_left_out(conversation_id), NoticeKind.info)
+
+    def _versions_left_out(self, conversation_id: int) -> str:
+        """The export holds the replies in the thread; earlier versions of a regenerated reply are not
+        in it, and the notice says so rather than leave it to be found out."""
+        try:
+            replies = [m for m in self._store.messages(conversation_id) if m.role == "assistant"]
+            others = sum(len(self._store.reply_versions(conversation_id, m.position)) - 1 for m in replies)
+        except HearthError:
+            return ""
+        if others <= 0:
+            return ""
+        return (
+            f"It holds the replies shown in the conversation; {plural(others, 'other version')} of regenerated "
+            "replies are not in it (switch to one with ‹ › and export again to keep it)."
+        )
 
     @Slot()
     def _on_stop_button_clicked(self) -> None:
@@ -627,7 +656,7 @@ class ChatView(QWidget):
                 self.notice.show_notice(exc.message, exc.hint)
                 self.refresh_documents()
                 return
-        self.composer.setPlaceholderText(DOCUMENTS_PLACEHOLDER if names else PLAIN_PLACEHOLDER)
+        self._show_placeholder(names)
 
     @Slot(bool)
     def _on_documents_documents_only_toggled(self, checked: bool) -> None:

@@ -84,6 +84,11 @@ class DocumentsPicker(QWidget):
     def available(self) -> list[str]:
         return [c.name for c in self._available]
 
+    def readable(self, names: Sequence[str]) -> list[str]:
+        """Those of ``names`` that exist and hold passages: what a question can really be asked of."""
+        known = {c.name.lower() for c in self._available if c.chunks}
+        return [n for n in names if n.lower() in known]
+
     @property
     def documents_only(self) -> bool:
         return self._only

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.conversations.store import StoredMessage
+from desktop_app.core.inference.templates import CONTINUATION
 from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
 from desktop_app.ui.chat.rag_views import RagAnswerView, location
@@ -63,6 +64,8 @@ def reply_summary(message: StoredMessage) -> str:
     parts.append(f"seed {p.seed}")
     if p.finish == "length":
         parts.append("cut at the token limit")
+    if (p.settings.get("template") or {}).get("name") == CONTINUATION:
+        parts.append("base model: text continued, not a reply to instructions")
     return "  ·  ".join(str(x) for x in parts if x)
 
 

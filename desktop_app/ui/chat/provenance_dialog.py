@@ -31,6 +31,32 @@ def provenance_dict(message: StoredMessage) -> dict[str, Any]:
     return data
 
 
+# Settings as llama.cpp names them -> plain words; the name itself follows in grey, to look up.
+SETTING_WORDS = {
+    "temperature": "randomness (temperature)",
+    "top_p": "word choice breadth",
+    "top_k": "words considered at each step",
+    "min_p": "least likely word allowed",
+    "repeat_penalty": "repetition penalty",
+    "max_tokens": "longest answer, in tokens",
+    "seed": "seed",
+    "n_ctx": "context length, in tokens",
+    "n_threads": "processor threads (0: automatic)",
+    "n_gpu_layers": "layers on the GPU (-1: as many as fit)",
+    "flash_attn": "faster attention maths",
+    "n_batch": "prompt tokens read at once",
+    "kv_type": "precision of the context cache",
+    "use_mmap": "model file mapped, not copied",
+}
+
+
+def _key_html(key: str) -> str:
+    words = SETTING_WORDS.get(key)
+    if words is None or words == key:
+        return html.escape(key)
+    return f"{html.escape(words)} <span style='color:#8c959f;'>({html.escape(key)})</span>"
+
+
 def _rows(title: str, values: dict[str, Any]) -> str:
     """A titled group of rows; the groups share one table so their columns line up."""
     head = (
@@ -38,11 +64,24 @@ def _rows(title: str, values: dict[str, Any]) -> str:
         f"{html.escape(title)}</td></tr>"
     )
     cells = "".join(
-        f"<tr><td style='color:#57606a; padding-right:16px;'>{html.escape(str(k))}</td>"
-        f"<td>{html.escape(str(v))}</td></tr>"
+        f"<tr><td style='color:#57606a; padding-right:16px;'>{_key_html(str(k))}</td>"
+        f"<td>{html.escape(_value(v))}</td></tr>"
         for k, v in values.items()
     )
     return head + cells
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _prompt_speed(timings: dict[str, Any]) -> str:
+    """A prompt read entirely from the cache has no speed to speak of: say so, not "0.0 tok/s"."""
+    if not timings.get("prompt_eval_tokens") and timings.get("prompt_tokens"):
+        return "— (the whole prompt was already in the cache)"
+    return f"{timings.get('prompt_tok_s', 0):.1f} tokens a second"
 
 
 def provenance_html(p: Provenance) -> str:
@@ -77,9 +116,9 @@ def provenance_html(p: Provenance) -> str:
             {
                 "prompt tokens": f"{timings.get('prompt_tokens', 0):,} "
                 f"({timings.get('prompt_eval_tokens', 0):,} evaluated, the rest from cache)",
-                "prompt speed": f"{timings.get('prompt_tok_s', 0):.1f} tok/s",
+                "prompt speed": _prompt_speed(timings),
                 "generated tokens": f"{timings.get('gen_tokens', 0):,}",
-                "generation speed": f"{timings.get('gen_tok_s', 0):.1f} tok/s",
+                "generation speed": f"{timings.get('gen_tok_s', 0):.1f} tokens a second",
                 "time to first token": f"{timings.get('ttft_s', 0):.2f} s",
                 "total": f"{timings.get('total_s', 0):.2f} s",
             },

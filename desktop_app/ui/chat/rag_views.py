@@ -310,7 +310,10 @@ class RagAnswerView(QWidget):
         mark = "✓" if supported else "⚠"
         text = f"{mark} {html.escape(verdict)}"
         self.verdict_label.setText(f"<span style='color:{colour}; font-weight:600;'>{text}</span>")
-        self.verdict_label.setVisible(bool(verdict))
+        # A green "matches a passage" beside "cites none of your documents" says two things at once:
+        # an answer that cites nothing gets the warning alone (it names the passage its wording matches).
+        any_cited = any(isinstance(c, dict) and c.get("cited") for c in data.get("citations") or [])
+        self.verdict_label.setVisible(bool(verdict) and (any_cited or not supported))
 
         warnings = [str(w) for w in data.get("warnings") or []]
         if inspector.get("nothing_relevant"):

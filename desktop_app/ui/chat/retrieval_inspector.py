@@ -60,6 +60,8 @@ class RetrievedTableModel(QAbstractTableModel):
     def __init__(self, rows: list[dict[str, Any]], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows = rows
+        fused = [float(r["fused_score"]) for r in rows if r.get("fused_score") is not None]
+        self._best_fused = max(fused, default=0.0)
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
         return 0 if parent.isValid() else len(self._rows)
@@ -89,8 +91,9 @@ class RetrievedTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == 6 and row.get("keyword_coverage") is not None:
-                return f"{HEADER_TIPS[6]}; {row.get('keyword_coverage', 0):.0%} of the question's words found"
+            raw = {5: "vector_score", 6: "keyword_score", 7: "fused_score", 8: "rerank_score"}.get(column)
+            if raw is not None and row.get(raw) is not None:  # the technical figure, for who wants it
+                return f"{HEADER_TIPS[column]}: {float(row[raw]):.4g}"
             return HEADER_TIPS.get(column) or str(row.get("source", ""))
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 1, 5, 6, 7, 8):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -100,28 +103,36 @@ class RetrievedTableModel(QAbstractTableModel):
             return font
         return None
 
-    @staticmethod
-    def _display(row: dict[str, Any], column: int) -> str:
+    def _display(self, row: dict[str, Any], column: int) -> str:
         if column == 0:
             return str(row.get("rank", ""))
         if column == 1:
             return f"[{row['number']}]" if row.get("number") is not None else ""
         if column == 2:
             status = str(row.get("status", ""))
-            if status == "below the top k" and row.get("relevant") is False:
-                status += ", below the threshold"
+            if status == "below the top k":
+                status = "not among those given to the model"
+            if row.get("relevant") is False:
+                status += ", too unlike the question"
             return status
         if column == 3:
             cited = row.get("cited")
             return "" if cited is None else ("yes" if cited else "no")
         if column == 4:
             return location(row)
-        if column == 5:
-            return _score(row.get("vector_score"))
-        if column == 6:
+        if column == 5:  # cosine similarity, as a share: "58%" rather than 0.578
+            value = row.get("vector_score")
+            return "—" if value is None else f"{max(0.0, float(value)):.0%}"
+        if column == 6:  # the share of the question's words the passage has, else the raw BM25 score
+            coverage = row.get("keyword_coverage")
+            if coverage is not None:
+                return f"{float(coverage):.0%} of words"
             return _score(row.get("keyword_score"), 2)
-        if column == 7:
-            return _score(row.get("fused_score"), 4)
+        if column == 7:  # reciprocal rank fusion, relative to the best passage (100%)
+            value = row.get("fused_score")
+            if value is None or self._best_fused <= 0:
+                return "—"
+            return f"{float(value) / self._best_fused:.0%}"
         if column == 8:
             return _score(row.get("rerank_score"))
         return ""
@@ -200,9 +211,12 @@ def summary_text(data: dict[str, Any]) -> str:
     bits = [
         f"<b>Query:</b> {html.escape(str(inspector.get('query', '')))}",
         f"<b>Searched:</b> {html.escape(collections)}",
-        f"top {inspector.get('k', '?')}, similarity threshold {float(inspector.get('min_similarity', 0)):.2f}",
+        f"up to {inspector.get('k', '?')} passages given to the model; those less than "
+        f"{max(0.0, float(inspector.get('min_similarity', 0))):.0%} alike in meaning left out",
         "documents only" if inspector.get("documents_only") else "open answers",
-        f"reranker: {html.escape(str(inspector.get('reranker')))}" if inspector.get("reranker") else "no reranker",
+        f"passages put in order again by {html.escape(str(inspector.get('reranker')))}"
+        if inspector.get("reranker")
+        else "passages kept in the search's order",
     ]
     return " &nbsp;·&nbsp; ".join(bits)
 

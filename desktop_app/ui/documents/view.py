@@ -99,6 +99,7 @@ class DocumentsView(QWidget):
         self._current: CollectionInfo | None = None
         self._last_files_refresh = 0.0
         self.last_report: ingest.IngestReport | None = None
+        self._report_for: str | None = None  # the collection the message under the list is about
         self.setAcceptDrops(True)
 
         # -- collections (left) --
@@ -338,6 +339,8 @@ class DocumentsView(QWidget):
             self._current = self.collections.collection(current.row())
             self._show_current()
             self.results.set_hits([])
+            if self._current is None or self._current.name != self._report_for:
+                self.report_label.clear()  # another collection's "Added: 6 files…" would mislead here
 
     # -- collections ---------------------------------------------------------------------------------
 
@@ -690,6 +693,7 @@ class DocumentsView(QWidget):
             return
         if job.kind == "create" and isinstance(result, CollectionInfo):
             self._current = result
+            self._report_for = result.name
             self.report_label.setText(
                 f"“{result.name}” is {result.where}: {result.files:,} files indexed there so far."
             )
@@ -724,9 +728,11 @@ class DocumentsView(QWidget):
         self.indexing_cancelled.emit(job.report)
 
     def _show_report(self, report: ingest.IngestReport, stopped: bool = False) -> None:
+        self._report_for = report.collection
         self.report_label.setText(report_html(report, stopped))
 
     def _show_error(self, message: str, hint: str = "") -> None:
+        self._report_for = self._current.name if self._current else None
         self.report_label.setText(f"<b>{message}</b> {hint}".strip())
 
     # -- shutdown ----------------------------------------------------------------------------------

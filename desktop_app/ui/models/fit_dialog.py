@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -81,7 +83,7 @@ class FitDialog(QDialog):
         layout.addWidget(self.notes_label)
         estimate = QLabel(
             "An estimate from the file's header. Each load in Hearth is measured and kept next to its "
-            "estimate, so the estimate's error on this computer is known."
+            "estimate. " + _calibration_words()
         )
         estimate.setObjectName("hintLabel")
         estimate.setWordWrap(True)
@@ -89,3 +91,14 @@ class FitDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+
+def _calibration_words() -> str:
+    """How far off the estimate has been here (a small SQLite read of the recorded loads)."""
+    from desktop_app.core.errors import HearthError
+    from desktop_app.core.fit import calibration
+
+    try:
+        return calibration.error_words(calibration.history(limit=50))
+    except (HearthError, OSError, sqlite3.Error):
+        return ""
