@@ -684,7 +684,9 @@ def check_and_repair(path: Path) -> HearthError | None:
         how = f"{rows:,} rows were recovered from it into a new database"
     else:
         how = "nothing could be read from it and there is no backup, so Hearth starts with a new database"
-    hint = "Your document collections may need “Rebuild”." if rows == 0 and newest is None else ""
+    hint = ""
+    if rows == 0 and newest is None and _document_vectors(path.parent):
+        hint = "Your document collections are no longer listed: add their files to a collection again."
     if list_backups(path):
         hint = (hint + " Settings › Data folder can restore an earlier backup.").strip()
     return HearthError(
