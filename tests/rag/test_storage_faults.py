@@ -174,7 +174,7 @@ def test_two_programs_indexing_one_collection(tmp_path: Path, hearth_home: Path)
     assert hearth("docs", "list", home=hearth_home).returncode == 0  # the database set up first
     first = start("docs", "add", "Lab", str(docs), home=hearth_home)
     try:
-        lock = hearth_home / "chroma" / "hearth-locks" / "collection-1.lock"
+        lock = hearth_home / "locks" / "collection-1.lock"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (lock.exists() and lock.stat().st_size > 1):
             time.sleep(0.05)

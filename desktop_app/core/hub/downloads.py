@@ -608,7 +608,7 @@ class DownloadQueue:
     def _download_lock(self, item: DownloadItem) -> contextlib.AbstractContextManager[None]:
         key = hashlib.sha256(str(self.partial_path(item)).encode("utf-8")).hexdigest()[:20]
         return locks.hold(
-            self.path.parent / "download-locks" / f"{key}.lock",
+            self.path.parent / "locks" / f"download-{key}.lock",
             f"The download of “{item.name}”",
             hint="Another Hearth program is downloading it; wait for it to finish (or stop it there).",
         )

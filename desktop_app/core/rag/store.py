@@ -446,7 +446,8 @@ class DocumentStore:
         return ""
 
     def indexing_lock(self, info: CollectionInfo) -> Path:
-        return self.chroma_path / "hearth-locks" / f"collection-{info.id}.lock"
+        # Beside the store, not in it: a damaged store is moved aside whole, locks held or not.
+        return self.chroma_path.parent / "locks" / f"collection-{info.id}.lock"
 
     def being_indexed_by(self, info: CollectionInfo) -> str:
         """Who is indexing the collection now (another program or task), or ""."""
@@ -467,7 +468,7 @@ class DocumentStore:
             return Health("ok")
         who = "" if writing else self.being_indexed_by(info)
         if who:
-            return Health("indexing", f"being indexed by {who}")
+            return Health("indexing", who)
         problem = (self._catalogue_problem() if quick else self.store_problem()) or self._segment_problem(info)
         if problem:
             return Health("damaged", problem.rstrip("."))
@@ -521,11 +522,8 @@ class DocumentStore:
         _forget_client(folder)
         with self._handles_lock:
             self._handles.clear()
-        keep = folder / "hearth-locks"
         os.replace(folder, aside)
         folder.mkdir(mode=0o700, exist_ok=True)
-        if (aside / keep.name).is_dir():
-            shutil.copytree(aside / keep.name, keep, dirs_exist_ok=True)
         log.warning("The document store was damaged; moved aside as %s", aside)
         return aside
 
