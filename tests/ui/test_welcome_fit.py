@@ -44,6 +44,7 @@ def test_the_verdict_and_the_cards_agree_and_too_large_says_what_would_fit(
         window.show_welcome()
         welcome = window.welcome
         qtbot.waitUntil(lambda w=welcome: bool(w.recommendations), timeout=LOAD_TIMEOUT_MS)
+        assert welcome.hardware is not None and welcome.hardware.ram_total == reviewers_computer.ram_total
         recs = welcome.recommendations
         fitting = [r for r in recs if r.fits]
         verdict = welcome.fits_label.text()

@@ -24,7 +24,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
+    QGridLayout,
     QListView,
     QMessageBox,
     QPushButton,
@@ -120,15 +120,15 @@ class RunsView(QWidget):
         self.import_button.clicked.connect(self._on_import_button_clicked)
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
-        list_buttons = QHBoxLayout()
-        list_buttons.addWidget(self.new_button)
+        # Two rows of two: one row of four made the list a third of a 1024-pixel window.
+        list_buttons = QGridLayout()
+        list_buttons.addWidget(self.new_button, 0, 0)
         self.sweep_button = QPushButton("Sweep…")  # sweeps: ui/runs/sweep_dialog.py
         self.sweep_button.setToolTip("Try several prompts and models on the New run form's dataset, fairly")
         self.sweep_button.clicked.connect(self._on_sweep_button_clicked)
-        list_buttons.addWidget(self.sweep_button)
-        list_buttons.addWidget(self.import_button)
-        list_buttons.addStretch(1)
-        list_buttons.addWidget(self.delete_button)
+        list_buttons.addWidget(self.sweep_button, 1, 0)
+        list_buttons.addWidget(self.import_button, 0, 1)
+        list_buttons.addWidget(self.delete_button, 1, 1)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.runs_list, 1)
@@ -165,7 +165,7 @@ class RunsView(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 900])
+        splitter.setSizes([240, 960])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.notice)
