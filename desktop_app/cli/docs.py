@@ -299,8 +299,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
     interval = args.interval or rag_config.load().watch_interval_s
     cancel = CancelToken()
 
+    said: list[str] = []
+
     def tick() -> None:
-        report = ingest.index_collection(store, info.name, None, cancel)
+        try:
+            report = ingest.index_collection(store, info.name, None, cancel)
+        except HearthError as exc:  # damaged, a full disk…: said once, in words; the watch goes on
+            if str(exc) not in said:
+                said.append(str(exc))
+                print(f"hearth: {exc}", file=sys.stderr, flush=True)
+            return
+        said.clear()
         if report.indexed or report.removed or report.skipped:
             stamp = time.strftime("%H:%M:%S")
             print(f"[{stamp}] {report.summary()}", flush=True)

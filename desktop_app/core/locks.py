@@ -142,5 +142,6 @@ def _wait_or_refuse(
     if time.monotonic() >= deadline:
         raise LockHeldError(f"{what} is in use by {who}.", hint)
     if not told and on_wait is not None:
-        on_wait(f"Waiting for {who}, which is using {what}")
+        object_ = what[0].lower() + what[1:] if what.startswith("The ") else what
+        on_wait(f"Waiting for {who}, which is using {object_}")
     return True
