@@ -359,7 +359,14 @@ class DocumentStore:
                         f"The collection “{info.name}” is damaged: {problem}.", Health("damaged").advice(info.name)
                     )
                 try:
-                    raw = self.client().get_or_create_collection(
+                    client = self.client()
+                except StoreDamagedError as exc:  # named: which collection cannot be used, and its fix
+                    raise StoreDamagedError(
+                        f"The collection “{info.name}” cannot be used: {exc.message[0].lower()}{exc.message[1:]}",
+                        Health("damaged").advice(info.name) + " The damaged store is moved aside first.",
+                    ) from exc
+                try:
+                    raw = client.get_or_create_collection(
                         info.store_name,
                         embedding_function=None,
                         configuration={"hnsw": {"space": "cosine"}},
