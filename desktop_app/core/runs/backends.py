@@ -63,12 +63,15 @@ class Constraint:
     kind: str  # "labels" | "json" | "number"
     labels: tuple[str, ...] = ()
     schema: dict[str, Any] | None = field(default=None, hash=False)
+    grammar: str | None = None  # a llama.cpp grammar stricter than the kind's own (a judge's rubric)
 
     @functools.cached_property
     def gbnf(self) -> str:
         """The llama.cpp grammar (built once: a schema's takes milliseconds to convert)."""
         from desktop_app.core.inference import grammars
 
+        if self.grammar:
+            return self.grammar
         if self.kind == "labels":
             return grammars.labels(self.labels)
         if self.kind == "json":

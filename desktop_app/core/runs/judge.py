@@ -21,7 +21,6 @@ at once.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import time
@@ -34,15 +33,13 @@ from desktop_app.core import paths
 from desktop_app.core.atomic_files import write_text_atomically
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
-from desktop_app.core.inference.engine import Message
 from desktop_app.core.runs import runner, tasks
-from desktop_app.core.runs.backends import Backend, Constraint, Generation
+from desktop_app.core.runs.backends import Backend
 from desktop_app.core.runs.preference import Preference, preference
 from desktop_app.core.runs.rubric import Rubric
 from desktop_app.core.runs.rubric import from_dict as rubric_from_dict
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.summary import Summary
-from desktop_app.core.settings import SamplingSettings
 
 ORDERS = ("AB", "BA")  # run A's answer shown first, then run B's first
 JUDGE_SEED = 0
@@ -97,49 +94,6 @@ def default_pair_prompt(rubric: Rubric, with_reference: bool) -> str:
     return "\n\n".join(parts)
 
 
-# -- the constraint -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RubricConstraint(Constraint):
-    """JSON of the rubric's exact shape: the compact grammar for llama.cpp (nothing but the
-    scores, so it always finishes within the rubric's max_tokens), the schema for a server."""
-
-    gbnf_text: str = ""
-
-    @functools.cached_property
-    def gbnf(self) -> str:
-        return self.gbnf_text
-
-
-def constraint_for(rubric: Rubric) -> RubricConstraint:
-    return RubricConstraint("json", schema=rubric.schema(), gbnf_text=rubric.gbnf())
-
-
-class JudgeBackend:
-    """A backend whose constrained rows follow the rubric's grammar; everything else passes through."""
-
-    def __init__(self, inner: Backend, rubric: Rubric) -> None:
-        self.inner = inner
-        self.constraint = constraint_for(rubric)
-        self.concurrency = int(getattr(inner, "concurrency", 1))
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
-
-    def share_prefix(self, a: Sequence[Message], b: Sequence[Message]) -> None:
-        self.inner.share_prefix(a, b)
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        sampling: SamplingSettings,
-        cancel: CancelToken,
-        constraint: Constraint | None = None,
-    ) -> Generation:
-        return self.inner.generate(messages, sampling, cancel, self.constraint)
-
-
 # -- planning ---------------------------------------------------------------------------------------
 
 
@@ -180,12 +134,14 @@ def _write_dataset(name: str, records: list[dict[str, str]]) -> Path:
 
 
 def _task(prompt: str, system: str, rubric: Rubric, seed: int, limit: int | None) -> tasks.Task:
+    """A JSON task held to the rubric's exact shape: its own compact grammar for llama.cpp (so it
+    ends at the closing brace), the schema for a server. Resumed or replayed, it keeps both."""
     # Room beyond the compact output for the whitespace a server's JSON-schema grammar allows
     # (locally the rubric's own grammar ends the answer at its closing brace, so it costs nothing).
     sampling = tasks.run_sampling(temperature=0.0, seed=seed, max_tokens=2 * rubric.max_tokens() + 32)
     return tasks.Task(
-        prompt=prompt, system=system, kind="json", schema=rubric.schema(), id_column="id", limit=limit,
-        sampling=sampling,
+        prompt=prompt, system=system, kind="json", schema=rubric.schema(), grammar=rubric.gbnf(), id_column="id",
+        limit=limit, sampling=sampling,
     )  # fmt: skip
 
 
@@ -325,8 +281,7 @@ def start(
         if on_created:
             on_created(run_id)
 
-    return runner.start(plan.plan, JudgeBackend(backend, plan.output_rubric), store, progress, cancel,
-                        on_created=created)  # fmt: skip
+    return runner.start(plan.plan, backend, store, progress, cancel, on_created=created)
 
 
 def resume(
@@ -336,8 +291,8 @@ def resume(
     progress: runner.ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> Summary:
-    info = judge_info(store, run_id)
-    return runner.resume(run_id, JudgeBackend(backend, info.output_rubric), store, progress, cancel)
+    judge_info(store, run_id)  # a judge run: refused in plain words otherwise
+    return runner.resume(run_id, backend, store, progress, cancel)
 
 
 # -- what is stored ------------------------------------------------------------------------------

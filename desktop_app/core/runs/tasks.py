@@ -57,6 +57,7 @@ class Task:
     id_column: str | None = None  # the column naming each row (default: "id" if there is one)
     limit: int | None = None  # run only the first N rows (after the examples are taken out)
     rows: list[int] | None = None  # only these dataset rows (a sweep's development or test rows)
+    grammar: str | None = None  # JSON: a llama.cpp grammar stricter than the schema's (core/runs/judge.py)
     sampling: SamplingSettings = field(default_factory=run_sampling)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,7 +78,7 @@ class Task:
         if self.kind == "labels":
             return Constraint("labels", tuple(self.labels))
         if self.kind == "json":
-            return Constraint("json", schema=self.schema or {})
+            return Constraint("json", schema=self.schema or {}, grammar=self.grammar)
         if self.kind == "number":
             return Constraint("number")
         return None

@@ -131,6 +131,7 @@ def test_every_score_lies_on_its_scale_and_the_manifest_says_what_made_it(
     assert manifest["seed"] == 7 and manifest["sampling"]["temperature"] == 0.0
     assert manifest["judge"]["rubric_sha256"] == r.sha256 and manifest["judge"]["judged_runs"] == [judged]
     assert manifest["judge"]["prompt"] == plan.plan.task.prompt and manifest["judge"]["grammar"] == r.gbnf()
+    assert store.get(summary.run_id).task["grammar"] == r.gbnf()  # kept with the task: a resume uses it too
     assert manifest["judge"]["rubric_file"] == "rubric.txt"
     report = judge.report(store, summary.run_id)
     assert report.valid == 2
@@ -212,7 +213,7 @@ def test_a_stopped_judge_run_resumes_to_the_rows_of_one_run_straight_through(
 
     stopped = judge.start(judge.plan_judge(store, judged, r), backend, store, stop_after_one, cancel)
     assert (stopped.status, stopped.done) == ("paused", 1)
-    resumed = judge.resume(stopped.run_id, backend, store)
+    resumed = runner.resume(stopped.run_id, backend, store)  # as `hearth runs resume` and the page's Resume do
     assert resumed.status == "done"
     a, b = stored(straight.run_id), stored(stopped.run_id)
     assert [(x["idx"], x["output"], x["seed"]) for x in b] == [(x["idx"], x["output"], x["seed"]) for x in a]
