@@ -23,6 +23,7 @@ from desktop_app.core.runs import runner, stats, sweep
 from desktop_app.core.runs.backends import Backend, LocalBackend
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import results
+from desktop_app.core.runs.sweep_split import FewShot
 from desktop_app.core.runs.tasks import Task, run_sampling
 
 LABELS = ["positive", "negative"]
@@ -236,3 +237,23 @@ def test_a_bad_sweep_is_refused_before_anything_is_stored(tmp_path: Path, smollm
     checked = sweep.plan(spec(path, smollm2_path, dev_fraction=None))
     assert len(checked.split.dev) == 12 and checked.split.test == [] and checked.cells[0].phase == "all"
     assert runner.plan_run(path, checked.task(checked.cells[0])).n == 12
+
+
+def test_few_shot_choices_become_cells_shown_their_examples_and_never_scored_on_them(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    path = write_csv(tmp_path / "reviews.csv", review_rows() + EXTRA_ROWS)
+    shots = [FewShot(), FewShot(rows=[0]), FewShot(k=2)]
+    checked = sweep.plan(spec(path, smollm2_path, prompts=[LABEL_PROMPT], shots=shots))
+    assert [c.shots for c in checked.cells] == [0, 1, 2]
+    assert [c.label(checked.spec) for c in checked.cells] == ["no examples", "examples 0", "2 drawn examples"]
+    examples = {i for shot in checked.split.shots for i in shot}
+    assert 0 in examples and len(examples) == 3
+    for cell in checked.cells:
+        task = checked.task(cell)
+        assert task.few_shot == checked.split.shots[cell.shots]
+        plan = runner.plan_run(path, task)
+        # Every cell is scored on the same development rows, none of them an example of any cell.
+        assert plan.indices == checked.split.dev and not set(plan.indices) & examples
+        assert [i for i, _row in plan.examples] == task.few_shot
+    assert not set(checked.split.shots[2]) & set(checked.split.test)  # drawn from the development rows
