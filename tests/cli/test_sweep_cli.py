@@ -128,3 +128,25 @@ def test_a_bad_sweep_is_refused_before_a_model_loads(hearth_home: Path, tmp_path
     out = hearth("sweep", "resume", "99", home=hearth_home)
     assert out.returncode == 2 and "no sweep number 99" in out.stderr
     assert hearth_json("sweep", "list", home=hearth_home) == []
+
+
+def test_the_options_become_the_sweep_as_hearth_run_reads_them(tmp_path: Path, smollm2_path: Path) -> None:
+    """In process: the arguments parsed by the real parser into the sweep's spec (no model loads)."""
+    from desktop_app.cli import build_parser
+    from desktop_app.cli.sweep import spec_from_args
+    from desktop_app.core import settings as settings_store
+
+    args = build_parser().parse_args([
+        *sweep_args(tmp_path), "--system", "", "--system", "Be brief.", "--shots", "0", "--shots", "2",
+        "--few-shot", "0,1", "--server-model", "lab=qwen2.5:7b",
+    ])  # fmt: skip
+    spec = spec_from_args(args, settings_store.load())
+    assert spec.prompts == ["Review: {text}\nIs this review positive or negative?", "{text}\nSentiment:"]
+    assert spec.systems == ["", "Be brief."]
+    assert [(s.rows, s.k) for s in spec.shots] == [([], 0), ([0, 1], 0), ([], 2)]
+    assert [(m.name, m.server, m.model_id) for m in spec.models] == [
+        (f"{MODEL}.gguf", None, None), ("qwen2.5:7b on lab", "lab", "qwen2.5:7b")
+    ]
+    assert Path(spec.models[0].path or "").resolve() == smollm2_path.resolve()
+    assert (spec.task.kind, spec.task.labels, spec.task.reference) == ("labels", ["positive", "negative"], "label")
+    assert (spec.dev_fraction, spec.seed, spec.task.sampling.max_tokens) == (0.5, 2, 4)
