@@ -9,12 +9,12 @@ keeps the chance of calling any cell worse by accident at 5% however many cells 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from desktop_app.core.runs import stats
-from desktop_app.core.runs.compare import SIGNIFICANCE, compare
+from desktop_app.core.runs.compare import SIGNIFICANCE, Comparison, compare
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep import PHASE_WORDS, Cell, SweepRecord, best_cell, get
 
@@ -97,7 +97,6 @@ class SweepResults:
     sentence: str
     power: Power | None
     test: CellResult | None  # the chosen cell on the test rows
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,31 +192,38 @@ def _sentence(best: CellResult | None, pairwise: list[Pairwise], n: int) -> str:
     )
 
 
+def _against_best(
+    store: RunStore, best: CellResult | None, cells: list[CellResult]
+) -> tuple[list[Pairwise], Power | None]:
+    """Each other cell against the best (McNemar, then Holm over them all), and the rows that
+    would tell the best from the runner-up."""
+    if best is None or best.run_id is None:
+        return [], None
+    compared: list[tuple[CellResult, Comparison]] = [
+        (cell, compare(store, best.run_id, cell.run_id))
+        for cell in cells
+        if cell.position != best.position and cell.run_id is not None and cell.n
+    ]
+    if not compared:
+        return [], None
+    adjusted = stats.holm([c.p_value for _cell, c in compared])
+    pairwise = [
+        Pairwise(best.position, cell.position, best.label, cell.label, c.n_paired, c.only_a, c.only_b, c.p_value, p)
+        for (cell, c), p in zip(compared, adjusted, strict=True)
+    ]
+    runner_up, comparison = max(compared, key=lambda pair: (pair[0].accuracy or 0.0, -pair[0].position))
+    n = comparison.n_paired
+    needed = stats.mcnemar_rows_needed(comparison.only_a / n, comparison.only_b / n, SIGNIFICANCE, POWER) if n else None
+    return pairwise, Power(best.position, runner_up.position, comparison.only_a, comparison.only_b, n, needed)
+
+
 def results(store: RunStore, sweep_id: int) -> SweepResults:
     record = get(store, sweep_id)
     chosen_on = [c for c in record.cells if c.phase != "test"]
     cells = [_cell_result(store, record, c) for c in chosen_on]
     best_of = best_cell(store, record)
     best = next((c for c in cells if best_of and c.position == best_of.position), None)
-    compared: list[tuple[CellResult, Any]] = []
-    if best is not None and best.run_id is not None:
-        for cell in cells:
-            if cell.position != best.position and cell.run_id is not None and cell.n:
-                compared.append((cell, compare(store, best.run_id, cell.run_id)))
-    adjusted = stats.holm([c.p_value for _cell, c in compared])
-    pairwise = [
-        Pairwise(best.position, cell.position, best.label, cell.label, c.n_paired, c.only_a, c.only_b, c.p_value, p)
-        for (cell, c), p in zip(compared, adjusted, strict=True)
-        if best is not None
-    ]
-    power = None
-    if compared and best is not None:
-        runner_up, comparison = max(compared, key=lambda pair: (pair[0].accuracy or 0.0, -pair[0].position))
-        n = comparison.n_paired
-        needed = (
-            stats.mcnemar_rows_needed(comparison.only_a / n, comparison.only_b / n, SIGNIFICANCE, POWER) if n else None
-        )
-        power = Power(best.position, runner_up.position, comparison.only_a, comparison.only_b, n, needed)
+    pairwise, power = _against_best(store, best, cells)
     test_cell = next((c for c in record.cells if c.phase == "test"), None)
     n_rows = len(record.split.dev)
     sentence = _sentence(best, pairwise, n_rows)

@@ -257,3 +257,38 @@ def test_few_shot_choices_become_cells_shown_their_examples_and_never_scored_on_
         assert plan.indices == checked.split.dev and not set(plan.indices) & examples
         assert [i for i, _row in plan.examples] == task.few_shot
     assert not set(checked.split.shots[2]) & set(checked.split.test)  # drawn from the development rows
+
+
+def test_statistics_on_constructed_rows_holm_over_three_cells_and_the_rows_needed(
+    tmp_path: Path, smollm2_path: Path, store: RunStore
+) -> None:
+    """Rows written straight into the store (no model): three prompts right on 20, 19 and 5 of 20
+    rows, the best's misses nowhere else. By hand: against the 95% cell only the best is right on
+    one row, p = 1; against the 25% cell on 15, p = 2 / 2^15; Holm doubles the smaller."""
+    from desktop_app.core.runs.storage import RowResult
+
+    rows = [{"id": f"x{i}", "text": f"review {i}", "label": "positive" if i % 2 else "negative"} for i in range(20)]
+    path = write_csv(tmp_path / "rows.csv", rows)
+    checked = sweep.plan(spec(path, smollm2_path, prompts=["A {text}", "B {text}", "C {text}"], dev_fraction=None))
+    sweep_id = sweep.create(checked, store)
+    for cell, right in zip(checked.cells, (20, 19, 5), strict=True):
+        run_id = store.create("constructed", 20, "labels", str(path), checked.dataset.sha256, "m", None,
+                              checked.task(cell).to_dict(), {"seed": 0}, status="done")  # fmt: skip
+        store.add_rows(run_id, (
+            RowResult(i, f"x{i}", {}, "", r["label"] if i < right else "wrong", r["label"], True, i < right, None)
+            for i, r in enumerate(rows)
+        ))  # fmt: skip
+        with store.db:
+            store.db.execute("UPDATE sweep_cells SET run_id=? WHERE sweep_id=? AND position=?",
+                             (run_id, sweep_id, cell.position))  # fmt: skip
+    found = results(store, sweep_id)
+    assert found.best is not None and found.best.label == "prompt 1"
+    by_b = {p.b: p for p in found.pairwise}
+    assert (by_b[1].only_a, by_b[1].only_b, by_b[1].p_value) == (1, 0, 1.0)
+    assert (by_b[2].only_a, by_b[2].only_b) == (15, 0) and by_b[2].p_value == pytest.approx(2 / 2**15)
+    assert by_b[2].p_holm == pytest.approx(2 * 2 / 2**15) and by_b[1].p_holm == 1.0
+    assert found.sentence.startswith("prompt 1 (100%) is better than prompt 3 by more than chance")
+    assert "the other 1 cell is within noise of it" in found.sentence
+    # The best two (100% and 95%): p10 = 1/20, p01 = 0 -> (1.959964·√0.05 + 0.841621·√0.0475)² / 0.05² = 154.6.
+    assert found.power is not None and (found.power.b, found.power.rows_needed) == (1, 155)
+    assert "about 155 rows" in found.sentence
