@@ -115,3 +115,6 @@ _.eventFilter  # unused method (desktop_app/ui/shared/safe_text.py: called by Qt
 _.compress_type  # unused attribute (tests/rag/test_hostile_documents.py, tests/core/runs/test_hostile_datasets.py: read by zipfile)
 code_generator_class  # unused variable (desktop_app/core/inference/templates.py: read by Jinja's Environment)
 limited_concat  # unused variable (desktop_app/core/inference/templates.py: called by the compiled template)
+create_embeddings  # unused function (desktop_app/core/server/app.py: a FastAPI route)
+_._requires_eval  # unused attribute (desktop_app/core/inference/logprobs.py: read by llama-cpp-python's generate)
+param  # unused variable (desktop_app/core/server/api_types.py: a field of OpenAI's error shape, in the schema)
