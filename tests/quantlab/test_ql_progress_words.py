@@ -1,5 +1,6 @@
 """Compare's progress in words (issue 21, item 5): the step being measured and the time left while
-a real comparison runs, at 1280×800 and again at 1024×700 (stopped once the step shows); the time
+a real comparison runs, at 1280×800 (then the results given the whole width, item 4) and again at
+1024×700 (stopped once the step shows); the time
 left from the pace so far; and another program keeping the processors busy is seen and said."""
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def test_the_step_and_the_time_left_are_shown(
             with qtbot.waitSignals([view.run_finished, job.done], timeout=RUN_TIMEOUT_MS):
                 pass
             assert view.status.text().startswith("Done in")
+            # The results can have the whole width, and give it back.
+            narrow = view.table.width()
+            view.wide_button.click()
+            assert not view.form_panel.isVisible() and view.wide_button.text() == "Show the form"
+            qtbot.waitUntil(lambda n=narrow: view.table.width() > n)
+            view.wide_button.click()
+            assert view.form_panel.isVisible() and view.wide_button.text() == "Hide the form"
         else:  # the second time, stopped once the step being measured shows
             qtbot.waitUntil(lambda seen=shown: any("Now: " in t for t in seen), timeout=RUN_TIMEOUT_MS)
             with qtbot.waitSignals([view.run_cancelled, job.done], timeout=RUN_TIMEOUT_MS):

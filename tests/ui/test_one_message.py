@@ -96,3 +96,30 @@ def test_a_new_collection_does_not_show_the_last_ones_report(qtbot: Any, window:
         assert documents.new_collection(f"second {number}") is not None
         qtbot.waitUntil(lambda n=number: documents.current is not None and documents.current.name == f"second {n}")
         assert "1 file indexed" not in documents.report_label.text()
+
+
+def test_a_search_result_opens_at_its_match(qtbot: Any, window: Any) -> None:
+    """A word in the conversation search (Ctrl+F), the result clicked: the conversation opens at
+    the message that has it, highlighted, not at its end (issue 21, item 9)."""
+    from PySide6.QtCore import Qt
+
+    chat = window.chat
+    store = window.context.store
+    conversation = store.create("Field notes")
+    for i in range(24):
+        words = "The heron nests by the weir." if i == 2 else f"Line {i}: nothing of note here, " * 6
+        store.add_message(conversation.id, "user" if i % 2 == 0 else "assistant", words)
+    for width, height in SIZES:
+        window.resize(width, height)
+        chat.new_conversation()
+        chat.conversations.search_edit.setText("heron")
+        list_view = chat.conversations.list_view
+        qtbot.waitUntil(lambda lv=list_view: lv.model().rowCount() == 1, timeout=5000)
+        index = list_view.model().index(0, 0)
+        qtbot.mouseClick(list_view.viewport(), Qt.MouseButton.LeftButton, pos=list_view.visualRect(index).center())
+        assert chat._conversation_id == conversation.id
+        marked = [v for v in chat.transcript.views if v.body.extraSelections()]
+        assert len(marked) == 1 and "heron" in marked[0].text
+        bar = chat.transcript.verticalScrollBar()
+        qtbot.waitUntil(lambda b=bar: b.maximum() > 0 and b.value() < b.maximum())  # at the match, not the end
+        chat.conversations.search_edit.clear()

@@ -216,6 +216,7 @@ class ChatView(QWidget):
         self._closing = True  # the store closes next: late reports from other sections are ignored
         self.settings_panel.flush()
         self.model_picker.shutdown()
+        self.conversations.stop_search()  # a search typed just before closing must not read a closed store
         if self._request is None:
             return
         self.stop()
@@ -258,6 +259,7 @@ class ChatView(QWidget):
         self._conversation_id = conversation_id
         self.conversations.set_current(conversation_id)
         self.transcript.show_messages(self._store.messages(conversation_id))
+        self.transcript.show_match(self.conversations.search_edit.text())  # opened from a search: the match
         self._show_versions()
         self.settings_panel.show_system_prompt(conversation.system_prompt)
         self._show_documents(self._store.collections(conversation_id), conversation.documents_only)

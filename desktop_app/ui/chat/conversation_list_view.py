@@ -245,6 +245,10 @@ class ConversationListView(QWidget):
     def _on_search_edit_text_changed(self, _text: str) -> None:
         self._search_timer.start()
 
+    def stop_search(self) -> None:
+        """The window is closing: a search still waiting for its delay is dropped."""
+        self._search_timer.stop()
+
     @Slot(QModelIndex)
     def _on_list_view_clicked(self, index: QModelIndex) -> None:
         conversation_id = index.data(ItemRole.key)

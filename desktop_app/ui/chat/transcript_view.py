@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QTextCharFormat, QTextDocument
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QTextEdit, QVBoxLayout, QWidget
 
 from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.ui.chat.message_view import MessageView
@@ -16,6 +17,7 @@ EMPTY_TEXT = (
     "<p style='color:#6e7781;'>Enter sends &nbsp;·&nbsp; Shift+Enter starts a new line</p>"
 )
 _BOTTOM_SLACK = 24
+MATCH_COLOUR = QColor("#fff3b0")
 
 
 class TranscriptView(QScrollArea):
@@ -66,6 +68,34 @@ class TranscriptView(QScrollArea):
         for message in messages:
             self.add_message(message)
         self._follow = True
+
+    def show_match(self, query: str) -> MessageView | None:
+        """A search result opened: every occurrence of ``query`` highlighted, and the first message
+        that has it scrolled into view (rather than the end of the conversation)."""
+        query = query.strip()
+        first: MessageView | None = None
+        if not query:
+            return None
+        highlight = QTextCharFormat()
+        highlight.setBackground(MATCH_COLOUR)
+        for view in self._views:
+            document = view.body.document()
+            selections = []
+            cursor = document.find(query, 0)
+            while not cursor.isNull():
+                selection = QTextEdit.ExtraSelection()
+                selection.cursor = cursor
+                selection.format = highlight
+                selections.append(selection)
+                cursor = document.find(query, cursor, QTextDocument.FindFlag(0))
+            view.body.setExtraSelections(selections)
+            if selections and first is None:
+                first = view
+        if first is not None:
+            self._follow = False
+            target = first
+            QTimer.singleShot(0, lambda: self.ensureWidgetVisible(target, 0, 40))  # once laid out
+        return first
 
     def clear(self) -> None:
         for view in self._views:

@@ -244,8 +244,14 @@ class CompareView(QWidget):
         results_split.setStretchFactor(0, 1)
         results_split.setStretchFactor(1, 1)
         results_layout.addWidget(results_split, 1)
+        # The table has a column per figure: on a small screen the form beside it can step aside.
+        self.wide_button = QPushButton("Hide the form")
+        self.wide_button.setCheckable(True)
+        self.wide_button.setToolTip("Give the results the whole width (the form comes back with the same button)")
+        self.wide_button.toggled.connect(self._on_wide_button_toggled)
         info_row = QHBoxLayout()
         info_row.addWidget(self.run_info, 1)
+        info_row.addWidget(self.wide_button, 0, Qt.AlignmentFlag.AlignTop)
         info_row.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignTop)
         results_layout.addLayout(info_row)
 
@@ -274,6 +280,7 @@ class CompareView(QWidget):
         self.tabs.addTab(self.answers, "Answers")
         self.tabs.addTab(history_page, "History")
 
+        self.form_panel = left
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -497,6 +504,11 @@ class CompareView(QWidget):
         self._jobs.shutdown()
         if self.job is not None:
             self.job.shutdown()
+
+    @Slot(bool)
+    def _on_wide_button_toggled(self, wide: bool) -> None:
+        self.form_panel.setVisible(not wide)
+        self.wide_button.setText("Show the form" if wide else "Hide the form")
 
     @Slot()
     def _on_run_button_clicked(self) -> None:
