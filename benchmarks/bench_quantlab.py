@@ -41,11 +41,12 @@ def _direct_perplexity(path: Path, text: str, n_threads: int) -> tuple[float, in
     try:
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)[:TOKENS]
         lead = llm.tokenize(b"", add_bos=True)  # [BOS] when the model wants one (llama-perplexity's rule)
-        step = WINDOW - len(lead)
+        sequence = [*lead, *tokens]
         nll = 0.0
         count = 0
-        for start in range(0, len(tokens) - step + 1, step):
-            window = [*lead, *tokens[start : start + step]]
+        for start in range(0, len(sequence) - WINDOW + 1, WINDOW):
+            window = sequence[start : start + WINDOW]
+            window[: len(lead)] = lead  # each window's first token becomes BOS, as llama-perplexity does
             llm.reset()
             llm.eval(window)
             logits = np.asarray(llm.scores[: len(window)], dtype=np.float64)

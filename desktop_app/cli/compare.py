@@ -29,7 +29,16 @@ def register(sub: Any) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="a .gguf path or a local model's name")
     p.add_argument("--reference", metavar="MODEL", help="the variant the others are measured against")
     p.add_argument("--text", metavar="FILE", help="evaluation text (default: the bundled sample)")
-    p.add_argument("--tokens", type=int, default=None, help="tokens of the text to evaluate (default 2048)")
+    p.add_argument(
+        "--tokens", type=int, default=None, help="tokens of the text to evaluate (default: the whole text)"
+    )
+    p.add_argument(
+        "--kl-top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="approximate KL divergence from the reference's top K tokens (default: exact, full distributions)",
+    )
     p.add_argument("--window", type=int, default=None, help="tokens per evaluation window (default 512)")
     p.add_argument("--ctx", type=int, default=None, help="context the models are loaded with (default 2048)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
@@ -122,6 +131,8 @@ def build_settings(args: argparse.Namespace) -> CompareSettings:
     s.sampling.max_tokens = 256
     if args.tokens is not None:
         s.tokens = args.tokens
+    if args.kl_top_k is not None:
+        s.kl_top_k = args.kl_top_k
     if args.window is not None:
         s.window = args.window
     if args.ctx is not None:
@@ -153,10 +164,21 @@ def json_row(run: ComparisonRun, r: VariantResult, with_answer: bool) -> dict[st
         "gen_tok_s": r.gen_tok_s,
         "speed_rounds": r.speed_runs,
         "perplexity": r.perplexity,
+        "perplexity_unc": r.perplexity_unc,
+        "ppl_ratio": r.ppl_ratio,
+        "ppl_ratio_unc": r.ppl_ratio_unc,
         "kl_divergence": r.kl_divergence,
+        "kl_unc": r.kl_unc,
         "kl_p99": r.kl_p99,
+        "kl_p999": r.kl_p999,
+        "kl_max": r.kl_max,
+        "rms_dp": r.rms_dp,
+        "rms_dp_unc": r.rms_dp_unc,
         "top1_agreement": r.top1_agreement,
+        "top1_unc": r.top1_unc,
+        "kl_method": r.kl_method or run.kl_method,
         "n_scored": r.n_scored,
+        "text_tokens": run.n_text_tokens,
         "error": r.error,
         "notes": r.notes,
         "run_id": run.id,
@@ -170,9 +192,17 @@ def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
+def _pm(value: float | None, unc: float | None, spec: str, scale: float = 1.0) -> str:
+    """A figure with its uncertainty, as llama-perplexity prints it: 12.345 ± 0.067."""
+    if value is None:
+        return "—"
+    text = format(value * scale, spec)
+    return text if unc is None else f"{text} ± {format(unc * scale, spec)}"
+
+
 def print_table(run: ComparisonRun) -> None:
     header = f"{'model':34} {'quant':7} {'size':>9} {'load':>6} {'peak RAM':>9} {'prompt':>8} {'gen':>7} " + (
-        f"{'PPL':>8} {'KL':>8} {'top-1':>6}"
+        f"{'PPL':>17} {'KL':>17} {'top-1 %':>13}"
     )
     print(header)
     print("-" * len(header))
@@ -184,14 +214,15 @@ def print_table(run: ComparisonRun) -> None:
         print(
             f"{name:34} {r.quant:7} {human_bytes(r.size_bytes):>9} {_fmt(r.load_s, '.2f'):>5}s "
             f"{human_bytes(r.peak_rss_bytes or 0):>9} {_fmt(r.prompt_tok_s, '.0f'):>8} {_fmt(r.gen_tok_s, '.1f'):>7} "
-            f"{_fmt(r.perplexity, '.3f'):>8} {_fmt(r.kl_divergence, '.4f'):>8} "
-            f"{_fmt(None if r.top1_agreement is None else r.top1_agreement * 100, '.1f'):>5}%"
+            f"{_pm(r.perplexity, r.perplexity_unc, '.3f'):>17} {_pm(r.kl_divergence, r.kl_unc, '.4f'):>17} "
+            f"{_pm(r.top1_agreement, r.top1_unc, '.1f', 100):>13}"
         )
     print()
     print(
         f"* reference. Speeds in tokens/s (prompt: one batch; gen: one token at a time). "
-        f"Perplexity and KL over {run.results[0].n_scored if run.results else 0} tokens of {run.text_source}; "
-        f"KL {run.kl_method}."
+        f"Perplexity and KL over {run.results[0].n_scored if run.results else 0} scored tokens "
+        f"({run.n_text_tokens} tokens of {run.text_source}, windows of {run.settings.window}, as llama-perplexity "
+        f"scores them); ± is one standard error; KL {run.kl_method}."
     )
     if run.id is not None:
         print(f"Saved as run {run.id}.")

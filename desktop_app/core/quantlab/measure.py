@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,13 @@ from desktop_app.core import hardware, paths
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
 from desktop_app.core.memory import peak_rss_bytes, process_vram_bytes, rss_bytes
-from desktop_app.core.quantlab.results import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
+from desktop_app.core.quantlab.results import (
+    MEASURED_METRICS,
+    QUALITY_FIELDS,
+    CompareSettings,
+    ComparisonRun,
+    VariantResult,
+)
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
 from desktop_app.core.quantlab.variants import Variant, describe_variant, pick_reference, same_model
 from desktop_app.core.settings import SamplingSettings
@@ -343,8 +350,13 @@ def _fill(row: VariantResult, message: Message) -> None:
     row.details = dict(message.get("details", {}))
     if "speed_round" in message:
         row.details["speed_rounds"] = [message["speed_round"]]
+    for key, value in dict(message.get("quality", {})).items():
+        if key in QUALITY_FIELDS:
+            setattr(row, key, value)
     if row.is_reference:
         row.kl_divergence, row.kl_p99, row.top1_agreement = 0.0, 0.0, 1.0
+        row.kl_unc, row.kl_p999, row.kl_max, row.top1_unc = 0.0, 0.0, 0.0, 0.0
+        row.ppl_ratio, row.ppl_ratio_unc, row.rms_dp, row.rms_dp_unc = 1.0, 0.0, 0.0, 0.0
 
 
 def _machine(results: Sequence[VariantResult]) -> dict[str, Any]:
@@ -560,7 +572,11 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
     bos = int(llm.token_bos()) if llama_cpp.llama_vocab_get_add_bos(vocab) else None
     n_vocab = int(llm.n_vocab())
     text: str = job["text"]
-    own = llm.tokenize(text[: settings.tokens * 12].encode("utf-8"), add_bos=False, special=False)[: settings.tokens]
+    if settings.tokens > 0:
+        own = llm.tokenize(text[: settings.tokens * 12].encode("utf-8"), add_bos=False, special=False)
+        own = own[: settings.tokens]
+    else:  # the whole text, as llama-perplexity scores it
+        own = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
     tokens: list[int] = own
     comparable = True
     if job.get("tokens") is not None:
@@ -595,7 +611,8 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
     store: metrics.ReferenceStore | None = None
     store_dir = Path(job["store"])
     if job["role"] == "reference":
-        meta = metrics.ReferenceStore.choose(n_positions, n_vocab, settings.kl_top_k)
+        free = shutil.disk_usage(store_dir.parent).free
+        meta = metrics.ReferenceStore.choose(n_positions, n_vocab, settings.kl_top_k, free)
         store = metrics.ReferenceStore.create(store_dir, meta)
     elif comparable:
         store = metrics.ReferenceStore.open(store_dir)
@@ -609,22 +626,19 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
         first, last = w.first_scored, len(w.tokens) - 2
         decoder.clear()
         logits = decoder.decode(w.tokens, 0, _between(first, last))
-        logprobs = metrics.log_softmax(logits)
-        del logits
-        nll = metrics.token_nll(logprobs, w.targets)
         if job["role"] == "reference" and store is not None:
-            store.write(position, logprobs)
-            acc.add(nll)
+            acc.add(store.write(position, logits, w.targets))
         elif store is not None:
-            kl, same = store.compare(position, logprobs)
-            acc.add(nll, kl, same)
+            store.compare(position, logits, w.targets, acc)
         else:
-            acc.add(nll)
-        position += len(nll)
+            acc.add(metrics.nll_of_logits(logits, w.targets))
+        del logits
+        position += w.n_scored
     if job["role"] == "reference" and store is not None:
         store.flush()
     decoder.clear()
     decoder.close()
+    stats = acc.stats()
 
     answer: str | None = None
     answer_timings: dict[str, Any] | None = None
@@ -651,11 +665,23 @@ def _measure(job: dict[str, Any], send: ChildSender) -> dict[str, Any]:
         "prompt_tok_s": speed["prompt_tok_s"],
         "gen_tok_s": speed["gen_tok_s"],
         "speed_round": speed,
-        "perplexity": acc.perplexity,
-        "n_scored": acc.n,
-        "kl_divergence": acc.kl_mean,
-        "kl_p99": acc.kl_p99,
-        "top1_agreement": acc.top1_agreement,
+        "perplexity": stats.perplexity,
+        "n_scored": stats.n,
+        "kl_divergence": stats.kl_divergence,
+        "kl_p99": stats.kl_p99,
+        "top1_agreement": stats.top1_agreement,
+        "quality": {
+            "perplexity_unc": stats.perplexity_unc,
+            "ppl_ratio": stats.ppl_ratio,
+            "ppl_ratio_unc": stats.ppl_ratio_unc,
+            "kl_unc": stats.kl_unc,
+            "kl_p999": stats.kl_p999,
+            "kl_max": stats.kl_max,
+            "rms_dp": stats.rms_dp,
+            "rms_dp_unc": stats.rms_dp_unc,
+            "top1_unc": stats.top1_unc,
+            "kl_method": store.description if store is not None else "",
+        },
         "answer": answer,
         "answer_timings": answer_timings,
         "notes": notes + model.notes,

@@ -1,18 +1,22 @@
-"""The numbers of the lab, in numpy: evaluation windows, perplexity, KL divergence, top-1 agreement.
+"""The numbers of the lab, in numpy: evaluation windows, perplexity, KL divergence, top-1 agreement,
+each with its uncertainty — the same quantities as llama.cpp's ``llama-perplexity``
+(``tools/perplexity/perplexity.cpp`` of the llama.cpp that llama-cpp-python vendors).
 
-Windows follow llama.cpp's ``llama-perplexity``: the text's tokens are cut into
-non-overlapping windows of ``window`` tokens (the first one the BOS token when the
-model adds one), and only the second half of each window is scored, so every
-scored token has at least half a window of context.
+Windows: the text's tokens (BOS first when the model adds one) are cut into consecutive windows of
+``window`` tokens; the first token of every window is overwritten with BOS when the model adds one;
+only whole windows count; the second half of each window is scored, so every scored token has at
+least half a window of context.
 
-The reference's distributions are computed once and stored on disk
-(:class:`ReferenceStore`), then read back for each variant. When the full
-distributions fit the budget they are stored whole and the KL divergence is
-exact; otherwise only each position's top-K log-probabilities are kept, and the KL
-divergence is computed between the two distributions coarsened to K+1 outcomes
-(the reference's top K tokens, and "any other token"). By the data-processing
-inequality that value never exceeds the exact KL divergence; with K = 256 the mass
-outside the top K is small for a trained model and the two agree closely.
+The reference's distributions are computed once and kept on disk, memory-mapped
+(:class:`ReferenceStore`), then read back for each variant. By default they are kept whole, in
+llama.cpp's own 16-bit form (per position: a scale and an offset, then each token's log-probability
+as a 16-bit step within 32 nats of the most likely token — llama.cpp keeps 16), so the KL divergence is exact for any
+vocabulary and text length (llama-perplexity --kl-divergence's figure leaves out the tokens below e^-16, about
+0.1% of it on a small Q4 model; its other figures are the same). Only when the user asks
+(or the disk cannot hold the full distributions) are just each position's top-K log-probabilities
+kept; the KL divergence is then computed between the two distributions coarsened to K+1 outcomes
+(the reference's top K tokens, and "any other token"), which by the data-processing inequality never
+exceeds the exact value: it is named as an approximation everywhere it is shown.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +34,13 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
 
-FULL_BUDGET_BYTES = 512 * 1024 * 1024  # full reference distributions up to this size on disk
 DEFAULT_TOP_K = 256
+DISK_MARGIN_BYTES = 256 * 1024 * 1024  # left free on the disk after the reference's distributions
+# Nats below the most likely token that the 16-bit form resolves. llama.cpp's base file resolves 16 and
+# its KL sum skips tokens below e^-16; on SmolLM2 Q4_0 that left out ~0.1% of the KL divergence (the
+# tail of a 49k vocabulary), so the lab keeps 32 (a step of 0.0005 nats) and sums every token.
+LOG_PROB_RANGE = 32.0
+BLOCK_ROWS = 64  # positions handled at once: memory stays bounded for a 262k vocabulary
 
 
 @dataclass(frozen=True)
@@ -50,23 +60,26 @@ class Window:
 
 
 def plan_windows(tokens: Sequence[int], window: int, bos: int | None) -> list[Window]:
-    """Cuts ``tokens`` (the text, without BOS) into scored windows of ``window`` tokens.
+    """Cuts ``tokens`` (the text, without BOS) into the windows ``llama-perplexity`` scores.
 
-    With ``bos`` each window is BOS + window-1 text tokens, so no text token is lost.
-    A text shorter than one window gives one shorter window.
+    With ``bos`` the sequence is BOS + the text, and each window's first token is overwritten with
+    BOS (the text token there is not fed): window k holds sequence positions k*window ... so both
+    tools score the same tokens with the same context. A text shorter than one window gives one
+    shorter window (llama-perplexity refuses such a text; the lab measures it, saying how many
+    tokens were scored).
     """
     if window < 8:
         raise ValueError("window too small")
-    text_per_window = window - 1 if bos is not None else window
-    windows: list[Window] = []
-    for start in range(0, len(tokens), text_per_window):
-        chunk = list(tokens[start : start + text_per_window])
-        if windows and len(chunk) < text_per_window:
-            break  # a short tail would be scored with less context than the rest
-        if len(chunk) < 4:
-            break
-        fed = [bos, *chunk] if bos is not None else chunk
-        windows.append(Window(fed, len(fed) // 2))
+    sequence = [bos, *tokens] if bos is not None else list(tokens)
+    whole = len(sequence) // window
+    if whole == 0:
+        return [Window(sequence, len(sequence) // 2)] if len(sequence) >= 4 else []
+    windows = []
+    for k in range(whole):
+        chunk = sequence[k * window : (k + 1) * window]
+        if bos is not None:
+            chunk[0] = bos
+        windows.append(Window(chunk, window // 2))
     return windows
 
 
@@ -82,6 +95,15 @@ def token_nll(logprobs: FloatArray, targets: Sequence[int]) -> npt.NDArray[np.fl
     """Negative log-likelihood of each target token."""
     idx = np.asarray(targets, dtype=np.int64)
     return -logprobs[np.arange(len(idx)), idx].astype(np.float64)
+
+
+def nll_of_logits(logits: npt.NDArray[np.floating], targets: Sequence[int]) -> npt.NDArray[np.float64]:
+    """Negative log-likelihood of each target from raw logits, a block of rows at a time."""
+    out = np.empty(len(targets), dtype=np.float64)
+    for lo in range(0, len(targets), BLOCK_ROWS):
+        hi = min(lo + BLOCK_ROWS, len(targets))
+        out[lo:hi] = token_nll(log_softmax(logits[lo:hi]), targets[lo:hi])
+    return out
 
 
 def kl_full(ref_logprobs: FloatArray, logprobs: FloatArray) -> npt.NDArray[np.float64]:
@@ -114,36 +136,78 @@ def top_k(logprobs: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
     return idx, logprobs[rows, idx]
 
 
+def quantize_log_probs(logits: npt.NDArray[np.floating]) -> tuple[npt.NDArray[np.uint16], FloatArray, FloatArray]:
+    """llama.cpp's 16-bit form of each row's log-softmax (``log_softmax`` with a ``uint16_t`` output in
+    perplexity.cpp): (steps, scale, offset) with log p_i = scale * steps_i + offset, resolving the
+    LOG_PROB_RANGE nats below the row's most likely token; lower tokens get step 0."""
+    x = np.asarray(logits, dtype=np.float32)
+    max_logit = x.max(axis=-1)
+    min_logit = np.maximum(x.min(axis=-1), max_logit - np.float32(LOG_PROB_RANGE))
+    log_sum_exp = np.log(np.exp((x - max_logit[:, None]).astype(np.float64)).sum(axis=-1)).astype(np.float32)
+    offset = (min_logit - max_logit - log_sum_exp).astype(np.float32)
+    scale = ((max_logit - min_logit) / np.float32(65535.0)).astype(np.float32)
+    safe = np.where(scale > 0, scale, np.float32(1.0))
+    steps = np.rint((x - min_logit[:, None]) / safe[:, None])
+    steps = np.where((x > min_logit[:, None]) & (scale[:, None] > 0), steps, 0.0)
+    return np.clip(steps, 0, 65535).astype(np.uint16), scale, offset
+
+
+def dequantize_log_probs(steps: npt.NDArray[np.uint16], scale: FloatArray, offset: FloatArray) -> FloatArray:
+    """The log-probabilities back from their 16-bit form, renormalised: rounding each to its step leaves
+    the row summing to 1 only within ~1e-4, and a distribution that sums to 1 keeps the KL divergence
+    at or above 0 (the reference against itself gives ~1e-8, not ±1e-5)."""
+    lp = scale[:, None].astype(np.float64) * steps.astype(np.float64) + offset[:, None].astype(np.float64)
+    top = lp.max(axis=-1, keepdims=True)
+    lp -= top + np.log(np.exp(lp - top).sum(axis=-1, keepdims=True))
+    return lp.astype(np.float32)
+
+
+def kl_from_quantized(base_lp: FloatArray, logprobs: FloatArray) -> npt.NDArray[np.float64]:
+    """KL(P_base || Q) per row over the whole vocabulary, the base read back from its 16-bit form
+    (tokens below its floor carry under e^-32 each)."""
+    lp_base = base_lp.astype(np.float64)
+    return (np.exp(lp_base) * (lp_base - logprobs.astype(np.float64))).sum(axis=-1)
+
+
 @dataclass(frozen=True)
 class StoreMeta:
-    method: str  # "full" | "top-k"
+    method: str  # "full" (16-bit, exact) | "top-k"
     k: int  # 0 for "full"
     n_vocab: int
     n_positions: int
+    reason: str = ""  # why top-K: "asked" or "disk"
+
+
+def full_store_bytes(n_positions: int, n_vocab: int) -> int:
+    return n_positions * (n_vocab * 2 + 12)  # 16-bit steps, scale, offset, argmax
 
 
 class ReferenceStore:
     """The reference's distributions at every scored position, in a folder of .npy files.
 
-    Written by the reference's child process, read (memory-mapped) by each variant's.
+    Written by the reference's child process, read (memory-mapped) by each variant's, a block of
+    positions at a time: memory does not grow with the text.
     """
 
     def __init__(self, folder: Path, meta: StoreMeta) -> None:
         self.folder = folder
         self.meta = meta
         self._argmax: IntArray | None = None
-        self._full: FloatArray | None = None
+        self._nll: npt.NDArray[np.float64] | None = None
+        self._steps: npt.NDArray[np.uint16] | None = None
+        self._scale: FloatArray | None = None
         self._idx: IntArray | None = None
         self._lp: FloatArray | None = None
 
     @staticmethod
-    def choose(n_positions: int, n_vocab: int, top_k_setting: int = 0) -> StoreMeta:
-        """Full distributions when they fit FULL_BUDGET_BYTES (or top_k_setting is 0 and
-        they fit), else top-K. ``top_k_setting`` > 0 forces top-K with that K."""
-        if top_k_setting <= 0 and n_positions * n_vocab * 4 <= FULL_BUDGET_BYTES:
-            return StoreMeta("full", 0, n_vocab, n_positions)
-        k = top_k_setting if top_k_setting > 0 else DEFAULT_TOP_K
-        return StoreMeta("top-k", min(k, n_vocab), n_vocab, n_positions)
+    def choose(n_positions: int, n_vocab: int, top_k_setting: int = 0, free_bytes: int | None = None) -> StoreMeta:
+        """Full distributions (exact KL divergence) unless ``top_k_setting`` > 0 asks for the top-K
+        approximation, or ``free_bytes`` (the disk's free space) cannot hold them."""
+        if top_k_setting > 0:
+            return StoreMeta("top-k", min(top_k_setting, n_vocab), n_vocab, n_positions, "asked")
+        if free_bytes is not None and full_store_bytes(n_positions, n_vocab) + DISK_MARGIN_BYTES > free_bytes:
+            return StoreMeta("top-k", min(DEFAULT_TOP_K, n_vocab), n_vocab, n_positions, "disk")
+        return StoreMeta("full", 0, n_vocab, n_positions)
 
     @classmethod
     def create(cls, folder: Path, meta: StoreMeta) -> ReferenceStore:
@@ -151,18 +215,18 @@ class ReferenceStore:
         (folder / "meta.json").write_text(json.dumps(asdict(meta)), encoding="utf-8")
         store = cls(folder, meta)
         n = meta.n_positions
-        store._argmax = np.lib.format.open_memmap(folder / "argmax.npy", mode="w+", dtype=np.int32, shape=(n,))
+
+        def array(name: str, dtype: type, shape: tuple[int, ...]) -> Any:
+            return np.lib.format.open_memmap(folder / name, mode="w+", dtype=dtype, shape=shape)
+
+        store._argmax = array("argmax.npy", np.int32, (n,))
+        store._nll = array("nll.npy", np.float64, (n,))
         if meta.method == "full":
-            store._full = np.lib.format.open_memmap(
-                folder / "logprobs.npy", mode="w+", dtype=np.float32, shape=(n, meta.n_vocab)
-            )
+            store._steps = array("steps.npy", np.uint16, (n, meta.n_vocab))
+            store._scale = array("scale.npy", np.float32, (n, 2))
         else:
-            store._idx = np.lib.format.open_memmap(
-                folder / "topk_idx.npy", mode="w+", dtype=np.int32, shape=(n, meta.k)
-            )
-            store._lp = np.lib.format.open_memmap(
-                folder / "topk_lp.npy", mode="w+", dtype=np.float32, shape=(n, meta.k)
-            )
+            store._idx = array("topk_idx.npy", np.int32, (n, meta.k))
+            store._lp = array("topk_lp.npy", np.float32, (n, meta.k))
         return store
 
     @classmethod
@@ -170,84 +234,222 @@ class ReferenceStore:
         meta = StoreMeta(**json.loads((folder / "meta.json").read_text(encoding="utf-8")))
         store = cls(folder, meta)
         store._argmax = np.load(folder / "argmax.npy", mmap_mode="r")
+        store._nll = np.load(folder / "nll.npy", mmap_mode="r")
         if meta.method == "full":
-            store._full = np.load(folder / "logprobs.npy", mmap_mode="r")
+            store._steps = np.load(folder / "steps.npy", mmap_mode="r")
+            store._scale = np.load(folder / "scale.npy", mmap_mode="r")
         else:
             store._idx = np.load(folder / "topk_idx.npy", mmap_mode="r")
             store._lp = np.load(folder / "topk_lp.npy", mmap_mode="r")
         return store
 
-    def write(self, start: int, logprobs: FloatArray) -> None:
-        assert self._argmax is not None
-        end = start + logprobs.shape[0]
-        self._argmax[start:end] = logprobs.argmax(axis=-1)
-        if self._full is not None:
-            self._full[start:end] = logprobs
-        else:
-            assert self._idx is not None and self._lp is not None
-            idx, lp = top_k(logprobs, self.meta.k)
-            self._idx[start:end] = idx
-            self._lp[start:end] = lp
+    def write(self, start: int, logits: npt.NDArray[np.floating], targets: Sequence[int]) -> npt.NDArray[np.float64]:
+        """Stores the reference's rows for positions start...; returns their negative log-likelihoods."""
+        assert self._argmax is not None and self._nll is not None
+        nll_all = np.empty(len(targets), dtype=np.float64)
+        for lo in range(0, len(targets), BLOCK_ROWS):
+            hi = min(lo + BLOCK_ROWS, len(targets))
+            rows = np.asarray(logits[lo:hi], dtype=np.float32)
+            logprobs = log_softmax(rows)
+            nll = token_nll(logprobs, targets[lo:hi])
+            nll_all[lo:hi] = nll
+            a, b = start + lo, start + hi
+            self._nll[a:b] = nll
+            if self._steps is not None and self._scale is not None:
+                steps, scale, offset = quantize_log_probs(rows)
+                self._steps[a:b] = steps
+                self._scale[a:b, 0] = scale
+                self._scale[a:b, 1] = offset
+                self._argmax[a:b] = steps.argmax(axis=-1)  # as llama-perplexity reads it back
+            else:
+                assert self._idx is not None and self._lp is not None
+                self._argmax[a:b] = logprobs.argmax(axis=-1)
+                idx, lp = top_k(logprobs, self.meta.k)
+                self._idx[a:b] = idx
+                self._lp[a:b] = lp
+        return nll_all
 
     def flush(self) -> None:
-        for array in (self._argmax, self._full, self._idx, self._lp):
+        for array in (self._argmax, self._nll, self._steps, self._scale, self._idx, self._lp):
             if isinstance(array, np.memmap):
                 array.flush()
 
-    def compare(self, start: int, logprobs: FloatArray) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-        """(KL per position, same top-1 token per position) of ``logprobs`` against the stored rows."""
-        assert self._argmax is not None
-        end = start + logprobs.shape[0]
-        same = np.asarray(self._argmax[start:end]) == logprobs.argmax(axis=-1)
-        if self._full is not None:
-            kl = kl_full(np.asarray(self._full[start:end]), logprobs)
-        else:
-            assert self._idx is not None and self._lp is not None
-            kl = kl_top_k(np.asarray(self._idx[start:end]), np.asarray(self._lp[start:end]), logprobs)
-        return kl, same
+    def compare(self, start: int, logits: npt.NDArray[np.floating], targets: Sequence[int], acc: Accumulator) -> None:
+        """Adds the variant's rows for positions start... (raw logits) against the stored reference."""
+        assert self._argmax is not None and self._nll is not None
+        for lo in range(0, len(targets), BLOCK_ROWS):
+            hi = min(lo + BLOCK_ROWS, len(targets))
+            a, b = start + lo, start + hi
+            logprobs = log_softmax(np.asarray(logits[lo:hi], dtype=np.float32))
+            nll = token_nll(logprobs, targets[lo:hi])
+            same = np.asarray(self._argmax[a:b]) == logprobs.argmax(axis=-1)
+            if self._steps is not None and self._scale is not None:
+                scale = np.asarray(self._scale[a:b])
+                base = dequantize_log_probs(np.asarray(self._steps[a:b]), scale[:, 0], scale[:, 1])
+                kl = kl_from_quantized(base, logprobs)
+                rows = np.arange(hi - lo)
+                nll_base = -base[rows, np.asarray(targets[lo:hi], dtype=np.int64)].astype(np.float64)
+            else:
+                assert self._idx is not None and self._lp is not None
+                kl = kl_top_k(np.asarray(self._idx[a:b]), np.asarray(self._lp[a:b]), logprobs)
+                nll_base = np.asarray(self._nll[a:b], dtype=np.float64)
+            acc.add(nll, kl, same, nll_base)
 
     @property
     def description(self) -> str:
-        if self.meta.method == "full":
-            return "exact (full distributions)"
-        return f"top-{self.meta.k} approximation (a lower bound of the exact value)"
+        return describe_method(self.meta)
+
+
+def describe_method(meta: StoreMeta) -> str:
+    if meta.method == "full":
+        return "exact (full distributions, 16-bit as llama.cpp stores them)"
+    why = " — the disk could not hold the full distributions" if meta.reason == "disk" else ""
+    return f"top-{meta.k} approximation (a lower bound of the exact value{why})"
+
+
+def mean_and_uncertainty(total: float, total2: float, count: int) -> tuple[float, float]:
+    """llama-perplexity's mean and its standard error from a sum and a sum of squares."""
+    if count < 1:
+        return 0.0, 0.0
+    mean = total / count
+    var = total2 / count - mean * mean
+    return mean, (math.sqrt(var / (count - 1)) if var > 0 and count > 10 else 0.0)
+
+
+def covariance(sum_a: float, sum_b: float, sum_ab: float, count: int) -> float:
+    """llama-perplexity's covariance of two means (for the PPL ratio's uncertainty)."""
+    if count < 10:
+        return 0.0
+    return (sum_ab / count - (sum_a / count) * (sum_b / count)) / (count - 1)
+
+
+def percentile(sorted_values: npt.NDArray[np.float64], fraction: float) -> float:
+    """llama-perplexity's percentile: linear between the two nearest sorted values."""
+    if fraction <= 0:
+        return float(sorted_values[0])
+    if fraction >= 1:
+        return float(sorted_values[-1])
+    p = fraction * (len(sorted_values) - 1)
+    i = int(p)
+    p -= i
+    return float((1 - p) * sorted_values[i] + p * sorted_values[min(i + 1, len(sorted_values) - 1)])
+
+
+@dataclass(frozen=True)
+class QualityStats:
+    """A variant's quality figures with their uncertainty (one standard error, "±"), as
+    llama-perplexity prints them. The KL figures are None for the reference itself."""
+
+    n: int
+    perplexity: float
+    perplexity_unc: float
+    ppl_ratio: float | None = None  # PPL(variant) / PPL(reference), over the same tokens
+    ppl_ratio_unc: float | None = None
+    kl_divergence: float | None = None
+    kl_unc: float | None = None
+    kl_median: float | None = None
+    kl_p99: float | None = None
+    kl_p999: float | None = None
+    kl_max: float | None = None
+    rms_dp: float | None = None  # root mean square of the change in the right token's probability
+    rms_dp_unc: float | None = None
+    top1_agreement: float | None = None
+    top1_unc: float | None = None
 
 
 @dataclass
 class Accumulator:
-    """Running sums over the scored positions of all windows."""
+    """Running sums over the scored positions of all windows (llama-perplexity's, plus the KL values
+    kept for percentiles: 8 bytes a position)."""
 
     n: int = 0
-    nll_sum: float = 0.0
-    kl_values: list[float] | None = None
+    sum_nll: float = 0.0
+    sum_nll2: float = 0.0
+    sum_nll_base: float = 0.0
+    sum_nll_base2: float = 0.0
+    sum_nll_nll_base: float = 0.0
+    sum_kld: float = 0.0
+    sum_kld2: float = 0.0
+    sum_p_diff2: float = 0.0
+    sum_p_diff4: float = 0.0
     same_top1: int = 0
+    kl_parts: list[npt.NDArray[np.float64]] = field(default_factory=list)
 
     def add(
         self,
         nll: npt.NDArray[np.float64],
         kl: npt.NDArray[np.float64] | None = None,
         same: npt.NDArray[np.bool_] | None = None,
+        nll_base: npt.NDArray[np.float64] | None = None,
     ) -> None:
+        nll = np.asarray(nll, dtype=np.float64)
         self.n += len(nll)
-        self.nll_sum += float(nll.sum())
-        if kl is not None and same is not None:
-            if self.kl_values is None:
-                self.kl_values = []
-            self.kl_values.extend(float(x) for x in kl)
-            self.same_top1 += int(same.sum())
+        self.sum_nll += float(nll.sum())
+        self.sum_nll2 += float((nll * nll).sum())
+        if kl is None or same is None:
+            return
+        kl = np.asarray(kl, dtype=np.float64)
+        self.kl_parts.append(kl)
+        self.sum_kld += float(kl.sum())
+        self.sum_kld2 += float((kl * kl).sum())
+        self.same_top1 += int(np.asarray(same).sum())
+        if nll_base is not None:
+            base = np.asarray(nll_base, dtype=np.float64)
+            self.sum_nll_base += float(base.sum())
+            self.sum_nll_base2 += float((base * base).sum())
+            self.sum_nll_nll_base += float((nll * base).sum())
+            p_diff = np.exp(-nll) - np.exp(-base)
+            self.sum_p_diff2 += float((p_diff**2).sum())
+            self.sum_p_diff4 += float((p_diff**4).sum())
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.nll_sum / self.n) if self.n else float("nan")
+        return math.exp(self.sum_nll / self.n) if self.n else float("nan")
 
     @property
     def kl_mean(self) -> float | None:
-        return float(np.mean(self.kl_values)) if self.kl_values else None
+        return self.sum_kld / self.n if self.kl_parts and self.n else None
 
     @property
     def kl_p99(self) -> float | None:
-        return float(np.percentile(self.kl_values, 99)) if self.kl_values else None
+        return self.stats().kl_p99
 
     @property
     def top1_agreement(self) -> float | None:
-        return self.same_top1 / len(self.kl_values) if self.kl_values else None
+        return self.same_top1 / self.n if self.kl_parts and self.n else None
+
+    def stats(self) -> QualityStats:
+        """Every figure with its uncertainty, by llama-perplexity's formulas (perplexity.cpp,
+        ``kl_divergence``): errors of the means, the PPL ratio through the covariance of the two
+        log-likelihoods, RMS Δp from the mean of Δp² and Δp⁴, top-1 as a binomial proportion."""
+        n = self.n
+        log_ppl, log_ppl_unc = mean_and_uncertainty(self.sum_nll, self.sum_nll2, n)
+        ppl = math.exp(log_ppl) if n else float("nan")
+        if not self.kl_parts or not n:
+            return QualityStats(n, ppl, ppl * log_ppl_unc)
+        log_base, log_base_unc = mean_and_uncertainty(self.sum_nll_base, self.sum_nll_base2, n)
+        cov = covariance(self.sum_nll, self.sum_nll_base, self.sum_nll_nll_base, n)
+        log_ratio = log_ppl - log_base
+        log_ratio_unc = math.sqrt(max(0.0, log_ppl_unc**2 + log_base_unc**2 - 2.0 * cov))
+        kl_mean, kl_unc = mean_and_uncertainty(self.sum_kld, self.sum_kld2, n)
+        ordered = np.sort(np.concatenate(self.kl_parts))
+        mse, mse_unc = mean_and_uncertainty(self.sum_p_diff2, self.sum_p_diff4, n)
+        rms = math.sqrt(mse)
+        top1 = self.same_top1 / n
+        return QualityStats(
+            n=n,
+            perplexity=ppl,
+            perplexity_unc=ppl * log_ppl_unc,
+            ppl_ratio=math.exp(log_ratio),
+            ppl_ratio_unc=math.exp(log_ratio) * log_ratio_unc,
+            kl_divergence=kl_mean,
+            kl_unc=kl_unc,
+            kl_median=float(np.median(ordered)),
+            kl_p99=percentile(ordered, 0.99),
+            kl_p999=percentile(ordered, 0.999),
+            kl_max=float(ordered[-1]),
+            rms_dp=rms,
+            rms_dp_unc=0.5 / rms * mse_unc if rms > 0 else 0.0,
+            top1_agreement=top1,
+            top1_unc=math.sqrt(top1 * (1.0 - top1) / (n - 1)) if n > 1 else 0.0,
+        )

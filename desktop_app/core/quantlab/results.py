@@ -21,7 +21,7 @@ def _default_sampling() -> SamplingSettings:
 class CompareSettings:
     """How a comparison is run. Every field is saved with the run."""
 
-    tokens: int = 2048  # text tokens evaluated for perplexity and KL divergence (at most)
+    tokens: int = 0  # text tokens evaluated for perplexity and KL divergence (at most); 0: the whole text
     window: int = 512  # tokens per evaluation window; the second half of each is scored
     n_ctx: int = 2048  # context the models are loaded with (same for all variants)
     n_threads: int = 0  # 0: physical cores
@@ -33,7 +33,7 @@ class CompareSettings:
     # alternating variant order (the first round forwards, the next backwards...): the median
     # is shown, with the spread. A single round is what users then quote wrongly.
     speed_rounds: int = 3
-    kl_top_k: int = 0  # 0: full distributions when they fit in 512 MB, else top-256
+    kl_top_k: int = 0  # 0: exact (the reference's full distributions on disk); K > 0: the top-K approximation
     prompt: str = ""  # when set, every variant answers it (same seed and settings)
     system_prompt: str = ""
     sampling: SamplingSettings = field(default_factory=_default_sampling)
@@ -54,8 +54,8 @@ class CompareSettings:
     def validate(self) -> None:
         if not 1 <= self.speed_rounds <= 9:
             raise HearthError("Measure speed between 1 and 9 times.")
-        if self.tokens < 16:
-            raise HearthError("Evaluate at least 16 tokens.", "Raise the number of tokens.")
+        if 0 < self.tokens < 16:
+            raise HearthError("Evaluate at least 16 tokens.", "Raise the number of tokens, or evaluate the whole text.")
         if self.window < 16 or self.window > self.n_ctx:
             raise HearthError(
                 f"The evaluation window ({self.window}) must be between 16 tokens and the context ({self.n_ctx}).",
@@ -85,6 +85,17 @@ class VariantResult:
     kl_p99: float | None = None
     top1_agreement: float | None = None
     n_scored: int = 0
+    # Uncertainty (one standard error) and llama-perplexity's other figures; see metrics.QualityStats.
+    perplexity_unc: float | None = None
+    ppl_ratio: float | None = None
+    ppl_ratio_unc: float | None = None
+    kl_unc: float | None = None
+    kl_p999: float | None = None
+    kl_max: float | None = None
+    rms_dp: float | None = None
+    rms_dp_unc: float | None = None
+    top1_unc: float | None = None
+    kl_method: str = ""  # "exact …" or the approximation used, on every row
     answer: str | None = None
     answer_timings: dict[str, Any] | None = None
     rating: int | None = None  # the user's 1–5 rating in side-by-side
@@ -153,6 +164,20 @@ class ComparisonRun:
             "results": [r.to_dict() for r in self.results],
         }
 
+
+# Stored with each result beside MEASURED_METRICS (in its extra JSON).
+QUALITY_FIELDS = (
+    "perplexity_unc",
+    "ppl_ratio",
+    "ppl_ratio_unc",
+    "kl_unc",
+    "kl_p999",
+    "kl_max",
+    "rms_dp",
+    "rms_dp_unc",
+    "top1_unc",
+    "kl_method",
+)
 
 MEASURED_METRICS = (
     "load_s",

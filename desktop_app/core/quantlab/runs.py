@@ -16,7 +16,13 @@ from typing import Any
 from desktop_app.core import db as dbmod
 from desktop_app.core.csv_cells import safe_cell
 from desktop_app.core.errors import HearthError
-from desktop_app.core.quantlab.results import MEASURED_METRICS, CompareSettings, ComparisonRun, VariantResult
+from desktop_app.core.quantlab.results import (
+    MEASURED_METRICS,
+    QUALITY_FIELDS,
+    CompareSettings,
+    ComparisonRun,
+    VariantResult,
+)
 
 # The columns of the CSV export (and of the CLI's JSON rows), in order.
 CSV_COLUMNS = [
@@ -32,9 +38,18 @@ CSV_COLUMNS = [
     "prompt_tok_s",
     "gen_tok_s",
     "perplexity",
+    "perplexity_unc",
+    "ppl_ratio",
+    "ppl_ratio_unc",
     "kl_divergence",
+    "kl_unc",
     "kl_p99",
+    "kl_p999",
+    "rms_dp",
+    "rms_dp_unc",
     "top1_agreement",
+    "top1_unc",
+    "kl_method",
     "n_scored",
     "rating",
     "error",
@@ -103,7 +118,14 @@ def save(run: ComparisonRun) -> int:
                     r.answer,
                     r.rating,
                     r.error,
-                    json.dumps({"notes": r.notes, "details": r.details, "answer_timings": r.answer_timings}),
+                    json.dumps(
+                        {
+                            "notes": r.notes,
+                            "details": r.details,
+                            "answer_timings": r.answer_timings,
+                            "quality": {key: getattr(r, key) for key in QUALITY_FIELDS},
+                        }
+                    ),
                 ),
             )
     run.id = run_id
@@ -146,6 +168,7 @@ def load(run_id: int) -> ComparisonRun:
                 details=dict(extra.get("details", {})),
                 answer_timings=extra.get("answer_timings"),
                 **{key: row[key] for key in MEASURED_METRICS},
+                **{k: v for k, v in dict(extra.get("quality", {})).items() if k in QUALITY_FIELDS},
             )
         )
     return ComparisonRun(

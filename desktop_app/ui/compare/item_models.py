@@ -88,23 +88,31 @@ COLUMNS: list[Column] = [
     ),
     Column(
         "Perplexity",
-        lambda r: _num(r.perplexity, ".3f"),
+        lambda r: _plus_minus(r.perplexity, r.perplexity_unc, ".3f"),
         lambda r: r.perplexity,
-        "Perplexity on the evaluation text: lower is better",
+        "Perplexity on the evaluation text: lower is better. ± is one standard error, as llama-perplexity gives it",
     ),
     Column(
         "KL divergence",
-        lambda r: _num(r.kl_divergence, ".4f"),
+        lambda r: _plus_minus(r.kl_divergence, r.kl_unc, ".4f") + ("" if r.kl_method.startswith("exact") else " ≈"),
         lambda r: r.kl_divergence,
-        "Mean KL divergence from the reference's next-token distributions: 0 is identical",
+        "Mean KL divergence from the reference's next-token distributions: 0 is identical. ± is one standard "
+        "error; ≈ marks the top-K approximation (a lower bound), used only when asked or the disk was short",
     ),
     Column(
         "Top-1 agreement",
-        lambda r: "—" if r.top1_agreement is None else f"{r.top1_agreement:.1%}",
+        lambda r: _plus_minus(r.top1_agreement, r.top1_unc, ".1f", 100.0, "%"),
         lambda r: r.top1_agreement,
-        "How often its most likely next token is the reference's",
+        "How often its most likely next token is the reference's (± one standard error)",
     ),
 ]
+
+
+def _plus_minus(value: float | None, unc: float | None, spec: str, scale: float = 1.0, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    text = format(value * scale, spec) + unit
+    return text if not unc else f"{text} ± {format(unc * scale, spec)}"
 
 
 class CompareTableModel(QAbstractTableModel):

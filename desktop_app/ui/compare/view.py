@@ -74,6 +74,15 @@ LISTING_NOTE = "Finding local models…"
 TEXT_SAMPLE, TEXT_PASTE, TEXT_FILE = 0, 1, 2
 
 
+# The table's technical figures, one plain sentence each (the column tooltips keep the details).
+READING_GUIDE = (
+    "How to read it: bits per weight is how much of each number of the model a file keeps (more is closer "
+    "to the original, and larger). Perplexity is how surprised the model is by the text: lower is better. "
+    "KL divergence is how far a variant's word choices drift from the reference's: 0 means the same. "
+    "Top-1 agreement is how often its likeliest next word is the reference's."
+)
+
+
 class CompareView(QWidget):
     run_started = Signal()
     run_finished = Signal(object)  # ComparisonRun
@@ -140,11 +149,15 @@ class CompareView(QWidget):
         self.file_label.setWordWrap(True)
         self.file_label.hide()
         self.tokens = QSpinBox()
-        self.tokens.setRange(64, 65536)
+        self.tokens.setRange(0, 1_000_000)
         self.tokens.setSingleStep(256)
-        self.tokens.setValue(2048)
+        self.tokens.setSpecialValueText("the whole text")  # 0, as llama-perplexity scores it
+        self.tokens.setValue(0)
         self.tokens.setSuffix(" tokens")
-        self.tokens.setToolTip("How much of the text to evaluate: more is steadier, and slower")
+        self.tokens.setToolTip(
+            "How much of the text to evaluate: the whole text (as llama.cpp's perplexity tool does), or its "
+            "first N tokens — fewer is quicker and less steady"
+        )
         self.window_size = QSpinBox()
         self.window_size.setRange(32, 8192)
         self.window_size.setSingleStep(64)
@@ -244,6 +257,10 @@ class CompareView(QWidget):
         results_split.setStretchFactor(0, 1)
         results_split.setStretchFactor(1, 1)
         results_layout.addWidget(results_split, 1)
+        self.reading_guide = QLabel(READING_GUIDE)
+        self.reading_guide.setObjectName("hintLabel")
+        self.reading_guide.setWordWrap(True)
+        results_layout.addWidget(self.reading_guide)
         # The table has a column per figure: on a small screen the form beside it can step aside.
         self.wide_button = QPushButton("Hide the form")
         self.wide_button.setCheckable(True)
