@@ -206,6 +206,10 @@ class RequestLog:
         """Waits until every answer finished so far is stored (tests, shutting down)."""
         self._writer.submit(lambda: None).result(timeout)
 
+    def release(self, timeout: float = 30) -> None:
+        """Stores what is pending and closes the log file (reopened by the next request)."""
+        self._writer.submit(self._close_log).result(timeout)
+
     def close(self) -> None:
         self._writer.submit(self._close_log)
         self._writer.shutdown(wait=True)

@@ -135,4 +135,4 @@ class LocalServer:
             self._socket.close()
             self._socket = None
         self._server = None
-        self.log.drain()
+        self.log.release()
