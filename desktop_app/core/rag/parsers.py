@@ -23,12 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from desktop_app.core import safe_zip
-from desktop_app.core.errors import HearthError
+from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.units import plural
+
+if TYPE_CHECKING:
+    from desktop_app.core.rag.ocr import OcrRequest
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class ParsedDocument:
     pages: int | None = None
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
+    ocr: dict[int, float] = field(default_factory=dict)  # page -> recogniser's confidence, for pages read by OCR
 
 
 def kind_for(path: Path) -> str | None:
@@ -115,8 +119,9 @@ def kind_for(path: Path) -> str | None:
     return None
 
 
-def parse(path: Path) -> ParsedDocument:
-    """Reads ``path``. Raises UnreadableDocument with a plain reason when it cannot."""
+def parse(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
+    """Reads ``path``. Raises UnreadableDocument with a plain reason when it cannot. With
+    ``ocr``, PDF pages without a text layer are recognised (ocr.py)."""
     kind = kind_for(path)
     if kind is None:
         raise UnreadableDocument(f"Hearth does not read “{path.suffix or path.name}” files.")
@@ -127,8 +132,8 @@ def parse(path: Path) -> ParsedDocument:
     if size == 0:
         raise UnreadableDocument("The file is empty.")
     try:
-        doc = _PARSERS[kind](path)
-    except UnreadableDocument:
+        doc = _parse_pdf(path, ocr) if kind == "pdf" else _PARSERS[kind](path)
+    except (UnreadableDocument, Cancelled):
         raise
     except OSError as exc:
         raise UnreadableDocument(f"The file cannot be read ({exc.strerror or exc}).") from None
@@ -591,7 +596,7 @@ def _clean_pdf_text(text: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", text).strip()
 
 
-def _parse_pdf(path: Path) -> ParsedDocument:
+def _parse_pdf(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
@@ -617,6 +622,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
     blocks: list[Block] = []
     unreadable_pages: list[int] = []
     empty_pages = 0
+    blank: dict[int, tuple[str | None, str]] = {}  # page -> (label, heading), for OCR
     current_heading = ""
     for index in range(n_pages):
         number = index + 1
@@ -628,19 +634,31 @@ def _parse_pdf(path: Path) -> ParsedDocument:
             log.info("Page %d of %s unreadable", number, path, exc_info=True)
             unreadable_pages.append(number)
             continue
+        label = labels[index] if labels and labels[index] != str(number) else None
         if not text:
             empty_pages += 1
+            blank[number] = (label, current_heading)
             continue
-        label = labels[index] if labels and labels[index] != str(number) else None
         blocks.append(Block(text, page=number, page_label=label, headings=[(0, current_heading)]))
+    notes = []
+    recognised: dict[int, float] = {}
+    if ocr is not None and blank:
+        from desktop_app.core.rag.ocr import recognise_blocks
+
+        ocr_blocks, recognised, ocr_notes = recognise_blocks(path, blank, ocr)
+        blocks = sorted(blocks + ocr_blocks, key=lambda b: b.page or 0)
+        empty_pages -= len(recognised)
+        notes.extend(ocr_notes)
     if not blocks:
         if unreadable_pages:
             raise UnreadableDocument("The PDF is damaged: none of its pages could be read.")
         raise UnreadableDocument(
-            "The PDF has no text layer (it looks like a scanned image).",
-            "Run it through OCR (for example ocrmypdf) and add the result.",
+            "The PDF has no text layer (it looks like a scanned image)"
+            + (" and no text was recognised on its pages." if ocr is not None else "."),
+            "Run it through OCR (for example ocrmypdf) and add the result."
+            if ocr is None
+            else "Check that the scan is readable (upright, at least 200 dpi).",
         )
-    notes = []
     if empty_pages:
         has, was = ("has", "was") if empty_pages == 1 else ("have", "were")
         notes.append(f"{empty_pages} of {plural(n_pages, 'page')} {has} no text (images or scans) and {was} left out.")
@@ -652,7 +670,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         title = str(metadata.get("/Title") or "").strip()
     except Exception:  # noqa: BLE001 - metadata of damaged files raises anything
         title = ""
-    return ParsedDocument(path, "pdf", blocks, title=title or path.stem, pages=n_pages, notes=notes)
+    return ParsedDocument(path, "pdf", blocks, title=title or path.stem, pages=n_pages, notes=notes, ocr=recognised)
 
 
 def _pdf_outline(reader: Any) -> dict[int, list[str]]:

@@ -57,6 +57,7 @@ class Hit:
     fused_score: float = 0.0
     rerank_score: float | None = None
     relevant: bool = True  # above the similarity threshold, or matching most of the question's terms
+    ocr_confidence: float | None = None  # the page was a scan read by text recognition (ocr.py), this sure
 
     @property
     def score(self) -> float:
@@ -140,7 +141,20 @@ def _hit(chunk: str, text: str, meta: dict[str, Any], collection: str) -> Hit:
         end=int(meta.get("end", 0)),
         collection=collection,
         chunk_sha=str(meta.get("chunk_sha", "")),
+        ocr_confidence=_ocr_confidence(str(meta.get("ocr_pages", "")), page),
     )
+
+
+def _ocr_confidence(ocr_pages: str, page: Any) -> float | None:
+    """The recogniser's confidence for ``page`` from a file's "2:0.97 3:0.91" (None: not a scan)."""
+    for item in ocr_pages.split():
+        number, _, confidence = item.partition(":")
+        if page is not None and number == str(page):
+            try:
+                return float(confidence)
+            except ValueError:
+                return None
+    return None
 
 
 def _search_collection(

@@ -1,0 +1,277 @@
+"""Reading scanned pages: text recognition (OCR) with RapidOCR on ONNX Runtime, offline.
+
+rapidocr-onnxruntime ships its models (PP-OCRv4 detection and recognition, ~16 MB) inside
+the wheel, so nothing is downloaded at run time. A PDF page without a text layer is rendered
+at 300 dpi (pypdfium2) and recognised line by line; every line keeps its box and the
+recogniser's confidence. Results are kept per page in a cache keyed by the file's content
+hash, so an indexing run stopped half-way continues where it stopped (no page twice), and a
+file indexed again (another model, a rebuild) is not recognised again.
+
+A page whose mean confidence is below ``POOR_CONFIDENCE`` is still indexed, and reported in
+the file's notes as recognised poorly. OCR can be switched off per collection (a small
+options file next to the collection's vectors; see ``ocr_enabled``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop_app.core.cancel import CancelToken
+
+if TYPE_CHECKING:
+    from desktop_app.core.rag.parsers import Block
+    from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+
+log = logging.getLogger(__name__)
+
+DPI = 300
+POOR_CONFIDENCE = 0.8
+CACHE_FORMAT = 1
+Box = tuple[float, float, float, float]  # left, top, right, bottom, as fractions of the page
+
+_ENGINE: Any = None
+_ENGINE_LOCK = threading.Lock()  # one recognition at a time: the engine is not documented as thread-safe
+
+
+@dataclass
+class OcrLine:
+    text: str
+    box: Box
+    confidence: float
+
+
+@dataclass
+class OcrPage:
+    page: int  # 1-based
+    lines: list[OcrLine] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def confidence(self) -> float:
+        """Mean confidence over the recognised characters (0 when nothing was recognised)."""
+        total = sum(len(line.text) for line in self.lines)
+        if not total:
+            return 0.0
+        return sum(line.confidence * len(line.text) for line in self.lines) / total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"page": self.page, "lines": [asdict(line) for line in self.lines]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OcrPage:
+        lines = []
+        for line in data["lines"]:
+            left, top, right, bottom = (float(v) for v in line["box"])
+            lines.append(OcrLine(str(line["text"]), (left, top, right, bottom), float(line["confidence"])))
+        return cls(int(data["page"]), lines)
+
+
+ProgressCallback = Callable[[int, int], None]  # pages done, pages to do
+
+
+@dataclass
+class OcrRequest:
+    """Asks the parser to recognise pages without a text layer (from the indexing worker)."""
+
+    cancel: CancelToken | None = None
+    progress: ProgressCallback | None = None
+
+
+def available() -> bool:
+    """True when the recogniser is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("rapidocr_onnxruntime") is not None
+
+
+def _engine() -> Any:
+    global _ENGINE
+    if _ENGINE is None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        _ENGINE = RapidOCR()
+    return _ENGINE
+
+
+def recognise_image(image: Any, page: int = 1) -> OcrPage:
+    """The text lines of a PIL image, top to bottom, with their boxes and confidences."""
+    import numpy as np
+
+    rgb = np.asarray(image.convert("RGB"))
+    height, width = rgb.shape[:2]
+    with _ENGINE_LOCK:
+        result, _ = _engine()(rgb)
+    lines = []
+    for points, text, score in result or []:
+        xs = [float(p[0]) for p in points]
+        ys = [float(p[1]) for p in points]
+        box = (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
+        if str(text).strip():
+            lines.append(OcrLine(str(text).strip(), box, float(score)))
+    lines.sort(key=lambda line: (round(line.box[1] * 200), line.box[0]))  # reading order: rows, then left to right
+    return OcrPage(page, lines)
+
+
+def render_pdf_page(path: Path, page: int, dpi: int = DPI) -> Any:
+    """A PDF page (1-based) as a PIL image at ``dpi``."""
+    import pypdfium2 as pdfium
+
+    from desktop_app.core.rag.pdf_render import _LOCK  # pdfium is not thread-safe: the viewer's lock
+
+    with _LOCK:
+        document = pdfium.PdfDocument(str(path))
+        try:
+            bitmap = document[page - 1].render(scale=dpi / 72)
+            return bitmap.to_pil()
+        finally:
+            document.close()
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PageCache:
+    """Recognised pages of one file version, one small JSON file per page."""
+
+    def __init__(self, folder: Path, file_sha: str) -> None:
+        self.folder = folder / file_sha[:2] / file_sha
+
+    def get(self, page: int) -> OcrPage | None:
+        try:
+            data = json.loads((self.folder / f"{page}.json").read_text(encoding="utf-8"))
+            return OcrPage.from_dict(data) if data.get("format") == CACHE_FORMAT else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or damaged: recognised again
+
+    def put(self, result: OcrPage) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            target = self.folder / f"{result.page}.json"
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(json.dumps({"format": CACHE_FORMAT, **result.to_dict()}), encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:  # a full disk: the page is recognised again next time
+            log.info("Could not keep the OCR result of page %d: %s", result.page, exc)
+
+
+def cache_folder() -> Path:
+    from desktop_app.core import paths
+
+    return paths.home() / "cache" / "ocr"
+
+
+def recognise_pdf_pages(
+    path: Path,
+    pages: Sequence[int],
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[OcrPage]:
+    """Recognises the given pages (cached ones are read back). Raises Cancelled when stopped."""
+    cache = PageCache(cache_folder(), file_hash(path))
+    results = []
+    for done, page in enumerate(pages):
+        if progress is not None:
+            progress(done, len(pages))
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        result = cache.get(page)
+        if result is None:
+            result = recognise_image(render_pdf_page(path, page), page)
+            cache.put(result)
+        results.append(result)
+    if progress is not None:
+        progress(len(pages), len(pages))
+    return results
+
+
+# -- the per-collection switch ------------------------------------------------------------------------
+
+
+def _options_file(store: DocumentStore, info: CollectionInfo) -> Path:
+    return store.chroma_path / "hearth-options" / f"{info.store_name}.json"
+
+
+def ocr_enabled(store: DocumentStore, info: CollectionInfo) -> bool:
+    """Whether scanned pages of this collection are recognised (on unless switched off)."""
+    try:
+        data = json.loads(_options_file(store, info).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return bool(data.get("ocr", True)) if isinstance(data, dict) else True
+
+
+def set_ocr_enabled(store: DocumentStore, info: CollectionInfo, enabled: bool) -> None:
+    """Switches recognition on or off for the collection. Switched on, the scans skipped for
+    having no text layer are forgotten, so the next indexing run reads them."""
+    target = _options_file(store, info)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps({"ocr": enabled}), encoding="utf-8")
+    os.replace(tmp, target)
+    if enabled:
+        scans = [f.path for f in store.files(info, "skipped") if "no text layer" in f.reason]
+        store.remove_files(info, scans)
+
+
+def _page_list(pages: Sequence[int]) -> str:
+    shown = ", ".join(map(str, pages[:10]))
+    return shown + (f" and {len(pages) - 10} more" if len(pages) > 10 else "")
+
+
+def recognise_blocks(
+    path: Path, blank: dict[int, tuple[str | None, str]], request: OcrRequest
+) -> tuple[list[Block], dict[int, float], list[str]]:
+    """Blocks of text for the PDF's pages without a text layer (page -> (label, heading)), the
+    confidence of each page read, and notes for the file's report. Raises Cancelled."""
+    from desktop_app.core.errors import Cancelled
+    from desktop_app.core.rag.parsers import Block
+
+    if not available():
+        return [], {}, ["Pages without a text layer were left out: text recognition (OCR) is not installed."]
+    pages = sorted(blank)
+    try:
+        results = recognise_pdf_pages(path, pages, request.cancel, request.progress)
+    except Cancelled:
+        raise
+    except Exception as exc:  # a recogniser failure loses these pages, not the file
+        log.info("OCR of %s failed", path, exc_info=True)
+        return [], {}, [f"Pages {_page_list(pages)} could not be recognised ({str(exc).splitlines()[0][:120]})."]
+    blocks = []
+    confidence: dict[int, float] = {}
+    for result in results:
+        if not result.lines:
+            continue
+        label, heading = blank[result.page]
+        blocks.append(Block(result.text, page=result.page, page_label=label, headings=[(0, heading)]))
+        confidence[result.page] = round(result.confidence, 3)
+    notes = []
+    if confidence:
+        mean = sum(confidence.values()) / len(confidence)
+        notes.append(
+            f"{'Page' if len(confidence) == 1 else 'Pages'} {_page_list(sorted(confidence))} had no text layer and"
+            f" {'was' if len(confidence) == 1 else 'were'} read by text recognition (OCR), confidence {mean:.0%}."
+        )
+    poor = sorted(p for p, c in confidence.items() if c < POOR_CONFIDENCE)
+    if poor:
+        notes.append(
+            f"{'Page' if len(poor) == 1 else 'Pages'} {_page_list(poor)} {'was' if len(poor) == 1 else 'were'}"
+            " recognised poorly (confidence below 80%): the text found there may be wrong."
+        )
+    return blocks, confidence, notes

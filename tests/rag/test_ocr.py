@@ -1,0 +1,151 @@
+"""Scanned PDF pages read by text recognition (RapidOCR, offline): pages made from known text
+(rendered with Pillow at 300 dpi, put on a PDF page with fpdf2), indexed by the real pipeline
+with the real embedder and Chroma, found by search, with the characters checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from desktop_app.core.cancel import CancelToken
+from desktop_app.core.errors import Cancelled
+from desktop_app.core.rag import ingest, ocr, retrieve
+from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.store import DocumentStore
+
+pytestmark = pytest.mark.skipif(not ocr.available(), reason="rapidocr-onnxruntime is not installed")
+
+SCANS = [
+    ["The cryostat is kept at minus 196 degrees.", "Order 4471-K covers the liquid helium."],
+    ["Spectrometer calibration uses the neon lamp.", "Check the slit width every Monday morning."],
+]
+DPI = 300
+PAGE_MM = (210.0, 50.0)  # a strip of an A4 page: few pixels to recognise, quick tests
+
+
+def scan_image(lines: list[str]) -> Any:
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = (round(mm / 25.4 * DPI) for mm in PAGE_MM)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(_font(), 46)  # about 11 pt at 300 dpi
+    for i, line in enumerate(lines):
+        draw.text((150, 120 + i * 90), line, fill=0, font=font)
+    return image
+
+
+def _font() -> str:
+    import glob
+
+    import PIL
+
+    found = glob.glob("/usr/share/fonts/**/DejaVuSans.ttf", recursive=True)
+    found += glob.glob(str(Path(PIL.__file__).parent.parent / "**" / "DejaVuSans.ttf"), recursive=True)
+    if not found:
+        pytest.skip("no DejaVu Sans font to draw the scans with")
+    return found[0]
+
+
+def write_scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A PDF whose pages are pictures of text only (no text layer)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="mm", format=PAGE_MM)
+    for i, lines in enumerate(pages):
+        image_path = path.with_name(f"{path.stem}-{i}.png")
+        scan_image(lines).save(image_path, dpi=(DPI, DPI))
+        pdf.add_page()
+        pdf.image(str(image_path), x=0, y=0, w=PAGE_MM[0], h=PAGE_MM[1])
+        image_path.unlink()
+    pdf.output(str(path))
+    return path
+
+
+def character_accuracy(truth: str, read: str) -> float:
+    """1 - edit distance / length of the truth (spaces and line breaks normalised)."""
+    truth, read = " ".join(truth.split()), " ".join(read.split())
+    previous = list(range(len(read) + 1))
+    for i, a in enumerate(truth, start=1):
+        current = [i]
+        for j, b in enumerate(read, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return 1 - previous[-1] / len(truth)
+
+
+def test_scanned_pages_are_recognised_indexed_and_found(tmp_path: Path, embedder: Any) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_scanned_pdf(docs / "scan.pdf", SCANS)
+    store = DocumentStore()
+    ingest.create_collection(store, "scans", RagSettings())
+    phases: list[str] = []
+    report = ingest.add_paths(store, "scans", [docs], progress=lambda p: phases.append(p.ocr))
+    assert [Path(p).name for p in report.indexed] == ["scan.pdf"], report.skipped
+    assert any("recognising page 2 of 2" in note for note in phases)
+    (note,) = [n.reason for n in report.notes]
+    assert "read by text recognition (OCR)" in note and "poorly" not in note
+    # The text read matches what was drawn, character by character.
+    info = store.collection("scans")
+    texts = {meta["page"]: text for _, metas, docs_ in store.iter_chunks(info) for meta, text in zip(metas, docs_, strict=True)}
+    for page, lines in enumerate(SCANS, start=1):
+        accuracy = character_accuracy(" ".join(lines), texts[page])
+        assert accuracy >= 0.98, (page, texts[page], accuracy)
+    # Search finds it, on its page, marked as recognised text with its confidence.
+    hit = retrieve.search(store, ["scans"], "Which order covers the liquid helium?").hits[0]
+    assert (hit.name, hit.page) == ("scan.pdf", 1) and "4471-K" in hit.text
+    assert hit.ocr_confidence is not None and 0.9 <= hit.ocr_confidence <= 1.0
+    hit = retrieve.search(store, ["scans"], "neon lamp calibration").hits[0]
+    assert hit.page == 2 and hit.ocr_confidence is not None
+
+
+def test_ocr_switched_off_per_collection(tmp_path: Path, embedder: Any) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_scanned_pdf(docs / "scan.pdf", SCANS[:1])
+    store = DocumentStore()
+    info = ingest.create_collection(store, "no-ocr", RagSettings())
+    assert ocr.ocr_enabled(store, info)
+    ocr.set_ocr_enabled(store, info, False)
+    report = ingest.add_paths(store, "no-ocr", [docs])
+    assert not report.indexed and "no text layer" in report.skipped[0].reason
+    assert not ocr.ocr_enabled(store, info)
+    # Switched on again: the scan, skipped before, is read at the next run.
+    ocr.set_ocr_enabled(store, info, True)
+    report = ingest.index_collection(store, "no-ocr")
+    assert [Path(p).name for p in report.indexed] == ["scan.pdf"]
+
+
+def test_recognising_resumes_after_a_stop_without_reading_a_page_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_scanned_pdf(tmp_path / "scan.pdf", SCANS)
+    read: list[int] = []
+    real = ocr.recognise_image
+
+    def counted(image: Any, page: int = 1) -> ocr.OcrPage:  # the real recogniser, counted
+        read.append(page)
+        return real(image, page)
+
+    monkeypatch.setattr(ocr, "recognise_image", counted)
+    cancel = CancelToken()
+
+    def stop_after_first(done: int, total: int) -> None:
+        if done == 1:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        ocr.recognise_pdf_pages(path, [1, 2], cancel, stop_after_first)
+    assert read == [1]
+    pages = ocr.recognise_pdf_pages(path, [1, 2])
+    assert read == [1, 2]  # page 1 came from the cache
+    assert [p.page for p in pages] == [1, 2] and "4471-K" in pages[0].text
+    assert all(0 < line.box[0] < line.box[2] <= 1 and 0 < line.box[1] < line.box[3] <= 1 for line in pages[1].lines)
+    # A damaged cache entry is recognised again, not trusted.
+    cache = ocr.PageCache(ocr.cache_folder(), ocr.file_hash(path))
+    (cache.folder / "2.json").write_text("{", encoding="utf-8")
+    assert ocr.recognise_pdf_pages(path, [2])[0].text == pages[1].text
+    assert read == [1, 2, 2]
