@@ -28,6 +28,8 @@ def test_the_step_and_the_time_left_are_shown(
 ) -> None:
     _f16, q8, q4 = models_in_home
     view.set_checked([q8, q4])
+    guide = view.reading_guide.text()  # each technical figure of the table in one plain sentence
+    assert all(term in guide for term in ("bits per weight", "Perplexity", "KL divergence", "Top-1 agreement"))
     for number, (width, height) in enumerate(SIZES):
         view.resize(width, height)
         shown: list[str] = []

@@ -83,6 +83,15 @@ READING_GUIDE = (
 )
 
 
+# The table's technical figures, one plain sentence each (the column tooltips keep the details).
+READING_GUIDE = (
+    "How to read it: bits per weight is how much of each number of the model a file keeps (more is closer "
+    "to the original, and larger). Perplexity is how surprised the model is by the text: lower is better. "
+    "KL divergence is how far a variant's word choices drift from the reference's: 0 means the same. "
+    "Top-1 agreement is how often its likeliest next word is the reference's."
+)
+
+
 class CompareView(QWidget):
     run_started = Signal()
     run_finished = Signal(object)  # ComparisonRun
@@ -257,6 +266,10 @@ class CompareView(QWidget):
         results_split.setStretchFactor(0, 1)
         results_split.setStretchFactor(1, 1)
         results_layout.addWidget(results_split, 1)
+        self.reading_guide = QLabel(READING_GUIDE)
+        self.reading_guide.setObjectName("hintLabel")
+        self.reading_guide.setWordWrap(True)
+        results_layout.addWidget(self.reading_guide)
         self.reading_guide = QLabel(READING_GUIDE)
         self.reading_guide.setObjectName("hintLabel")
         self.reading_guide.setWordWrap(True)

@@ -53,6 +53,10 @@ class NewCollectionDialog(QDialog):
         layout.addWidget(self.remote)
         layout.addWidget(server)
         layout.addWidget(buttons)
+        layout.setSpacing(10)
+        layout.setContentsMargins(16, 16, 16, 12)
+        self.name.setPlaceholderText("e.g. Lab reports 2024")
+        self.setMinimumWidth(480)  # room for the address and the note without a cramped wrap
         self.remote.toggled.connect(self._on_remote_toggled)
         self._on_remote_toggled(False)
 
