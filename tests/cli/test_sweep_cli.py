@@ -119,6 +119,9 @@ def test_a_killed_sweep_resumes_to_the_same_cells(hearth_home: Path, tmp_path: P
 
     shown = hearth("sweep", "show", str(listed["sweep_id"]), home=hearth_home)
     assert shown.returncode == 0 and "test rows" in shown.stdout and "Traceback" not in shown.stderr
+    deleted = hearth("sweep", "delete", str(listed["sweep_id"]), home=hearth_home)
+    assert deleted.returncode == 0 and hearth_json("sweep", "list", home=hearth_home) == []
+    assert len(hearth_json("runs", "list", home=hearth_home)) == 3  # its cells stay, as ordinary runs
 
 
 def test_a_bad_sweep_is_refused_before_a_model_loads(hearth_home: Path, tmp_path: Path) -> None:

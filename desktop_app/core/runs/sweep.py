@@ -331,13 +331,10 @@ def all_sweeps(store: RunStore) -> list[SweepRecord]:
     return [get(store, i) for i in ids]
 
 
-def delete(store: RunStore, sweep_id: int, with_runs: bool = False) -> None:
-    record = get(store, sweep_id)
+def delete(store: RunStore, sweep_id: int) -> None:
+    """Forgets the sweep; its cells' runs stay, as ordinary runs."""
+    get(store, sweep_id)
     with store.db:
-        if with_runs:
-            for cell in record.cells:
-                if cell.run_id is not None:
-                    store.db.execute("DELETE FROM runs WHERE id=?", (cell.run_id,))
         store.db.execute("DELETE FROM sweeps WHERE id=?", (sweep_id,))
 
 
