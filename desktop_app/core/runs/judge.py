@@ -145,6 +145,22 @@ def _task(prompt: str, system: str, rubric: Rubric, seed: int, limit: int | None
     )  # fmt: skip
 
 
+def _plan(
+    mode: str, rubric: Rubric, judged: list[int], rows: list[int], records: list[dict[str, str]], prompt: str,
+    system: str | None, seed: int, limit: int | None,
+) -> JudgePlan:
+    """The records written as the judge's dataset (every record with a reference column when one
+    has it), and the run planned over them."""
+    if any("reference" in r for r in records):
+        for item in records:
+            item.setdefault("reference", "")
+    name = ("run-" if mode == "rubric" else "pairs-") + "-".join(str(j) for j in judged)
+    output = rubric.for_pairs() if mode == "pairwise" else rubric
+    task = _task(prompt, JUDGE_SYSTEM if system is None else system, output, seed, limit)
+    plan = runner.plan_run(_write_dataset(name, records), task)
+    return JudgePlan(mode, rubric, judged, rows[: plan.n], plan)
+
+
 def _require_fields(prompt: str, needed: Sequence[str]) -> None:
     fields = tasks.template_fields(prompt)
     missing = [f for f in needed if f not in fields]
@@ -179,15 +195,9 @@ def plan_judge(
         rows.append(row.index)
     if not records:
         raise HearthError(f"Run {judged_run} has no answers to judge yet.", "Run it (or resume it) first.")
-    if with_reference:
-        for item in records:
-            item.setdefault("reference", "")
     prompt = prompt if prompt is not None else default_prompt(rubric, with_reference)
     _require_fields(prompt, ["output"])
-    path = _write_dataset(f"run-{judged_run}", records)
-    task = _task(prompt, JUDGE_SYSTEM if system is None else system, rubric, seed, limit)
-    plan = runner.plan_run(path, task)
-    return JudgePlan("rubric", rubric, [judged_run], rows[: plan.n], plan)
+    return _plan("rubric", rubric, [judged_run], rows, records, prompt, system, seed, limit)
 
 
 def plan_pairwise(
@@ -222,17 +232,10 @@ def plan_pairwise(
             rows.append(row_a.index)
     if not records:
         raise HearthError(f"Runs {run_a} and {run_b} have no row both answered.")
-    if with_reference:
-        for item in records:
-            item.setdefault("reference", "")
     prompt = prompt if prompt is not None else default_pair_prompt(rubric, with_reference)
     _require_fields(prompt, ["first", "second"])
-    path = _write_dataset(f"pairs-{run_a}-{run_b}", records)
-    verdicts = rubric.for_pairs()
-    pair_limit = None if limit is None else 2 * limit
-    task = _task(prompt, JUDGE_SYSTEM if system is None else system, verdicts, seed, pair_limit)
-    plan = runner.plan_run(path, task)
-    return JudgePlan("pairwise", rubric, [run_a, run_b], rows[: plan.n], plan)
+    pair_limit = None if limit is None else 2 * limit  # both orders of each pair
+    return _plan("pairwise", rubric, [run_a, run_b], rows, records, prompt, system, seed, pair_limit)
 
 
 # -- running --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QEvent, Signal, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -151,7 +151,7 @@ class JudgeDialog(QDialog):
         self.compare.currentIndexChanged.connect(lambda _i: self.refill_prompt())
         self.prompt.textChanged.connect(self._on_prompt_text_changed)
         self.refill_prompt(force=True)
-        self._show_checks()
+        self.refresh_people()
 
     # -- the rubric and the prompt ---------------------------------------------------------------
 
@@ -242,7 +242,7 @@ class JudgeDialog(QDialog):
         self.status.setText(f"Done: judge run {report.run_id}, {report.valid:,} of {report.n:,} answers on the scales.")
         self.report.setPlainText(report.describe())
         self.on_stored(report.run_id)
-        self._show_checks()
+        self.refresh_people()
         self.judged.emit(report)
 
     def _on_failed(self, message: str, hint: str) -> None:
@@ -252,7 +252,13 @@ class JudgeDialog(QDialog):
 
     # -- checking the judge against people --------------------------------------------------------
 
-    def _show_checks(self) -> None:
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.refresh_people()  # back from Code rows…: someone may have rated rows since
+
+    def refresh_people(self) -> None:
+        """The people who rated this run, and whether the judge can be checked yet."""
         from desktop_app.core.runs.coding import CodeStore
 
         ready = self.judge_run is not None and self.compare.currentData() is None

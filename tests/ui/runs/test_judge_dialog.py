@@ -58,7 +58,7 @@ def test_judge_from_the_runs_page_with_the_prompt_as_shown_then_checked(
     assert "Rate these 2 rows" in dialog.check_label.text()
     for index, value in enumerate(("3", "1")):
         CodeStore(view.store).set_code(judged, index, "Ana", value)
-    dialog._show_checks()
+    dialog.refresh_people()
     dialog.coder.setCurrentText("Ana")
     with qtbot.waitSignal(dialog.checked) as checked:
         qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
