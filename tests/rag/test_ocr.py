@@ -13,6 +13,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled
 from desktop_app.core.rag import ingest, ocr, retrieve
 from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.pdf_render import render_page
 from desktop_app.core.rag.store import DocumentStore
 
 pytestmark = pytest.mark.skipif(not ocr.available(), reason="rapidocr-onnxruntime is not installed")
@@ -90,7 +91,9 @@ def test_scanned_pages_are_recognised_indexed_and_found(tmp_path: Path, embedder
     assert "read by text recognition (OCR)" in note and "poorly" not in note
     # The text read matches what was drawn, character by character.
     info = store.collection("scans")
-    texts = {meta["page"]: text for _, metas, docs_ in store.iter_chunks(info) for meta, text in zip(metas, docs_, strict=True)}
+    texts = {}
+    for _, metadatas, documents in store.iter_chunks(info):
+        texts.update({meta["page"]: text for meta, text in zip(metadatas, documents, strict=True)})
     for page, lines in enumerate(SCANS, start=1):
         accuracy = character_accuracy(" ".join(lines), texts[page])
         assert accuracy >= 0.98, (page, texts[page], accuracy)
@@ -100,6 +103,14 @@ def test_scanned_pages_are_recognised_indexed_and_found(tmp_path: Path, embedder
     assert hit.ocr_confidence is not None and 0.9 <= hit.ocr_confidence <= 1.0
     hit = retrieve.search(store, ["scans"], "neon lamp calibration").hits[0]
     assert hit.page == 2 and hit.ocr_confidence is not None
+    # The viewer opens the scanned page with the recognised passage highlighted (the OCR boxes).
+    rendered = render_page(hit.source, 2, ["Check the slit width every Monday morning."], width_px=840)
+    ((box,),) = rendered.boxes
+    assert "slit width" in rendered.text
+    left, top, right, bottom = box
+    drawn_top = (120 + 90) / (PAGE_MM[1] / 25.4 * DPI)  # where the second line was drawn, as a share of the page
+    assert 0 < left < right <= rendered.width and top < bottom <= rendered.height
+    assert abs(top / rendered.height - drawn_top) < 0.05
 
 
 def test_ocr_switched_off_per_collection(tmp_path: Path, embedder: Any) -> None:

@@ -201,6 +201,32 @@ def recognise_pdf_pages(
     return results
 
 
+def cached_page(path: Path, page: int) -> OcrPage | None:
+    """The recognised lines of a scanned page, as indexing read them (None: never read)."""
+    try:
+        sha = file_hash(path)
+    except OSError:
+        return None
+    return PageCache(cache_folder(), sha).get(page)
+
+
+def passage_boxes(result: OcrPage, passage: str) -> list[Box]:
+    """The boxes of the recognised lines that hold ``passage`` (found by its words)."""
+    from desktop_app.core.rag.locate import find_words
+
+    span = find_words(result.text, passage) if passage.strip() else None
+    if span is None:
+        return []
+    boxes = []
+    offset = 0
+    for line in result.lines:
+        end = offset + len(line.text)
+        if offset < span[1] and span[0] < end:
+            boxes.append(line.box)
+        offset = end + 1  # the line break
+    return boxes
+
+
 # -- the per-collection switch ------------------------------------------------------------------------
 
 

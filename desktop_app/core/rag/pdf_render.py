@@ -71,6 +71,8 @@ def render_page(path: str | Path, page: int, passages: Sequence[str] = (), width
             for passage in passages:
                 span = find_words(text, passage) if passage.strip() else None
                 boxes.append(_line_boxes(textpage, span[0], span[1], scale, height) if span else [])
+            if not text.strip():  # a scanned page: the text and line boxes its recognition found (ocr.py)
+                text, boxes = _recognised(Path(path), page, passages, bitmap.width, bitmap.height)
             rendered = RenderedPage(
                 page=page, pages=pages, width=bitmap.width, height=bitmap.height, stride=bitmap.stride,
                 channels=bitmap.n_channels, pixels=bytes(bitmap.buffer), boxes=boxes, text=text,
@@ -80,3 +82,17 @@ def render_page(path: str | Path, page: int, passages: Sequence[str] = (), width
             return rendered
         finally:
             document.close()
+
+
+def _recognised(path: Path, page: int, passages: Sequence[str], width: int, height: int) -> tuple[str, list[list[Box]]]:
+    from desktop_app.core.rag import ocr
+
+    result = ocr.cached_page(path, page)
+    if result is None:
+        return "", [[] for _ in passages]
+    boxes = [
+        [(left * width, top * height, right * width, bottom * height)
+         for left, top, right, bottom in ocr.passage_boxes(result, passage)]
+        for passage in passages
+    ]  # fmt: skip
+    return result.text, boxes
