@@ -62,22 +62,25 @@ def test_a_crash_mid_reply_keeps_the_window_and_the_words_so_far(qtbot: Any, loa
 def test_stop_ends_a_chat_template_that_never_finishes(
     qtbot: Any, window: Any, smollm2_path: Path, tmp_path: Path
 ) -> None:
-    """The engine cannot notice Stop inside the template: it is killed, the conversation stays, and
-    the next message starts it again."""
+    """The engine cannot notice Stop inside the template: it is killed (unless the template sandbox's
+    own 3 s clock ends it first on a machine too busy), the conversation stays, and the next message
+    starts it again."""
     looping = with_chat_template(smollm2_path, tmp_path / "looping-template.gguf")
     load_model(qtbot, window, looping)
     chat, host = window.chat, window.context.models
     for attempt in (1, 2):
         chat.composer.setFocus()
-        with qtbot.waitSignal(chat.reply_saved, timeout=REPLY_TIMEOUT_MS) as blocker:
-            qtbot.keyClicks(chat.composer, f"Hello ({attempt})")
-            qtbot.keyClick(chat.composer, Qt.Key.Key_Return)
-            qtbot.waitUntil(lambda: host.busy, timeout=REPLY_TIMEOUT_MS)
-            qtbot.wait(300)  # the engine is inside the template by now
-            qtbot.mouseClick(chat.stop_button, Qt.MouseButton.LeftButton)
-        stopped = blocker.args[0]
-        assert isinstance(stopped, StoredMessage) and stopped.stopped and not stopped.content
-        assert host.engine_pid is None  # killed: it could not notice (or stopped while starting again)
-        assert host.model is not None and not host.busy  # still chosen: the next message starts it
-        texts = [m.content for m in chat._store.messages(stopped.conversation_id)]
-        assert texts.count(f"Hello ({attempt})") == 1  # the conversation is kept
+        qtbot.keyClicks(chat.composer, f"Hello ({attempt})")
+        qtbot.keyClick(chat.composer, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: host.busy, timeout=REPLY_TIMEOUT_MS)
+        qtbot.wait(300)  # the engine is inside the template by now
+        qtbot.mouseClick(chat.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not host.busy, timeout=REPLY_TIMEOUT_MS)
+        messages = chat._store.messages(chat.conversation_id)
+        assert [m.content for m in messages].count(f"Hello ({attempt})") == 1  # the conversation is kept
+        last = messages[-1]
+        if last.role == "assistant":  # stopped: the engine was killed
+            assert last.stopped and not last.content and host.engine_pid is None
+        else:  # the sandbox ended the template first, and said so
+            assert "template" in chat.notice.label.text().lower()
+        assert host.model is not None and window.isVisible()  # still chosen: the next message starts it

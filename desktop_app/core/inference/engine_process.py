@@ -57,7 +57,10 @@ log = logging.getLogger(__name__)
 
 BATCH_S = 0.05  # streamed items cross the pipe about this often (the first one at once)
 BATCH_ITEMS = 256
-KILL_AFTER_S = 1.0  # after Stop, the time the engine has to notice before its process is killed
+# After Stop, the engine has this long to notice before its process is killed: a second on the
+# clock in which it either worked a second of CPU time or, on a machine with more work than cores,
+# had its share of that second (load per core), so a starved engine is not taken for a stuck one.
+KILL_AFTER_S = 1.0
 _POLL_S = 0.05
 _EXIT_WAIT_S = 10.0
 
@@ -259,6 +262,8 @@ class _Call:
     callbacks: list[Callable[..., Any]]
     items: int = 0  # streamed items received (what the engine was doing when it died)
     cancel_at: float = 0.0  # when Stop reached it (monotonic), 0 before
+    cpu_at_cancel: float | None = None  # the engine process's CPU seconds then
+    over: bool = False  # the child has sent its last message for it
     done: bool = False
 
 
@@ -541,8 +546,8 @@ class EngineProcess(Engine):
         """The next message for ``call``; runs callbacks; raises what the child raised, Cancelled
         when the child ignored Stop for :data:`KILL_AFTER_S` (it is killed), EngineCrashError when it died."""
         while True:
-            if call.cancel_at and time.monotonic() - call.cancel_at > KILL_AFTER_S:
-                log.warning("The engine did not stop within %.1f s: killing it", KILL_AFTER_S)
+            if call.cancel_at and self._ignored_stop(child, call):
+                log.warning("The engine did not stop within %.1f s of its work: killing it", KILL_AFTER_S)
                 self._end_child(kill=True)
                 self._stopped_by_kill(call)
                 raise Cancelled
@@ -567,6 +572,7 @@ class EngineProcess(Engine):
                         log.exception("A callback of %s failed", call.name)
                     continue
                 if kind in ("result", "end", "error"):
+                    call.over = True
                     self._mirror(message[-1])
                 if kind == "error":
                     exc: BaseException = message[2]
@@ -576,6 +582,29 @@ class EngineProcess(Engine):
                 return message
             if not child.process.is_alive():
                 raise EngineCrashError(self._record_crash(call))
+
+    @staticmethod
+    def _ignored_stop(child: _Child, call: _Call) -> bool:
+        """Whether the engine has had :data:`KILL_AFTER_S` since Stop, on the clock and on the CPU."""
+        import psutil
+
+        try:
+            times = psutil.Process(child.process.pid).cpu_times()
+            cpu: float | None = times.user + times.system
+        except (psutil.Error, ValueError):
+            cpu = None
+        if call.cpu_at_cancel is None:
+            call.cpu_at_cancel = cpu
+        waited = time.monotonic() - call.cancel_at
+        if waited < KILL_AFTER_S:
+            return False
+        if cpu is None or call.cpu_at_cancel is None or cpu - call.cpu_at_cancel >= KILL_AFTER_S:
+            return True  # it worked a full second and did not stop: it is stuck in a loop
+        try:
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+        except (OSError, AttributeError):  # no load average (Windows)
+            load = 1.0
+        return waited >= KILL_AFTER_S * max(1.0, load)  # idle (a deadlock, a stopped process) or starved
 
     def _mirror(self, state: tuple[LoadedModel | None, int] | None) -> None:
         if state is not None:
@@ -622,20 +651,17 @@ class EngineProcess(Engine):
     def _stream(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any]:
         with self._lock:
             child, call = self._send(name, args, kwargs, False)
-            finished = False
             try:
                 while True:
                     message = self._receive(child, call)
-                    if message[0] == "result":  # a generator method that failed before its first item
-                        finished = True
+                    if message[0] == "result":  # cannot happen for a generator method: nothing to yield
                         return
-                    finished = message[0] == "end"
                     call.items += len(message[2])
                     yield from message[2]
-                    if finished:
+                    if message[0] == "end":
                         return
             finally:
-                if not finished and self._child is child and child.process.is_alive():
+                if not call.over and self._child is child and child.process.is_alive():
                     self._drain(child, call)
                 call.done = True
                 self._active = None
@@ -644,8 +670,8 @@ class EngineProcess(Engine):
         """The caller stopped reading a stream: the child stops it and its last messages are read."""
         self._cancel(child, call, -1)
         with contextlib.suppress(HearthError, Cancelled):
-            while self._receive(child, call)[0] != "end":
-                pass
+            while not call.over:
+                self._receive(child, call)
 
 
 _PROXY_NAMES = frozenset(
