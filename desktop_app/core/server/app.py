@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.inference import gbnf_check, grammars
 from desktop_app.core.inference.engine import Engine
+from desktop_app.core.inference.logprobs import ScoredToken
 from desktop_app.core.server import access, embeddings, guard
 from desktop_app.core.server.api_types import (
     ChatCompletionRequest,
@@ -47,7 +48,14 @@ from desktop_app.core.server.api_types import (
     _Generation,
     error_body,
 )
-from desktop_app.core.server.generation import Choice, Served, chat_job, completion_job
+from desktop_app.core.server.generation import (
+    Choice,
+    Served,
+    chat_job,
+    chat_logprobs,
+    completion_job,
+    completion_logprobs,
+)
 from desktop_app.core.server.model_access import ModelAccess, ModelNotFoundError, find_model
 from desktop_app.core.server.request_log import RequestLog, RequestRecord
 from desktop_app.core.settings import SamplingSettings
@@ -175,7 +183,7 @@ async def _wait_watching(request: Request, future: Future[Any], cancel: CancelTo
             cancel.cancel()
 
 
-Piece = tuple[int, str]  # (choice index, text)
+Piece = tuple[int, str, list[ScoredToken]]  # (choice index, text, its tokens scored when asked)
 
 
 async def _first_piece(request: Request, handoff: _Handoff, cancel: CancelToken) -> Piece | None:
@@ -203,8 +211,12 @@ class _Handoff:
         except RuntimeError:  # the loop is closed: the server is shutting down
             pass
 
-    def emit(self, index: int, text: str) -> None:
-        self.put((index, text))
+    def emit(self, index: int, text: str, scored: Sequence[ScoredToken] = ()) -> None:
+        self.put((index, text, list(scored)))
+
+
+def _ignore(index: int, text: str, scored: Sequence[ScoredToken] = ()) -> None:
+    pass
 
 
 def _sse(data: dict[str, Any] | str) -> str:
@@ -328,8 +340,6 @@ def create_app(
         conversation = body.conversation()
         tools = body.tool_request()
         top_n = body.top_logprobs_wanted()
-        if top_n is not None and body.stream:
-            raise HearthError("Log-probabilities come with answers that are not streamed: send stream: false.")
         config = defaults()
         sampling = _sampling(body, config.sampling, body.token_limit())
         schema = body.response_format.schema_to_follow() if body.response_format else None
@@ -370,8 +380,6 @@ def create_app(
         body.refuse_unsupported()
         prompts = body.prompts()
         top_n = body.top_logprobs_wanted()
-        if top_n is not None and body.stream:
-            raise HearthError("Log-probabilities come with answers that are not streamed: send stream: false.")
         config = defaults()
         # OpenAI's default for plain completions is 16 tokens.
         sampling = _sampling(body, config.sampling, 16 if body.max_tokens is None else body.max_tokens)
@@ -404,7 +412,7 @@ def create_app(
 
     async def _generate(request: Request, record: RequestRecord, body: _Generation, kind: str, make_job: Any) -> Any:
         handoff = _Handoff()
-        job = make_job(handoff.emit if body.stream else (lambda _index, _text: None))
+        job = make_job(handoff.emit if body.stream else _ignore)
         future = models.submit(body.model, job, record.cancel)
         request_log.record_generation(record, future)
         future.add_done_callback(lambda _f: handoff.put(None))
@@ -437,13 +445,29 @@ def create_app(
     ) -> AsyncIterator[str]:
         object_name = "chat.completion.chunk" if kind == "chat" else "text_completion"
 
-        def chunk(index: int, delta: dict[str, Any] | None, text: str | None, finish: str | None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        scoring = body.top_logprobs_wanted() is not None
+        offsets: dict[int, int] = {}
+
+        def logprobs(index: int, text: str, scored: list[ScoredToken]) -> dict[str, Any] | None:
+            if not scoring:
+                return None
+            start = offsets.get(index, 0)
+            offsets[index] = start + len(text)
+            return chat_logprobs(scored) if kind == "chat" else completion_logprobs(scored, start)
+
+        def chunk(
+            index: int,
+            delta: dict[str, Any] | None,
+            text: str | None,
+            finish: str | None,
+            extra: dict[str, Any] | None = None,
+            scores: dict[str, Any] | None = None,
+        ) -> dict[str, Any]:
             if kind == "chat":
                 choice: dict[str, Any] = {"index": index, "delta": delta or {}, "finish_reason": finish,
-                                          "logprobs": None}  # fmt: skip
+                                          "logprobs": scores}  # fmt: skip
             else:
-                choice = {"index": index, "text": text or "", "finish_reason": finish, "logprobs": None}
+                choice = {"index": index, "text": text or "", "finish_reason": finish, "logprobs": scores}
             data = {"id": record.response_id, "object": object_name, "created": created, "model": record.model,
                     "choices": [choice]}  # fmt: skip
             data.update(extra or {})
@@ -453,11 +477,11 @@ def create_app(
         try:
             piece = first
             while piece is not None:
-                index, text = piece
+                index, text, scored = piece
                 if kind == "chat" and index not in started:
                     started.add(index)
                     yield _sse(chunk(index, {"role": "assistant", "content": ""}, None, None))
-                yield _sse(chunk(index, {"content": text}, text, None))
+                yield _sse(chunk(index, {"content": text}, text, None, scores=logprobs(index, text, scored)))
                 piece = await handoff.queue.get()
             try:
                 served = future.result()

@@ -17,7 +17,7 @@ import codecs
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
@@ -27,8 +27,13 @@ from desktop_app.core.inference.stop_text import StopText
 from desktop_app.core.server import tools as tool_calls
 from desktop_app.core.settings import SamplingSettings
 
-Emit = Callable[[int, str], None]
 SEED_RANGE = 2**31
+
+
+class Emit(Protocol):
+    """Hands streamed text to the API: the choice's index, the text, the tokens scored for it."""
+
+    def __call__(self, index: int, text: str, scored: Sequence[ScoredToken] = ()) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,10 @@ def _run(
     return dataclasses.replace(reply, text="".join(sent))
 
 
+def _silent(index: int, text: str, scored: Sequence[ScoredToken] = ()) -> None:
+    pass
+
+
 def _linked(cancel: CancelToken) -> CancelToken:
     """A token for the generation itself: the client's cancel, or a stop string reached."""
     generation = CancelToken()
@@ -136,16 +145,24 @@ def _generate(
     dropped: int = 0,
 ) -> tuple[Reply, list[ScoredToken]]:
     generation = _linked(cancel)
-    scored: list[ScoredToken] = []
+    found: list[ScoredToken] = []
     items: Iterator[Any]
+    sent = 0
+
+    def with_scores(index: int, text: str, scored: Sequence[ScoredToken] = ()) -> None:
+        nonlocal sent  # each piece goes with the tokens scored since the one before
+        emit(index, text, found[sent:])
+        sent = len(found)
+
     if top_n is None:
         items = engine.stream_tokens(tokens, sampling, generation, max_new, dropped, grammar=grammar)
     else:
-        items = _as_text(engine.stream_scored(tokens, sampling, generation, max_new, top_n, grammar), scored)
-    reply = _run(items, stops, generation, cancel, emit, index)
+        items = _as_text(engine.stream_scored(tokens, sampling, generation, max_new, top_n, grammar), found)
+    reply = _run(items, stops, generation, cancel, emit if top_n is None else with_scores, index)
+    scored: list[ScoredToken] = []
     if top_n is not None:  # the tokens whose text the client got (a stop string cut the rest)
         kept, length = [], 0
-        for token in scored:
+        for token in found:
             if length >= len(reply.text.encode("utf-8")):
                 break
             kept.append(token)
@@ -218,7 +235,7 @@ def chat_job(
         choices = []
         for index in range(n):
             choice_sampling = dataclasses.replace(sampling, seed=choice_seed(sampling.seed, index))
-            quiet: Emit = (lambda _i, _t: None) if tools is not None else emit  # calls are sent whole
+            quiet: Emit = _silent if tools is not None else emit  # calls are sent whole
             reply, scored = _generate(engine, tokens, choice_sampling, max_new, constraint, stops, cancel, quiet,
                                       index, top_n, dropped)  # fmt: skip
             calls = tool_calls.parse_calls(reply.text, tools, native) if tools is not None else None

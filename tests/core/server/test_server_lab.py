@@ -91,6 +91,18 @@ def test_chat_log_probabilities(client: openai.OpenAI, hearth_server: Any) -> No
         assert token.logprob == best.logprob  # temperature 0: each token is the most likely one
         assert bytes(token.bytes or []).decode("utf-8", "replace") == token.token
 
+    stream = client.chat.completions.create(
+        model=hearth_server.model_id, messages=[{"role": "user", "content": "Name a fruit."}],
+        max_tokens=6, temperature=0, logprobs=True, top_logprobs=3, stream=True,
+    )  # fmt: skip
+    text, tokens = "", []
+    for chunk in stream:
+        for part in chunk.choices:
+            text += part.delta.content or ""
+            tokens += part.logprobs.content if part.logprobs and part.logprobs.content else []
+    assert text == choice.message.content  # the same answer, streamed, each piece with its tokens
+    assert [t.logprob for t in tokens] == [t.logprob for t in content]
+
 
 def test_completions_echo_and_logprobs_in_the_openai_shape(client: openai.OpenAI, hearth_server: Any) -> None:
     prompt = "The capital of France is"
