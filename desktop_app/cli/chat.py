@@ -10,7 +10,8 @@ from desktop_app.cli.output import print_json, stream_to_stdout
 from desktop_app.core import settings
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.conversations.chat import make_provenance
-from desktop_app.core.inference.engine import Engine, Message, Reply
+from desktop_app.core.inference.engine import Message, Reply
+from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models import library
 from desktop_app.core.models.fingerprint import cached_sha256
 
@@ -52,7 +53,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     path = library.resolve(args.model, config.extra_model_paths)
     load, sampling = config.load, config.sampling
     system = config.system_prompt if args.system is None else args.system
-    engine = Engine()
+    engine = EngineProcess()
     model = engine.load(path, load)
     if model.template.continuation:  # said as the window says it, but on stderr (stdout is the reply)
         print(f"hearth: {BASE_MODEL_NOTE}", file=sys.stderr)
