@@ -28,6 +28,8 @@ class _Message(Protocol):  # the engine's Message (not imported: the engine impo
 Message = TypeVar("Message", bound=_Message)
 
 CHECK_EVERY = 256  # messages counted between looks at the cancel token
+SURELY_TOO_LONG = 1.25  # texts alone this much over the budget: the whole cannot fit, not rendered
+MARKUP_SAMPLE = 16  # latest messages rendered to measure the template's markup per message
 
 
 def cut_points(rest: Sequence[Message]) -> list[int]:
@@ -60,20 +62,28 @@ def fit_conversation(
             raise Cancelled
         return tokenize_chat(system + rest[cuts[k] :])
 
-    tokens = render(0)
-    if len(tokens) <= budget:
-        return tokens, 0
     last = len(cuts) - 1
-    if last == 0:
-        raise _too_long(len(tokens), n_ctx)
-
-    # Each message's share of the prompt: its text's tokens plus the template's average markup.
-    sizes = []
+    sizes = []  # each message's own text in tokens
     for i, message in enumerate(messages):
         if i % CHECK_EVERY == 0 and cancel.cancelled:
             raise Cancelled
         sizes.append(count_tokens(message.content))
-    markup = max(0.0, (len(tokens) - sum(sizes)) / len(messages))
+    if sum(sizes) <= SURELY_TOO_LONG * budget + 64:
+        tokens = render(0)  # it may well fit whole: the usual case, one render
+        if len(tokens) <= budget:
+            return tokens, 0
+        if last == 0:
+            raise _too_long(len(tokens), n_ctx)
+        markup = max(0.0, (len(tokens) - sum(sizes)) / len(messages))
+    else:
+        # Far too long to fit whole (a long pasted history): rendering all of it costs more than
+        # everything else here, so the template's markup is measured on the latest messages only.
+        sample = system + rest[-min(len(rest), MARKUP_SAMPLE) :]
+        written = len(tokenize_chat(sample))
+        markup = max(0.0, (written - sum(sizes[: len(system)]) - sum(sizes[-(len(sample) - len(system)) :]))
+                     / len(sample))  # fmt: skip
+        if last == 0:
+            raise _too_long(len(render(0)), n_ctx)
     shares = [size + markup for size in sizes[len(system) :]]
     kept = float(sum(sizes[: len(system)]) + markup * len(system))
     tail = [0.0] * (len(rest) + 1)
