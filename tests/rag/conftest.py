@@ -125,6 +125,17 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ocr_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Scanned pages recognised once per session (rag/ocr.py keys them by content): the
+    corpus's scan.pdf is read by every test that indexes the corpus."""
+    import os
+
+    path = tmp_path_factory.mktemp("ocr-cache")
+    os.environ["HEARTH_OCR_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def corpus_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus-template") / "corpus")

@@ -133,6 +133,7 @@ def test_ocr_switched_off_per_collection(tmp_path: Path, embedder: Any) -> None:
 def test_recognising_resumes_after_a_stop_without_reading_a_page_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("HEARTH_OCR_CACHE", str(tmp_path / "ocr-cache"))  # this test's own, to count reads
     path = write_scanned_pdf(tmp_path / "scan.pdf", SCANS)
     read: list[int] = []
     real = ocr.recognise_image
