@@ -26,16 +26,16 @@ DPI = 300
 PAGE_MM = (210.0, 50.0)  # a strip of an A4 page: few pixels to recognise, quick tests
 
 
-def scan_image(lines: list[str]) -> Any:
-    from PIL import Image, ImageDraw, ImageFont
+def scan_image(lines: list[str], size: int = 46, blur: float = 0) -> Any:
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
     width, height = (round(mm / 25.4 * DPI) for mm in PAGE_MM)
     image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(_font(), 46)  # about 11 pt at 300 dpi
+    font = ImageFont.truetype(_font(), size)  # 46: about 11 pt at 300 dpi
     for i, line in enumerate(lines):
         draw.text((150, 120 + i * 90), line, fill=0, font=font)
-    return image
+    return image.filter(ImageFilter.GaussianBlur(blur)) if blur else image
 
 
 def _font() -> str:
@@ -50,14 +50,16 @@ def _font() -> str:
     return found[0]
 
 
-def write_scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
-    """A PDF whose pages are pictures of text only (no text layer)."""
+def write_scanned_pdf(path: Path, pages: list[list[str]], blurred: tuple[int, ...] = ()) -> Path:
+    """A PDF whose pages are pictures of text only (no text layer); pages in ``blurred`` (1-based)
+    are small and out of focus, a scan hard to read."""
     from fpdf import FPDF
 
     pdf = FPDF(unit="mm", format=PAGE_MM)
     for i, lines in enumerate(pages):
         image_path = path.with_name(f"{path.stem}-{i}.png")
-        scan_image(lines).save(image_path, dpi=(DPI, DPI))
+        image = scan_image(lines, 30, 4.6) if i + 1 in blurred else scan_image(lines)
+        image.save(image_path, dpi=(DPI, DPI))
         pdf.add_page()
         pdf.image(str(image_path), x=0, y=0, w=PAGE_MM[0], h=PAGE_MM[1])
         image_path.unlink()
@@ -161,3 +163,14 @@ def test_recognising_resumes_after_a_stop_without_reading_a_page_twice(
     (cache.folder / "2.json").write_text("{", encoding="utf-8")
     assert ocr.recognise_pdf_pages(path, [2])[0].text == pages[1].text
     assert read == [1, 2, 2]
+
+
+def test_a_page_recognised_poorly_is_reported(tmp_path: Path) -> None:
+    from desktop_app.core.rag.parsers import parse
+
+    path = write_scanned_pdf(tmp_path / "mixed.pdf", SCANS, blurred=(2,))
+    doc = parse(path, ocr.OcrRequest())
+    assert doc.ocr[1] >= 0.9 and doc.ocr.get(2, 0.0) < ocr.POOR_CONFIDENCE
+    notes = " ".join(doc.notes)
+    assert "read by text recognition (OCR)" in notes
+    assert "Page 2 was recognised poorly" in notes and "Page 1 was" not in notes
