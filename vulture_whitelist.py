@@ -118,3 +118,4 @@ limited_concat  # unused variable (desktop_app/core/inference/templates.py: call
 create_embeddings  # unused function (desktop_app/core/server/app.py: a FastAPI route)
 _._requires_eval  # unused attribute (desktop_app/core/inference/logprobs.py: read by llama-cpp-python's generate)
 param  # unused variable (desktop_app/core/server/api_types.py: a field of OpenAI's error shape, in the schema)
+ocr_cache  # unused function (tests/rag/conftest.py: an autouse pytest fixture)
