@@ -347,7 +347,6 @@ class QualityStats:
     ppl_ratio_unc: float | None = None
     kl_divergence: float | None = None
     kl_unc: float | None = None
-    kl_median: float | None = None
     kl_p99: float | None = None
     kl_p999: float | None = None
     kl_max: float | None = None
@@ -444,7 +443,6 @@ class Accumulator:
             ppl_ratio_unc=math.exp(log_ratio) * log_ratio_unc,
             kl_divergence=kl_mean,
             kl_unc=kl_unc,
-            kl_median=float(np.median(ordered)),
             kl_p99=percentile(ordered, 0.99),
             kl_p999=percentile(ordered, 0.999),
             kl_max=float(ordered[-1]),
