@@ -37,7 +37,10 @@ MIGRATIONS: list[tuple[str, Migration]] = []
 
 
 def migration(fn: Migration) -> Migration:
+    """Registers a migration. They run in the order of their numbers (mNNN_), wherever they sit in
+    this file: work on several features at once adds them out of order."""
     MIGRATIONS.append((fn.__name__, fn))
+    MIGRATIONS.sort(key=lambda item: item[0])
     return fn
 
 

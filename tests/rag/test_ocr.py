@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled
-from desktop_app.core.rag import ingest, ocr, retrieve
+from desktop_app.core.rag import ingest, ocr, ocr_switch, retrieve
 from desktop_app.core.rag.config import RagSettings
 from desktop_app.core.rag.pdf_render import render_page
 from desktop_app.core.rag.store import DocumentStore
@@ -121,13 +121,13 @@ def test_ocr_switched_off_per_collection(tmp_path: Path, embedder: Any) -> None:
     write_scanned_pdf(docs / "scan.pdf", SCANS[:1])
     store = DocumentStore()
     info = ingest.create_collection(store, "no-ocr", RagSettings())
-    assert ocr.ocr_enabled(store, info)
-    ocr.set_ocr_enabled(store, info, False)
+    assert ocr_switch.ocr_enabled(store, info)
+    ocr_switch.set_ocr_enabled(store, info, False)
     report = ingest.add_paths(store, "no-ocr", [docs])
     assert not report.indexed and "no text layer" in report.skipped[0].reason
-    assert not ocr.ocr_enabled(store, info)
+    assert not ocr_switch.ocr_enabled(store, info)
     # Switched on again: the scan, skipped before, is read at the next run.
-    ocr.set_ocr_enabled(store, info, True)
+    ocr_switch.set_ocr_enabled(store, info, True)
     report = ingest.index_collection(store, "no-ocr")
     assert [Path(p).name for p in report.indexed] == ["scan.pdf"]
 

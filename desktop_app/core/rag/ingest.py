@@ -34,7 +34,7 @@ from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.rag import config as rag_config
-from desktop_app.core.rag import embed_backends, ocr
+from desktop_app.core.rag import embed_backends, ocr, ocr_switch
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
@@ -433,7 +433,7 @@ class _Pipeline:
         self.write_error: BaseException | None = None
         self.emit_lock = threading.Lock()
         self.room: DiskRoom | None = None
-        self.ocr_on = ocr.ocr_enabled(store, info)  # scanned pages recognised (ocr.py), unless switched off
+        self.ocr_on = ocr_switch.ocr_enabled(store, info)  # scanned pages recognised (ocr.py), unless switched off
         self.ocr_note = ""
 
     # -- reader thread ---------------------------------------------------------------------------

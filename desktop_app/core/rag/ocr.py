@@ -9,7 +9,7 @@ file indexed again (another model, a rebuild) is not recognised again.
 
 A page whose mean confidence is below ``POOR_CONFIDENCE`` is still indexed, and reported in
 the file's notes as recognised poorly. OCR can be switched off per collection (a small
-options file next to the collection's vectors; see ``ocr_enabled``).
+options file next to the collection's vectors: ``ocr_switch``).
 """
 
 from __future__ import annotations
@@ -22,13 +22,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desktop_app.core.cancel import CancelToken
-
-if TYPE_CHECKING:
-    from desktop_app.core.rag.parsers import Block
-    from desktop_app.core.rag.store import CollectionInfo, DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +35,8 @@ CACHE_FORMAT = 1
 Box = tuple[float, float, float, float]  # left, top, right, bottom, as fractions of the page
 
 _ENGINE: Any = None
+# pdfium is not thread-safe: one lock for the recogniser's page renders and the document viewer's.
+PDFIUM_LOCK = threading.Lock()
 _ENGINE_LOCK = threading.Lock()  # one recognition at a time: the engine is not documented as thread-safe
 
 
@@ -131,9 +129,7 @@ def render_pdf_page(path: Path, page: int, dpi: int = DPI) -> Any:
     """A PDF page (1-based) as a PIL image at ``dpi``."""
     import pypdfium2 as pdfium
 
-    from desktop_app.core.rag.pdf_render import _LOCK  # pdfium is not thread-safe: the viewer's lock
-
-    with _LOCK:
+    with PDFIUM_LOCK:
         document = pdfium.PdfDocument(str(path))
         try:
             bitmap = document[page - 1].render(scale=dpi / 72)
@@ -233,35 +229,6 @@ def passage_boxes(result: OcrPage, passage: str) -> list[Box]:
     return boxes
 
 
-# -- the per-collection switch ------------------------------------------------------------------------
-
-
-def _options_file(store: DocumentStore, info: CollectionInfo) -> Path:
-    return store.chroma_path / "hearth-options" / f"{info.store_name}.json"
-
-
-def ocr_enabled(store: DocumentStore, info: CollectionInfo) -> bool:
-    """Whether scanned pages of this collection are recognised (on unless switched off)."""
-    try:
-        data = json.loads(_options_file(store, info).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    return bool(data.get("ocr", True)) if isinstance(data, dict) else True
-
-
-def set_ocr_enabled(store: DocumentStore, info: CollectionInfo, enabled: bool) -> None:
-    """Switches recognition on or off for the collection. Switched on, the scans skipped for
-    having no text layer are forgotten, so the next indexing run reads them."""
-    target = _options_file(store, info)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"ocr": enabled}), encoding="utf-8")
-    os.replace(tmp, target)
-    if enabled:
-        scans = [f.path for f in store.files(info, "skipped") if "no text layer" in f.reason]
-        store.remove_files(info, scans)
-
-
 def _page_list(pages: Sequence[int]) -> str:
     shown = ", ".join(map(str, pages[:10]))
     return shown + (f" and {len(pages) - 10} more" if len(pages) > 10 else "")
@@ -269,11 +236,11 @@ def _page_list(pages: Sequence[int]) -> str:
 
 def recognise_blocks(
     path: Path, blank: dict[int, tuple[str | None, str]], request: OcrRequest
-) -> tuple[list[Block], dict[int, float], list[str]]:
-    """Blocks of text for the PDF's pages without a text layer (page -> (label, heading)), the
-    confidence of each page read, and notes for the file's report. Raises Cancelled."""
+) -> tuple[list[OcrPage], dict[int, float], list[str]]:
+    """The recognised pages among the PDF's pages without a text layer (page -> (label, heading)),
+    the confidence of each page read, and notes for the file's report. Raises Cancelled. (The parser
+    makes the pages its blocks: this module imports no parser, so rag has no import cycle.)"""
     from desktop_app.core.errors import Cancelled
-    from desktop_app.core.rag.parsers import Block
 
     if not available():
         return [], {}, ["Pages without a text layer were left out: text recognition (OCR) is not installed."]
@@ -285,13 +252,12 @@ def recognise_blocks(
     except Exception as exc:  # a recogniser failure loses these pages, not the file
         log.info("OCR of %s failed", path, exc_info=True)
         return [], {}, [f"Pages {_page_list(pages)} could not be recognised ({str(exc).splitlines()[0][:120]})."]
-    blocks = []
+    read = []
     confidence: dict[int, float] = {}
     for result in results:
         if not result.lines:
             continue
-        label, heading = blank[result.page]
-        blocks.append(Block(result.text, page=result.page, page_label=label, headings=[(0, heading)]))
+        read.append(result)
         confidence[result.page] = round(result.confidence, 3)
     notes = []
     if confidence:
@@ -306,4 +272,4 @@ def recognise_blocks(
             f"{'Page' if len(poor) == 1 else 'Pages'} {_page_list(poor)} {'was' if len(poor) == 1 else 'were'}"
             " recognised poorly (confidence below 80%): the text found there may be wrong."
         )
-    return blocks, confidence, notes
+    return read, confidence, notes

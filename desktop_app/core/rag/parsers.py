@@ -645,8 +645,11 @@ def _parse_pdf(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     if ocr is not None and blank:
         from desktop_app.core.rag.ocr import recognise_blocks
 
-        ocr_blocks, recognised, ocr_notes = recognise_blocks(path, blank, ocr)
-        blocks = sorted(blocks + ocr_blocks, key=lambda b: b.page or 0)
+        ocr_pages, recognised, ocr_notes = recognise_blocks(path, blank, ocr)
+        for result in ocr_pages:
+            label, heading = blank[result.page]
+            blocks.append(Block(result.text, page=result.page, page_label=label, headings=[(0, heading)]))
+        blocks.sort(key=lambda b: b.page or 0)
         empty_pages -= len(recognised)
         notes.extend(ocr_notes)
     if not blocks:

@@ -9,7 +9,6 @@ is imported on first use, like the other heavy libraries.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.locate import find_words
+from desktop_app.core.rag.ocr import PDFIUM_LOCK
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom, in the image's pixels
 
 MAX_SCALE = 4.0
-_LOCK = threading.Lock()
 
 
 @dataclass
@@ -52,7 +51,7 @@ def render_page(path: str | Path, page: int, passages: Sequence[str] = (), width
     of ``passages`` found on it. Raises HearthError when the file cannot be shown."""
     import pypdfium2 as pdfium
 
-    with _LOCK:
+    with PDFIUM_LOCK:
         try:
             document = pdfium.PdfDocument(str(path))
         except (pdfium.PdfiumError, OSError) as exc:
