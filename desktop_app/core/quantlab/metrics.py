@@ -7,8 +7,9 @@ Windows: the text's tokens (BOS first when the model adds one) are cut into cons
 only whole windows count; the second half of each window is scored, so every scored token has at
 least half a window of context.
 
-The reference's distributions are computed once and kept on disk, memory-mapped
-(:class:`ReferenceStore`), then read back for each variant. By default they are kept whole, in
+The reference's distributions are computed once and kept on disk, written and read a block of
+positions at a time with plain file I/O (:class:`ReferenceStore`), then read back for each variant.
+By default they are kept whole, in
 llama.cpp's own 16-bit form (per position: a scale and an offset, then each token's log-probability
 as a 16-bit step within 32 nats of the most likely token — llama.cpp keeps 16), so the KL divergence is exact for any
 vocabulary and text length (llama-perplexity --kl-divergence's figure leaves out the tokens below e^-16, about
@@ -182,22 +183,52 @@ def full_store_bytes(n_positions: int, n_vocab: int) -> int:
     return n_positions * (n_vocab * 2 + 12)  # 16-bit steps, scale, offset, argmax
 
 
-class ReferenceStore:
-    """The reference's distributions at every scored position, in a folder of .npy files.
+class DiskArray:
+    """Rows of a 2-D array in a raw file, read and written a block at a time with plain file I/O.
 
-    Written by the reference's child process, read (memory-mapped) by each variant's, a block of
-    positions at a time: memory does not grow with the text.
+    Not memory-mapped: pages of a mapping stay resident (and count as the process's memory) once
+    touched, so a mapped reference grew the lab's peak memory with the text."""
+
+    def __init__(self, path: Path, dtype: Any, width: int) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.width = width
+        self._row_bytes = self.dtype.itemsize * width
+
+    def create(self, n_rows: int) -> DiskArray:
+        with open(self.path, "wb") as f:
+            f.truncate(n_rows * self._row_bytes)  # sparse until written
+        return self
+
+    def write(self, start: int, block: npt.NDArray[Any]) -> None:
+        data = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.width)
+        with open(self.path, "r+b") as f:
+            f.seek(start * self._row_bytes)
+            f.write(data.tobytes())
+
+    def read(self, start: int, stop: int) -> npt.NDArray[Any]:
+        count = (stop - start) * self.width
+        rows = np.fromfile(self.path, dtype=self.dtype, count=count, offset=start * self._row_bytes)
+        return rows.reshape(stop - start, self.width)
+
+
+class ReferenceStore:
+    """The reference's distributions at every scored position, in a folder of raw files.
+
+    Written by the reference's child process, read by each variant's, a block of positions at a
+    time: memory does not grow with the text.
     """
 
     def __init__(self, folder: Path, meta: StoreMeta) -> None:
         self.folder = folder
         self.meta = meta
-        self._argmax: IntArray | None = None
-        self._nll: npt.NDArray[np.float64] | None = None
-        self._steps: npt.NDArray[np.uint16] | None = None
-        self._scale: FloatArray | None = None
-        self._idx: IntArray | None = None
-        self._lp: FloatArray | None = None
+        full = meta.method == "full"
+        self._argmax = DiskArray(folder / "argmax.i32", np.int32, 1)
+        self._nll = DiskArray(folder / "nll.f64", np.float64, 1)
+        self._steps = DiskArray(folder / "steps.u16", np.uint16, meta.n_vocab) if full else None
+        self._scale = DiskArray(folder / "scale.f32", np.float32, 2) if full else None
+        self._idx = None if full else DiskArray(folder / "topk_idx.i32", np.int32, meta.k)
+        self._lp = None if full else DiskArray(folder / "topk_lp.f32", np.float32, meta.k)
 
     @staticmethod
     def choose(n_positions: int, n_vocab: int, top_k_setting: int = 0, free_bytes: int | None = None) -> StoreMeta:
@@ -214,38 +245,18 @@ class ReferenceStore:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "meta.json").write_text(json.dumps(asdict(meta)), encoding="utf-8")
         store = cls(folder, meta)
-        n = meta.n_positions
-
-        def array(name: str, dtype: type, shape: tuple[int, ...]) -> Any:
-            return np.lib.format.open_memmap(folder / name, mode="w+", dtype=dtype, shape=shape)
-
-        store._argmax = array("argmax.npy", np.int32, (n,))
-        store._nll = array("nll.npy", np.float64, (n,))
-        if meta.method == "full":
-            store._steps = array("steps.npy", np.uint16, (n, meta.n_vocab))
-            store._scale = array("scale.npy", np.float32, (n, 2))
-        else:
-            store._idx = array("topk_idx.npy", np.int32, (n, meta.k))
-            store._lp = array("topk_lp.npy", np.float32, (n, meta.k))
+        for array in (store._argmax, store._nll, store._steps, store._scale, store._idx, store._lp):
+            if array is not None:
+                array.create(meta.n_positions)
         return store
 
     @classmethod
     def open(cls, folder: Path) -> ReferenceStore:
         meta = StoreMeta(**json.loads((folder / "meta.json").read_text(encoding="utf-8")))
-        store = cls(folder, meta)
-        store._argmax = np.load(folder / "argmax.npy", mmap_mode="r")
-        store._nll = np.load(folder / "nll.npy", mmap_mode="r")
-        if meta.method == "full":
-            store._steps = np.load(folder / "steps.npy", mmap_mode="r")
-            store._scale = np.load(folder / "scale.npy", mmap_mode="r")
-        else:
-            store._idx = np.load(folder / "topk_idx.npy", mmap_mode="r")
-            store._lp = np.load(folder / "topk_lp.npy", mmap_mode="r")
-        return store
+        return cls(folder, meta)
 
     def write(self, start: int, logits: npt.NDArray[np.floating], targets: Sequence[int]) -> npt.NDArray[np.float64]:
         """Stores the reference's rows for positions start...; returns their negative log-likelihoods."""
-        assert self._argmax is not None and self._nll is not None
         nll_all = np.empty(len(targets), dtype=np.float64)
         for lo in range(0, len(targets), BLOCK_ROWS):
             hi = min(lo + BLOCK_ROWS, len(targets))
@@ -253,46 +264,42 @@ class ReferenceStore:
             logprobs = log_softmax(rows)
             nll = token_nll(logprobs, targets[lo:hi])
             nll_all[lo:hi] = nll
-            a, b = start + lo, start + hi
-            self._nll[a:b] = nll
+            a = start + lo
+            self._nll.write(a, nll)
             if self._steps is not None and self._scale is not None:
                 steps, scale, offset = quantize_log_probs(rows)
-                self._steps[a:b] = steps
-                self._scale[a:b, 0] = scale
-                self._scale[a:b, 1] = offset
-                self._argmax[a:b] = steps.argmax(axis=-1)  # as llama-perplexity reads it back
+                self._steps.write(a, steps)
+                self._scale.write(a, np.stack([scale, offset], axis=1))
+                self._argmax.write(a, steps.argmax(axis=-1))  # as llama-perplexity reads it back
             else:
                 assert self._idx is not None and self._lp is not None
-                self._argmax[a:b] = logprobs.argmax(axis=-1)
+                self._argmax.write(a, logprobs.argmax(axis=-1))
                 idx, lp = top_k(logprobs, self.meta.k)
-                self._idx[a:b] = idx
-                self._lp[a:b] = lp
+                self._idx.write(a, idx)
+                self._lp.write(a, lp)
         return nll_all
 
     def flush(self) -> None:
-        for array in (self._argmax, self._nll, self._steps, self._scale, self._idx, self._lp):
-            if isinstance(array, np.memmap):
-                array.flush()
+        """Nothing is buffered: every block is written when it is given (kept for the callers)."""
 
     def compare(self, start: int, logits: npt.NDArray[np.floating], targets: Sequence[int], acc: Accumulator) -> None:
         """Adds the variant's rows for positions start... (raw logits) against the stored reference."""
-        assert self._argmax is not None and self._nll is not None
         for lo in range(0, len(targets), BLOCK_ROWS):
             hi = min(lo + BLOCK_ROWS, len(targets))
             a, b = start + lo, start + hi
             logprobs = log_softmax(np.asarray(logits[lo:hi], dtype=np.float32))
             nll = token_nll(logprobs, targets[lo:hi])
-            same = np.asarray(self._argmax[a:b]) == logprobs.argmax(axis=-1)
+            same = self._argmax.read(a, b)[:, 0] == logprobs.argmax(axis=-1)
             if self._steps is not None and self._scale is not None:
-                scale = np.asarray(self._scale[a:b])
-                base = dequantize_log_probs(np.asarray(self._steps[a:b]), scale[:, 0], scale[:, 1])
+                scale = self._scale.read(a, b)
+                base = dequantize_log_probs(self._steps.read(a, b), scale[:, 0], scale[:, 1])
                 kl = kl_from_quantized(base, logprobs)
                 rows = np.arange(hi - lo)
                 nll_base = -base[rows, np.asarray(targets[lo:hi], dtype=np.int64)].astype(np.float64)
             else:
                 assert self._idx is not None and self._lp is not None
-                kl = kl_top_k(np.asarray(self._idx[a:b]), np.asarray(self._lp[a:b]), logprobs)
-                nll_base = np.asarray(self._nll[a:b], dtype=np.float64)
+                kl = kl_top_k(self._idx.read(a, b), self._lp.read(a, b), logprobs)
+                nll_base = self._nll.read(a, b)[:, 0]
             acc.add(nll, kl, same, nll_base)
 
     @property
