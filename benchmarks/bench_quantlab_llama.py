@@ -2,7 +2,7 @@
 
 * figures: perplexity (±), KL divergence (±), top-1 agreement from both tools; they should agree to
   the printed digits (the lab's KL divergence sums the whole vocabulary, llama-perplexity leaves out
-  tokens below e^-16: the lab's may read ~0.1% higher);
+  tokens below e^-16: the two differ by ~0.1%);
 * time: the lab measuring the reference and one variant (one short speed round) against
   ``llama-perplexity --kl-divergence-base`` on the reference then ``--kl-divergence`` on the variant;
   target ratio ≤ 1.2;

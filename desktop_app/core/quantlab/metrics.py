@@ -12,8 +12,8 @@ positions at a time with plain file I/O (:class:`ReferenceStore`), then read bac
 By default they are kept whole, in
 llama.cpp's own 16-bit form (per position: a scale and an offset, then each token's log-probability
 as a 16-bit step within 32 nats of the most likely token — llama.cpp keeps 16), so the KL divergence is exact for any
-vocabulary and text length (llama-perplexity --kl-divergence's figure leaves out the tokens below e^-16, about
-0.1% of it on a small Q4 model; its other figures are the same). Only when the user asks
+vocabulary and text length (llama-perplexity --kl-divergence's figure, from its 16-nat form that skips the
+tokens below e^-16, reads about 0.1% off on a small Q4 model; its other figures are the same). Only when the user asks
 (or the disk cannot hold the full distributions) are just each position's top-K log-probabilities
 kept; the KL divergence is then computed between the two distributions coarsened to K+1 outcomes
 (the reference's top K tokens, and "any other token"), which by the data-processing inequality never
@@ -38,8 +38,8 @@ IntArray = npt.NDArray[np.int32]
 DEFAULT_TOP_K = 256
 DISK_MARGIN_BYTES = 256 * 1024 * 1024  # left free on the disk after the reference's distributions
 # Nats below the most likely token that the 16-bit form resolves. llama.cpp's base file resolves 16 and
-# its KL sum skips tokens below e^-16; on SmolLM2 Q4_0 that left out ~0.1% of the KL divergence (the
-# tail of a 49k vocabulary), so the lab keeps 32 (a step of 0.0005 nats) and sums every token.
+# its KL sum skips tokens below e^-16; on SmolLM2 Q4_0 that put the KL divergence ~0.1% off the exact value
+# (the tail of a 49k vocabulary), so the lab keeps 32 (a step of 0.0005 nats) and sums every token.
 LOG_PROB_RANGE = 32.0
 BLOCK_ROWS = 64  # positions handled at once: memory stays bounded for a 262k vocabulary
 
