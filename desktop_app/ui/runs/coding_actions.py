@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import shiboken6
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QDialog, QPushButton, QWidget
 
-from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.storage import RunStore
+from desktop_app.ui.runs.run_windows import show_run_window
 
 
 class CodingActions(QObject):
@@ -42,30 +41,7 @@ class CodingActions(QObject):
         self.buttons = [self.code_button, self.agreement_button, self.review_button]
 
     def _show(self, kind: str, make: Callable[[int], QDialog]) -> QDialog | None:
-        run_id = self.selected()
-        if run_id is None:
-            return None
-        old = self.open_windows.get(kind)
-        if old is not None and not shiboken6.isValid(old):  # closed, and deleted with it
-            old = None
-        if old is not None and old.property("run_id") == run_id and old.isVisible():
-            old.raise_()
-            old.activateWindow()
-            return old
-        if old is not None:
-            old.close()
-        try:
-            dialog = make(run_id)
-        except HearthError as exc:
-            from PySide6.QtWidgets import QMessageBox
-
-            QMessageBox.warning(self.window, "Cannot open", f"{exc.message}\n\n{exc.hint}".strip())
-            return None
-        dialog.setProperty("run_id", run_id)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.open_windows[kind] = dialog
-        dialog.show()
-        return dialog
+        return show_run_window(self.open_windows, kind, self.selected(), self.window, make)
 
     def open_coding(self) -> QDialog | None:
         from desktop_app.ui.runs.coding_view import CodingDialog

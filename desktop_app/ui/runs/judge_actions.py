@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import shiboken6
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QComboBox, QDialog, QMessageBox, QPushButton, QWidget
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QComboBox, QDialog, QPushButton, QWidget
 
-from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.ui.runs.judge_dialog import Submit, WithModel
+from desktop_app.ui.runs.run_windows import show_run_window
 
 
 class JudgeActions(QObject):
@@ -51,25 +50,7 @@ class JudgeActions(QObject):
         self.buttons = [self.judge_button, self.blind_button, self.methods_button]
 
     def _show(self, kind: str, make: Callable[[int], QDialog]) -> QDialog | None:
-        run_id = self.selected()
-        if run_id is None:
-            return None
-        old = self.open_windows.get(kind)
-        if old is not None and shiboken6.isValid(old) and old.isVisible():
-            if old.property("run_id") == run_id:
-                old.raise_()
-                old.activateWindow()
-                return old
-            old.close()
-        try:
-            dialog = make(run_id)
-        except HearthError as exc:
-            QMessageBox.warning(self.window, "Cannot open", f"{exc.message}\n\n{exc.hint}".strip())
-            return None
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.open_windows[kind] = dialog
-        dialog.show()
-        return dialog
+        return show_run_window(self.open_windows, kind, self.selected(), self.window, make)
 
     def open_judge(self) -> QDialog | None:
         from desktop_app.ui.runs.judge_dialog import JudgeDialog
