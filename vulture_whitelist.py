@@ -1,6 +1,7 @@
 """Names vulture cannot see used: Qt overrides and slots, dataclass fields read through asdict, migrations
 found by name, pytest fixtures. Regenerate with `.venv/bin/vulture --make-whitelist > vulture_whitelist.py`
 after removing what is really dead (see [tool.vulture] in pyproject.toml)."""
+
 # ruff: noqa
 _.HUGGINGFACE_CO_URL_TEMPLATE  # unused attribute (benchmarks/bench_downloads.py:69)
 m001_conversations  # unused function (desktop_app/core/db.py:24)
@@ -35,8 +36,8 @@ _._skip_depth  # unused attribute (desktop_app/core/rag/parsers.py:366)
 _.handle_starttag  # unused method (desktop_app/core/rag/parsers.py:372)
 _.handle_endtag  # unused method (desktop_app/core/rag/parsers.py:400)
 _.handle_data  # unused method (desktop_app/core/rag/parsers.py:418)
-a_correct  # unused variable (desktop_app/core/runs/compare.py:27)
-b_correct  # unused variable (desktop_app/core/runs/compare.py:28)
+a_correct  # unused variable (desktop_app/core/runs/paired.py:27)
+b_correct  # unused variable (desktop_app/core/runs/paired.py:28)
 _.preview  # unused method (desktop_app/core/runs/datasets.py:70)
 original_error  # unused variable (desktop_app/core/runs/replay.py:28)
 replay_error  # unused variable (desktop_app/core/runs/replay.py:29)

@@ -103,7 +103,7 @@ def _runs(path: Path, folder: Path) -> dict[str, Any]:
     from desktop_app.core.inference import grammars
     from desktop_app.core.inference.engine_process import EngineProcess
     from desktop_app.core.runs import runner
-    from desktop_app.core.runs.backends import LocalBackend
+    from desktop_app.core.runs.generators import LocalGenerator
     from desktop_app.core.runs.storage import RunStore
     from desktop_app.core.runs.tasks import Task, build_messages, run_sampling
     from desktop_app.core.settings import LoadSettings
@@ -118,7 +118,7 @@ def _runs(path: Path, folder: Path) -> dict[str, Any]:
     prompts = [engine.tokenize_chat(build_messages(plan.task, row)) for _i, row in plan.dataset.rows()]
     gbnf = grammars.labels(LABELS)
     store = RunStore()
-    backend = LocalBackend(engine, "bench")
+    backend = LocalGenerator(engine, "bench")
     _hearth(plan, backend, store)  # warm-up
     _plain_loop(direct, prompts, gbnf)
     rates: dict[str, list[float]] = {"process": [], "plain": []}

@@ -74,7 +74,7 @@ def _indexing(root: Path, n_files: int, rounds: int) -> dict[str, Any]:
 
     from desktop_app.core.rag import embed_backends, embed_onnx, ingest
     from desktop_app.core.rag.chunking import chunk_document
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.embedder import get_embedder
     from desktop_app.core.rag.parsers import parse
     from desktop_app.core.rag.store import DocumentStore
@@ -162,7 +162,7 @@ def _latency(root: Path, n_chunks: int) -> dict[str, Any]:
 
     from desktop_app.core.rag import ingest, retrieve
     from desktop_app.core.rag.chunking import Chunk
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.embedder import get_embedder
     from desktop_app.core.rag.store import DocumentStore, FileRecord
 

@@ -73,7 +73,7 @@ def _open(root: Path) -> Any:
 def first_query(root: Path) -> dict[str, float]:
     """In a new process: the embedding model loaded, then the first search, timed."""
     from desktop_app.core.rag import retrieve
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.embedder import get_embedder
 
     started = time.perf_counter()
@@ -117,7 +117,7 @@ def run() -> dict[str, Any]:
     n_chunks = int(os.environ.get("HEARTH_BENCH_KEYWORD_CHUNKS", "100000"))
     rounds = int(os.environ.get("HEARTH_BENCH_KEYWORD_ROUNDS", "3"))
     from desktop_app.core.rag import ingest, keyword_index
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.embedder import get_embedder
 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-keyword-") as tmp:

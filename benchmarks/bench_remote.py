@@ -2,7 +2,7 @@
 
 llama-cpp-python's own server (``python -m llama_cpp.server``, started here on SmolLM2 on
 loopback with ``--interrupt_requests False`` so requests sent together wait their turn) runs the
-same 16-row free-text task through Hearth's runner and :class:`RemoteBackend` at each
+same 16-row free-text task through Hearth's runner and :class:`RemoteGenerator` at each
 concurrency. That server answers one request at a time (a single llama.cpp context behind a
 lock), so more requests in flight cannot raise its throughput; what the numbers show is that
 Hearth's side adds no cost and loses nothing when it sends several at once. A server with
@@ -65,12 +65,12 @@ def _start_server(model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 def _once(dataset: Path, url: str, model_id: str, concurrency: int, store: Any) -> dict[str, Any]:
     from desktop_app.core.inference.remote import RemoteClient
     from desktop_app.core.runs import runner
-    from desktop_app.core.runs.remote_backend import RemoteBackend
+    from desktop_app.core.runs.remote_generator import RemoteGenerator
     from desktop_app.core.runs.tasks import Task, run_sampling
 
     client = RemoteClient(url)
     model = client.describe_model(model_id)
-    backend = RemoteBackend(client, model, concurrency, serial_server_one_at_a_time=False)
+    backend = RemoteGenerator(client, model, concurrency, serial_server_one_at_a_time=False)
     task = Task(prompt="Write one sentence about {topic}.", sampling=run_sampling(max_tokens=MAX_TOKENS, seed=1))
     started = time.perf_counter()
     summary = runner.start(runner.plan_run(dataset, task), backend, store)

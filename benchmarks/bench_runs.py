@@ -128,7 +128,7 @@ def run() -> dict[str, Any]:
     from desktop_app.core.inference.engine import Engine
     from desktop_app.core.models.library import starter_model_path
     from desktop_app.core.runs import runner
-    from desktop_app.core.runs.backends import LocalBackend
+    from desktop_app.core.runs.generators import LocalGenerator
     from desktop_app.core.runs.storage import RunStore
     from desktop_app.core.runs.tasks import Task, build_messages, run_sampling
     from desktop_app.core.settings import LoadSettings
@@ -151,7 +151,7 @@ def run() -> dict[str, Any]:
             prompts = [engine.tokenize_chat(build_messages(plan.task, row)) for _i, row in plan.dataset.rows()]
             gbnf = grammars.labels(LABELS)
             store = RunStore()
-            reused, fresh = LocalBackend(engine, "bench"), LocalBackend(engine, "bench", reuse_prefix=False)
+            reused, fresh = LocalGenerator(engine, "bench"), LocalGenerator(engine, "bench", reuse_prefix=False)
             _hearth(plan, reused, store)  # warm-up: first touch of the weights and caches
             _plain_loop(direct, prompts, gbnf)
             hearth_rates, plain_rates, fresh_rates = [], [], []

@@ -45,7 +45,7 @@ def run() -> dict[str, Any]:
     from desktop_app.core.inference.engine import Engine
     from desktop_app.core.models.library import starter_model_path
     from desktop_app.core.runs import runner, sweep
-    from desktop_app.core.runs.backends import Backend, LocalBackend
+    from desktop_app.core.runs.generators import LocalGenerator, RowGenerator
     from desktop_app.core.runs.storage import RunStore
     from desktop_app.core.runs.tasks import Task, run_sampling
     from desktop_app.core.settings import LoadSettings
@@ -59,7 +59,7 @@ def run() -> dict[str, Any]:
         try:
             engine = Engine()
             engine.load(path, LoadSettings(n_ctx=N_CTX))
-            backend = LocalBackend(engine, "bench")
+            backend = LocalGenerator(engine, "bench")
             data = _write_dataset(folder / "reviews.csv")
             task = Task(prompt=PROMPT, system=SYSTEM, kind="labels", labels=LABELS, reference="label",
                         sampling=run_sampling(max_tokens=MAX_TOKENS))  # fmt: skip
@@ -71,7 +71,7 @@ def run() -> dict[str, Any]:
                 summary = runner.start(runner.plan_run(data, task), backend, store)
                 return summary.done / (time.perf_counter() - started)
 
-            def opened(_model: sweep.ModelRef) -> Backend:
+            def opened(_model: sweep.ModelRef) -> RowGenerator:
                 return backend
 
             inside: list[float] = []  # seconds the sweep's cells spent in runner.start
@@ -102,7 +102,7 @@ def run() -> dict[str, Any]:
             single()  # warm-up: first touch of the weights and caches
             single_rates, sweep_rates = [], []
             for repeat in range(REPEATS):
-                for step in (["single", "sweep"] if repeat % 2 == 0 else ["sweep", "single"]):
+                for step in ["single", "sweep"] if repeat % 2 == 0 else ["sweep", "single"]:
                     time.sleep(SETTLE_S)
                     if step == "single":
                         single_rates.append(single())

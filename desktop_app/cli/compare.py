@@ -11,7 +11,7 @@ from desktop_app.cli.output import print_json
 from desktop_app.core import settings
 from desktop_app.core.cancel import Progress
 from desktop_app.core.models import library
-from desktop_app.core.quantlab import runs
+from desktop_app.core.quantlab import saved as saved_comparisons
 from desktop_app.core.quantlab.measure import EvalText, run_comparison
 from desktop_app.core.quantlab.quantize import QUANT_TYPES, quantize
 from desktop_app.core.quantlab.results import CompareSettings, ComparisonRun, VariantResult
@@ -29,9 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="a .gguf path or a local model's name")
     p.add_argument("--reference", metavar="MODEL", help="the variant the others are measured against")
     p.add_argument("--text", metavar="FILE", help="evaluation text (default: the bundled sample)")
-    p.add_argument(
-        "--tokens", type=int, default=None, help="tokens of the text to evaluate (default: the whole text)"
-    )
+    p.add_argument("--tokens", type=int, default=None, help="tokens of the text to evaluate (default: the whole text)")
     p.add_argument(
         "--kl-top-k",
         type=int,
@@ -242,7 +240,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if all(r.error for r in run.results[1:]) and len(run.results) > 1:
         print("hearth: every variant but the reference failed; see the errors below.", file=sys.stderr)
     if args.export:
-        runs.export(run, args.export)
+        saved_comparisons.export(run, args.export)
     if args.json:
         print_json([json_row(run, r, bool(compare_settings.prompt)) for r in run.results])
         return 0

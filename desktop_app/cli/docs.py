@@ -18,7 +18,7 @@ from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models import library
 from desktop_app.core.rag import answer as rag_answer
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import DocumentStore

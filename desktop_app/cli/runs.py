@@ -22,9 +22,9 @@ from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine_process import EngineProcess
-from desktop_app.core.runs import compare as run_compare
 from desktop_app.core.runs import exchange, provenance, replay, runner
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs import paired as run_compare
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.storage import ROW_FILTERS, RunStore
 from desktop_app.core.runs.summary import summarize
 from desktop_app.core.runs.tasks import Task, run_sampling
@@ -199,13 +199,13 @@ class _ProgressPrinter:
         sys.stderr.flush()
 
 
-def _load(path: Path, load: LoadSettings, template: str) -> LocalBackend:
+def _load(path: Path, load: LoadSettings, template: str) -> LocalGenerator:
     from desktop_app.core.models.fingerprint import cached_sha256
 
     engine = EngineProcess()
     print(f"Loading {path.name}…", file=sys.stderr)
     engine.load(path, load, template=template)
-    return LocalBackend(engine, cached_sha256(path))
+    return LocalGenerator(engine, cached_sha256(path))
 
 
 def _load_for(store: RunStore, run_id: int) -> Any:
@@ -214,7 +214,7 @@ def _load_for(store: RunStore, run_id: int) -> Any:
     record = store.get(run_id)
     model = record.manifest.get("model", {})
     if model.get("kind") == "remote":
-        from desktop_app.core.runs.remote_backend import for_run
+        from desktop_app.core.runs.remote_generator import for_run
 
         where = model.get("endpoint") or model.get("url")
         print(f"Sending rows to {model.get('model_id')} on {where}…", file=sys.stderr)
@@ -234,7 +234,7 @@ def _load_for(store: RunStore, run_id: int) -> Any:
 
 def _remote(config: settings_store.Settings, server: str, model_id: str) -> Any:
     """The model ``model_id`` on a server added in Settings (by its name or id)."""
-    from desktop_app.core.runs.remote_backend import RemoteBackend
+    from desktop_app.core.runs.remote_generator import RemoteGenerator
 
     wanted = server.strip().lower()
     endpoint = next((e for e in config.endpoints if wanted in (e.id.lower(), e.name.lower())), None)
@@ -242,11 +242,11 @@ def _remote(config: settings_store.Settings, server: str, model_id: str) -> Any:
         names = ", ".join(e.name or e.id for e in config.endpoints) or "none yet"
         raise HearthError(f"There is no server “{server}” in Settings › Servers ({names}).", "Add it there first.")
     print(f"Sending rows to {model_id} on {endpoint.name or endpoint.url}…", file=sys.stderr)
-    return RemoteBackend.for_endpoint(endpoint, model_id)
+    return RemoteGenerator.for_endpoint(endpoint, model_id)
 
 
 def _release(backend: Any) -> None:
-    if isinstance(backend, LocalBackend):
+    if isinstance(backend, LocalGenerator):
         backend.engine.unload()
     else:
         backend.close()

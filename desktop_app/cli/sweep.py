@@ -21,7 +21,7 @@ from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import sweep
-from desktop_app.core.runs.backends import Backend
+from desktop_app.core.runs.generators import RowGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import results
 from desktop_app.core.runs.sweep_split import FewShot
@@ -123,9 +123,9 @@ class _Models:
         self.config = settings_store.load()
         self.ctx = ctx
 
-    def open(self, model: sweep.ModelRef) -> Backend:
+    def open(self, model: sweep.ModelRef) -> RowGenerator:
         if model.server:
-            backend: Backend = _remote(self.config, model.server, model.model_id or "")
+            backend: RowGenerator = _remote(self.config, model.server, model.model_id or "")
             return backend
         if not model.path or not Path(model.path).is_file():
             raise HearthError(f"The model file of “{model.name}” is no longer at {model.path}.", "Put it back there.")
@@ -136,7 +136,7 @@ class _Models:
         return _load(path, load, self.config.template_for(path))
 
     @staticmethod
-    def close(backend: Backend) -> None:
+    def close(backend: RowGenerator) -> None:
         _release(backend)
 
 

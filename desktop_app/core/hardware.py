@@ -99,9 +99,9 @@ def llama_backend() -> tuple[str, bool, str, list[str]]:
 def _llama_backend_loaded() -> tuple[str, bool, str, list[str]]:
     import llama_cpp
 
-    from desktop_app.core.llama_backends import load_llama_backends
+    from desktop_app.core.llama_cpu_libs import load_llama_cpu_libs
 
-    load_llama_backends()  # a CPU-variant build reports no CPU features before it
+    load_llama_cpu_libs()  # a CPU-variant build reports no CPU features before it
     info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
     offload = bool(llama_cpp.llama_supports_gpu_offload())
     backend = "CPU"

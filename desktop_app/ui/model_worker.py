@@ -305,7 +305,7 @@ class ModelWorker(QObject):
         """An answer from the attached collections: retrieve, fit the prompt in the context
         (reported before the model starts), stream the answer, then check its citations."""
         from desktop_app.core.rag import answer as rag_answer
-        from desktop_app.core.rag import config as rag_config
+        from desktop_app.core.rag import documents_settings as rag_config
         from desktop_app.core.rag.embedder import get_embedder, loaded_embedder
         from desktop_app.core.rag.store import DocumentStore
 

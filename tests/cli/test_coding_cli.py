@@ -11,7 +11,7 @@ from desktop_app.core.inference.engine import Engine
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import agreement as ag
 from desktop_app.core.runs import runner
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
 from tests.cli.test_runs_cli import REVIEWS, hearth, hearth_json, write_reviews
@@ -27,7 +27,7 @@ def test_codes_agreement_review_and_adjudication(
                 reference="label", sampling=run_sampling(max_tokens=4), limit=4)  # fmt: skip
     store = RunStore()
     try:
-        summary = runner.start(runner.plan_run(data, task), LocalBackend(engine, sha256_file(smollm2_path)), store)
+        summary = runner.start(runner.plan_run(data, task), LocalGenerator(engine, sha256_file(smollm2_path)), store)
         model = {row.key: row.output for row in store.iter_rows(summary.run_id)}
     finally:
         store.close()

@@ -19,7 +19,7 @@ def test_formula_starts_get_an_apostrophe_and_the_rest_is_untouched() -> None:
 
 def test_the_quantisation_lab_csv_has_no_live_formula() -> None:
     from desktop_app.core.quantlab.results import CompareSettings, ComparisonRun, VariantResult
-    from desktop_app.core.quantlab.runs import to_csv
+    from desktop_app.core.quantlab.saved import to_csv
 
     hostile = '=HYPERLINK("http://attacker.example","x")'
     result = VariantResult(

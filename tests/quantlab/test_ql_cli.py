@@ -10,7 +10,7 @@ from ql_helpers import Variants
 
 from desktop_app.cli import run
 from desktop_app.core.models import gguf_meta
-from desktop_app.core.quantlab import runs
+from desktop_app.core.quantlab import saved as saved_comparisons
 
 ROW_KEYS = {
     "model",
@@ -53,7 +53,7 @@ def test_compare_json_has_one_row_per_model(
     assert rows[0]["reference"] and rows[0]["kl_divergence"] == 0.0
     assert rows[1]["kl_divergence"] > 0 and 0 < rows[1]["top1_agreement"] <= 1
     assert "%" in out.err  # progress went to stderr, the JSON alone to stdout
-    saved = runs.load(rows[0]["run_id"])
+    saved = saved_comparisons.load(rows[0]["run_id"])
     assert saved.text_source == str(text) and saved.settings.sampling.seed == 7
     assert export.read_text(encoding="utf-8").splitlines()[0].startswith("name,quant,")
 

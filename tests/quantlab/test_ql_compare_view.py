@@ -16,7 +16,7 @@ from ql_helpers import Variants
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import Progress
 from desktop_app.core.models import gguf_meta
-from desktop_app.core.quantlab import runs
+from desktop_app.core.quantlab import saved as saved_comparisons
 from desktop_app.core.quantlab.results import ComparisonRun
 from desktop_app.core.quantlab.variants import describe_variant
 from desktop_app.core.settings import LoadSettings, SamplingSettings, Settings
@@ -133,7 +133,7 @@ def test_a_comparison_fills_table_charts_and_blind_answers(
     view.answers.columns[0].rating.setCurrentIndex(5)
     assert view.answers.is_revealed
     assert any(q4.stem in title for title in view.answers.column_titles())
-    saved = runs.load(run.id or 0)
+    saved = saved_comparisons.load(run.id or 0)
     assert [r.rating for r in saved.results] == [5, 2]
 
     # History lists it; exports write real files.
@@ -162,7 +162,7 @@ def test_stop_cancels_the_run_and_saves_nothing(view: CompareView, qtbot: Any, m
     assert view.status.text() == "Stopping…"
     with qtbot.waitSignals([view.run_cancelled, job.done], timeout=60_000):
         pass
-    assert runs.list_runs() == []
+    assert saved_comparisons.list_runs() == []
     assert view.run_button.isEnabled() and view.current_run is None
     assert "Stopped" in view.status.text()
 

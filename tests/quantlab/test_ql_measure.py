@@ -18,7 +18,7 @@ from ql_helpers import Variants, fast_settings
 
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.quantlab import runs
+from desktop_app.core.quantlab import saved as saved_comparisons
 from desktop_app.core.quantlab.measure import CompareEvent, EvalText, measure_in_child, run_comparison
 from desktop_app.core.quantlab.results import ComparisonRun
 from desktop_app.core.quantlab.subproc import run_child
@@ -188,35 +188,35 @@ def test_cancel_stops_the_run_and_saves_nothing(variants: Variants) -> None:
 
     with pytest.raises(Cancelled):
         run_comparison([variants.f16, variants.q4_0], fast_settings(), progress=on_progress, cancel=cancel)
-    assert runs.list_runs() == []
+    assert saved_comparisons.list_runs() == []
 
 
 def test_runs_are_saved_reopened_rated_exported_and_deleted(outcome: Outcome, tmp_path: Path) -> None:
     run = outcome.run
     run.id = None
-    run_id = runs.save(run)
+    run_id = saved_comparisons.save(run)
     assert run.id == run_id
-    [summary] = runs.list_runs()
+    [summary] = saved_comparisons.list_runs()
     assert summary.id == run_id and summary.n_models == 3 and "F16" in summary.title
-    again = runs.load(run_id)
+    again = saved_comparisons.load(run_id)
     assert [r.to_dict() for r in again.results] == [r.to_dict() for r in run.results]
     assert again.settings == run.settings and again.text_sha256 == run.text_sha256
-    runs.set_rating(run_id, 1, 4)
-    assert runs.load(run_id).results[1].rating == 4
+    saved_comparisons.set_rating(run_id, 1, 4)
+    assert saved_comparisons.load(run_id).results[1].rating == 4
 
-    rows = list(csv.DictReader(io.StringIO(runs.to_csv(again))))
+    rows = list(csv.DictReader(io.StringIO(saved_comparisons.to_csv(again))))
     assert [r["quant"] for r in rows] == ["F16", "Q8_0", "Q4_0"]
     assert float(rows[2]["kl_divergence"]) == pytest.approx(run.results[2].kl_divergence)
-    exported = json.loads(runs.export(again, tmp_path / "run.json").read_text(encoding="utf-8"))
+    exported = json.loads(saved_comparisons.export(again, tmp_path / "run.json").read_text(encoding="utf-8"))
     assert exported["results"][0]["sha256"] == run.results[0].sha256
     assert exported["settings"]["tokens"] == 192
     with pytest.raises(HearthError):
-        runs.export(again, tmp_path / "run.xlsx")
+        saved_comparisons.export(again, tmp_path / "run.xlsx")
 
-    runs.delete(run_id)
-    assert runs.list_runs() == []
+    saved_comparisons.delete(run_id)
+    assert saved_comparisons.list_runs() == []
     with pytest.raises(HearthError):
-        runs.load(run_id)
+        saved_comparisons.load(run_id)
 
 
 def test_variants_of_one_model_are_grouped(variants: Variants, smollm2_path: Path, gemma_path: Path) -> None:

@@ -168,7 +168,7 @@ class Indexed:
 def indexed(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Indexed:
     """The corpus indexed once per module into its own store (for tests that only read)."""
     from desktop_app.core.rag import ingest
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.store import DocumentStore
 
     root = tmp_path_factory.mktemp("indexed")

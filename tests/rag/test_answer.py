@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.core.inference.engine import Message
 from desktop_app.core.rag import answer, ingest
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.settings import SamplingSettings
 from tests.rag.conftest import Indexed

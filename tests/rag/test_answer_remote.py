@@ -13,7 +13,7 @@ from desktop_app.core.conversations.chat import make_remote_provenance
 from desktop_app.core.inference.remote import RemoteClient, RemoteReply
 from desktop_app.core.inference.remote_chat import RemoteChat
 from desktop_app.core.rag import answer
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.settings import SamplingSettings
 
 

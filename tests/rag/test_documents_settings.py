@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from desktop_app.core.rag import config as rag_config
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag import documents_settings as rag_config
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
 

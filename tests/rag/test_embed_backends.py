@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from desktop_app.core.rag import embed_backends, embed_onnx, ingest, retrieve
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.embedder import expected_model_id, get_embedder
 from desktop_app.core.rag.store import DocumentStore
 from tests.rag.conftest import FACTS

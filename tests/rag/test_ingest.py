@@ -252,7 +252,7 @@ def test_model_change_is_planned_with_a_measured_rate(corpus: Path, embedder: An
 
 
 def test_a_missing_reranker_is_skipped_with_a_note(indexed: Indexed, tmp_path: Path) -> None:
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
 
     settings = RagSettings(reranker=str(tmp_path / "no-such-cross-encoder"))
     result = retrieve.search(indexed.store, ["papers"], "Where is the fire extinguisher?", k=2, settings=settings)

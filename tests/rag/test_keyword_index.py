@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from desktop_app.core.rag import ingest, keyword_index, retrieve
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 
 QUERIES = [

@@ -12,7 +12,7 @@ import pytest
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled
 from desktop_app.core.rag import ingest, ocr, ocr_switch, retrieve
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.pdf_render import render_page
 from desktop_app.core.rag.store import DocumentStore
 

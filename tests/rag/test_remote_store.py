@@ -20,7 +20,7 @@ import pytest
 from desktop_app.core import secrets
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import ingest, retrieve
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 from tests.rag.chroma_servers import ChromaServer, NotChroma, OldChroma, TokenProxy, free_port
 from tests.rag.conftest import BROKEN, FACTS

@@ -22,7 +22,7 @@ import pytest
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import ingest, retrieve
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_app.core import db
 from desktop_app.core.rag import answer, ingest
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.rag_views import budget_parts

@@ -201,7 +201,7 @@ def test_a_remote_model_answers_from_documents_in_the_chat(
     qtbot: Any, make_window: Any, llama_cpp_server: Any, gui_settings: Any, tmp_path: Path
 ) -> None:
     from desktop_app.core.rag import ingest
-    from desktop_app.core.rag.config import RagSettings
+    from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.store import DocumentStore
 
     notes = tmp_path / "notes.md"

@@ -229,9 +229,9 @@ class Engine:
         import llama_cpp
         import llama_cpp.llama_cpp as capi
 
-        from desktop_app.core.llama_backends import load_llama_backends
+        from desktop_app.core.llama_cpu_libs import load_llama_cpu_libs
 
-        load_llama_backends()
+        load_llama_cpu_libs()
 
         def on_progress(fraction: float, _data: ctypes.c_void_p) -> bool:
             if progress:

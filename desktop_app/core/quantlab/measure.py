@@ -256,7 +256,7 @@ def run_comparison(
     if notes:
         run.machine["notes"] = notes
     if save:
-        from desktop_app.core.quantlab.runs import save as save_run
+        from desktop_app.core.quantlab.saved import save as save_run
 
         save_run(run)
     return run

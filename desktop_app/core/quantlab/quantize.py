@@ -30,7 +30,7 @@ from typing import Any
 from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import HearthError
-from desktop_app.core.llama_backends import load_llama_backends
+from desktop_app.core.llama_cpu_libs import load_llama_cpu_libs
 from desktop_app.core.models import gguf_meta
 from desktop_app.core.models.files import write_sidecar
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
@@ -239,7 +239,7 @@ def _quantize_in_child(job: dict[str, Any], conn: Any) -> None:
 
         callback = llama_cpp.llama_log_callback(on_log)
         llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-        load_llama_backends()
+        load_llama_cpu_libs()
         llama_cpp.llama_backend_init()
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = int(job["ftype"])

@@ -32,7 +32,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.inference.remote_chat import PromptModel, RemoteChat
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.citations import citation_spans as citation_spans  # re-exported: the chat's Markdown
 from desktop_app.core.rag.citations import parse_citations as parse_citations
 from desktop_app.core.rag.citations import strip_citations as strip_citations

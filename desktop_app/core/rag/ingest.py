@@ -33,7 +33,7 @@ from desktop_app.core import errors
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.models.fingerprint import sha256_file
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag import embed_backends, ocr, ocr_switch
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.embedder import get_embedder
 from desktop_app.core.rag.keyword_index import keyword_index, keyword_tokens
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RRF_K = 60
 RERANK_CANDIDATES = 20
+
 
 @dataclass
 class Hit:

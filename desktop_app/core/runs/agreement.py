@@ -40,7 +40,7 @@ Array = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class Estimate:
+class AgreementEstimate:
     """A statistic and its bootstrap 95% interval; ``None`` where it is not defined (for κ and
     α: every code the same, so there is no disagreement that chance could explain)."""
 
@@ -231,19 +231,19 @@ def _draws(frequencies: npt.NDArray[np.int64], samples: int, seed: int) -> Array
     return rng.multinomial(total, frequencies / total, size=samples).astype(np.float64)
 
 
-def _interval(value: float, boot: Array) -> Estimate:
+def _interval(value: float, boot: Array) -> AgreementEstimate:
     if not math.isfinite(value):
-        return Estimate(None)
+        return AgreementEstimate(None)
     finite = boot[np.isfinite(boot)]
     # An interval needs most resamples to define the statistic; otherwise say there is none.
     if finite.size < max(1, boot.size // 2):
-        return Estimate(float(value))
+        return AgreementEstimate(float(value))
     low, high = np.percentile(finite, [2.5, 97.5])
-    return Estimate(float(value), float(low), float(high))
+    return AgreementEstimate(float(value), float(low), float(high))
 
 
-def _estimates(point: Array, boot: Array) -> list[Estimate]:
-    """One Estimate per last-axis entry of ``point`` (shape (..., X)) from ``boot`` (B, ..., X)."""
+def _estimates(point: Array, boot: Array) -> list[AgreementEstimate]:
+    """One AgreementEstimate per last-axis entry of ``point`` (shape (..., X)) from ``boot`` (B, ..., X)."""
     flat_point = point.reshape(-1)
     flat_boot = boot.reshape(boot.shape[0], flat_point.size)
     return [_interval(float(flat_point[i]), flat_boot[:, i]) for i in range(flat_point.size)]
@@ -333,9 +333,9 @@ class LabelAgreement:
     label: str
     a_count: int  # units rater a gave this label (of those both coded)
     b_count: int
-    percent: Estimate
-    cohen_kappa: Estimate
-    krippendorff_alpha: Estimate
+    percent: AgreementEstimate
+    cohen_kappa: AgreementEstimate
+    krippendorff_alpha: AgreementEstimate
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -354,9 +354,9 @@ class PairAgreement:
     b: str
     n: int  # units both coded
     level: str
-    percent: Estimate
-    cohen_kappa: Estimate
-    krippendorff_alpha: Estimate
+    percent: AgreementEstimate
+    cohen_kappa: AgreementEstimate
+    krippendorff_alpha: AgreementEstimate
     per_label: list[LabelAgreement] = field(default_factory=list)
     table: list[list[int]] = field(default_factory=list)  # table[a's category][b's category]
     categories: list[str] = field(default_factory=list)
@@ -446,8 +446,8 @@ class GroupAgreement:
     level: str
     units: int  # units with two or more codes (what α uses)
     complete: int  # units every rater coded (what Fleiss' κ uses)
-    krippendorff_alpha: Estimate
-    fleiss_kappa: Estimate
+    krippendorff_alpha: AgreementEstimate
+    fleiss_kappa: AgreementEstimate
     per_label: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -525,9 +525,7 @@ def group_agreement(
         }
         for c in range(k)
     ]
-    return GroupAgreement(
-        list(names), level, len(pairable), len(complete), alpha_est, kappa_est, per_label
-    )
+    return GroupAgreement(list(names), level, len(pairable), len(complete), alpha_est, kappa_est, per_label)
 
 
 def bootstrap(
@@ -535,7 +533,7 @@ def bootstrap(
     units: int,
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = BOOTSTRAP_SEED,
-) -> Estimate:
+) -> AgreementEstimate:
     """A statistic of any units (given their indices) with a bootstrap 95% interval: resamples
     of ``units`` drawn with replacement. The general, slower form of what the functions above
     do from tables; for statistics that have no table form (a judge's scores, say)."""

@@ -141,7 +141,7 @@ class CodeRecord:
 
 
 @dataclass
-class Disagreement:
+class CodeDisagreement:
     """A row where two raters gave different codes."""
 
     index: int
@@ -412,11 +412,11 @@ class CodeStore:
 
     # -- review and adjudication ----------------------------------------------------------------
 
-    def disagreements(self, run_id: int, include_decided: bool = True) -> list[Disagreement]:
+    def disagreements(self, run_id: int, include_decided: bool = True) -> list[CodeDisagreement]:
         """Rows where two raters (the model among them) gave different codes, in row order."""
         raters = self.rater_codes(run_id)
         decided = self.adjudications(run_id)
-        out: list[Disagreement] = []
+        out: list[CodeDisagreement] = []
         for u, index in enumerate(raters.indices):
             given = {name: raters.codes[r][u] for r, name in enumerate(raters.names)}
             if len({code for code in given.values() if code is not None}) < 2:
@@ -424,7 +424,7 @@ class CodeStore:
             if index in decided and not include_decided:
                 continue
             code, note = decided.get(index, (None, ""))
-            out.append(Disagreement(index, raters.keys[u], given, code, note))
+            out.append(CodeDisagreement(index, raters.keys[u], given, code, note))
         return out
 
     def adjudicate(self, run_id: int, index: int, code: str, note: str = "", decided_by: str = "") -> None:
@@ -619,7 +619,6 @@ def agreement(
             ),
         }
     return report
-
 
 
 # -- in a run archive (core/runs/exchange.py) -------------------------------------------------------

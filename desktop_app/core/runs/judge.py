@@ -34,7 +34,7 @@ from desktop_app.core.atomic_files import write_text_atomically
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import runner, tasks
-from desktop_app.core.runs.backends import Backend
+from desktop_app.core.runs.generators import RowGenerator
 from desktop_app.core.runs.preference import Preference, preference
 from desktop_app.core.runs.rubric import Rubric
 from desktop_app.core.runs.rubric import from_dict as rubric_from_dict
@@ -146,8 +146,15 @@ def _task(prompt: str, system: str, rubric: Rubric, seed: int, limit: int | None
 
 
 def _plan(
-    mode: str, rubric: Rubric, judged: list[int], rows: list[int], records: list[dict[str, str]], prompt: str,
-    system: str | None, seed: int, limit: int | None,
+    mode: str,
+    rubric: Rubric,
+    judged: list[int],
+    rows: list[int],
+    records: list[dict[str, str]],
+    prompt: str,
+    system: str | None,
+    seed: int,
+    limit: int | None,
 ) -> JudgePlan:
     """The records written as the judge's dataset (every record with a reference column when one
     has it), and the run planned over them."""
@@ -271,7 +278,7 @@ def _record(store: RunStore, run_id: int, plan: JudgePlan) -> None:
 
 def start(
     plan: JudgePlan,
-    backend: Backend,
+    backend: RowGenerator,
     store: RunStore,
     progress: runner.ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -289,7 +296,7 @@ def start(
 
 def resume(
     run_id: int,
-    backend: Backend,
+    backend: RowGenerator,
     store: RunStore,
     progress: runner.ProgressFn | None = None,
     cancel: CancelToken | None = None,

@@ -24,7 +24,7 @@ from desktop_app.core.runs.rubric import Criterion
 from desktop_app.core.runs.storage import RunStore
 
 if TYPE_CHECKING:  # agreement needs numpy: imported when a judge is checked
-    from desktop_app.core.runs.agreement import Estimate, PairAgreement
+    from desktop_app.core.runs.agreement import AgreementEstimate, PairAgreement
 
 RELIABLE = 0.800  # Krippendorff (2004): rely on the data
 TENTATIVE = 0.667  # ... tentative conclusions only, below it none
@@ -62,7 +62,7 @@ class Validation:
     sentence: str
 
     @property
-    def alpha(self) -> Estimate:
+    def alpha(self) -> AgreementEstimate:
         return self.agreement.krippendorff_alpha
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,7 +82,7 @@ class Validation:
     def describe(self) -> str:
         a = self.agreement
 
-        def fmt(e: Estimate, percent: bool = False) -> str:
+        def fmt(e: AgreementEstimate, percent: bool = False) -> str:
             if e.value is None:
                 return "—"
             spec = ".0%" if percent else ".3f"
@@ -98,7 +98,7 @@ class Validation:
         ])  # fmt: skip
 
 
-def _verdict(alpha: Estimate, n: int, suggested: int) -> tuple[str, str]:
+def _verdict(alpha: AgreementEstimate, n: int, suggested: int) -> tuple[str, str]:
     more = f"Rate at least {suggested:,} rows (Hearth suggests a random sample)."
     if n < MIN_ROWS:
         return "too few", (

@@ -184,9 +184,7 @@ def _agreement_paragraph(store: RunStore, record: RunRecord) -> str | None:
             f"Krippendorff's α {_interval(pair['krippendorff_alpha'])}"
         )
     coded = ", ".join(f"{name} {n:,}" for name, n in report["coded"].items())
-    text = (
-        f"People coded the rows ({report['level']} codes; rows coded: {coded}). Agreement: " + "; ".join(parts) + "."
-    )
+    text = f"People coded the rows ({report['level']} codes; rows coded: {coded}). Agreement: " + "; ".join(parts) + "."
     group = report.get("coders")
     if group:
         text += f" All coders together: Krippendorff's α {_interval(group['krippendorff_alpha'])}."
@@ -211,8 +209,9 @@ def _judge_paragraphs(store: RunStore, run_id: int) -> tuple[list[str], bool]:
         if info.mode == "rubric":
             what = f"scored each answer on {criteria}"
             scores = "; ".join(
-                f"{c.name}: mean {c.mean:.2f} over {c.n:,}" if c.mean is not None else f"{c.name}: "
-                + ", ".join(f"{k} {v}" for k, v in c.counts.items())
+                f"{c.name}: mean {c.mean:.2f} over {c.n:,}"
+                if c.mean is not None
+                else f"{c.name}: " + ", ".join(f"{k} {v}" for k, v in c.counts.items())
                 for c in report.criteria
             )
         else:
@@ -340,7 +339,7 @@ def _sweep_part(store: RunStore, run_id: int) -> list[str]:
 
 
 def _comparison_paragraph(store: RunStore, run_id: int, other: int) -> str:
-    from desktop_app.core.runs.compare import compare
+    from desktop_app.core.runs.paired import compare
 
     c = compare(store, run_id, other)
     return (
@@ -371,8 +370,10 @@ def _table(record: RunRecord, summary: Summary) -> str:
         ("llama-cpp-python", str(model.get("llama_cpp_version") or "—")),
         ("Hearth", str(manifest.get("hearth_version") or "—")),
         ("Chat template", f"{template.get('name', '—')} (sha256 {_short(template.get('sha256'))})"),
-        ("Context, threads, GPU layers", f"{load.get('n_ctx', '—')}, {load.get('n_threads', '—')}, "
-         f"{load.get('n_gpu_layers', '—')}"),
+        (
+            "Context, threads, GPU layers",
+            f"{load.get('n_ctx', '—')}, {load.get('n_threads', '—')}, {load.get('n_gpu_layers', '—')}",
+        ),
         ("Sampling", ", ".join(f"{k} {v}" for k, v in sampling.items() if k != "seed")),
         ("Run seed", f"{manifest.get('seed', '—')} ({manifest.get('seed_rule', '')})"),
         ("Dataset", f"{(manifest.get('dataset') or {}).get('name', record.dataset_path)}"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.runs import provenance
-from desktop_app.core.runs.backends import Backend
+from desktop_app.core.runs.generators import RowGenerator
 from desktop_app.core.runs.runner import ProgressFn, RunPlan, check_model, plan_for, start
 from desktop_app.core.runs.storage import RunStore
 
@@ -75,7 +75,7 @@ def diff_runs(store: RunStore, original: int, replay: int) -> tuple[int, int, li
 
 def replay(
     run_id: int,
-    backend: Backend,
+    backend: RowGenerator,
     store: RunStore | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,

@@ -9,7 +9,7 @@
 3. A row that fails (its prompt does not fit, a field is missing) is stored with the reason and
    the run goes on; a backend that cannot go on stops the run, which is then marked paused.
 
-The generating goes through a :class:`~desktop_app.core.runs.backends.Backend`; with one that
+The generating goes through a :class:`~desktop_app.core.runs.generators.RowGenerator`; with one that
 allows several requests at once, that many rows are in flight together.
 """
 
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.runs import provenance, scoring
-from desktop_app.core.runs.backends import Backend, Constraint, DocumentBackend, RowError
 from desktop_app.core.runs.datasets import Dataset, Row, open_dataset
+from desktop_app.core.runs.generators import Constraint, DocumentGenerator, RowError, RowGenerator
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
 from desktop_app.core.runs.tasks import Task, build_messages, check_task, probe_rows
@@ -76,7 +76,7 @@ ProgressFn = Callable[[RunProgress], None]
 
 
 @dataclass
-class Estimate:
+class TimeEstimate:
     seconds_per_row: float
     total_s: float
     rows: list[RowResult] = field(default_factory=list)
@@ -137,7 +137,7 @@ def plan_run(path: str | Path, task: Task) -> RunPlan:
     return RunPlan(dataset, task, [(i, found[i]) for i in task.few_shot], indices)
 
 
-def build_manifest(plan: RunPlan, backend: Backend, seed: int, replay_of: int | None = None) -> dict[str, Any]:
+def build_manifest(plan: RunPlan, backend: RowGenerator, seed: int, replay_of: int | None = None) -> dict[str, Any]:
     task = plan.task
     model = backend.describe()
     manifest: dict[str, Any] = {
@@ -162,7 +162,7 @@ def build_manifest(plan: RunPlan, backend: Backend, seed: int, replay_of: int | 
         "replay_of": replay_of,
     }  # fmt: skip
     if task.collection:
-        from desktop_app.core.rag import config as rag_config
+        from desktop_app.core.rag import documents_settings as rag_config
 
         rag = rag_config.load()
         manifest["documents"] = {
@@ -176,7 +176,7 @@ def build_manifest(plan: RunPlan, backend: Backend, seed: int, replay_of: int | 
 
 def start(
     plan: RunPlan,
-    backend: Backend,
+    backend: RowGenerator,
     store: RunStore | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -222,7 +222,7 @@ def plan_for(store: RunStore, run_id: int) -> RunPlan:
     return plan
 
 
-def check_model(record_model: dict[str, Any], backend: Backend) -> None:
+def check_model(record_model: dict[str, Any], backend: RowGenerator) -> None:
     """A run continues only with the model (and chat template) it was made with."""
     now = backend.describe()
     want, have = record_model.get("sha256"), now.get("sha256")
@@ -241,7 +241,7 @@ def check_model(record_model: dict[str, Any], backend: Backend) -> None:
 
 def resume(
     run_id: int,
-    backend: Backend,
+    backend: RowGenerator,
     store: RunStore | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -270,7 +270,7 @@ def resume(
 @dataclass
 class _Context:
     plan: RunPlan
-    backend: Backend
+    backend: RowGenerator
     constraint: Constraint | None
     examples: list[Row]
     seed: int
@@ -326,7 +326,7 @@ def run_row(ctx: _Context, index: int, row: Row) -> RowResult | None:
     try:
         messages = build_messages(task, row, ctx.examples)
         if task.collection:
-            if not isinstance(ctx.backend, DocumentBackend):
+            if not isinstance(ctx.backend, DocumentGenerator):
                 raise HearthError("This model cannot answer from documents in a run.", "Use a local model.")
             if ctx.documents is None:
                 from desktop_app.core.rag.store import DocumentStore
@@ -383,7 +383,7 @@ def run_row(ctx: _Context, index: int, row: Row) -> RowResult | None:
     )
 
 
-def _context(plan: RunPlan, backend: Backend, seed: int, cancel: CancelToken) -> _Context:
+def _context(plan: RunPlan, backend: RowGenerator, seed: int, cancel: CancelToken) -> _Context:
     examples = [row for _i, row in plan.examples]
     if not plan.task.collection:
         a, b = probe_rows(plan.task)
@@ -437,7 +437,7 @@ def execute(
     store: RunStore,
     run_id: int,
     plan: RunPlan,
-    backend: Backend,
+    backend: RowGenerator,
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> Summary:
@@ -485,7 +485,7 @@ def execute(
     return summarize(store, run_id)
 
 
-def estimate(plan: RunPlan, backend: Backend, rows: int = 3, cancel: CancelToken | None = None) -> Estimate:
+def estimate(plan: RunPlan, backend: RowGenerator, rows: int = 3, cancel: CancelToken | None = None) -> TimeEstimate:
     """Runs the first few rows without storing them: how long the whole run will take, and a look
     at what the model answers."""
     cancel = cancel or CancelToken()
@@ -499,4 +499,4 @@ def estimate(plan: RunPlan, backend: Backend, rows: int = 3, cancel: CancelToken
         results.append(result)
     elapsed = time.perf_counter() - started
     per_row = elapsed / len(results) if results else 0.0
-    return Estimate(per_row, per_row * plan.n, results)
+    return TimeEstimate(per_row, per_row * plan.n, results)

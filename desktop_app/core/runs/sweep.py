@@ -30,8 +30,8 @@ from typing import Any
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import runner
-from desktop_app.core.runs.backends import Backend
 from desktop_app.core.runs.datasets import Dataset, open_dataset
+from desktop_app.core.runs.generators import RowGenerator
 from desktop_app.core.runs.runner import RunPlan, RunProgress
 from desktop_app.core.runs.storage import RunStore, _alive
 from desktop_app.core.runs.sweep_split import FewShot, Split, make_split
@@ -191,8 +191,8 @@ class SweepProgress:
 
 
 SweepProgressFn = Callable[[SweepProgress], None]
-OpenBackend = Callable[[ModelRef], Backend]
-CloseBackend = Callable[[Backend], None]
+OpenGenerator = Callable[[ModelRef], RowGenerator]
+CloseGenerator = Callable[[RowGenerator], None]
 
 
 def cell_task(spec: SweepSpec, split: Split, cell: Cell) -> Task:
@@ -240,9 +240,7 @@ def plan(spec: SweepSpec) -> SweepPlan:
     references = _references(dataset, spec.task.reference)
     if not references:
         raise HearthError(f"No row has a reference in “{spec.task.reference}”.", "Choose the column with the answers.")
-    split = make_split(
-        references, dataset.n_rows, spec.shots, spec.dev_fraction, spec.seed, spec.task.kind == "labels"
-    )
+    split = make_split(references, dataset.n_rows, spec.shots, spec.dev_fraction, spec.seed, spec.task.kind == "labels")
     phase = "all" if spec.dev_fraction is None else "dev"
     cells = [
         Cell(position, phase, m, s, p, f)
@@ -433,7 +431,7 @@ def run_model(
     store: RunStore,
     sweep_id: int,
     model: int,
-    backend: Backend,
+    backend: RowGenerator,
     progress: SweepProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> None:
@@ -453,7 +451,7 @@ def _run_cell(
     store: RunStore,
     record: SweepRecord,
     cell: Cell,
-    backend: Backend,
+    backend: RowGenerator,
     progress: SweepProgressFn | None,
     cancel: CancelToken,
 ) -> None:
@@ -488,8 +486,8 @@ def _check_dataset(record: SweepRecord, plan: RunPlan) -> None:
 def run(
     store: RunStore,
     sweep_id: int,
-    open_backend: OpenBackend,
-    close_backend: CloseBackend,
+    open_backend: OpenGenerator,
+    close_backend: CloseGenerator,
     progress: SweepProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> SweepRecord:
@@ -544,8 +542,8 @@ class SweepEstimate:
 
 def estimate(
     checked: SweepPlan,
-    open_backend: OpenBackend,
-    close_backend: CloseBackend,
+    open_backend: OpenGenerator,
+    close_backend: CloseGenerator,
     rows: int = 3,
     cancel: CancelToken | None = None,
 ) -> SweepEstimate:
@@ -564,6 +562,4 @@ def estimate(
     total = sum(per_row[c.model] * checked.rows(c) for c in checked.cells)
     if checked.split.test:  # the test run's model is not known yet: the slowest
         total += max(per_row.values()) * len(checked.split.test)
-    return SweepEstimate(
-        {checked.spec.models[m].name: s for m, s in per_row.items()}, total, checked.total_rows
-    )
+    return SweepEstimate({checked.spec.models[m].name: s for m, s in per_row.items()}, total, checked.total_rows)

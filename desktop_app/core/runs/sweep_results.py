@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core.runs import stats
-from desktop_app.core.runs.compare import SIGNIFICANCE, Comparison, compare
+from desktop_app.core.runs.paired import SIGNIFICANCE, Comparison, compare
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep import PHASE_WORDS, Cell, SweepRecord, best_cell, get
 

@@ -5,7 +5,7 @@ literal braces). Few-shot examples are rows of the dataset shown to the model wi
 reference as the answer; they are left out of the rows run and scored.
 
 The messages of a row are the system prompt, the examples, then the row: the part every row
-shares comes first, so llama.cpp reads it once (see backends.LocalBackend).
+shares comes first, so llama.cpp reads it once (see backends.LocalGenerator).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Message
-from desktop_app.core.runs.backends import OUTPUT_KINDS, Constraint, RowError
 from desktop_app.core.runs.datasets import Row
+from desktop_app.core.runs.generators import OUTPUT_KINDS, Constraint, RowError
 from desktop_app.core.settings import SamplingSettings
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")

@@ -33,7 +33,7 @@ def _aliases(name: str) -> frozenset[str]:
 
 def embedding_models(db_path: Path) -> list[EmbeddingModel]:
     """The documents' embedding model, then the other models existing collections use."""
-    from desktop_app.core.rag import config as rag_config
+    from desktop_app.core.rag import documents_settings as rag_config
 
     names = [rag_config.load().embed_model]
     if db_path.exists():

@@ -31,7 +31,7 @@ from desktop_app.core.conversations.store import Conversation, Provenance
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import LoadedModel, Message, Reply
 from desktop_app.core.inference.remote import RemoteModel
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.answer import strip_citations
 from desktop_app.core.units import plural
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel

@@ -13,7 +13,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 
 from desktop_app.core.quantlab.results import VariantResult
-from desktop_app.core.quantlab.runs import RunSummary
+from desktop_app.core.quantlab.saved import RunSummary
 from desktop_app.core.quantlab.variants import Variant, VariantGroup
 from desktop_app.core.units import human_bytes, human_parameters
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel
@@ -175,7 +175,7 @@ class CompareTableModel(QAbstractTableModel):
         return None
 
 
-class RunListModel(RowsListModel):
+class ComparisonListModel(RowsListModel):
     """Saved comparisons, newest first."""
 
     def __init__(self, parent: Any = None) -> None:

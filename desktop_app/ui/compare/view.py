@@ -43,7 +43,7 @@ from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import HearthError
-from desktop_app.core.quantlab import runs
+from desktop_app.core.quantlab import saved as saved_comparisons
 from desktop_app.core.quantlab.measure import SAMPLE_TEXT_LABEL, CompareEvent, EvalText, measuring_order, run_comparison
 from desktop_app.core.quantlab.quantize import QuantizeResult
 from desktop_app.core.quantlab.results import CompareSettings, ComparisonRun
@@ -54,7 +54,7 @@ from desktop_app.ui.compare.charts import CompareCharts
 from desktop_app.ui.compare.frozen_table import FrozenColumnTable
 from desktop_app.ui.compare.item_models import (
     CompareTableModel,
-    RunListModel,
+    ComparisonListModel,
     build_picker_model,
     checked_variants,
     set_checked,
@@ -288,7 +288,7 @@ class CompareView(QWidget):
         self.answers = AnswersPanel()
         self.answers.rating_changed.connect(self._on_answers_rating_changed)
 
-        self.history_model = RunListModel(self)
+        self.history_model = ComparisonListModel(self)
         self.history = QListView()
         self.history.setModel(self.history_model)
         self.history.doubleClicked.connect(self._on_history_double_clicked)
@@ -401,7 +401,7 @@ class CompareView(QWidget):
 
     def refresh_history(self) -> None:
         try:
-            self.history_model.set_runs(runs.list_runs())
+            self.history_model.set_runs(saved_comparisons.list_runs())
         except HearthError as exc:
             self.notice.show_notice(exc.message, exc.hint)
 
@@ -636,7 +636,7 @@ class CompareView(QWidget):
         if run is None or run.id is None or index >= len(run.results):
             return
         try:
-            runs.set_rating(run.id, index, rating)
+            saved_comparisons.set_rating(run.id, index, rating)
         except HearthError as exc:
             self.notice.show_notice(exc.message, exc.hint)
             return
@@ -650,7 +650,7 @@ class CompareView(QWidget):
             if not self.results_page.grab().save(str(path)):
                 raise HearthError(f"Cannot write “{path}”.")
             return path
-        return runs.export(self.current_run, path)
+        return saved_comparisons.export(self.current_run, path)
 
     @Slot()
     def _on_export_button_clicked(self) -> None:
@@ -677,7 +677,7 @@ class CompareView(QWidget):
 
     def open_run(self, run_id: int) -> None:
         try:
-            run = runs.load(run_id)
+            run = saved_comparisons.load(run_id)
         except HearthError as exc:
             self.notice.show_notice(exc.message, exc.hint)
             return
@@ -699,7 +699,7 @@ class CompareView(QWidget):
         run_id = self.selected_run_id()
         if run_id is None:
             return
-        runs.delete(run_id)
+        saved_comparisons.delete(run_id)
         if self.current_run is not None and self.current_run.id == run_id:
             self.current_run = None
             self.table_model.set_results([])

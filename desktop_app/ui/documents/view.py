@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.embed_backends import BACKENDS

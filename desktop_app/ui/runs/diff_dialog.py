@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.runs.compare import Comparison
+from desktop_app.core.runs.paired import Comparison
 from desktop_app.core.runs.replay import ReplayReport
 
 SHOWN_ROWS = 500

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import judge, rubric
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.runner import RunProgress
 from desktop_app.core.runs.storage import RunStore
 
@@ -222,7 +222,7 @@ class JudgeDialog(QDialog):
         def work(engine: Any, sha: str, cancel: CancelToken) -> judge.JudgeReport:
             store = RunStore()  # the model thread's own connection
             try:
-                judge.start(plan, LocalBackend(engine, sha), store, progressed.emit, cancel, created.append)
+                judge.start(plan, LocalGenerator(engine, sha), store, progressed.emit, cancel, created.append)
                 return judge.report(store, created[0])
             finally:
                 store.close()

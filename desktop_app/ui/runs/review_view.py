@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.runs.coding import CodeStore, Disagreement
+from desktop_app.core.runs.coding import CodeDisagreement, CodeStore
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
@@ -42,7 +42,7 @@ class ReviewDialog(QDialog):
         self.codes = CodeStore(store)
         self.run_id = run_id
         self.codebook = self.codes.codebook(run_id)
-        self.rows: list[Disagreement] = []
+        self.rows: list[CodeDisagreement] = []
         self.setWindowTitle(f"Review disagreements — {store.get(run_id).title}")
 
         self.only_open = QCheckBox("Only rows not decided")
@@ -127,7 +127,7 @@ class ReviewDialog(QDialog):
             self.table.selectRow(0)
         self._show_row()
 
-    def current(self) -> Disagreement | None:
+    def current(self) -> CodeDisagreement | None:
         model = self.table.selectionModel()
         selected = model.selectedRows() if model else []
         r = selected[0].row() if selected else -1

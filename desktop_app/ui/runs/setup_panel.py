@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.runs.backends import RowError
 from desktop_app.core.runs.datasets import Dataset, Row
+from desktop_app.core.runs.generators import RowError
 from desktop_app.core.runs.scoring import DEFAULT_SCORER, SCORERS
 from desktop_app.core.runs.tasks import Task, build_messages, run_sampling
 from desktop_app.ui.runs.item_models import PreviewModel

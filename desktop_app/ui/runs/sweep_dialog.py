@@ -42,8 +42,8 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine
 from desktop_app.core.runs import runner, sweep
-from desktop_app.core.runs.backends import LocalBackend
 from desktop_app.core.runs.datasets import Dataset
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import SweepResults, results
 from desktop_app.core.runs.sweep_split import FewShot
@@ -308,7 +308,7 @@ class SweepDialog(QDialog):
 
         def work(engine: Engine, sha: str, cancel: CancelToken) -> float:
             plan = runner.plan_run(checked.dataset.path, task)
-            return runner.estimate(plan, LocalBackend(engine, sha), 2, cancel).seconds_per_row
+            return runner.estimate(plan, LocalGenerator(engine, sha), 2, cancel).seconds_per_row
 
         def shown(per_row: float) -> None:
             total = per_row * checked.total_rows
@@ -356,7 +356,7 @@ class SweepDialog(QDialog):
         def work(engine: Engine, sha: str, cancel: CancelToken) -> None:
             store = RunStore()  # one connection per thread
             try:
-                sweep.run_model(store, sweep_id, index, LocalBackend(engine, sha), emit, cancel)
+                sweep.run_model(store, sweep_id, index, LocalGenerator(engine, sha), emit, cancel)
             finally:
                 store.close()
 

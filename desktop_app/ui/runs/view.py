@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, LoadedModel
-from desktop_app.core.runs import compare as run_compare
 from desktop_app.core.runs import exchange, provenance, replay, runner
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs import paired as run_compare
 from desktop_app.core.runs.datasets import Dataset, Row, open_dataset
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.runner import RunPlan, RunProgress
 from desktop_app.core.runs.storage import RunRecord, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
@@ -77,7 +77,7 @@ class RunsView(QWidget):
     run_started = Signal(int)  # run id
     run_finished = Signal(object)  # Summary (status "done", "paused" or "cancelled")
     run_failed = Signal(str, str)
-    estimated = Signal(object)  # runner.Estimate
+    estimated = Signal(object)  # runner.TimeEstimate
     dataset_opened = Signal(object)  # Dataset
     compared = Signal(object)  # Comparison
     replayed = Signal(object)  # ReplayReport
@@ -335,7 +335,7 @@ class RunsView(QWidget):
     def _estimate(self, plan: RunPlan) -> None:
         self.setup.show_estimate("Running the first rows…")
 
-        def shown(estimate: runner.Estimate) -> None:
+        def shown(estimate: runner.TimeEstimate) -> None:
             answers = "; ".join(repr(r.output.strip()[:40]) if not r.error else r.error for r in estimate.rows)
             self.setup.show_estimate(
                 f"About {estimate.seconds_per_row:.2f} s a row: {human_duration(estimate.total_s)} for "
@@ -343,7 +343,7 @@ class RunsView(QWidget):
             )
             self.estimated.emit(estimate)
 
-        self._submit(lambda engine, sha, cancel: runner.estimate(plan, LocalBackend(engine, sha), 3, cancel), shown)
+        self._submit(lambda engine, sha, cancel: runner.estimate(plan, LocalGenerator(engine, sha), 3, cancel), shown)
 
     @Slot()
     def _on_setup_run_requested(self) -> None:
@@ -361,7 +361,7 @@ class RunsView(QWidget):
         self._cancel_requested = False
 
         def work(engine: Engine, sha: str, cancel: CancelToken) -> Summary:
-            return runner.start(plan, LocalBackend(engine, sha), None, emit, cancel, on_created=signals.created.emit)
+            return runner.start(plan, LocalGenerator(engine, sha), None, emit, cancel, on_created=signals.created.emit)
 
         self._submit(work, self._on_run_done, self._on_run_failed)
 
@@ -377,7 +377,7 @@ class RunsView(QWidget):
         model = self.store.get(run_id).manifest.get("model", {})
         if model.get("kind") != "remote":
             return False
-        from desktop_app.core.runs.remote_backend import for_run
+        from desktop_app.core.runs.remote_generator import for_run
 
         emit = self._progress_emitter()
         endpoints = list(self.context.settings.endpoints)
@@ -406,7 +406,7 @@ class RunsView(QWidget):
         self.results.set_running(True)
 
         def work(engine: Engine, sha: str, cancel: CancelToken) -> Summary:
-            return runner.resume(run_id, LocalBackend(engine, sha), None, emit, cancel)
+            return runner.resume(run_id, LocalGenerator(engine, sha), None, emit, cancel)
 
         self._submit(work, self._on_run_done, self._on_run_failed)
 
@@ -421,7 +421,7 @@ class RunsView(QWidget):
 
             def work(engine: Engine, sha: str, cancel: CancelToken) -> replay.ReplayReport:
                 signals.created.emit(run_id)
-                return replay.replay(run_id, LocalBackend(engine, sha), None, emit, cancel)
+                return replay.replay(run_id, LocalGenerator(engine, sha), None, emit, cancel)
 
             self._submit(work, self._on_replayed, self._on_run_failed)
 

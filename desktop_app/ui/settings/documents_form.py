@@ -1,6 +1,6 @@
 """The Settings section's "Documents" form: how collections are made and how answers use them.
 
-Bound to ``documents.json`` (core/rag/config.py) rather than the app settings: every edit
+Bound to ``documents.json`` (core/rag/documents_settings.py) rather than the app settings: every edit
 is saved at once, and the chat and the Documents section read the file when they need it.
 """
 
@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.rag import config as rag_config
-from desktop_app.core.rag.config import RagSettings
+from desktop_app.core.rag import documents_settings as rag_config
+from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.ui.shared.backend_combo import backend_combo, chosen_backend, select_backend
 from desktop_app.ui.shared.settings_forms import double_spin, integer_spin
 

@@ -23,7 +23,7 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Reply
 from desktop_app.core.models.fingerprint import cached_sha256
 from desktop_app.core.rag import answer as rag_answer
-from desktop_app.core.rag import config as rag_config
+from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.retrieve import Hit, Retrieval
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.settings import SamplingSettings

@@ -21,10 +21,10 @@ from desktop_app.core.inference.engine import Engine
 from desktop_app.core.inference.remote import RemoteClient
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import agreement, judge, judge_validation, methods, rubric, runner
-from desktop_app.core.runs.agreement import Estimate
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs.agreement import AgreementEstimate
 from desktop_app.core.runs.coding import CodeStore
-from desktop_app.core.runs.remote_backend import RemoteBackend
+from desktop_app.core.runs.generators import LocalGenerator
+from desktop_app.core.runs.remote_generator import RemoteGenerator
 from desktop_app.core.runs.storage import RunStore
 
 
@@ -34,8 +34,8 @@ def smol_sha(smollm2_path: Path) -> str:
 
 
 @pytest.fixture
-def backend(engine: Engine, smol_sha: str) -> LocalBackend:
-    return LocalBackend(engine, smol_sha)
+def backend(engine: Engine, smol_sha: str) -> LocalGenerator:
+    return LocalGenerator(engine, smol_sha)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_both_rubric_formats_read_the_same_and_bad_ones_are_refused_in_plain_wor
         ("correct | 5-1 | x", "must be larger"),
         ("correct | yes | x", "at least two points"),
         ("a | 1-5\nA | 1-3", "twice"),
-        ('1bad | 1-5 | x', "starts with a letter"),
+        ("1bad | 1-5 | x", "starts with a letter"),
         ("just words", "name | scale"),
         ('{"criteria": []}', "no criteria"),
         ('{"criteria": [', "not valid JSON"),
@@ -103,7 +103,7 @@ def test_the_schema_admits_exactly_the_scale_and_the_grammar_names_every_point()
 
 
 def test_every_score_lies_on_its_scale_and_the_manifest_says_what_made_it(
-    tmp_path: Path, backend: LocalBackend, store: RunStore, smol_sha: str
+    tmp_path: Path, backend: LocalGenerator, store: RunStore, smol_sha: str
 ) -> None:
     dataset = write_questions(tmp_path / "questions.jsonl", 2)
     outputs = [GOOD[0], POOR[1]]
@@ -167,30 +167,30 @@ def test_the_verdict_follows_krippendorffs_thresholds_and_says_when_to_rate_more
     suggested = judge_validation.suggested_rows(500)
     assert suggested == 62 and judge_validation.suggested_rows(20) == 20
     cases = [
-        (Estimate(0.9, 0.85, 0.95), 80, "reliable"),
-        (Estimate(0.85, 0.5, 0.97), 80, "tentative"),  # the interval reaches below 0.667
-        (Estimate(0.7, 0.6, 0.8), 80, "tentative"),
-        (Estimate(0.5, 0.3, 0.7), 80, "unreliable"),
-        (Estimate(0.95, 0.9, 1.0), 5, "too few"),
-        (Estimate(None), 40, "too few"),
+        (AgreementEstimate(0.9, 0.85, 0.95), 80, "reliable"),
+        (AgreementEstimate(0.85, 0.5, 0.97), 80, "tentative"),  # the interval reaches below 0.667
+        (AgreementEstimate(0.7, 0.6, 0.8), 80, "tentative"),
+        (AgreementEstimate(0.5, 0.3, 0.7), 80, "unreliable"),
+        (AgreementEstimate(0.95, 0.9, 1.0), 5, "too few"),
+        (AgreementEstimate(None), 40, "too few"),
     ]
     for alpha, n, verdict in cases:
         got, sentence = judge_validation._verdict(alpha, n, suggested)
         assert got == verdict, (alpha, n, sentence)
         if verdict in ("reliable", "tentative", "unreliable"):
             assert f"{alpha.value:.3f}" in sentence
-    assert "0.667" in judge_validation._verdict(Estimate(0.5, 0.3, 0.7), 80, suggested)[1]
+    assert "0.667" in judge_validation._verdict(AgreementEstimate(0.5, 0.3, 0.7), 80, suggested)[1]
 
 
 def test_an_edited_prompt_is_used_as_written_and_one_without_the_answer_is_refused(
-    tmp_path: Path, backend: LocalBackend, store: RunStore
+    tmp_path: Path, backend: LocalGenerator, store: RunStore
 ) -> None:
     dataset = write_questions(tmp_path / "questions.jsonl", 1)
     judged = judged_run(store, dataset, GOOD[:1])
     r = rubric.parse_text("correct | 1-3 | right or not")
     with pytest.raises(HearthError, match="does not show it"):
         judge.plan_judge(store, judged, r, prompt="Rate {input} from 1 to 3.")
-    prompt = "Q: {input}\nA: {output}\nScore 1-3 as JSON {{\"correct\": n}}."
+    prompt = 'Q: {input}\nA: {output}\nScore 1-3 as JSON {{"correct": n}}.'
     plan = judge.plan_judge(store, judged, r, prompt=prompt, system="Be strict.")
     summary = judge.start(plan, backend, store)
     rows = stored(summary.run_id)
@@ -200,7 +200,7 @@ def test_an_edited_prompt_is_used_as_written_and_one_without_the_answer_is_refus
 
 
 def test_a_stopped_judge_run_resumes_to_the_rows_of_one_run_straight_through(
-    tmp_path: Path, backend: LocalBackend, store: RunStore
+    tmp_path: Path, backend: LocalGenerator, store: RunStore
 ) -> None:
     dataset = write_questions(tmp_path / "questions.jsonl", 2)
     judged = judged_run(store, dataset, POOR[:2])
@@ -224,7 +224,9 @@ def test_a_stopped_judge_run_resumes_to_the_rows_of_one_run_straight_through(
 # -- pairwise ---------------------------------------------------------------------------------------
 
 
-def test_pairwise_asks_both_orders_and_counts_the_flips(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
+def test_pairwise_asks_both_orders_and_counts_the_flips(
+    tmp_path: Path, backend: LocalGenerator, store: RunStore
+) -> None:
     dataset = write_questions(tmp_path / "questions.jsonl", 2)
     run_a = judged_run(store, dataset, GOOD[:2], "model-a")
     run_b = judged_run(store, dataset, POOR[:2], "model-b")
@@ -273,7 +275,7 @@ def test_a_judge_on_a_server_scores_on_the_scale_and_says_where_it_ran(
     judged = judged_run(store, dataset, [GOOD[0], POOR[1]])
     r = rubric.parse_text("correct | 1-3 | agrees with the reference")
     client = RemoteClient(llama_cpp_server.root, llama_cpp_server.key, "lab box")
-    backend = RemoteBackend(client, client.describe_model(llama_cpp_server.model_id, "lab"), 2)
+    backend = RemoteGenerator(client, client.describe_model(llama_cpp_server.model_id, "lab"), 2)
     try:
         summary = judge.start(judge.plan_judge(store, judged, r), backend, store)
     finally:

@@ -12,8 +12,8 @@ from runs_data import LABEL_PROMPT, review_rows, write_csv
 from desktop_app.core.inference.engine import Engine
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import methods, sweep
-from desktop_app.core.runs.backends import LocalBackend
-from desktop_app.core.runs.compare import compare
+from desktop_app.core.runs.generators import LocalGenerator
+from desktop_app.core.runs.paired import compare
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import results
 from desktop_app.core.runs.tasks import Task, run_sampling
@@ -56,7 +56,7 @@ def test_a_sweep_cell_reports_the_prompts_tried_and_how_the_reported_one_was_cho
     store = RunStore()
     try:
         sweep_id = sweep.create(sweep.plan(spec), store)
-        backend = LocalBackend(engine, sha256_file(smollm2_path))
+        backend = LocalGenerator(engine, sha256_file(smollm2_path))
         sweep.run(store, sweep_id, lambda _model: backend, lambda _backend: None)
         found = results(store, sweep_id)
         assert found.test is not None and found.best is not None and found.test.run_id is not None

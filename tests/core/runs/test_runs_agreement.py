@@ -13,9 +13,11 @@ from desktop_app.core.runs import agreement as ag
 N = None
 
 
-def _ci(est: ag.Estimate) -> tuple[float, float, float]:
+def _ci(est: ag.AgreementEstimate) -> tuple[float, float, float]:
     assert est.value is not None and est.ci_low is not None and est.ci_high is not None
     return est.ci_low, est.value, est.ci_high
+
+
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: four observers,
 # twelve units, values 1-5, missing values. His results: nominal .743, ordinal .815, interval .849.
 KRIPPENDORFF_2011 = [

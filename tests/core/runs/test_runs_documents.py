@@ -15,7 +15,7 @@ from desktop_app.core.inference.engine import Engine
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.runs import runner
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
 
@@ -49,7 +49,7 @@ def test_document_run_reports_recall_citations_and_flags(tmp_path: Path, engine:
     )  # fmt: skip
     runs = RunStore()
     try:
-        summary = runner.start(runner.plan_run(dataset, task), LocalBackend(engine, ""), runs)
+        summary = runner.start(runner.plan_run(dataset, task), LocalGenerator(engine, ""), runs)
         manifest = runs.get(summary.run_id).manifest
     finally:
         runs.close()

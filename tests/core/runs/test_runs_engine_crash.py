@@ -17,17 +17,17 @@ from desktop_app.core.inference.engine_crash import EngineCrashError
 from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import runner
-from desktop_app.core.runs.backends import LocalBackend
+from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
 from desktop_app.core.settings import LoadSettings
 
 
 @pytest.fixture
-def backend(smollm2_path: Path) -> Iterator[LocalBackend]:
+def backend(smollm2_path: Path) -> Iterator[LocalGenerator]:
     engine = EngineProcess()
     engine.load(smollm2_path, LoadSettings(n_ctx=1024))
-    yield LocalBackend(engine, sha256_file(smollm2_path))
+    yield LocalGenerator(engine, sha256_file(smollm2_path))
     engine.unload()
 
 
@@ -40,7 +40,7 @@ def _rows(run_id: int) -> list[tuple[int, str, int]]:
 
 
 def test_a_killed_engine_pauses_the_run_and_resume_gives_the_same_rows(
-    tmp_path: Path, backend: LocalBackend, hearth_home: Path
+    tmp_path: Path, backend: LocalGenerator, hearth_home: Path
 ) -> None:
     path = write_csv(tmp_path / "reviews.csv", review_rows(3))
     task = Task(

@@ -12,8 +12,8 @@ from runs_data import LABEL_PROMPT, SCHEMA, review_rows, write_csv
 
 from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
-from desktop_app.core.runs import compare, runner
-from desktop_app.core.runs.backends import RowError
+from desktop_app.core.runs import paired, runner
+from desktop_app.core.runs.generators import RowError
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.tasks import Task, build_messages, render, template_fields
 
@@ -115,7 +115,7 @@ def test_compare_gives_mcnemars_exact_p_on_a_constructed_pair(tmp_path: Path) ->
     store = RunStore()
     try:
         a, b = _constructed(store, path, a_rows), _constructed(store, path, b_rows)
-        result = compare.compare(store, a, b)
+        result = paired.compare(store, a, b)
     finally:
         store.close()
     assert (result.n_paired, result.both, result.only_a, result.only_b, result.neither) == (13, 3, 7, 1, 2)
@@ -136,6 +136,6 @@ def test_compare_refuses_runs_on_different_datasets(tmp_path: Path) -> None:
         a = _constructed(store, write_csv(tmp_path / "a.csv"), [True, False])
         b = _constructed(store, write_csv(tmp_path / "b.csv", review_rows(3)), [True, True])
         with pytest.raises(HearthError, match="different datasets"):
-            compare.compare(store, a, b)
+            paired.compare(store, a, b)
     finally:
         store.close()

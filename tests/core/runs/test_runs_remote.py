@@ -22,7 +22,7 @@ from desktop_app.core.inference.engine import Message
 from desktop_app.core.inference.remote import RemoteClient
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import runner
-from desktop_app.core.runs.remote_backend import RemoteBackend
+from desktop_app.core.runs.remote_generator import RemoteGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
 from desktop_app.core.settings import LoadSettings, RemoteEndpoint, SamplingSettings, Settings
@@ -59,9 +59,9 @@ def test_a_label_run_on_llama_cpp_server_sends_rows_concurrently(
     endpoint = RemoteEndpoint(id="lab", name="lab box", url=llama_cpp_server.root, concurrency=3)
     client = RemoteClient(endpoint.url, llama_cpp_server.key, endpoint.name)
     model = client.describe_model(llama_cpp_server.model_id, "lab")
-    assert RemoteBackend(client, model, 3).concurrency == 1  # by default: it would cut running replies short
+    assert RemoteGenerator(client, model, 3).concurrency == 1  # by default: it would cut running replies short
     # The test's server queues requests instead (--interrupt_requests False): three may be in flight.
-    backend = RemoteBackend(client, model, endpoint.concurrency, serial_server_one_at_a_time=False)
+    backend = RemoteGenerator(client, model, endpoint.concurrency, serial_server_one_at_a_time=False)
     in_flight = 0
     most = 0
     lock = threading.Lock()
@@ -137,7 +137,7 @@ def test_a_busy_server_is_retried_with_backoff() -> None:
         while not server.started:
             thread.join(0.02)
         client = RemoteClient(f"http://127.0.0.1:{sock.getsockname()[1]}")
-        backend = RemoteBackend(client, client.describe_model("busy-model"), backoff_s=0.05)
+        backend = RemoteGenerator(client, client.describe_model("busy-model"), backoff_s=0.05)
         generation = backend.generate([Message("user", "Is it good?")], SamplingSettings(max_tokens=4), CancelToken())
         assert generation.text == "positive" and backend.retries == 3 and failures == []
         failures.extend([503] * 10)  # busy for longer than the retries last: the run would pause
@@ -163,7 +163,7 @@ def test_a_server_that_goes_away_pauses_the_run_which_resumes_without_loss_or_re
     port = first.port
     endpoint = RemoteEndpoint(id="hearth", name="other Hearth", url=f"http://127.0.0.1:{port}", concurrency=2)
     path = write_csv(tmp_path / "reviews.csv", review_rows(6))
-    backend = RemoteBackend.for_endpoint(endpoint, smollm2_path.stem)
+    backend = RemoteGenerator.for_endpoint(endpoint, smollm2_path.stem)
     stopped = threading.Event()
 
     def stop_the_server(progress: runner.RunProgress) -> None:
@@ -184,7 +184,7 @@ def test_a_server_that_goes_away_pauses_the_run_which_resumes_without_loss_or_re
     second = LocalServer(queue, "127.0.0.1", port, None, defaults=lambda: config, db_path=tmp_path / "served.db")
     second.start()  # back on the same address
     try:
-        backend = RemoteBackend.for_endpoint(endpoint, smollm2_path.stem)
+        backend = RemoteGenerator.for_endpoint(endpoint, smollm2_path.stem)
         summary = runner.resume(record.id, backend, store)
         backend.close()
     finally:

@@ -25,7 +25,7 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import exchange, provenance, replay, runner
-from desktop_app.core.runs.backends import Constraint, Generation, LocalBackend
+from desktop_app.core.runs.generators import Constraint, Generation, LocalGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
 from desktop_app.core.settings import LoadSettings, SamplingSettings
@@ -39,8 +39,8 @@ def smol_sha(smollm2_path: Path) -> str:
 
 
 @pytest.fixture
-def backend(engine: Engine, smol_sha: str) -> LocalBackend:
-    return LocalBackend(engine, smol_sha)
+def backend(engine: Engine, smol_sha: str) -> LocalGenerator:
+    return LocalGenerator(engine, smol_sha)
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def label_task(**overrides: Any) -> Task:
 
 
 def test_label_run_every_output_is_a_label_and_the_numbers_recompute(
-    tmp_path: Path, backend: LocalBackend, store: RunStore, smol_sha: str
+    tmp_path: Path, backend: LocalGenerator, store: RunStore, smol_sha: str
 ) -> None:
     path = write_csv(tmp_path / "reviews.csv", encoding="cp1252")
     summary = runner.start(runner.plan_run(path, label_task()), backend, store)
@@ -105,7 +105,7 @@ def test_label_run_every_output_is_a_label_and_the_numbers_recompute(
 
 
 def test_json_run_every_output_validates_and_fields_are_scored(
-    tmp_path: Path, backend: LocalBackend, store: RunStore
+    tmp_path: Path, backend: LocalGenerator, store: RunStore
 ) -> None:
     task = Task(
         prompt="Review: {text}\nGive the film's name and year as JSON.", kind="json", schema=SCHEMA,
@@ -133,7 +133,7 @@ def test_json_run_every_output_validates_and_fields_are_scored(
     )
 
 
-def test_number_run_outputs_numbers(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
+def test_number_run_outputs_numbers(tmp_path: Path, backend: LocalGenerator, store: RunStore) -> None:
     task = Task(
         prompt="Review: {text}\nHow many stars (1 to 5) did the reviewer give?", kind="number",
         reference="stars", tolerance=1.0, sampling=run_sampling(max_tokens=6), limit=4,
@@ -148,7 +148,7 @@ def test_number_run_outputs_numbers(tmp_path: Path, backend: LocalBackend, store
 
 
 def test_examples_are_not_scored_and_failed_rows_are_recorded(
-    engine: Engine, backend: LocalBackend, store: RunStore, tmp_path: Path
+    engine: Engine, backend: LocalGenerator, store: RunStore, tmp_path: Path
 ) -> None:
     rows: list[dict[str, object]] = list(review_rows(6))
     rows[3] = {"id": "no-text", "label": "positive"}  # the template's field is missing in this row
@@ -167,7 +167,7 @@ def test_examples_are_not_scored_and_failed_rows_are_recorded(
 
 
 def test_a_stopped_run_resumes_to_the_rows_of_one_run_straight_through(
-    tmp_path: Path, backend: LocalBackend, store: RunStore
+    tmp_path: Path, backend: LocalGenerator, store: RunStore
 ) -> None:
     path = write_csv(tmp_path / "reviews.csv", review_rows(5))
     task = Task(
@@ -195,7 +195,7 @@ def test_a_stopped_run_resumes_to_the_rows_of_one_run_straight_through(
     assert again.done == 5 and len(stored_rows(stopped.run_id)) == 5
 
 
-def test_replay_on_the_cpu_is_identical(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
+def test_replay_on_the_cpu_is_identical(tmp_path: Path, backend: LocalGenerator, store: RunStore) -> None:
     path = write_csv(tmp_path / "reviews.csv", review_rows(4))
     task = Task(prompt="Review: {text}\nOne word for it:", sampling=run_sampling(temperature=1.0, seed=5, max_tokens=6))
     original = runner.start(runner.plan_run(path, task), backend, store)
@@ -205,13 +205,13 @@ def test_replay_on_the_cpu_is_identical(tmp_path: Path, backend: LocalBackend, s
     assert not [note for note in report.notes if "differs" in note]
 
 
-def test_changed_dataset_or_other_model_cannot_resume(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
+def test_changed_dataset_or_other_model_cannot_resume(tmp_path: Path, backend: LocalGenerator, store: RunStore) -> None:
     path = write_csv(tmp_path / "reviews.csv", review_rows(4))
     cancel = CancelToken()
     cancel.cancel()
     paused = runner.start(runner.plan_run(path, label_task()), backend, store, cancel=cancel)
     assert paused.done == 0 and paused.status == "paused"
-    other = LocalBackend(backend.engine, "0" * 64)
+    other = LocalGenerator(backend.engine, "0" * 64)
     with pytest.raises(HearthError, match="not the model loaded now"):
         runner.resume(paused.run_id, other, store)
     write_csv(path, review_rows(3))
@@ -224,7 +224,7 @@ class TwoEngines:
 
     concurrency = 2
 
-    def __init__(self, first: LocalBackend, second: LocalBackend) -> None:
+    def __init__(self, first: LocalGenerator, second: LocalGenerator) -> None:
         self.free = [first, second]
         self.lock = threading.Condition()
         self.in_flight = self.most_in_flight = 0
@@ -258,14 +258,14 @@ class TwoEngines:
 
 
 def test_a_backend_allowing_two_requests_gets_two_and_the_same_rows(
-    tmp_path: Path, backend: LocalBackend, store: RunStore, smollm2_path: Path, smol_sha: str
+    tmp_path: Path, backend: LocalGenerator, store: RunStore, smollm2_path: Path, smol_sha: str
 ) -> None:
     second = Engine()
     second.load(smollm2_path, LoadSettings(n_ctx=2048))
     try:
         path = write_csv(tmp_path / "reviews.csv", review_rows(4))
         one = runner.start(runner.plan_run(path, label_task()), backend, store)
-        pair = TwoEngines(backend, LocalBackend(second, smol_sha))
+        pair = TwoEngines(backend, LocalGenerator(second, smol_sha))
         two = runner.start(runner.plan_run(path, label_task()), pair, store)
     finally:
         second.unload()
@@ -275,7 +275,7 @@ def test_a_backend_allowing_two_requests_gets_two_and_the_same_rows(
     ]
 
 
-def test_export_and_import_round_trip(tmp_path: Path, backend: LocalBackend, store: RunStore) -> None:
+def test_export_and_import_round_trip(tmp_path: Path, backend: LocalGenerator, store: RunStore) -> None:
     path = write_csv(tmp_path / "reviews.csv", review_rows(4))
     summary = runner.start(runner.plan_run(path, label_task()), backend, store)
     (tmp_path / "out").mkdir()
@@ -311,7 +311,7 @@ def test_gemma_label_run(tmp_path: Path, gemma_path: Path, store: RunStore) -> N
     engine = Engine()
     engine.load(gemma_path, LoadSettings(n_ctx=1024))
     try:
-        backend = LocalBackend(engine, sha256_file(gemma_path))
+        backend = LocalGenerator(engine, sha256_file(gemma_path))
         summary = runner.start(
             runner.plan_run(write_csv(tmp_path / "reviews.csv", review_rows(3)), label_task()), backend, store
         )

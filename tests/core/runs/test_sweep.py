@@ -20,7 +20,7 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import runner, stats, sweep
-from desktop_app.core.runs.backends import Backend, LocalBackend
+from desktop_app.core.runs.generators import LocalGenerator, RowGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import results
 from desktop_app.core.runs.sweep_split import FewShot
@@ -72,11 +72,11 @@ class Opener:
     def __init__(self, engine: Engine, sha: str) -> None:
         self.engine, self.sha, self.opened = engine, sha, 0
 
-    def open(self, _model: sweep.ModelRef) -> Backend:
+    def open(self, _model: sweep.ModelRef) -> RowGenerator:
         self.opened += 1
-        return LocalBackend(self.engine, self.sha)
+        return LocalGenerator(self.engine, self.sha)
 
-    def close(self, _backend: Backend) -> None:
+    def close(self, _backend: RowGenerator) -> None:
         pass
 
 
@@ -193,21 +193,21 @@ def test_a_sweep_over_a_local_file_and_a_model_on_a_server(
     """The same prompt with SmolLM2 loaded here and SmolLM2 behind Hearth's own server on 127.0.0.1:
     one cell each, each run's manifest naming what produced it."""
     from desktop_app.core.inference.remote import RemoteClient
-    from desktop_app.core.runs.remote_backend import RemoteBackend
+    from desktop_app.core.runs.remote_generator import RemoteGenerator
 
     local = sweep.ModelRef("SmolLM2 here", str(smollm2_path))
     served = sweep.ModelRef("SmolLM2 on the server", server="test", model_id=hearth_server.model_id)
     opened: list[str] = []
 
-    def open_backend(model: sweep.ModelRef) -> Backend:
+    def open_backend(model: sweep.ModelRef) -> RowGenerator:
         opened.append(model.name)
         if model.server:
             client = RemoteClient(hearth_server.root, hearth_server.key, "test")
-            return RemoteBackend(client, client.describe_model(hearth_server.model_id, "test"), 2)
-        return LocalBackend(engine, smol_sha)
+            return RemoteGenerator(client, client.describe_model(hearth_server.model_id, "test"), 2)
+        return LocalGenerator(engine, smol_sha)
 
-    def close_backend(backend: Backend) -> None:
-        if isinstance(backend, RemoteBackend):
+    def close_backend(backend: RowGenerator) -> None:
+        if isinstance(backend, RemoteGenerator):
             backend.close()
 
     path = write_csv(tmp_path / "reviews.csv", review_rows(4))

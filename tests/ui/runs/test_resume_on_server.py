@@ -13,7 +13,7 @@ from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import runner
-from desktop_app.core.runs.remote_backend import RemoteBackend
+from desktop_app.core.runs.remote_generator import RemoteGenerator
 from desktop_app.core.runs.tasks import Task, run_sampling
 from desktop_app.core.settings import LoadSettings, RemoteEndpoint, Settings
 from tests.core.runs.runs_data import LABEL_PROMPT, LABEL_SYSTEM, review_rows, write_csv
@@ -54,7 +54,7 @@ def test_resume_continues_on_the_server(
     try:
         for width, height in [(1280, 800), (1024, 700)]:
             window.resize(width, height)
-            backend = RemoteBackend.for_endpoint(endpoint, smollm2_path.stem)
+            backend = RemoteGenerator.for_endpoint(endpoint, smollm2_path.stem)
 
             gone = threading.Event()
 

@@ -18,7 +18,7 @@ MAX_LISTED = 1000
 
 
 @dataclass
-class Disagreement:
+class RowDisagreement:
     id: str
     index: int
     reference: str | None
@@ -45,7 +45,7 @@ class Comparison:
     b_ci: tuple[float, float]
     p_value: float
     n_disagree: int  # rows whose outputs differ (scored or not)
-    disagreements: list[Disagreement] = field(default_factory=list)
+    disagreements: list[RowDisagreement] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -79,7 +79,7 @@ def compare(store: RunStore, a: int, b: int) -> Comparison:
             "Compare runs made on the same file.",
         )
     both = only_a = only_b = neither = n_disagree = 0
-    listed: list[Disagreement] = []
+    listed: list[RowDisagreement] = []
     for row_a, row_b in store.pairs(a, b):
         if row_b is None:
             continue
@@ -96,7 +96,7 @@ def compare(store: RunStore, a: int, b: int) -> Comparison:
             n_disagree += 1
             if len(listed) < MAX_LISTED:
                 listed.append(
-                    Disagreement(
+                    RowDisagreement(
                         row_a.key, row_a.index, row_a.reference, row_a.output, row_b.output,
                         row_a.correct, row_b.correct,
                     )

@@ -1,6 +1,6 @@
 """What a run generates through: a small protocol, and its implementation on the local engine.
 
-The runner never touches an engine directly. It hands a :class:`Backend` the messages of one
+The runner never touches an engine directly. It hands a :class:`RowGenerator` the messages of one
 row, the sampling settings (with the row's own seed), a :class:`~desktop_app.core.cancel.CancelToken`
 and, for constrained outputs, a :class:`Constraint`; it gets a :class:`Generation` back.
 
@@ -22,7 +22,7 @@ Writing another backend (a remote OpenAI-compatible server, say):
   :class:`~desktop_app.core.errors.Cancelled`) when the token fires; that row is not stored.
   Honour the constraint: ``Constraint.gbnf`` for llama.cpp grammars, or ``kind``/``labels``/
   ``schema`` for a server's ``response_format``.
-- Optionally ``answer_from_documents(...)`` (see :class:`DocumentBackend`) for runs attached to
+- Optionally ``answer_from_documents(...)`` (see :class:`DocumentGenerator`) for runs attached to
   a document collection.
 """
 
@@ -105,7 +105,7 @@ class DocumentAnswer:
     warnings: list[str] = field(default_factory=list)
 
 
-class Backend(Protocol):
+class RowGenerator(Protocol):
     concurrency: int
 
     def describe(self) -> dict[str, Any]: ...
@@ -122,7 +122,7 @@ class Backend(Protocol):
 
 
 @runtime_checkable
-class DocumentBackend(Protocol):
+class DocumentGenerator(Protocol):
     """A backend that can also answer a question from a document collection, through the same
     retrieval and citation path as the chat (core/rag/answer.py)."""
 
@@ -147,7 +147,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-class LocalBackend:
+class LocalGenerator:
     """The loaded :class:`Engine`: one row at a time, the shared prefix kept in llama.cpp's cache.
 
     Before every row the KV cache is brought to exactly the shared prefix (evaluated on its own,

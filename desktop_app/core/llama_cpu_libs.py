@@ -18,7 +18,7 @@ from pathlib import Path
 _LOCK = threading.Lock()
 
 
-def load_llama_backends() -> None:
+def load_llama_cpu_libs() -> None:
     """Call before the first llama.cpp function that needs a backend (model load, system info)."""
     import llama_cpp.llama_cpp as capi
 

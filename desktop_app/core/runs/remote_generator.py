@@ -1,4 +1,4 @@
-"""Dataset runs against an OpenAI-compatible server: the :class:`~desktop_app.core.runs.backends.Backend`
+"""Dataset runs against an OpenAI-compatible server: the :class:`~desktop_app.core.runs.generators.RowGenerator`
 protocol over :class:`~desktop_app.core.inference.remote.RemoteClient`.
 
 Up to ``concurrency`` rows are in flight at once (the endpoint's "Requests at once" setting), so a
@@ -29,7 +29,7 @@ from desktop_app.core.inference.remote import (
     ServerBusyError,
     ServerGoneError,
 )
-from desktop_app.core.runs.backends import Constraint, Generation, RowError
+from desktop_app.core.runs.generators import Constraint, Generation, RowError
 from desktop_app.core.settings import RemoteEndpoint, SamplingSettings
 
 BUSY_RETRIES = 5
@@ -47,7 +47,7 @@ def _render(messages: Sequence[Message]) -> str:
     return "\n\n".join(f"<{m.role}>\n{m.content}" for m in messages)
 
 
-class RemoteBackend:
+class RemoteGenerator:
     def __init__(
         self,
         client: RemoteClient,
@@ -72,7 +72,7 @@ class RemoteBackend:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_endpoint(cls, endpoint: RemoteEndpoint, model_id: str) -> RemoteBackend:
+    def for_endpoint(cls, endpoint: RemoteEndpoint, model_id: str) -> RemoteGenerator:
         client = RemoteClient.for_endpoint(endpoint)
         try:
             model = client.describe_model(model_id, endpoint.id, endpoint.n_ctx)
@@ -178,7 +178,7 @@ class RemoteBackend:
         )
 
 
-def for_run(model: dict[str, Any], endpoints: Sequence[RemoteEndpoint]) -> RemoteBackend:
+def for_run(model: dict[str, Any], endpoints: Sequence[RemoteEndpoint]) -> RemoteGenerator:
     """The backend a stored run was made with on a server (its manifest's ``model``): the same
     server (found by its address, else its name among those added) and the same model id, so
     a paused run resumes where it was made. Plain words when the server is gone from the list."""
@@ -192,4 +192,4 @@ def for_run(model: dict[str, Any], endpoints: Sequence[RemoteEndpoint]) -> Remot
             f"This run was made on the server {name or url} ({url}), which is not among the servers added.",
             f"Add it again (Settings › Servers, or: hearth servers add NAME {url}), then resume the run.",
         )
-    return RemoteBackend.for_endpoint(endpoint, model_id)
+    return RemoteGenerator.for_endpoint(endpoint, model_id)
