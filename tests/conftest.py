@@ -23,6 +23,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 pytest_plugins = [
     "hubstub",  # the Hub stand-in's fixtures: hub_stub, hub_stub_server, smollm2_split
     "api_servers",  # OpenAI-compatible servers on loopback: hearth_server, llama_cpp_server
+    "documents_fixtures",  # a corpus written by the tests, the embedder, an indexed collection
+    "quantlab_fixtures",  # SmolLM2 variants made once per session
 ]
 
 

@@ -27,7 +27,7 @@ from desktop_app.ui.model_host import PREPARING_DOCUMENTS, SEARCHING_DOCUMENTS
 from desktop_app.ui.shared import open_document
 from desktop_app.ui.shared.document_viewer import DocumentViewer
 from desktop_app.ui.shared.markdown_render import render_markdown
-from tests.rag.conftest import PDF_PAGES, write_pdf
+from tests.documents_fixtures import PDF_PAGES, write_pdf
 
 from .conftest import REPLY_TIMEOUT_MS, load_model, send_and_wait
 

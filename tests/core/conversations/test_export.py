@@ -45,7 +45,7 @@ class Built:
 
 def _hits() -> list[Hit]:
     # Stand-in for the vector/BM25 search (it needs the embedding model and an indexed corpus,
-    # covered in tests/rag): the passages are handed to the real prompt assembly and citation
+    # covered in tests/core/rag): the passages are handed to the real prompt assembly and citation
     # check as retrieval would return them.
     return [
         Hit(

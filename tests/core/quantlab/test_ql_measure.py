@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ql_helpers import Variants, fast_settings
 
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
@@ -23,6 +22,7 @@ from desktop_app.core.quantlab.measure import CompareEvent, EvalText, measure_in
 from desktop_app.core.quantlab.results import ComparisonRun
 from desktop_app.core.quantlab.subproc import run_child
 from desktop_app.core.quantlab.variants import describe_variant, group_variants
+from tests.quantlab_helpers import Variants, fast_settings
 
 PROMPT = "Name a colour."
 

@@ -10,7 +10,7 @@ import pytest
 
 from desktop_app.core.rag.chunking import chunk_document, split_tokens
 from desktop_app.core.rag.parsers import Block, ParsedDocument, UnreadableDocument, decode_text, parse
-from tests.rag.conftest import BROKEN, PDF_PAGES
+from tests.documents_fixtures import BROKEN, PDF_PAGES
 
 
 def test_pdf_keeps_page_numbers(corpus: Path) -> None:

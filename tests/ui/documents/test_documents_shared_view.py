@@ -12,7 +12,7 @@ import pytest
 
 from desktop_app.ui.documents.new_collection_dialog import NewCollectionDialog
 from desktop_app.ui.documents.view import DocumentsView
-from tests.rag.chroma_servers import ChromaServer, free_port
+from tests.chroma_servers import ChromaServer, free_port
 
 TIMEOUT_MS = 180_000
 

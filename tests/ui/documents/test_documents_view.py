@@ -20,7 +20,7 @@ from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.shared import open_document
 from desktop_app.ui.shared.document_viewer import DocumentViewer
 from desktop_app.ui.shared.open_document import source_url
-from tests.rag.conftest import BROKEN
+from tests.documents_fixtures import BROKEN
 
 INDEX_TIMEOUT_MS = 180_000
 GOOD = 8

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from ql_helpers import Variants
 
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import Progress
@@ -23,6 +22,7 @@ from desktop_app.core.settings import LoadSettings, SamplingSettings, Settings
 from desktop_app.ui.compare.item_models import COLUMNS
 from desktop_app.ui.compare.quantize_dialog import QuantizeDialog
 from desktop_app.ui.compare.view import IDLE_HINT, CompareView
+from tests.quantlab_helpers import Variants
 
 RUN_TIMEOUT_MS = 480_000
 

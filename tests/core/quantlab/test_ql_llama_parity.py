@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ql_helpers import Variants, fast_settings
 
 from desktop_app.core.quantlab.measure import EvalText, run_comparison
+from tests.quantlab_helpers import Variants, fast_settings
 
 WINDOW = 128
 

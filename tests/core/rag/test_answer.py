@@ -14,7 +14,7 @@ from desktop_app.core.rag import answer, ingest
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.settings import SamplingSettings
-from tests.rag.conftest import Indexed
+from tests.documents_fixtures import Indexed
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=48, seed=1)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ql_helpers import Variants
 
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.models import gguf_meta
 from desktop_app.core.quantlab.quantize import REQUANTIZE_WARNING, default_output_path, quant_type, quantize
+from tests.quantlab_helpers import Variants
 
 
 def test_variants_are_valid_ggufs_of_the_requested_types(variants: Variants) -> None:

@@ -13,7 +13,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.store import DocumentStore
-from tests.rag.conftest import BROKEN, FACTS, Indexed
+from tests.documents_fixtures import BROKEN, FACTS, Indexed
 
 GOOD_FILES = {
     "report.pdf", "protocol.docx", "safety.html", "notes.md", "cafe-latin1.txt", "deliveries-utf16.txt",

@@ -17,7 +17,7 @@ from desktop_app.core.rag import embed_backends, embed_onnx, ingest, retrieve
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.embedder import expected_model_id, get_embedder
 from desktop_app.core.rag.store import DocumentStore
-from tests.rag.conftest import FACTS
+from tests.documents_fixtures import FACTS
 
 # A fixed set: passages on neighbouring topics (so the top 5 is a real ranking), and queries.
 PASSAGES = [

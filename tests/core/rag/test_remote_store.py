@@ -22,9 +22,9 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
-from tests.rag.chroma_servers import ChromaServer, NotChroma, OldChroma, TokenProxy, free_port
-from tests.rag.conftest import BROKEN, FACTS
-from tests.rag.test_ingest import GOOD_FILES, assert_consistent
+from tests.chroma_servers import ChromaServer, NotChroma, OldChroma, TokenProxy, free_port
+from tests.core.rag.test_ingest import GOOD_FILES, assert_consistent
+from tests.documents_fixtures import BROKEN, FACTS
 
 SPECTROMETER = "The spectrometer in room 12 is calibrated with the holmium oxide filter HX-77 every Friday."
 

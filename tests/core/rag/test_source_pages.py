@@ -11,7 +11,7 @@ import pytest
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import locate, source_text
 from desktop_app.core.rag.pdf_render import render_page
-from tests.rag.conftest import PDF_PAGES, write_pdf
+from tests.documents_fixtures import PDF_PAGES, write_pdf
 
 PASSAGE = "The centrifuge must run at 4,500 rpm for 12 minutes during the plasma separation step"
 

@@ -18,7 +18,7 @@ import pytest
 from desktop_app.core.cancel import Progress
 from desktop_app.ui.compare.progress_words import BUSY_SHARE, OthersLoad, ProgressWords
 from desktop_app.ui.compare.view import CompareView
-from tests.quantlab.test_ql_compare_view import RUN_TIMEOUT_MS, view  # noqa: F401 - the fixture
+from tests.ui.compare.test_ql_compare_view import RUN_TIMEOUT_MS, view  # noqa: F401 - the fixture
 
 SIZES = [(1280, 800), (1024, 700)]
 

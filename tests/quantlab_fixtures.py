@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ql_helpers import Variants, dequantize_to_f16
 
 from desktop_app.core.cancel import Progress
 from desktop_app.core.quantlab.quantize import quantize
+from tests.quantlab_helpers import Variants, dequantize_to_f16
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.rag.conftest import Indexed
+from tests.documents_fixtures import Indexed
 
 
 def hearth(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
