@@ -57,7 +57,7 @@ def run() -> dict[str, Any]:
                     "naive_error": round((naive - measured.ram_bytes) / measured.ram_bytes, 4),
                     "prompt_tokens": measured.prompt_tokens,
                     "plan_ms": round(plan_ms, 2),
-                    "breakdown": estimate.breakdown["cpu"],
+                    "breakdown": dataclasses.asdict(estimate.breakdown.cpu),
                 }
             )
     errors = [abs(r["error"]) for r in rows]

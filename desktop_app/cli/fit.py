@@ -9,6 +9,7 @@ from typing import Any
 from desktop_app.cli.output import print_json
 from desktop_app.core import hardware, settings
 from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.fit.breakdown import memory_rows
 from desktop_app.core.fit.plan import Verdict
 from desktop_app.core.models import gguf_meta, library
 from desktop_app.core.models.gguf_meta import GGUFInfo
@@ -120,24 +121,10 @@ def _print_plan(result: fit_plan.FitResult, info: GGUFInfo, name: str, hw: hardw
     if result.verdict is Verdict.PARTIAL_GPU:
         verdict += f": {result.gpu_layers} of {result.n_layers} layers on the GPU"
     print(f"Verdict: {verdict}")
-    cpu = result.breakdown.get("cpu", {})
-    gpu = result.breakdown.get("gpu") if result.gpu_layers else None
-    rows = [
-        ("weights", "weights"),
-        ("  repacked copy", "weights_repacked"),
-        ("KV cache", "kv"),
-        ("compute", "compute"),
-        ("runtime", "runtime"),
-        ("total", "total"),
-        ("can use", "budget"),
-    ]
-    header = f"{'':16}{'RAM':>12}" + (f"{'GPU':>12}" if gpu else "")
-    print(header)
-    for label, key in rows:
-        line = f"{label:16}{_cell(cpu.get(key)):>12}"
-        if gpu:
-            line += f"{_cell(gpu.get(key)):>12}"
-        print(line)
+    with_gpu = bool(result.gpu_layers) and result.breakdown.gpu is not None
+    print(f"{'':16}{'RAM':>12}" + (f"{'GPU':>12}" if with_gpu else ""))
+    for row in memory_rows(result):
+        print(f"{row.short:16}{_cell(row.ram):>12}" + (f"{_cell(row.gpu):>12}" if with_gpu else ""))
     full_gpu = f"{result.max_ctx_full_gpu:,}" if result.max_ctx_full_gpu else "none"
     print(f"Largest context: {result.max_ctx:,} tokens (fully on the GPU: {full_gpu})")
     if not hw.gpus:
@@ -146,7 +133,7 @@ def _print_plan(result: fit_plan.FitResult, info: GGUFInfo, name: str, hw: hardw
         print(f"- {note}")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: int | None) -> str:
     if value is None:
         return "—"
-    return human_bytes(max(0, int(value)))
+    return human_bytes(max(0, value))

@@ -52,7 +52,7 @@ def test_ram_estimate_within_10_percent(
     error = (estimate.ram_bytes - measured.ram_bytes) / measured.ram_bytes
     assert abs(error) <= 0.10, (
         f"{path.name} at {n_ctx}: estimated {estimate.ram_bytes:,} B, measured {measured.ram_bytes:,} B "
-        f"({error:+.1%}); breakdown {estimate.breakdown['cpu']}"
+        f"({error:+.1%}); breakdown {estimate.breakdown.cpu}"
     )
     # The weights and the KV cache alone are most of it: a file-size guess would miss the rest.
     assert estimate.weights_bytes + estimate.kv_bytes < measured.ram_bytes

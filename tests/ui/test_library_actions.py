@@ -48,9 +48,9 @@ def test_the_fit_badge_opens_the_memory_per_device(
     dialog = lib.fit_dialog
     assert dialog is not None and dialog.isVisible()
     expected = fit_plan.plan(gguf_meta.read_local(smollm2_path), fit_badges.machine(), lib.n_ctx)
-    cpu = expected.breakdown["cpu"]
+    cpu = expected.breakdown.cpu
     shown = cells(dialog)
-    assert shown["Weights"] == human_bytes(cpu["weights"])
+    assert shown["Weights"] == human_bytes(cpu.weights)
     assert shown["Conversation memory (KV cache)"] == human_bytes(expected.kv_bytes)
     assert shown["Total"] == human_bytes(expected.ram_bytes)
     assert f"{expected.n_ctx:,} tokens of context" in dialog.layers_label.text()

@@ -56,7 +56,7 @@ def test_the_verdict_and_the_cards_agree_and_too_large_says_what_would_fit(
             rec = card.recommendation
             result = rec.badge.result
             assert result is not None
-            usable = result.breakdown["cpu"]["budget"]
+            usable = result.breakdown.cpu.budget
             shown = human_bytes(result.ram_required)
             assert shown in card.fit_label.text(), card.fit_label.text()
             assert rec.fits == (result.ram_required <= usable)  # the figure shown is the one judged

@@ -122,6 +122,86 @@ _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 
 @dataclass(frozen=True)
+class DeviceMemory:
+    """One device's share of a plan, in bytes (the rows of the fit dialog and of `hearth fit`)."""
+
+    weights: int = 0
+    weights_repacked: int = 0  # the CPU's second, rearranged copy of some weights
+    kv: int = 0
+    compute: int = 0  # as it occupies memory (CPU: the touched part)
+    compute_reserved: int = 0  # what llama.cpp reserves for it
+    runtime: int = 0
+    reclaimable: int = 0  # file pages read once while loading (see _Usage)
+    total: int = 0
+    required: int = 0  # the total less the reclaimable pages
+    budget: int = 0  # what the device can give the model now, less a margin
+
+
+@dataclass(frozen=True)
+class RamShare(DeviceMemory):
+    available: int = 0
+    total_ram: int = 0
+
+
+@dataclass(frozen=True)
+class GpuShare(DeviceMemory):
+    free: int = 0
+    total_vram: int = 0
+    name: str = ""
+    unified_memory: bool = False
+
+
+@dataclass(frozen=True)
+class LayerPlacement:
+    blocks: int
+    offloadable: int  # the blocks + the output layer
+    gpu: int
+    first_gpu_block: int | None
+    token_embd_on: str  # "cpu"
+    output_on: str  # "gpu" or "cpu"
+    tied_output: bool
+
+
+@dataclass(frozen=True)
+class KvLayout:
+    type: str
+    cells: int
+    swa_cells: int | None
+    swa_layers: int
+    sliding_window: int | None
+    swa_full: bool
+    bytes_per_token: int
+
+
+@dataclass(frozen=True)
+class PlanAssumptions:
+    n_batch: int
+    n_ubatch: int
+    flash_attn: bool
+    mmap: bool
+    cpu_features: list[str]
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """A plan per device, with the layout and assumptions behind it."""
+
+    cpu: RamShare
+    layers: LayerPlacement
+    kv: KvLayout
+    assumptions: PlanAssumptions
+    gpu: GpuShare | None = None  # None: no GPU this llama.cpp build can use
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `hearth fit --json` prints it (no "gpu" key without a GPU)."""
+        data = {"cpu": asdict(self.cpu), "layers": asdict(self.layers), "kv": asdict(self.kv)}
+        data["assumptions"] = asdict(self.assumptions)
+        if self.gpu is not None:
+            data["gpu"] = asdict(self.gpu)
+        return data
+
+
+@dataclass(frozen=True)
 class FitResult:
     verdict: Verdict
     gpu_layers: int  # recommended n_gpu_layers (llama.cpp offloads the *last* layers; the output counts as one)
@@ -135,7 +215,7 @@ class FitResult:
     max_ctx_full_gpu: int  # largest context that fits fully on the GPU (0 when none)
     n_ctx: int  # the context planned for (padded to 256 like llama.cpp; capped at the trained length)
     kv_type: str
-    breakdown: dict[str, Any] = field(default_factory=dict)  # per device: weights/kv/compute/runtime/budget
+    breakdown: MemoryBreakdown  # per device: weights/kv/compute/runtime/budget
     notes: list[str] = field(default_factory=list)  # plain-words explanations and warnings
     # What must stay in RAM: ``ram_bytes`` less the file pages read once while loading, which the
     # system drops when memory runs short. The verdict compares *this* with the RAM free, so a
@@ -161,6 +241,7 @@ class FitResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["breakdown"] = self.breakdown.to_dict()
         data["summary"] = self.summary
         return data
 
@@ -721,43 +802,44 @@ def plan(
     full_cells, swa_cells = _cells(shape, n_ctx_pad, swa_full)
     n_swa_layers = sum(1 for il in range(shape.n_layer) if shape.swa[il] and shape.n_swa)
     per_token = sum(model.kv_per_cell)
-    breakdown: dict[str, Any] = {
-        "cpu": {**cpu.to_dict(), "budget": budget.ram, "available": hw.ram_available, "total_ram": hw.ram_total},
-        "layers": {
-            "blocks": shape.n_layer,
-            "offloadable": shape.n_layer + 1,
-            "gpu": layout.gpu_layers,
-            "first_gpu_block": shape.n_layer + 1 - layout.gpu_layers if layout.gpu_layers else None,
-            "token_embd_on": "cpu",
-            "output_on": "gpu" if layout.gpu_layers else "cpu",
-            "tied_output": shape.tied_output is not None,
-        },
-        "kv": {
-            "type": opts.kv_type,
-            "cells": full_cells,
-            "swa_cells": swa_cells if n_swa_layers else None,
-            "swa_layers": n_swa_layers,
-            "sliding_window": shape.n_swa or None,
-            "swa_full": swa_full,
-            "bytes_per_token": per_token,
-        },
-        "assumptions": {
-            "n_batch": n_batch,
-            "n_ubatch": min(N_UBATCH, n_batch),
-            "flash_attn": flash_attn,
-            "mmap": True,
-            "cpu_features": sorted(opts.cpu_features),
-        },
-    }
-    if budget.gpu is not None:
-        breakdown["gpu"] = {
+    breakdown = MemoryBreakdown(
+        cpu=RamShare(**cpu.to_dict(), budget=budget.ram, available=hw.ram_available, total_ram=hw.ram_total),
+        layers=LayerPlacement(
+            blocks=shape.n_layer,
+            offloadable=shape.n_layer + 1,
+            gpu=layout.gpu_layers,
+            first_gpu_block=shape.n_layer + 1 - layout.gpu_layers if layout.gpu_layers else None,
+            token_embd_on="cpu",
+            output_on="gpu" if layout.gpu_layers else "cpu",
+            tied_output=shape.tied_output is not None,
+        ),
+        kv=KvLayout(
+            type=opts.kv_type,
+            cells=full_cells,
+            swa_cells=swa_cells if n_swa_layers else None,
+            swa_layers=n_swa_layers,
+            sliding_window=shape.n_swa or None,
+            swa_full=swa_full,
+            bytes_per_token=per_token,
+        ),
+        assumptions=PlanAssumptions(
+            n_batch=n_batch,
+            n_ubatch=min(N_UBATCH, n_batch),
+            flash_attn=flash_attn,
+            mmap=True,
+            cpu_features=sorted(opts.cpu_features),
+        ),
+        gpu=None
+        if budget.gpu is None
+        else GpuShare(
             **gpu.to_dict(),
-            "budget": budget.vram,
-            "free": budget.gpu.vram_free,
-            "total_vram": budget.gpu.vram_total,
-            "name": budget.gpu.name,
-            "unified_memory": budget.unified,
-        }
+            budget=budget.vram,
+            free=budget.gpu.vram_free,
+            total_vram=budget.gpu.vram_total,
+            name=budget.gpu.name,
+            unified_memory=budget.unified,
+        ),
+    )
     notes.extend(_explain(shape, layout, verdict, budget, opts, requested, n_swa_layers, swa_full))
     ram = cpu.total
     vram = gpu.total if layout.gpu_layers else 0

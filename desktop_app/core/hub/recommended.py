@@ -242,7 +242,7 @@ def _remedy(model: RecommendedModel, badge: FitBadge, ctx: int, hw: HardwareInfo
         return "Would fit with " + " or ".join(ways) + "."
     if result is None:
         return ""
-    short = result.ram_required - max(0, int(result.breakdown.get("cpu", {}).get("budget", 0)))
+    short = result.ram_required - max(0, result.breakdown.cpu.budget)
     return f"Needs about {human_bytes(max(short, 0))} more free memory than this computer has now."
 
 
@@ -268,7 +268,7 @@ def memory_words(rec: Recommendation) -> str:
     if result is None:
         return rec.badge.detail
     if rec.badge.verdict is Verdict.TOO_LARGE:
-        usable = max(0, int(result.breakdown.get("cpu", {}).get("budget", 0)))
+        usable = max(0, result.breakdown.cpu.budget)
         return (
             f"needs about {human_bytes(result.ram_required + result.vram_bytes)} of memory at {rec.n_ctx:,} "
             f"tokens; {human_bytes(usable)} can be used now"

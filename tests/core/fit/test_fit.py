@@ -95,14 +95,14 @@ def test_smollm2_cpu_plan_from_the_tensor_table(smollm: GGUFInfo, n_ctx: int) ->
     assert result.weights_bytes == data_bytes(smollm)
     # 30 layers x (K + V) x 3 KV heads x 64 values x n_ctx cells x 2 bytes (f16)
     assert result.kv_bytes == 30 * 2 * 3 * 64 * n_ctx * 2
-    cpu = result.breakdown["cpu"]
+    cpu = result.breakdown.cpu
     assert (
         result.ram_bytes
-        == cpu["total"]
-        == sum(cpu[k] for k in ("weights", "weights_repacked", "kv", "compute", "runtime"))
+        == cpu.total
+        == sum(getattr(cpu, k) for k in ("weights", "weights_repacked", "kv", "compute", "runtime"))
     )
     # llama.cpp reserves logits for a whole batch (49152 x 512 floats) but a chat touches one row.
-    assert cpu["compute_reserved"] > 49152 * 512 * 4 > cpu["compute"]
+    assert cpu.compute_reserved > 49152 * 512 * 4 > cpu.compute
     assert result.vram_bytes == 0
     assert result.max_ctx == 8192  # the trained context; 16 GiB holds it easily
     assert result.max_ctx_full_gpu == 0
@@ -112,19 +112,14 @@ def test_gemma_cpu_plan_counts_repacked_q4_k(gemma: GGUFInfo) -> None:
     q4k = sum(t.n_bytes for t in gemma.tensors if t.type_name == "Q4_K")
     assert q4k > 0
     on_x86 = fit_plan.plan(gemma, machine(vram_gib=None), 2048)
-    assert on_x86.breakdown["cpu"]["weights_repacked"] == q4k  # AVX2 repacks every Q4_K matmul weight
+    assert on_x86.breakdown.cpu.weights_repacked == q4k  # AVX2 repacks every Q4_K matmul weight
     # The same from the OS's flags, before llama_cpp is loaded (hardware._cpu_features)
     from_os = fit_plan.plan(gemma, machine(vram_gib=None, features=["SSSE3", "AVX", "AVX2", "F16C", "FMA"]), 2048)
-    assert from_os.breakdown["cpu"]["weights_repacked"] == q4k
+    assert from_os.breakdown.cpu.weights_repacked == q4k
     older_cpu = fit_plan.plan(gemma, machine(vram_gib=None, features=["SSE3", "SSSE3", "AVX"]), 2048)
-    assert older_cpu.breakdown["cpu"]["weights_repacked"] == 0  # no AVX2: no Q4_K repacking
+    assert older_cpu.breakdown.cpu.weights_repacked == 0  # no AVX2: no Q4_K repacking
     no_repack_build = [f for f in AVX2 if f != "REPACK"]  # llama.cpp's report of a build without it
-    assert (
-        fit_plan.plan(gemma, machine(vram_gib=None, features=no_repack_build), 2048).breakdown["cpu"][
-            "weights_repacked"
-        ]
-        == 0
-    )
+    assert fit_plan.plan(gemma, machine(vram_gib=None, features=no_repack_build), 2048).breakdown.cpu.weights_repacked == 0
     assert on_x86.ram_bytes - older_cpu.ram_bytes == q4k
 
 
@@ -150,7 +145,7 @@ def test_kv_types_scale_with_their_block_sizes(smollm: GGUFInfo, kv_type: str) -
     assert other.kv_bytes == 30 * 2 * kv_row_bytes(192, kv_type) * 4096
     assert f16.kv_bytes == 30 * 2 * kv_row_bytes(192, "f16") * 4096
     assert other.kv_type == kv_type
-    assert other.breakdown["kv"]["bytes_per_token"] * 4096 == other.kv_bytes
+    assert other.breakdown.kv.bytes_per_token * 4096 == other.kv_bytes
 
 
 def test_unknown_kv_type(smollm: GGUFInfo) -> None:
@@ -165,7 +160,7 @@ def test_gemma_sliding_window_layers(gemma: GGUFInfo) -> None:
     row = 1 * 256 * 2  # 1 KV head x 256 values x f16, for K and again for V
     small = fit_plan.plan(gemma, machine(vram_gib=None), 8192, swa_full=False)
     assert small.kv_bytes == 3 * 2 * row * 8192 + 15 * 2 * row * 1024
-    assert small.breakdown["kv"]["swa_layers"] == 15
+    assert small.breakdown.kv.swa_layers == 15
     # What Hearth's engine does today: llama-cpp-python keeps llama.cpp's swa_full=true.
     full = fit_plan.plan(gemma, machine(vram_gib=None), 8192)
     assert full.kv_bytes == 18 * 2 * row * 8192
@@ -190,17 +185,17 @@ def test_full_offload_on_an_8_gib_gpu(gemma: GGUFInfo) -> None:
     result = fit_plan.plan(gemma, machine(ram_gib=16, vram_gib=8), 8192)
     assert result.verdict == "full_gpu"
     assert result.gpu_layers == result.n_layers == 19
-    gpu, cpu = result.breakdown["gpu"], result.breakdown["cpu"]
+    gpu, cpu = result.breakdown.gpu, result.breakdown.cpu
     embd = next(t for t in gemma.tensors if t.name == "token_embd.weight")
     others = sum(t.n_bytes for t in gemma.tensors if t.name != "token_embd.weight")
     # token_embd stays on the CPU; the tied output layer gets its own copy on the GPU.
-    assert cpu["weights"] == embd.n_bytes
-    assert gpu["weights"] == others + embd.n_bytes
-    assert cpu["kv"] == 0
-    assert gpu["kv"] == result.kv_bytes
-    assert gpu["compute"] >= 262144 * 512 * 4  # logits for a whole batch are allocated on a GPU
-    assert gpu["runtime"] == fit_plan.CUDA_RUNTIME_VRAM
-    assert result.vram_bytes == gpu["total"]
+    assert cpu.weights == embd.n_bytes
+    assert gpu.weights == others + embd.n_bytes
+    assert cpu.kv == 0
+    assert gpu.kv == result.kv_bytes
+    assert gpu.compute >= 262144 * 512 * 4  # logits for a whole batch are allocated on a GPU
+    assert gpu.runtime == fit_plan.CUDA_RUNTIME_VRAM
+    assert result.vram_bytes == gpu.total
     assert result.max_ctx_full_gpu == 32768
 
 
@@ -211,20 +206,20 @@ def test_partial_offload_puts_the_last_layers_on_the_gpu(smollm: GGUFInfo) -> No
     result = fit_plan.plan(smollm, small_gpu, 8192)
     assert result.verdict == "partial_gpu"
     assert 1 <= result.gpu_layers < result.n_layers
-    layers = result.breakdown["layers"]
-    assert layers["first_gpu_block"] == result.n_layers - result.gpu_layers
-    assert layers["output_on"] == "gpu"
+    layers = result.breakdown.layers
+    assert layers.first_gpu_block == result.n_layers - result.gpu_layers
+    assert layers.output_on == "gpu"
     per_layer_kv = 2 * 192 * 8192 * 2
-    assert result.breakdown["gpu"]["kv"] == (result.gpu_layers - 1) * per_layer_kv  # the output layer has none
-    assert result.breakdown["cpu"]["kv"] == (31 - result.gpu_layers) * per_layer_kv
-    assert result.vram_bytes <= result.breakdown["gpu"]["budget"]
+    assert result.breakdown.gpu.kv == (result.gpu_layers - 1) * per_layer_kv  # the output layer has none
+    assert result.breakdown.cpu.kv == (31 - result.gpu_layers) * per_layer_kv
+    assert result.vram_bytes <= result.breakdown.gpu.budget
     # One more layer would not have fitted.
     assert any("layers fit" in note for note in result.notes)
 
 
 def test_more_vram_never_means_fewer_gpu_layers(smollm: GGUFInfo) -> None:
     full = fit_plan.plan(smollm, machine(vram_gib=8), 8192)
-    fixed = full.vram_bytes - full.kv_bytes - full.breakdown["gpu"]["weights"]
+    fixed = full.vram_bytes - full.kv_bytes - full.breakdown.gpu.weights
     variable = full.vram_bytes - fixed
     counts = [
         fit_plan.plan(
@@ -276,7 +271,7 @@ def test_cpu_build_on_a_machine_with_an_nvidia_gpu(smollm: GGUFInfo) -> None:
     assert result.verdict == "cpu"
     assert result.vram_bytes == 0
     assert CUDA_NOTE in result.notes
-    assert "gpu" not in result.breakdown or result.gpu_layers == 0
+    assert result.breakdown.gpu is None or result.gpu_layers == 0
 
 
 def test_apple_unified_memory_counts_against_ram(gemma: GGUFInfo) -> None:
@@ -284,7 +279,7 @@ def test_apple_unified_memory_counts_against_ram(gemma: GGUFInfo) -> None:
     hw = machine(ram_gib=8, vram_gib=8 * 2 / 3, backend="Metal", vendor="apple", unified=True)
     result = fit_plan.plan(gemma, hw, 8192)
     assert result.verdict == "full_gpu"
-    assert result.breakdown["gpu"]["runtime"] == 0
+    assert result.breakdown.gpu.runtime == 0
     assert result.ram_bytes + result.vram_bytes <= hw.ram_available
 
 
@@ -364,19 +359,19 @@ def test_8b_model_on_a_16_gib_laptop_with_an_8_gib_gpu() -> None:
     hw = machine(ram_gib=16, vram_gib=8)
     short = fit_plan.plan(info, hw, 8192)
     assert short.verdict == "full_gpu"
-    gpu = short.breakdown["gpu"]
+    gpu = short.breakdown.gpu
     # llama.cpp reports for this file: 4403 MiB of weights on the GPU, 282 MiB (token_embd) on the CPU,
     # a 1024 MiB KV cache at 8192 tokens, and a ~258 MiB compute buffer with flash attention.
-    assert 4350 * MIB < gpu["weights"] < 4450 * MIB
-    assert 275 * MIB < short.breakdown["cpu"]["weights"] < 290 * MIB
-    assert gpu["kv"] == 1024 * MIB
-    assert 250 * MIB < gpu["compute"] < 300 * MIB
+    assert 4350 * MIB < gpu.weights < 4450 * MIB
+    assert 275 * MIB < short.breakdown.cpu.weights < 290 * MIB
+    assert gpu.kv == 1024 * MIB
+    assert 250 * MIB < gpu.compute < 300 * MIB
     # At the full 128k context the KV cache alone is 16 GiB: most layers (and their cache) move to the CPU.
     huge = fit_plan.plan(info, hw, 131072)
     assert huge.kv_bytes == 16 * GIB
     assert huge.verdict == "partial_gpu"
     assert huge.gpu_layers < 12
-    assert huge.breakdown["cpu"]["kv"] > huge.breakdown["gpu"]["kv"]
+    assert huge.breakdown.cpu.kv > huge.breakdown.gpu.kv
     assert 8192 <= short.max_ctx_full_gpu < 131072
     assert fit_plan.plan(info, hw, short.max_ctx_full_gpu + 8192).verdict == "partial_gpu"
     # The same laptop without a usable GPU: the CPU holds it up to a point, not at 128k.
@@ -384,11 +379,11 @@ def test_8b_model_on_a_16_gib_laptop_with_an_8_gib_gpu() -> None:
     assert cpu_only.verdict == "too_large"
     assert 32768 <= cpu_only.max_ctx < 131072
     # Half the weights' RSS on x86 is a repacked copy; the file pages behind it are reclaimable.
-    cpu_short = fit_plan.plan(info, machine(ram_gib=16, vram_gib=None), 8192).breakdown["cpu"]
-    assert cpu_short["weights_repacked"] > 2 * GIB
+    cpu_short = fit_plan.plan(info, machine(ram_gib=16, vram_gib=None), 8192).breakdown.cpu
+    assert cpu_short.weights_repacked > 2 * GIB
     # (plus the alignment padding between tensors: under a kilobyte here)
-    assert cpu_short["weights_repacked"] <= cpu_short["reclaimable"] < cpu_short["weights_repacked"] + 1024
-    assert cpu_short["required"] == cpu_short["total"] - cpu_short["reclaimable"]
+    assert cpu_short.weights_repacked <= cpu_short.reclaimable < cpu_short.weights_repacked + 1024
+    assert cpu_short.required == cpu_short.total - cpu_short.reclaimable
     # A quantised cache stretches the fully-on-GPU context by the block-size ratio (less the fixed parts).
     q8 = fit_plan.plan(info, hw, 8192, "q8_0")
     assert q8.kv_bytes == 32 * 2 * 8192 * (1024 // 32 * 34)

@@ -115,7 +115,7 @@ def test_the_verdict_and_the_cards_figure_are_one_figure_and_too_large_says_what
     for rec in recs:
         result = rec.badge.result
         assert result is not None
-        usable = result.breakdown["cpu"]["budget"]
+        usable = result.breakdown.cpu.budget
         shown = result.ram_required  # the figure the card shows
         assert rec.fits == (shown <= usable), rec.model.name
         words = recommended.memory_words(rec)
