@@ -26,17 +26,12 @@ from typing import Any
 
 from desktop_app.core import safe_zip
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag.parsers import UnreadableDocument
+from desktop_app.core.rag.parsers.text import BOMS, decode_text
 
 ID_COLUMNS = ("id", "row_id", "ID", "Id")
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 1024 * 1024
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _ZIP_MAGIC = b"PK\x03\x04"
 
 Row = dict[str, str]
@@ -147,7 +142,7 @@ def _with_id_column(dataset: Dataset, wanted: str | None) -> Dataset:
 
 def _detect_encoding(path: Path, head: bytes) -> str:
     """A BOM, else UTF-8 if the whole file decodes as UTF-8, else what charset-normalizer finds."""
-    for bom, encoding in _BOMS:
+    for bom, encoding in BOMS:
         if head.startswith(bom):
             return encoding
     if b"\x00" in head:
@@ -161,8 +156,6 @@ def _detect_encoding(path: Path, head: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    from desktop_app.core.rag.parsers import UnreadableDocument, decode_text
-
     try:
         _text, encoding = decode_text(path.read_bytes())
     except UnreadableDocument:

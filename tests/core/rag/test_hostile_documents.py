@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.rag import parsers
-from desktop_app.core.rag.parsers import UnreadableDocument, html_to_block, parse
+from desktop_app.core.rag.parsers import UnreadableDocument, document, parse
+from desktop_app.core.rag.parsers.web import html_to_block
 
-BOMB_BYTES = parsers.PART_SIZE_LIMIT + 8 * 1024 * 1024  # past the limit: ~70 MB of zeros, ~70 KB zipped
+BOMB_BYTES = document.PART_SIZE_LIMIT + 8 * 1024 * 1024  # past the limit: ~70 MB of zeros, ~70 KB zipped
 
 
 def _bomb_member(archive: zipfile.ZipFile, name: str) -> None:
@@ -34,7 +34,7 @@ def test_a_page_of_line_breaks_reads_in_linear_time() -> None:
     assert set(block.text.split()) == {"word"}
     # Stray end tags inside a hidden element, a heading of 50,000 parts: linear too, heading capped.
     block, _title = html_to_block("<div hidden>" + "</i>" * 50_000 + "</div><h1>" + "<b>t</b>" * 50_000 + "</h1>x")
-    assert len(block.headings[0][1]) <= parsers.HEADING_LIMIT
+    assert len(block.headings[0][1]) <= document.HEADING_LIMIT
     assert block.text.rstrip().endswith("x")
 
 
@@ -110,12 +110,12 @@ def test_an_epub_chapter_that_inflates_past_the_limit_is_refused(tmp_path: Path)
 
 
 def test_text_past_the_limit_is_cut_and_the_report_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parsers, "TEXT_CHAR_LIMIT", 50_000)
+    monkeypatch.setattr(document, "TEXT_CHAR_LIMIT", 50_000)
     chapters = {f"c{i}.xhtml": "<p>" + "lorem ipsum " * 2_000 + "</p>" for i in range(10)}  # 240,000 characters
     doc = parse(_epub(tmp_path / "long.epub", chapters, list(chapters)))
     assert len(doc.blocks[0].text) <= 50_000
-    assert doc.notes == [parsers.truncated_note()] and "50,000" in doc.notes[0]
+    assert doc.notes == [document.truncated_note()] and "50,000" in doc.notes[0]
     page = tmp_path / "long.html"
     page.write_text("<p>" + "lorem ipsum " * 20_000 + "</p>", encoding="utf-8")
     doc = parse(page)
-    assert len(doc.blocks[0].text) <= 50_000 and doc.notes == [parsers.truncated_note()]
+    assert len(doc.blocks[0].text) <= 50_000 and doc.notes == [document.truncated_note()]

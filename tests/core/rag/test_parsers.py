@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from desktop_app.core.rag.chunking import chunk_document, split_tokens
-from desktop_app.core.rag.parsers import Block, ParsedDocument, UnreadableDocument, decode_text, parse
+from desktop_app.core.rag.parsers import Block, ParsedDocument, UnreadableDocument, parse
+from desktop_app.core.rag.parsers.text import decode_text
 from tests.documents_fixtures import BROKEN, PDF_PAGES
 
 
