@@ -59,3 +59,33 @@ def test_local_model_list_model(qtmodeltester: Any, smollm2_path: Path) -> None:
     assert "copy-of-smollm2" in index.data(Qt.ItemDataRole.DisplayRole)
     assert items[row].quant in index.data(Qt.ItemDataRole.DisplayRole)
     assert str(copy) in index.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_picker_list_model(qtmodeltester: Any, smollm2_path: Path) -> None:
+    """The chat's picker: the local models, then each server's models, a server that did not answer
+    listed (asked for real, on a closed port) but not choosable."""
+    from desktop_app.core.inference.remote import EndpointModels, list_endpoints
+    from desktop_app.core.settings import RemoteEndpoint
+    from desktop_app.ui.chat.picker_models import PickerListModel, entries_from
+    from tests.api_servers import free_port
+
+    lab = RemoteEndpoint(id="lab", name="Lab server", url="http://127.0.0.1:8080/v1")
+    gone = RemoteEndpoint(id="gone", name="Old laptop", url=f"http://127.0.0.1:{free_port()}/v1")
+    listing = [EndpointModels(lab, ["unsloth/Qwen3-4B-GGUF:Q4_K_M", "smollm2"]), *list_endpoints([gone])]
+    assert listing[1].error and not listing[1].model_ids
+    model = PickerListModel()
+    qtmodeltester.check(model)  # empty
+    model.set_models(library.list_models())
+    model.set_remote(entries_from(listing))
+    qtmodeltester.check(model)
+    local = model.row_of(smollm2_path)
+    assert local >= 0 and model.rowCount() == len(model.models()) + 3
+    row = model.row_of_remote("lab", "smollm2")
+    assert model.index(row, 0).data(Qt.ItemDataRole.DisplayRole).endswith("Lab server  ·  remote")
+    assert model.index(row, 0).data(ItemRole.key) == "lab/smollm2"
+    dead = model.rowCount() - 1
+    assert model.index(dead, 0).data() == "☁ Old laptop  ·  not reachable"
+    assert model.flags(model.index(dead, 0)) == Qt.ItemFlag.NoItemFlags
+    model.set_remote([])  # the servers removed in Settings
+    qtmodeltester.check(model)
+    assert model.rowCount() == len(model.models())
