@@ -6,16 +6,13 @@ older or newer settings file never stops the app from starting.
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core import paths
+from desktop_app.core import json_settings, paths
 from desktop_app.core.atomic_files import write_json_atomically
-
-log = logging.getLogger(__name__)
+from desktop_app.core.json_settings import fill
 
 
 @dataclass
@@ -98,13 +95,13 @@ class Settings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
         return cls(
-            sampling=_build(SamplingSettings, data.get("sampling")),
-            load=_build(LoadSettings, data.get("load")),
+            sampling=fill(SamplingSettings, data.get("sampling")),
+            load=fill(LoadSettings, data.get("load")),
             system_prompt=str(data.get("system_prompt", cls.system_prompt)),
             last_model=str(data.get("last_model", "")),
             extra_model_paths=[str(p) for p in data.get("extra_model_paths", []) or []],
-            server=_build(ServerSettings, data.get("server")),
-            endpoints=[_build(RemoteEndpoint, e) for e in data.get("endpoints") or [] if isinstance(e, dict)],
+            server=fill(ServerSettings, data.get("server")),
+            endpoints=[fill(RemoteEndpoint, e) for e in data.get("endpoints") or [] if isinstance(e, dict)],
             model_templates={
                 str(k): str(v) for k, v in (data.get("model_templates") or {}).items() if isinstance(v, str)
             }
@@ -114,32 +111,8 @@ class Settings:
         )
 
 
-def _build(kind: Any, data: Any) -> Any:
-    """Builds a settings dataclass from a dict, keeping only known keys of the right type."""
-    obj = kind()
-    if not isinstance(data, dict):
-        return obj
-    for f in fields(kind):
-        if f.name in data:
-            default = getattr(obj, f.name)
-            value = data[f.name]
-            try:
-                setattr(obj, f.name, type(default)(value))
-            except (TypeError, ValueError):
-                log.warning("Ignoring bad setting %s=%r", f.name, value)
-    return obj
-
-
 def load(path: Path | None = None) -> Settings:
-    path = path or paths.settings_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Settings()
-    except (OSError, ValueError) as exc:
-        log.warning("Settings file %s unreadable (%s); using defaults", path, exc)
-        return Settings()
-    return Settings.from_dict(data if isinstance(data, dict) else {})
+    return Settings.from_dict(json_settings.read_object(path or paths.settings_path(), "Settings file"))
 
 
 def save(settings: Settings, path: Path | None = None) -> None:

@@ -20,9 +20,16 @@ def human_parameters(n: float) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    seconds = int(seconds)
+    """A time taken, in whole seconds: "under a second", "42 s", "3 min 05 s", "1 h 02 min"."""
+    return "under a second" if seconds < 1 else _clock(int(seconds))
+
+
+def about_duration(seconds: float) -> str:
+    """An estimate, said after "about": to the nearest second, and "0 s" rather than "under a second"."""
+    return _clock(max(0, round(seconds)))
+
+
+def _clock(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:

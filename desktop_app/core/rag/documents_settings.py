@@ -7,19 +7,15 @@ missing or malformed ones take their defaults.
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop_app.core import paths
+from desktop_app.core import json_settings, paths
 from desktop_app.core.atomic_files import write_json_atomically
 from desktop_app.core.rag.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS
 from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
 from desktop_app.core.rag.embedder import DEFAULT_MODEL
-
-log = logging.getLogger(__name__)
 
 FILE_NAME = "documents.json"
 
@@ -48,22 +44,7 @@ class RagSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RagSettings:
-        result = cls()
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            default = getattr(result, f.name)
-            value = data[f.name]
-            try:
-                if isinstance(default, bool):
-                    if not isinstance(value, bool):
-                        raise TypeError
-                    setattr(result, f.name, value)
-                else:
-                    setattr(result, f.name, type(default)(value))
-            except (TypeError, ValueError):
-                log.warning("Ignoring bad documents setting %s=%r", f.name, value)
-        return result
+        return json_settings.fill(cls, data, "documents setting", exact_bools=True)
 
 
 def settings_path() -> Path:
@@ -71,15 +52,7 @@ def settings_path() -> Path:
 
 
 def load(path: Path | None = None) -> RagSettings:
-    path = path or settings_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return RagSettings()
-    except (OSError, ValueError) as exc:
-        log.warning("Documents settings %s unreadable (%s); using defaults", path, exc)
-        return RagSettings()
-    return RagSettings.from_dict(data if isinstance(data, dict) else {})
+    return RagSettings.from_dict(json_settings.read_object(path or settings_path(), "Documents settings"))
 
 
 def save(settings: RagSettings, path: Path | None = None) -> None:

@@ -47,7 +47,7 @@ from desktop_app.core.rag.store import (
     is_disk_full,
 )
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
-from desktop_app.core.units import human_bytes, plural
+from desktop_app.core.units import about_duration, human_bytes, plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,20 +88,11 @@ class IndexProgress(Progress):
         if self.rate:
             parts.append(f"{self.rate:,.0f} chunks/s")
         if self.eta_s is not None and self.files_done < self.files_total:
-            parts.append(f"about {format_duration(self.eta_s)} left")
+            parts.append(f"about {about_duration(self.eta_s)} left")
         return " · ".join(parts)
 
 
 IndexProgressCallback = Callable[[IndexProgress], None]
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @dataclass
@@ -740,7 +731,7 @@ class ModelChangePlan:
         text = f"{plural(self.chunks, 'chunk')} in {plural(self.files, 'file')} will be embedded again with {what}"
         if self.seconds is not None:
             basis = "" if self.rate_measured else " (estimated from the current model's speed)"
-            text += f": about {format_duration(self.seconds)}{basis}"
+            text += f": about {about_duration(self.seconds)}{basis}"
         return text + "."
 
 
