@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from desktop_app.core import db, paths
+from desktop_app.core import db, migrations, paths
 from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.answer import citation_spans, strip_citations
@@ -95,7 +95,7 @@ def test_answer_stored_with_its_record() -> None:
 def test_an_older_database_is_upgraded_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     path = paths.db_path()
     before = [m for m in db.MIGRATIONS if m[0] < "m006"]
-    monkeypatch.setattr(db, "MIGRATIONS", before)
+    monkeypatch.setattr(migrations, "MIGRATIONS", before)  # the registry migrate() reads
     old = db.connect(path)
     old.execute("INSERT INTO conversations (title, created_at, updated_at) VALUES ('Old', 1, 1)")
     old.execute(
