@@ -36,6 +36,7 @@ BROKEN = {
     "scan.pdf": "no text layer",
     "binary.txt": "binary",
     "empty.md": "empty",
+    "figure.png": "picture is damaged",  # pictures are read by OCR (#22): bytes that are no picture say so
 }
 
 
@@ -106,7 +107,7 @@ def write_corpus(folder: Path) -> Path:
         "    return stock / target\n",
         encoding="utf-8",
     )
-    (folder / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # not a document type: ignored
+    (folder / "interview.mp3").write_bytes(b"ID3\x04\x00" + b"\x00" * 64)  # not a document type: ignored
     broken = folder / "broken"
     broken.mkdir(exist_ok=True)
     writer = PdfWriter(clone_from=PdfReader(folder / "report.pdf"))
@@ -122,6 +123,7 @@ def write_corpus(folder: Path) -> Path:
     scan.output(str(broken / "scan.pdf"))
     (broken / "binary.txt").write_bytes(bytes(range(256)) * 8)
     (broken / "empty.md").write_bytes(b"")
+    (broken / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # a PNG signature, then garbage
     return folder
 
 

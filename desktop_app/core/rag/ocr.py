@@ -179,13 +179,15 @@ def cache_folder() -> Path:
     return Path(override) if override else paths.home() / "cache" / "ocr"
 
 
-def recognise_pdf_pages(
+def recognise_pages(
     path: Path,
     pages: Sequence[int],
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
+    render: Callable[[Path, int], Any] = render_pdf_page,
 ) -> list[OcrPage]:
-    """Recognises the given pages (cached ones are read back). Raises Cancelled when stopped."""
+    """Recognises the given pages of ``path``, each drawn by ``render`` (a PDF's by pdfium, a
+    picture's by picture_files.load_page); cached ones are read back. Raises Cancelled when stopped."""
     cache = PageCache(cache_folder(), file_hash(path))
     results = []
     for done, page in enumerate(pages):
@@ -195,12 +197,22 @@ def recognise_pdf_pages(
             cancel.raise_if_cancelled()
         result = cache.get(page)
         if result is None:
-            result = recognise_image(render_pdf_page(path, page), page)
+            result = recognise_image(render(path, page), page)
             cache.put(result)
         results.append(result)
     if progress is not None:
         progress(len(pages), len(pages))
     return results
+
+
+def recognise_pdf_pages(
+    path: Path,
+    pages: Sequence[int],
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[OcrPage]:
+    """Recognises the given PDF pages (cached ones are read back). Raises Cancelled when stopped."""
+    return recognise_pages(path, pages, cancel, progress)
 
 
 def cached_page(path: Path, page: int) -> OcrPage | None:
@@ -240,14 +252,30 @@ def recognise_blocks(
     """The recognised pages among the PDF's pages without a text layer (page -> (label, heading)),
     the confidence of each page read, and notes for the file's report. Raises Cancelled. (The parser
     makes the pages its blocks: this module imports no parser, so rag has no import cycle.)"""
-    from desktop_app.core.errors import Cancelled
+    return _recognise(path, sorted(blank), request, render_pdf_page, "had no text layer and")
+
+
+def recognise_picture(
+    path: Path, pages: int, request: OcrRequest
+) -> tuple[list[OcrPage], dict[int, float], list[str]]:
+    """The recognised pages of a picture file (a TIFF's frames, else its one page), as
+    :func:`recognise_blocks`. The picture was checked (picture_files.page_count) before."""
+    from desktop_app.core.rag.picture_files import load_page
+
+    return _recognise(path, list(range(1, pages + 1)), request, load_page, "")
+
+
+def _recognise(
+    path: Path, pages: list[int], request: OcrRequest, render: Callable[[Path, int], Any], how: str
+) -> tuple[list[OcrPage], dict[int, float], list[str]]:
+    from desktop_app.core.errors import Cancelled, HearthError
 
     if not available():
-        return [], {}, ["Pages without a text layer were left out: text recognition (OCR) is not installed."]
-    pages = sorted(blank)
+        what = "Pages without a text layer were" if how else "The picture was"
+        return [], {}, [f"{what} left out: text recognition (OCR) is not installed."]
     try:
-        results = recognise_pdf_pages(path, pages, request.cancel, request.progress)
-    except Cancelled:
+        results = recognise_pages(path, pages, request.cancel, request.progress, render)
+    except (Cancelled, HearthError):  # HearthError: a picture found damaged while decoding
         raise
     except Exception as exc:  # a recogniser failure loses these pages, not the file
         log.info("OCR of %s failed", path, exc_info=True)
@@ -262,10 +290,14 @@ def recognise_blocks(
     notes = []
     if confidence:
         mean = sum(confidence.values()) / len(confidence)
-        notes.append(
-            f"{'Page' if len(confidence) == 1 else 'Pages'} {_page_list(sorted(confidence))} had no text layer and"
-            f" {'was' if len(confidence) == 1 else 'were'} read by text recognition (OCR), confidence {mean:.0%}."
-        )
+        if how or len(pages) > 1:
+            one = len(confidence) == 1
+            notes.append(
+                f"{'Page' if one else 'Pages'} {_page_list(sorted(confidence))} {how}{' ' if how else ''}"
+                f"{'was' if one else 'were'} read by text recognition (OCR), confidence {mean:.0%}."
+            )
+        else:
+            notes.append(f"The picture was read by text recognition (OCR), confidence {mean:.0%}.")
     poor = sorted(p for p, c in confidence.items() if c < POOR_CONFIDENCE)
     if poor:
         notes.append(

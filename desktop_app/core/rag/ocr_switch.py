@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from desktop_app.core.rag.parsers.pictures import OCR_OFF
+
 if TYPE_CHECKING:
     from desktop_app.core.rag.store import CollectionInfo, DocumentStore
 
@@ -30,12 +32,13 @@ def ocr_enabled(store: DocumentStore, info: CollectionInfo) -> bool:
 
 def set_ocr_enabled(store: DocumentStore, info: CollectionInfo, enabled: bool) -> None:
     """Switches recognition on or off for the collection. Switched on, the scans skipped for
-    having no text layer are forgotten, so the next indexing run reads them."""
+    having no text layer and the pictures skipped while it was off are forgotten, so the next
+    indexing run reads them."""
     target = _options_file(store, info)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps({"ocr": enabled}), encoding="utf-8")
     os.replace(tmp, target)
     if enabled:
-        scans = [f.path for f in store.files(info, "skipped") if "no text layer" in f.reason]
+        scans = [f.path for f in store.files(info, "skipped") if "no text layer" in f.reason or OCR_OFF in f.reason]
         store.remove_files(info, scans)

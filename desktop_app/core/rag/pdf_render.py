@@ -1,10 +1,13 @@
-"""A PDF page as an image, with the boxes of the passages to highlight on it (pypdfium2).
+"""A PDF page (or a picture file's page) as an image, with the boxes of the passages to highlight
+on it (pypdfium2; Pillow for pictures).
 
 The document viewer opens a citation at its page: pdfium renders the page to pixels and
 gives every character's box, and the cited passage is found in the page's text by its
 words (``locate.find_words``: pdfium's line breaks and spacing differ from the text
 that was indexed). pdfium is not thread-safe, so every call holds one lock; pypdfium2
-is imported on first use, like the other heavy libraries.
+is imported on first use, like the other heavy libraries. A picture file (PNG, JPEG, TIFF) is
+shown the same way, its page scaled to the width asked for, the passage's lines boxed from what
+text recognition found there (ocr.py's cache).
 """
 
 from __future__ import annotations
@@ -15,12 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import picture_files
 from desktop_app.core.rag.locate import find_words
 from desktop_app.core.rag.ocr import PDFIUM_LOCK
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom, in the image's pixels
 
 MAX_SCALE = 4.0
+PAGED_SUFFIXES = {".pdf"} | picture_files.PICTURE_EXTENSIONS  # shown page by page, as images
+
+
+def is_paged(path: str | Path) -> bool:
+    """Whether the viewer shows ``path`` as pages (a PDF, a picture) rather than as text."""
+    return Path(path).suffix.lower() in PAGED_SUFFIXES
 
 
 @dataclass
@@ -48,7 +58,10 @@ def _line_boxes(textpage: Any, start: int, end: int, scale: float, page_height: 
 
 def render_page(path: str | Path, page: int, passages: Sequence[str] = (), width_px: int = 900) -> RenderedPage:
     """Page ``page`` (1-based) of the PDF at ``path``, ``width_px`` wide, with the boxes of each
-    of ``passages`` found on it. Raises HearthError when the file cannot be shown."""
+    of ``passages`` found on it (a picture file: its page ``page``). Raises HearthError when the file
+    cannot be shown."""
+    if picture_files.is_picture(path):
+        return _render_picture(Path(path), page, passages, width_px)
     import pypdfium2 as pdfium
 
     with PDFIUM_LOCK:
@@ -81,6 +94,21 @@ def render_page(path: str | Path, page: int, passages: Sequence[str] = (), width
             return rendered
         finally:
             document.close()
+
+
+def _render_picture(path: Path, page: int, passages: Sequence[str], width_px: int) -> RenderedPage:
+    from PIL import Image
+
+    pages = picture_files.page_count(path)
+    image = picture_files.load_page(path, page)
+    scale = min(MAX_SCALE, max(0.05, width_px / max(1, image.width)))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.LANCZOS)
+    text, boxes = _recognised(path, page, passages, image.width, image.height)
+    return RenderedPage(
+        page=page, pages=pages, width=image.width, height=image.height, stride=image.width * 3, channels=3,
+        pixels=image.tobytes(), boxes=boxes, text=text,
+    )  # fmt: skip
 
 
 def _recognised(path: Path, page: int, passages: Sequence[str], width: int, height: int) -> tuple[str, list[list[Box]]]:

@@ -119,3 +119,43 @@ def test_text_past_the_limit_is_cut_and_the_report_says_so(tmp_path: Path, monke
     page.write_text("<p>" + "lorem ipsum " * 20_000 + "</p>", encoding="utf-8")
     doc = parse(page)
     assert len(doc.blocks[0].text) <= 50_000 and doc.notes == [document.truncated_note()]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` × ``height`` pixels in a few dozen bytes (a decompression bomb's
+    header: nothing past it needs to exist for the size to be read)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def test_hostile_pictures_are_refused_in_plain_words_before_decoding(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from desktop_app.core.rag import ocr, picture_files
+
+    request = ocr.OcrRequest()
+    cases = {
+        "bomb.png": (_png_header(100_000, 100_000), "too large to read"),  # 10 G pixels: Pillow's own refusal
+        "big.png": (_png_header(9_000, 9_000), "9,000 × 9,000 pixels"),  # past Hearth's cap, under Pillow's
+        "text.jpg": (b"Dear diary, this is no photograph at all.\n" * 20, "not a real JPG"),
+    }
+    gif = tmp_path / "animation.png"
+    Image.new("L", (40, 40), 255).save(gif, format="GIF")
+    cases[gif.name] = (gif.read_bytes(), "not a real PNG")
+    whole = tmp_path / "whole.png"
+    Image.effect_noise((600, 600), 60).save(whole)  # noise: a PNG that compresses little
+    cases["cut.png"] = (whole.read_bytes()[: whole.stat().st_size // 2], "damaged")  # a download cut short
+    for name, (data, words) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(UnreadableDocument) as caught:
+            parse(path, request)
+        assert words in caught.value.message, (name, caught.value.message)
+        assert caught.value.hint or "pixels" in caught.value.message
+    assert picture_files.MAX_PIXELS < Image.MAX_IMAGE_PIXELS  # Hearth's cap is the stricter

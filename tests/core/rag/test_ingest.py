@@ -48,7 +48,7 @@ def test_report_lists_indexed_skipped_and_ignored(indexed: Indexed) -> None:
     assert set(reasons) == set(BROKEN)
     for name, word in BROKEN.items():
         assert word in reasons[name].lower()
-    assert report.ignored == {".png": 1}
+    assert report.ignored == {".mp3": 1}
     assert report.chunks_added == indexed.store.collection("papers").chunks > 0
     assert not report.cancelled
     assert_consistent(indexed.store, "papers")

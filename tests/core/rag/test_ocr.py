@@ -174,3 +174,79 @@ def test_a_page_recognised_poorly_is_reported(tmp_path: Path) -> None:
     notes = " ".join(doc.notes)
     assert "read by text recognition (OCR)" in notes
     assert "Page 2 was recognised poorly" in notes and "Page 1 was" not in notes
+
+
+# -- picture files (PNG, JPEG, TIFF) added directly ------------------------------------------------
+
+
+def test_a_tiff_is_read_page_by_page_and_shown_with_the_passage_boxed(tmp_path: Path) -> None:
+    from desktop_app.core.rag.parsers import kind_for, parse
+
+    path = tmp_path / "letters.tiff"
+    first, second = scan_image(SCANS[0]), scan_image(SCANS[1])
+    first.save(path, save_all=True, append_images=[second], compression="tiff_lzw", dpi=(DPI, DPI))
+    assert kind_for(path) == "picture"
+    pages: list[tuple[int, int]] = []
+    doc = parse(path, ocr.OcrRequest(progress=lambda done, total: pages.append((done, total))))
+    assert doc.kind == "picture" and doc.pages == 2 and [b.page for b in doc.blocks] == [1, 2]
+    assert pages == [(0, 2), (1, 2), (2, 2)]
+    for block, lines in zip(doc.blocks, SCANS, strict=True):
+        assert character_accuracy(" ".join(lines), block.text) >= 0.98, block.text
+    assert set(doc.ocr) == {1, 2} and min(doc.ocr.values()) >= 0.9
+    assert "Pages 1, 2 were read by text recognition (OCR)" in " ".join(doc.notes)
+    # The viewer shows the picture's second page with the recognised line boxed where it was drawn.
+    rendered = render_page(path, 2, ["Check the slit width every Monday morning."], width_px=840)
+    assert (rendered.pages, rendered.width, rendered.channels) == (2, 840, 3)
+    assert len(rendered.pixels) == rendered.stride * rendered.height and "slit width" in rendered.text
+    ((box,),) = rendered.boxes
+    assert abs(box[1] / rendered.height - (120 + 90) / first.height) < 0.05
+
+
+def test_a_photographed_page_as_jpeg_is_read_once_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop_app.core.rag.parsers import UnreadableDocument, parse
+
+    monkeypatch.setenv("HEARTH_OCR_CACHE", str(tmp_path / "ocr-cache"))  # this test's own, to count reads
+    path = tmp_path / "notice.jpg"
+    scan_image(SCANS[0]).save(path, quality=90)
+    read: list[int] = []
+    real = ocr.recognise_image
+
+    def counted(image: Any, page: int = 1) -> ocr.OcrPage:  # the real recogniser, counted
+        read.append(page)
+        return real(image, page)
+
+    monkeypatch.setattr(ocr, "recognise_image", counted)
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled):  # stopped before its page: nothing read, nothing kept
+        parse(path, ocr.OcrRequest(cancel))
+    doc = parse(path, ocr.OcrRequest())
+    assert [b.page for b in doc.blocks] == [1] and "4471-K" in doc.blocks[0].text
+    assert doc.notes == [f"The picture was read by text recognition (OCR), confidence {doc.ocr[1]:.0%}."]
+    assert parse(path, ocr.OcrRequest()).blocks[0].text == doc.blocks[0].text
+    assert read == [1]  # the second time from the cache
+    with pytest.raises(UnreadableDocument) as caught:  # OCR switched off: said, with where to switch it on
+        parse(path)
+    assert "text recognition (OCR) is switched off" in caught.value.message and "Settings" in caught.value.hint
+
+
+def test_a_picture_in_a_collection_is_read_found_and_switched_off(tmp_path: Path, embedder: Any) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    scan_image(SCANS[1]).save(docs / "whiteboard.png")
+    store = DocumentStore()
+    info = ingest.create_collection(store, "pictures", RagSettings())
+    ocr_switch.set_ocr_enabled(store, info, False)
+    report = ingest.add_paths(store, "pictures", [docs])
+    assert not report.indexed and not report.ignored
+    (skipped,) = report.skipped
+    assert "picture" in skipped.reason and "text recognition (OCR) is switched off" in skipped.reason
+    # Switched on: the picture skipped before is read at the next run, with progress, and found at its page.
+    ocr_switch.set_ocr_enabled(store, info, True)
+    phases: list[str] = []
+    report = ingest.index_collection(store, "pictures", progress=lambda p: phases.append(p.ocr))
+    assert [Path(p).name for p in report.indexed] == ["whiteboard.png"], report.skipped
+    assert any("recognising page 1 of 1 of whiteboard.png" in phase for phase in phases)
+    hit = retrieve.search(store, ["pictures"], "How is the spectrometer calibrated?").hits[0]
+    assert (hit.name, hit.page) == ("whiteboard.png", 1) and "neon lamp" in hit.text
+    assert hit.ocr_confidence is not None and hit.ocr_confidence >= 0.9

@@ -15,6 +15,7 @@ from PySide6.QtGui import QDesktopServices, QDropEvent
 
 from desktop_app.core.rag import ingest
 from desktop_app.core.rag.store import DocumentStore
+from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents import view as documents_view
 from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.shared import open_document
@@ -27,12 +28,12 @@ GOOD = 8
 
 
 @pytest.fixture
-def make_view(qtbot: Any, embedder: Any) -> Iterator[Callable[[], DocumentsView]]:
+def make_view(qtbot: Any, embedder: Any, app_context: AppContext) -> Iterator[Callable[[], DocumentsView]]:
     """Views on this test's HEARTH_HOME; their threads must be stopped when the test ends."""
     views: list[DocumentsView] = []
 
     def make() -> DocumentsView:
-        view = DocumentsView(resume=False)
+        view = DocumentsView(app_context, resume=False)
         qtbot.addWidget(view)
         view.show()
         views.append(view)
@@ -86,7 +87,7 @@ def test_drop_a_folder_indexes_it_with_progress(
     report_text = view.report_label.text()
     assert f"<b>Added:</b> {GOOD} files indexed" in report_text
     assert f"<b>Could not be read:</b> {len(BROKEN)} files" in report_text
-    assert "<b>Ignored:</b> 1 file of a type Hearth does not read: “.png”." in report_text
+    assert "<b>Ignored:</b> 1 file of a type Hearth does not read: “.mp3”." in report_text
     assert not re.search(r"\b1 files\b", report_text + view.stats.text())
 
 

@@ -11,7 +11,8 @@ plain words (password-protected PDF, a scan without a text layer, damaged file,
 binary data, …); the indexer lists it in its report and goes on with the others.
 
 One module per kind of file: ``pdf``, ``office`` (DOCX, ODT), ``web`` (HTML, EPUB), ``text``
-(text, code, notebooks, Markdown), on what they share in ``document``.
+(text, code, notebooks, Markdown), ``pictures`` (PNG, JPEG, TIFF, by OCR), on what they share in
+``document``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app.core.errors import Cancelled
+from desktop_app.core.rag import picture_files
 from desktop_app.core.rag.parsers import office, pdf, text, web
 from desktop_app.core.rag.parsers.document import (
     Block,
@@ -30,6 +32,7 @@ from desktop_app.core.rag.parsers.document import (
     cap_text,
     short,
 )
+from desktop_app.core.rag.parsers.pictures import parse_picture
 
 if TYPE_CHECKING:
     from desktop_app.core.rag.ocr import OcrRequest
@@ -54,7 +57,9 @@ CODE_EXTENSIONS = {
     ".sh", ".bash", ".zsh", ".ps1", ".sql", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".xml", ".css",
     ".scss", ".vue", ".svelte", ".dart", ".ex", ".exs", ".erl", ".hs", ".ml", ".f90", ".cmake", ".gradle",
 }  # fmt: skip
+PICTURE_EXTENSIONS = picture_files.PICTURE_EXTENSIONS  # read by text recognition (OCR)
 KNOWN_NAMES = {"readme", "license", "copying", "makefile", "dockerfile", "changelog", "authors", "notice"}
+
 
 def kind_for(path: Path) -> str | None:
     """The kind of document ``path`` is, by its name; None when Hearth does not read it."""
@@ -68,6 +73,7 @@ def kind_for(path: Path) -> str | None:
         ("html", HTML_EXTENSIONS),
         ("text", TEXT_EXTENSIONS),
         ("code", CODE_EXTENSIONS),
+        ("picture", PICTURE_EXTENSIONS),
     ):
         if suffix in extensions:
             return kind
@@ -78,7 +84,7 @@ def kind_for(path: Path) -> str | None:
 
 def parse(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     """Reads ``path``. Raises UnreadableDocument with a plain reason when it cannot. With
-    ``ocr``, PDF pages without a text layer are recognised (ocr.py)."""
+    ``ocr``, PDF pages without a text layer and pictures are recognised (ocr.py)."""
     kind = kind_for(path)
     if kind is None:
         raise UnreadableDocument(f"Hearth does not read “{path.suffix or path.name}” files.")
@@ -89,7 +95,12 @@ def parse(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     if size == 0:
         raise UnreadableDocument("The file is empty.")
     try:
-        doc = pdf.parse_pdf(path, ocr) if kind == "pdf" else _PARSERS[kind](path)
+        if kind == "pdf":
+            doc = pdf.parse_pdf(path, ocr)
+        elif kind == "picture":
+            doc = parse_picture(path, ocr)
+        else:
+            doc = _PARSERS[kind](path)
     except (UnreadableDocument, Cancelled):
         raise
     except OSError as exc:

@@ -48,7 +48,7 @@ class Block:
 @dataclass
 class ParsedDocument:
     path: Path
-    kind: str  # "pdf" | "docx" | "odt" | "epub" | "markdown" | "html" | "text" | "code"
+    kind: str  # "pdf" | "docx" | "odt" | "epub" | "markdown" | "html" | "text" | "code" | "picture"
     blocks: list[Block]
     title: str = ""
     pages: int | None = None
