@@ -19,7 +19,7 @@ from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models import library
 from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import documents_settings as rag_config
-from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag import ingest, ocr_switch, retrieve
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.rag.watch import PollingWatcher
@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("collection")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--watch", action="store_true", help="keep added folders up to date (see `hearth docs watch`)")
+    p.add_argument("--no-ocr", action="store_true", help="leave scanned pages and pictures unread (hearth docs ocr)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_add)
 
@@ -88,6 +89,12 @@ def register(sub: Any) -> None:
     p.add_argument("--backend", choices=sorted(BACKENDS), help="onnx (default for new collections), torch, …")
     p.add_argument("--yes", action="store_true", help="re-embed without asking")
     p.set_defaults(func=cmd_model)
+
+    p = dsub.add_parser("ocr", help="read scanned pages and pictures by text recognition (OCR): on (default) or off")
+    p.add_argument("collection")
+    p.add_argument("state", nargs="?", choices=("on", "off"), help="leave out to see which it is")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ocr)
 
     p = sub.add_parser("ask", help="ask a question answered from a collection, with citations")
     p.add_argument("collection", help="a collection (several: separate them with commas)")
@@ -170,12 +177,31 @@ def _print_report(report: ingest.IngestReport, as_json: bool) -> None:
 
 def cmd_add(args: argparse.Namespace) -> int:
     store = _store()
+    if args.no_ocr:
+        ocr_switch.set_ocr_enabled(store, ingest.ensure_collection(store, args.collection), False)
     report = _run_indexing(
         lambda cancel, progress, report: ingest.add_paths(
             store, args.collection, args.paths, args.watch or None, cancel, progress, report
         )
     )
     _print_report(report, args.json)
+    return 0
+
+
+def cmd_ocr(args: argparse.Namespace) -> int:
+    """Text recognition for one collection: shown, or switched on or off (kept with the collection)."""
+    store = _store()
+    info = store.collection(args.collection)
+    if args.state is not None:
+        ocr_switch.set_ocr_enabled(store, info, args.state == "on")
+    enabled = ocr_switch.ocr_enabled(store, info)
+    if args.json:
+        print_json({"collection": info.name, "ocr": enabled})
+        return 0
+    state = "on: scanned pages and pictures are read" if enabled else "off: scanned pages and pictures are left out"
+    print(f"Text recognition (OCR) for “{info.name}” is {state}.")
+    if args.state == "on":
+        print(f"Files left out while it was off are read at the next update: hearth docs sync {info.name}")
     return 0
 
 

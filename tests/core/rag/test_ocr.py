@@ -250,3 +250,29 @@ def test_a_picture_in_a_collection_is_read_found_and_switched_off(tmp_path: Path
     hit = retrieve.search(store, ["pictures"], "How is the spectrometer calibrated?").hits[0]
     assert (hit.name, hit.page) == ("whiteboard.png", 1) and "neon lamp" in hit.text
     assert hit.ocr_confidence is not None and hit.ocr_confidence >= 0.9
+
+
+def test_the_switch_from_the_command_line_is_kept_with_the_collection(hearth_home: Path, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def hearth(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HEARTH_HOME": str(hearth_home)}
+        command = [sys.executable, "-m", "desktop_app", "docs", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+    empty = tmp_path / "nothing-yet"
+    empty.mkdir()
+    out = hearth("add", "Letters", str(empty), "--no-ocr")  # a new collection, made without OCR
+    assert out.returncode == 0, out.stderr
+    out = hearth("ocr", "Letters", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout) == {"collection": "Letters", "ocr": False}, out.stderr
+    out = hearth("ocr", "Letters", "on")
+    assert out.returncode == 0, out.stderr
+    assert "for “Letters” is on" in out.stdout and "hearth docs sync Letters" in out.stdout
+    store = DocumentStore()
+    assert ocr_switch.ocr_enabled(store, store.collection("Letters"))  # what the window reads too
+    out = hearth("ocr", "Nowhere", "off")
+    assert out.returncode != 0 and "Nowhere" in out.stderr and "Traceback" not in out.stderr
