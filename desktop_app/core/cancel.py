@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,3 +59,21 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class Throttle:
+    """Lets at most one call a ``interval_s`` through: progress reported from a tight loop
+    reaches a view (a queued signal, a file) a few times a second, not per item. The first
+    call passes at once unless ``wait_first``; ``force`` lets a final update through."""
+
+    def __init__(self, interval_s: float, *, wait_first: bool = False) -> None:
+        self.interval_s = interval_s
+        self._last = time.monotonic() if wait_first else float("-inf")
+
+    def ready(self, force: bool = False) -> bool:
+        """True (and the clock restarts) when the interval has passed since the last pass, or ``force``."""
+        now = time.monotonic()
+        if force or now - self._last >= self.interval_s:
+            self._last = now
+            return True
+        return False

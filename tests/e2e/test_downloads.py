@@ -33,7 +33,7 @@ from desktop_app.core import paths
 from desktop_app.core.cancel import Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.hub import client as hub_client
-from desktop_app.core.hub import downloads
+from desktop_app.core.hub import transfer
 from desktop_app.core.hub.client import HubFile
 from desktop_app.core.hub.downloads import DownloadQueue
 from desktop_app.core.models import files as model_files
@@ -313,7 +313,7 @@ def test_the_models_folder_survives_a_failed_move(hub_stub: HubStub, monkeypatch
             raise PermissionError(13, "Permission denied")
         shutil.move(src, dst)
 
-    monkeypatch.setattr(downloads.os, "replace", failing_replace)
+    monkeypatch.setattr(transfer.os, "replace", failing_replace)  # the transfer moves the file into place
     with pytest.raises(PermissionError):
         queue.run(item_id)
     item = queue.get(item_id)

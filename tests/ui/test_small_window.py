@@ -25,9 +25,9 @@ def test_settings_and_compare_fit_a_small_window(qtbot: Any, window: Any) -> Non
     assert settings.widget().width() <= settings.viewport().width()
 
     compare = _show(qtbot, window, "Compare")
-    qtbot.waitUntil(lambda: compare.charts.stacked)
+    qtbot.waitUntil(lambda: compare.results.charts.stacked)
     assert compare.geometry().right() <= window.stack.geometry().width()
-    assert compare.charts.size_chart.width() <= compare.charts.width()
+    assert compare.results.charts.size_chart.width() <= compare.results.charts.width()
 
     window.resize(1600, 1000)
     qtbot.waitUntil(lambda: not settings.one_column or not settings.isVisible())

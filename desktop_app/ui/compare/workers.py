@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop_app.core.cancel import CancelToken, Progress
+from desktop_app.core.cancel import CancelToken, Progress, Throttle
 from desktop_app.core.quantlab.measure import CompareEvent
 from desktop_app.ui.threads import report_outcome, stop_thread
 
@@ -41,9 +40,9 @@ class _JobWorker(QObject):
         super().__init__()
         self._work = work
         self._cancel = cancel
-        self._last_progress = 0.0
+        self._progress_throttle = Throttle(EMIT_INTERVAL_S)
         self._pending: dict[int, list[str]] = {}
-        self._last_text = 0.0
+        self._text_throttle = Throttle(EMIT_INTERVAL_S)
 
     @Slot()
     def run(self) -> None:
@@ -68,9 +67,7 @@ class _JobWorker(QObject):
                 thread.quit()
 
     def _on_progress(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if now - self._last_progress >= EMIT_INTERVAL_S or progress.fraction == 1.0:
-            self._last_progress = now
+        if self._progress_throttle.ready(force=progress.fraction == 1.0):
             self.progress.emit(progress)
 
     def _on_event(self, event: CompareEvent) -> None:
@@ -79,10 +76,8 @@ class _JobWorker(QObject):
             self.lab_event.emit(event)
             return
         self._pending.setdefault(event.index, []).append(event.text)
-        now = time.monotonic()
-        if now - self._last_text >= EMIT_INTERVAL_S:
+        if self._text_throttle.ready():
             self._flush_text()
-            self._last_text = now
 
     def _flush_text(self) -> None:
         for index, pieces in self._pending.items():

@@ -13,14 +13,13 @@ from __future__ import annotations
 import itertools
 import logging
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop_app.core.cancel import CancelToken
+from desktop_app.core.cancel import CancelToken, Throttle
 from desktop_app.core.rag import ingest
 from desktop_app.ui.threads import report_outcome, stop_thread
 
@@ -54,16 +53,15 @@ class DocumentsWorker(QObject):
 
     @Slot(object)
     def run(self, job: DocumentsJob) -> None:
-        last = 0.0
+        throttle = Throttle(PROGRESS_INTERVAL_S)
         held: ingest.IndexProgress | None = None  # the latest update the throttle kept back
 
         def progress(update: ingest.IndexProgress) -> None:
-            nonlocal last, held
-            now = time.monotonic()
+            nonlocal held
             if update.phase == "done" and held is not None:
                 self.progressed.emit(job, held)  # the final counts are shown before "done"
-            if now - last >= PROGRESS_INTERVAL_S or update.phase == "done":
-                last, held = now, None
+            if throttle.ready(force=update.phase == "done"):
+                held = None
                 self.progressed.emit(job, update)
             else:
                 held = update

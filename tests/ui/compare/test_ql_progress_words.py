@@ -29,32 +29,32 @@ def test_the_step_and_the_time_left_are_shown(
     models_in_home: list[Path],
 ) -> None:
     _f16, q8, q4 = models_in_home
-    view.set_checked([q8, q4])
-    guide = view.reading_guide.text()  # each technical figure of the table in one plain sentence
+    view.form.set_checked([q8, q4])
+    guide = view.results.reading_guide.text()  # each technical figure of the table in one plain sentence
     assert all(term in guide for term in ("bits per weight", "Perplexity", "KL divergence", "Top-1 agreement"))
     for number, (width, height) in enumerate(SIZES):
         view.resize(width, height)
         shown: list[str] = []
         with qtbot.waitSignal(view.run_started, timeout=5000):
-            view.run_button.click()
+            view.form.run_button.click()
         job = view.job
         assert job is not None
-        job.progress.connect(lambda _p, seen=shown: seen.append(view.status.text()))  # after the view's slot
+        job.progress.connect(lambda _p, seen=shown: seen.append(view.form.status.text()))  # after the view's slot
         if number == 0:
             with qtbot.waitSignals([view.run_finished, job.done], timeout=RUN_TIMEOUT_MS):
                 pass
-            assert view.status.text().startswith("Done in")
+            assert view.form.status.text().startswith("Done in")
             # The results can have the whole width, and give it back.
-            narrow = view.table.width()
-            view.wide_button.click()
-            assert not view.form_panel.isVisible() and view.wide_button.text() == "Show the form"
-            qtbot.waitUntil(lambda n=narrow: view.table.width() > n)
-            view.wide_button.click()
-            assert view.form_panel.isVisible() and view.wide_button.text() == "Hide the form"
+            narrow = view.results.table.width()
+            view.results.wide_button.click()
+            assert not view.form.isVisible() and view.results.wide_button.text() == "Show the form"
+            qtbot.waitUntil(lambda n=narrow: view.results.table.width() > n)
+            view.results.wide_button.click()
+            assert view.form.isVisible() and view.results.wide_button.text() == "Hide the form"
         else:  # the second time, stopped once the step being measured shows
             qtbot.waitUntil(lambda seen=shown: any("Now: " in t for t in seen), timeout=RUN_TIMEOUT_MS)
             with qtbot.waitSignals([view.run_cancelled, job.done], timeout=RUN_TIMEOUT_MS):
-                view.stop_button.click()
+                view.form.stop_button.click()
         steps = [t for t in shown if "Now: " in t]
         assert steps, shown
         # Which file is measured, and what is measured of it.
