@@ -23,6 +23,7 @@ from desktop_app.ui.settings.data_folder_box import DataFolderBox
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
 from desktop_app.ui.settings.hub_account_box import HubAccountBox
 from desktop_app.ui.settings.local_server_box import LocalServerBox
+from desktop_app.ui.settings.ocr_box import OcrBox
 from desktop_app.ui.settings.servers_box import ServersBox
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
@@ -65,6 +66,8 @@ class SettingsView(QScrollArea):
             note="Passage length and embedding model apply to collections made from now on.",
         )
 
+        self.ocr_box = OcrBox()  # per collection: scanned pages and pictures read
+
         data_box = self.data_folder_box = DataFolderBox()
         self.backups_box = BackupsBox()  # storage: the database's daily copies, restorable
 
@@ -84,6 +87,7 @@ class SettingsView(QScrollArea):
         right = QVBoxLayout()
         right.addWidget(load_box)
         right.addWidget(documents_box)
+        right.addWidget(self.ocr_box)
         right.addWidget(self.local_server_box)
         right.addWidget(data_box)
         right.addWidget(self.backups_box)
@@ -131,6 +135,7 @@ class SettingsView(QScrollArea):
         self.hub_account_box.shutdown()
         self.data_folder_box.shutdown()
         self.backups_box.shutdown()
+        self.ocr_box.shutdown()
 
 
 def _form_box(title: str, form: QWidget, reset: Callable[[], None], note: str = "") -> tuple[QGroupBox, QPushButton]:
