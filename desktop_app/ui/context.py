@@ -1,4 +1,5 @@
-"""What every section of the window shares: settings, the conversation store, the model."""
+"""What every section of the window shares: settings, the conversation store, the model, the
+document collections."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.core.conversations.store import ConversationStore
+from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.settings import Settings
 from desktop_app.ui.api_server import ApiServerHost
 from desktop_app.ui.model_host import ModelHost
@@ -38,6 +40,15 @@ class AppContext(QObject):
             self.server.apply()
         # Window geometry and splitter positions: a file inside the data folder, so HEARTH_HOME isolates it.
         self.window_state = QSettings(str(paths.home() / WINDOW_STATE_FILE), QSettings.Format.IniFormat, self)
+        self._documents: DocumentStore | None = None
+
+    @property
+    def documents(self) -> DocumentStore:
+        """The window's one document store (Documents, the chat's picker, Runs): its open Chroma
+        handles are cached once. Made on first use; Chroma itself loads when a collection is read."""
+        if self._documents is None:
+            self._documents = DocumentStore()
+        return self._documents
 
     def save_settings(self, source: QObject | None = None) -> None:
         settings_store.save(self.settings)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,12 +44,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.core.cancel import Throttle
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.embed_backends import BACKENDS
-from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+from desktop_app.core.rag.store import CollectionInfo
+from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.item_models import (
     CollectionListModel,
     FileTableModel,
@@ -79,8 +80,8 @@ def _local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
 
 
 class DocumentsView(QWidget):
-    """The Documents section. ``context`` (the window's AppContext) is optional: the view
-    keeps its own store and workers, so it also runs on its own (tests, tools)."""
+    """The Documents section: the window's document store (``context.documents``, shared with
+    the chat and Runs), and its own indexing and search threads."""
 
     indexing_started = Signal()
     indexing_progressed = Signal(object)  # IndexProgress
@@ -91,13 +92,13 @@ class DocumentsView(QWidget):
     collections_changed = Signal()  # created, renamed, deleted or re-indexed (the chat's list of attachable ones)
     source_opened = Signal(str, object)  # path, page (or None)
 
-    def __init__(self, context: Any = None, parent: QWidget | None = None, resume: bool = True) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None, resume: bool = True) -> None:
         super().__init__(parent)
         self.context = context
-        self.store = DocumentStore()
+        self.store = context.documents
         self.host = DocumentsHost(self)
         self._current: CollectionInfo | None = None
-        self._last_files_refresh = 0.0
+        self._files_refresh = Throttle(FILES_REFRESH_S)
         self.last_report: ingest.IngestReport | None = None
         self._report_for: str | None = None  # the collection the message under the list is about
         self.setAcceptDrops(True)
@@ -429,20 +430,13 @@ class DocumentsView(QWidget):
             info = self.store.find(DEFAULT_COLLECTION) or self.new_collection(DEFAULT_COLLECTION)
             if info is None:
                 return None
-        try:
-            for target in targets:  # add the sources now, so they show at once
-                self.store.add_source(info, target, watch)
+        try:  # the sources are added here, so they show at once; the worker indexes them
+            added = [self.store.add_source(info, target, watch) for target in targets]
         except HearthError as exc:
             self._show_error(exc.message, exc.hint)
             return None
         self._show_current()
-        name = info.name
-        store = self.store
-        return self.host.submit(
-            "index",
-            name,
-            lambda cancel, progress, report: ingest.add_paths(store, name, targets, watch, cancel, progress, report),
-        )
+        return self.update_collection(info.name, [source.path for source in added])
 
     def update_collection(self, name: str | None = None, only: Sequence[str] | None = None) -> DocumentsJob | None:
         name = name or (self._current.name if self._current else None)
@@ -668,9 +662,7 @@ class DocumentsView(QWidget):
             self.progress_bar.setValue(progress.files_done)
             current = f" — {progress.message}" if progress.message and progress.phase != "done" else ""
             self.progress_label.setText(f"{job.collection}: {progress.describe()}{current}")
-            now = time.monotonic()
-            if now - self._last_files_refresh > FILES_REFRESH_S:
-                self._last_files_refresh = now
+            if self._files_refresh.ready():
                 self._refresh_current_details()
         self.indexing_progressed.emit(progress)
 

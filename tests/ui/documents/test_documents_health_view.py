@@ -14,14 +14,15 @@ from PySide6.QtCore import Qt
 from desktop_app.core.rag import ingest
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
+from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.view import DocumentsView
 
 INDEX_TIMEOUT_MS = 180_000
 
 
 @pytest.fixture
-def view(qtbot: Any, embedder: Any) -> Iterator[DocumentsView]:
-    documents = DocumentsView(resume=False)
+def view(qtbot: Any, embedder: Any, app_context: AppContext) -> Iterator[DocumentsView]:
+    documents = DocumentsView(app_context, resume=False)
     qtbot.addWidget(documents)
     documents.show()
     yield documents

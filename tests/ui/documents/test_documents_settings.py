@@ -7,6 +7,7 @@ from typing import Any
 
 from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.documents_settings import RagSettings
+from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.view import DocumentsView
 from desktop_app.ui.settings.documents_form import DocumentsSettingsForm
 
@@ -39,10 +40,10 @@ def test_edits_persist_are_kept_consistent_and_reset(qtbot: Any) -> None:
     assert rag_config.load() == RagSettings() and again.top_k.value() == RagSettings().top_k
 
 
-def test_a_new_collection_takes_the_passage_length_set_in_settings(qtbot: Any) -> None:
+def test_a_new_collection_takes_the_passage_length_set_in_settings(qtbot: Any, app_context: AppContext) -> None:
     form = DocumentsSettingsForm()
     qtbot.addWidget(form)
-    view = DocumentsView(resume=False)
+    view = DocumentsView(app_context, resume=False)
     qtbot.addWidget(view)
     form.chunk_tokens.setValue(96)  # changed while the Documents section is open
     form.chunk_overlap.setValue(16)

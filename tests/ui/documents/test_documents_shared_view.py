@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.new_collection_dialog import NewCollectionDialog
 from desktop_app.ui.documents.view import DocumentsView
 from tests.chroma_servers import ChromaServer, free_port
@@ -18,8 +19,8 @@ TIMEOUT_MS = 180_000
 
 
 @pytest.fixture
-def view(qtbot: Any, embedder: Any) -> Iterator[DocumentsView]:
-    made = DocumentsView(resume=False)
+def view(qtbot: Any, embedder: Any, app_context: AppContext) -> Iterator[DocumentsView]:
+    made = DocumentsView(app_context, resume=False)
     qtbot.addWidget(made)
     yield made
     made.shutdown()
