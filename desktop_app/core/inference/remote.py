@@ -171,6 +171,36 @@ class OutputRule:
     gbnf: str | None = None
 
 
+def connection_words(exc: BaseException) -> str:
+    """What went wrong on the way to a server, in plain words (httpx's exception class and the
+    system's message stay in the log)."""
+    import httpx
+
+    log.info("Server connection failed: %s: %s", type(exc).__name__, exc)
+    text = str(exc).lower()
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "its address must start with http:// or https://"
+    if isinstance(exc, httpx.ProxyError):
+        return "the proxy in between refused the connection"
+    if "ssl" in text or "certificate" in text or "tls" in text:
+        return "a secure (https) connection could not be set up with it"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in text:
+            return "nothing is listening at that address (the connection was refused)"
+        if "name or service" in text or "getaddrinfo" in text or "nodename" in text or "resol" in text:
+            return "no computer of that name was found"
+        if "unreachable" in text:
+            return "the network cannot reach that address"
+        return "no connection could be made"
+    if isinstance(exc, httpx.TimeoutException):
+        return "it did not answer in time"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "it closed the connection without a proper answer"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "the connection broke"
+    return "the connection failed"
+
+
 def _describe_http_error(response: httpx.Response) -> str:
     try:
         data = response.json()
@@ -220,7 +250,7 @@ class RemoteClient:
             ) from None
         except httpx.HTTPError as exc:
             raise ServerGoneError(
-                f"The server at {self.url} cannot be reached ({type(exc).__name__}).",
+                f"The server at {self.url} cannot be reached: {connection_words(exc)}.",
                 "Check that it is running and that the address is right.",
             ) from None
         self._raise_for_status(response)
@@ -488,12 +518,13 @@ class RemoteClient:
                         if choice.get("finish_reason"):
                             finished = True
                             finish = "length" if choice["finish_reason"] == "length" else "stop"
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
             hint = "Check that it is running and that the address is right."
-            raise ServerGoneError(f"The server at {self.url} cannot be reached.", hint) from None
+            words = connection_words(exc)
+            raise ServerGoneError(f"The server at {self.url} cannot be reached: {words}.", hint) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
             if not cancel.cancelled:
-                raise self._broke_off(type(exc).__name__) from None
+                raise self._broke_off(connection_words(exc)) from None
         except ValueError as exc:  # an event that is not JSON
             raise RemoteRequestError(f"The server at {self.url} sent something unreadable: {exc}") from None
         if cancel.cancelled:

@@ -149,6 +149,13 @@ def test_a_server_that_is_not_there_is_plain_words() -> None:
     with pytest.raises(ServerGoneError, match="cannot be reached") as gone:
         client.model_ids()
     assert "running" in gone.value.hint
+    # Why, in words: no exception class name (issue 21 saw "(ConnectError)").
+    assert "nothing is listening at that address" in gone.value.message
+    assert "Error" not in gone.value.message
+    client.close()
+    client = RemoteClient("http://no-such-host.invalid:8080")  # .invalid never resolves (RFC 2606)
+    with pytest.raises(ServerGoneError, match="no computer of that name was found"):
+        client.model_ids()
     client.close()
 
 
