@@ -55,16 +55,20 @@ class DocumentsWorker(QObject):
     def run(self, job: DocumentsJob) -> None:
         throttle = Throttle(PROGRESS_INTERVAL_S)
         held: ingest.IndexProgress | None = None  # the latest update the throttle kept back
+        phase = ""
 
         def progress(update: ingest.IndexProgress) -> None:
-            nonlocal held
+            nonlocal held, phase
             if update.phase == "done" and held is not None:
                 self.progressed.emit(job, held)  # the final counts are shown before "done"
-            if throttle.ready(force=update.phase == "done"):
+            # A new phase always shows: "Preparing the embedding model…" right after a quick scan
+            # was held back for the whole preparation (issue 21).
+            if throttle.ready(force=update.phase == "done" or update.phase != phase):
                 held = None
                 self.progressed.emit(job, update)
             else:
                 held = update
+            phase = update.phase
 
         if job.cancel.cancelled:
             self.cancelled.emit(job)
