@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import dataclasses
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core import hardware
 from desktop_app.core.cancel import CancelToken, Progress, ProgressCallback
 from desktop_app.core.errors import Cancelled, HearthError, ModelLoadError
-from desktop_app.core.inference import templates
+from desktop_app.core.inference import sampler, templates
 from desktop_app.core.inference.stop_text import StopText
 from desktop_app.core.inference.templates import ChatTemplate, Renderer
 from desktop_app.core.models import gguf_meta
@@ -411,10 +410,8 @@ class Engine:
         llm = self._require()
         assert self._eog is not None
         cancel = cancel or CancelToken()
-        seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
-        llm.set_seed(seed)
-        limit = max_new_tokens if max_new_tokens is not None else sampling.max_tokens
-        limit = max(0, min(limit, llm.n_ctx() - len(prompt)))
+        compiled = _compiled_grammar(grammar) if grammar else None
+        seed, limit, generator = sampler.start(llm, prompt, sampling, max_new_tokens, compiled)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stop_text = StopText(self.stops)
         stopped_by_text = False
@@ -424,15 +421,6 @@ class Engine:
         t_first = t_last = 0.0
         perf_ms0, perf_n0 = _perf(llm)
         start = time.perf_counter()
-        generator = llm.generate(
-            prompt,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            grammar=_compiled_grammar(grammar) if grammar else None,
-        )
         try:
             with self._abortable(llm, cancel):
                 # Prompt processing happens inside the first next(); only it needs the abort

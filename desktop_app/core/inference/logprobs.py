@@ -17,7 +17,6 @@ returned is plain data (picklable), so it can cross a process boundary.
 from __future__ import annotations
 
 import codecs
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.inference import sampler
 from desktop_app.core.inference.stop_text import StopText
 from desktop_app.core.settings import SamplingSettings
 
@@ -156,25 +156,13 @@ def stream_scored(
 
     prompt = [int(t) for t in prompt]
     check_tokens(llm, prompt)
-    seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
-    llm.set_seed(seed)
-    limit = max_new_tokens if max_new_tokens is not None else sampling.max_tokens
-    limit = max(0, min(limit, llm.n_ctx() - len(prompt)))
+    seed, limit, generator = sampler.start(llm, prompt, sampling, max_new_tokens, grammar)
     n_vocab = llm.n_vocab()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     stop_text = StopText(template_stops)
     pieces: list[str] = []
     finish, n_gen, t_first = "length", 0, 0.0
     started = time.perf_counter()
-    generator = llm.generate(
-        prompt,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        min_p=sampling.min_p,
-        temp=sampling.temperature,
-        repeat_penalty=sampling.repeat_penalty,
-        grammar=grammar,
-    )
     flag = AbortFlag(llama_cpp.ggml_abort_callback)
     cancel.on_cancel(flag.set)
     try:

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractListModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+# The shared rows are a plain mixin placed before the Qt class; type checkers see Qt's model API on it.
+if TYPE_CHECKING:
+    _QtModel = QAbstractItemModel
+else:
+    _QtModel = object
 
 
 class ItemRole(enum.IntEnum):
@@ -22,10 +36,8 @@ class ItemRole(enum.IntEnum):
     fraction = Qt.ItemDataRole.UserRole + 4  # progress, 0..1
 
 
-class RowsTableModel(QAbstractTableModel):
-    """Subclasses set ``HEADERS`` and keep their rows in ``self._items``; they add ``data``."""
-
-    HEADERS: ClassVar[tuple[str, ...]] = ()
+class _Rows(_QtModel):
+    """What both keep: rows from ``self._items``, their count, the item at an index, a reset."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -35,7 +47,7 @@ class RowsTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._items)
 
     def item_for(self, index: AnyIndex) -> Any:
-        """The row's item (any column), or None for an invalid index."""
+        """The row's item, or None for an invalid index."""
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         return self._items[index.row()]
@@ -44,6 +56,13 @@ class RowsTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._items = list(items)
         self.endResetModel()
+
+
+class RowsTableModel(_Rows, QAbstractTableModel):
+    """Subclasses set ``HEADERS`` and keep their rows in ``self._items``; they add ``data``
+    (:meth:`item_for` gives a row's item from any column)."""
+
+    HEADERS: ClassVar[tuple[str, ...]] = ()
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
         return 0 if parent.isValid() else len(self.HEADERS)
@@ -56,23 +75,9 @@ class RowsTableModel(QAbstractTableModel):
         return None
 
 
-class RowsListModel(QAbstractListModel):
+class RowsListModel(_Rows, QAbstractListModel):
     """A list over ``self._items``: subclasses add ``data``, starting from :meth:`item_for`."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._items: list[Any] = []
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's signature
-        return 0 if parent.isValid() else len(self._items)
-
     def item_for(self, index: AnyIndex) -> Any:
-        """The row's item, or None for an invalid index."""
-        if not index.isValid() or index.column() != 0 or not 0 <= index.row() < len(self._items):
-            return None
-        return self._items[index.row()]
-
-    def set_items(self, items: Iterable[Any]) -> None:
-        self.beginResetModel()
-        self._items = list(items)
-        self.endResetModel()
+        """The row's item, or None for an invalid index (or a column other than the first)."""
+        return None if index.column() != 0 else super().item_for(index)
