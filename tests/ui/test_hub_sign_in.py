@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hubstub import GATED_REPO, STUB_USER, VALID_TOKEN, HubStub
 from PySide6.QtCore import Qt
 
@@ -74,3 +75,41 @@ def test_sign_in_from_a_gated_repo_opens_its_files_and_sign_out_closes_them(
     assert browse.sign_in_button.text() == "Sign in to Hugging Face…"
     assert browse.select_model(browse.page.models[0].name)
     assert browse.download_selected() == [] and "gated repository" in browse.notice.text  # needs the token again
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 700)])
+def test_signing_in_keeps_the_account_group_in_view(
+    qtbot: Any, hub_stub: HubStub, window: Any, size: tuple[int, int]
+) -> None:
+    """Issue 21: after *Sign in* the page jumped to the top (the focused token field was disabled
+    while the Hub was asked, and the focus went up the page) and hid the answer."""
+    window.resize(*size)
+    settings = window.sections["Settings"]
+    assert isinstance(settings, SettingsView)
+    window.show_section(list(window.sections).index("Settings"))
+    settings.show_hub_sign_in()
+    box = settings.hub_account_box
+    scroll = settings.verticalScrollBar()
+    qtbot.waitUntil(lambda: box.token_edit.hasFocus())
+    kept = scroll.value()
+
+    def in_view(widget: Any) -> bool:
+        top = widget.mapTo(settings.widget(), widget.rect().topLeft()).y() - scroll.value()
+        return widget.isVisible() and top >= 0 and top + widget.height() <= settings.viewport().height()
+
+    for _round in range(2):
+        qtbot.keyClicks(box.token_edit, "hf_wrong")
+        qtbot.mouseClick(box.sign_in_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not box.busy and box.error_label.isVisible(), timeout=NET_TIMEOUT_MS)
+        assert scroll.value() == kept and in_view(box.error_label)
+        box.token_edit.clear()
+        qtbot.keyClicks(box.token_edit, VALID_TOKEN)
+        with qtbot.waitSignal(window.context.hub_account_changed, timeout=NET_TIMEOUT_MS):
+            qtbot.keyClick(box.token_edit, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: not box.busy)
+        assert box.status_label.text() == f"Signed in as {STUB_USER}."
+        assert scroll.value() == kept and in_view(box.status_label)
+        with qtbot.waitSignal(window.context.hub_account_changed, timeout=NET_TIMEOUT_MS):
+            qtbot.mouseClick(box.sign_out_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not box.busy and box.token_edit.isVisible())
+        assert scroll.value() == kept and box.token_edit.hasFocus()  # ready for the next token

@@ -9,7 +9,16 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QShowEvent
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.hub.account import Account
@@ -21,6 +30,9 @@ class HubAccountBox(QGroupBox):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__("Hugging Face account", parent)
         self.setObjectName("hubAccountBox")
+        # The group holds the focus while its fields are disabled: a disabled focused field hands the
+        # focus down the chain, and the Settings page scrolled to wherever it landed (the top).
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self._context = context
         self.account: Account | None = None  # read when first shown (it loads huggingface_hub)
         self.status_label = QLabel("")
@@ -108,6 +120,9 @@ class HubAccountBox(QGroupBox):
     def _start(self, doing: str, work: Callable[[], Account]) -> None:
         self.error_label.hide()
         self.status_label.setText(doing)
+        focused = QApplication.focusWidget()
+        if focused is not None and self.isAncestorOf(focused):
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
         for widget in (self.token_edit, self.sign_in_button, self.sign_out_button, self.check_button):
             widget.setEnabled(False)
 
@@ -166,6 +181,10 @@ class HubAccountBox(QGroupBox):
     def _on_jobs_finished(self, _kind: str) -> None:
         for widget in (self.token_edit, self.sign_in_button, self.sign_out_button, self.check_button):
             widget.setEnabled(True)
+        if self.hasFocus():  # back where the next step is, without scrolling the page
+            following = self.token_edit if self.token_edit.isVisible() else self.sign_out_button
+            if following.isVisible():
+                following.setFocus(Qt.FocusReason.OtherFocusReason)
 
     @Slot(str)
     def _on_tokens_link_activated(self, url: str) -> None:
