@@ -161,10 +161,11 @@ def _latency(root: Path, n_chunks: int) -> dict[str, Any]:
     import numpy as np
 
     from desktop_app.core.rag import ingest, retrieve
+    from desktop_app.core.rag.catalog import FileRecord
     from desktop_app.core.rag.chunking import Chunk
     from desktop_app.core.rag.documents_settings import RagSettings
     from desktop_app.core.rag.embedder import get_embedder
-    from desktop_app.core.rag.store import DocumentStore, FileRecord
+    from desktop_app.core.rag.store import DocumentStore
 
     rng = random.Random(n_chunks)
     np_rng = np.random.default_rng(n_chunks)

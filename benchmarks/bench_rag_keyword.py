@@ -46,8 +46,8 @@ def _text(rng: random.Random) -> str:
 def _write_file(store: Any, info: Any, root: Path, f: int, dim: int, model_id: str) -> None:
     import numpy as np
 
+    from desktop_app.core.rag.catalog import FileRecord
     from desktop_app.core.rag.chunking import Chunk
-    from desktop_app.core.rag.store import FileRecord
 
     rng = random.Random(f)
     chunks = []

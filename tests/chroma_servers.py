@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CHROMA = REPO / ".venv" / "bin" / "chroma"
 
 

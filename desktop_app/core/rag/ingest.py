@@ -34,18 +34,13 @@ from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.rag import documents_settings as rag_config
-from desktop_app.core.rag import embed_backends, ocr, ocr_switch
+from desktop_app.core.rag import embed_backends, embed_rates, ocr, ocr_switch
+from desktop_app.core.rag.catalog import CollectionInfo, FileRecord
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
-from desktop_app.core.rag.store import (
-    CollectionDamagedError,
-    CollectionInfo,
-    DocumentStore,
-    FileRecord,
-    StoreDamagedError,
-    is_disk_full,
-)
+from desktop_app.core.rag.store import DocumentStore
+from desktop_app.core.rag.vectors import CollectionDamagedError, StoreDamagedError, is_disk_full
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
 from desktop_app.core.units import about_duration, human_bytes, plural
 
@@ -159,7 +154,7 @@ def create_collection(
     settings = settings or rag_config.load()
     backend = embed_backends.for_new_collection(settings.embed_backend)
     if server:
-        return store.create_remote_collection(
+        return store.shared.create(
             name, server, token, settings.embed_model, backend, settings.chunk_tokens, settings.chunk_overlap,
             lambda model, chosen: embed_backends.vector_space(expected_model_id(model), chosen),
         )  # fmt: skip
@@ -227,7 +222,7 @@ def _index_locked(
     chunker = chunker_id(info.chunk_tokens, info.chunk_overlap)
     model_id = embed_backends.vector_space(expected_model_id(info.embed_model), info.embed_backend)
     # A shared collection: other clients' files first (and a refusal if its vectors are another model's).
-    info = store.pull(info, model_id, force=True)
+    info = store.shared.pull(info, model_id, force=True)
     if not info.shared:
         problem = store.store_problem()
         if problem:
@@ -303,7 +298,7 @@ def _index_locked(
         report.elapsed_s = time.perf_counter() - started
         if embedder is not None and embedder.rate:
             with contextlib.suppress(HearthError, OSError):
-                store.record_rate(embedder.rate_key, embedder.rate)
+                embed_rates.record_rate(store, embedder.rate_key, embedder.rate)
     return report
 
 
@@ -745,7 +740,7 @@ def plan_model_change(
     backend = embed_backends.backend(new_backend or info.embed_backend).name
     same_model = new_model.strip() == info.embed_model
     reembed = not (same_model and embed_backends.same_vectors(info.embed_backend, backend))
-    rates = store.rates()
+    rates = embed_rates.rates(store)
 
     def model_of(key: str) -> str:
         return key.split("@")[0]

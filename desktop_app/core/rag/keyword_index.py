@@ -39,7 +39,8 @@ from zipfile import BadZipFile
 if TYPE_CHECKING:
     import numpy as np
 
-    from desktop_app.core.rag.store import CollectionInfo, DocumentStore, FileRecord
+    from desktop_app.core.rag.catalog import CollectionInfo, FileRecord
+    from desktop_app.core.rag.store import DocumentStore
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,17 @@ import contextlib
 import hashlib
 import logging
 import re
+import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from desktop_app.core import secrets
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import embed_backends
+from desktop_app.core.rag.catalog import INSERT_FILE, Catalog, CollectionInfo, FileRecord, bump, check_name
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ FORMAT = 1  # what Hearth keeps on the server; a newer format is refused by an o
 SUPPORTED_MAJOR = 1
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 120.0
+PULL_EVERY_S = 5.0  # a shared collection's manifest is mirrored at most this often (unless forced)
 _CLIENTS: dict[tuple[str, str], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -285,3 +290,187 @@ def check_compatible(meta: dict[str, Any], vectors: str, name: str, url: str) ->
             "Use the same embedding model (the same files) and backend as the collection, "
             "or make a new collection for this model.",
         )
+
+
+# -- a shared collection's manifest and this computer's mirror of it ------------------------------
+
+
+def manifest_id(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:40]
+
+
+def meta_from_record(record: FileRecord) -> dict[str, Any]:
+    """A manifest record on the server (Chroma metadata holds no None)."""
+    data = {k: v for k, v in record.to_dict().items() if v is not None}
+    data["mtime_ns"] = str(record.mtime_ns)  # beyond what every JSON reader keeps exact
+    return data
+
+
+def record_from_meta(meta: dict[str, Any]) -> FileRecord:
+    pages = meta.get("pages")
+    return FileRecord(
+        str(meta["path"]), str(meta.get("status", "indexed")), int(meta.get("size", 0)),
+        int(meta.get("mtime_ns", 0)), str(meta.get("sha256", "")), str(meta.get("reason", "")),
+        str(meta.get("kind", "")), str(meta.get("title", "")), int(pages) if pages is not None else None,
+        int(meta.get("chunks", 0)), str(meta.get("chunker", "")), str(meta.get("embed_model_id", "")),
+        str(meta.get("notes", "")), float(meta.get("indexed_at", 0.0)),
+    )  # fmt: skip
+
+
+def manifest_digest(records: list[FileRecord]) -> str:
+    return hashlib.sha256(
+        "\n".join(
+            f"{r.path}\t{r.status}\t{r.sha256}\t{r.size}\t{r.mtime_ns}\t{r.chunks}\t{r.chunker}\t{r.embed_model_id}"
+            for r in sorted(records, key=lambda r: r.path)
+        ).encode("utf-8")
+    ).hexdigest()[:32]
+
+
+class SharedCollections:
+    """The collections of this catalogue kept on Chroma servers: their handles (one per server
+    and collection), making or joining one, and the manifest mirrored both ways."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._handles: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._pulled: dict[str, float] = {}  # when each collection's manifest was last mirrored
+
+    def server(self, info: CollectionInfo) -> Any:
+        """The collection's server's client, failing in plain words."""
+        return Guarded(client(info.server_url), info.server_url)
+
+    def handle(self, info: CollectionInfo, name: str) -> Any:
+        key = f"{info.server_url}#{name}"
+        with self._lock:
+            found = self._handles.get(key)
+        if found is None:
+            found = Guarded(self.server(info).get_collection(name, embedding_function=None), info.server_url)
+            with self._lock:
+                self._handles[key] = found
+        return found
+
+    def vectors(self, info: CollectionInfo) -> Any:
+        return self.handle(info, info.store_name)
+
+    def manifest(self, info: CollectionInfo) -> Any:
+        """The server's file manifest of a shared collection."""
+        return self.handle(info, manifest_name(info.store_name))
+
+    def forget(self, info: CollectionInfo) -> None:
+        with self._lock:
+            for key in [k for k in self._handles if k.startswith(f"{info.server_url}#{info.store_name}")]:
+                del self._handles[key]
+
+    def metadata(self, info: CollectionInfo) -> dict[str, Any]:
+        return dict(self.vectors(info).metadata or {})
+
+    def create(
+        self,
+        name: str,
+        url: str,
+        token: str | None,
+        embed_model: str,
+        embed_backend: str,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        vectors_for: Callable[[str, str], str],
+    ) -> CollectionInfo:
+        """Makes the collection ``name`` on the server at ``url``, or joins it when another client
+        made it (its model, backend and chunk sizes are then the server's). ``vectors_for(model,
+        backend)`` is the vector space this computer makes with them (embed_backends.vector_space):
+        a collection whose vectors another model made is refused. A token is kept with secrets.py."""
+        name = check_name(name)
+        url = normalize_url(url)
+        if self._catalog.find(name) is not None:
+            raise HearthError(f"A collection named “{name}” already exists.", "Pick another name.")
+        if token is not None:
+            save_token(url, token.strip())
+        from chromadb.errors import NotFoundError
+
+        server = client(url, token.strip() if token is not None else None)
+        store_name = remote_name(name)
+        with translated(url):
+            try:  # join it when it is there (get_or_create would rewrite the owner's metadata)
+                collection = server.get_collection(store_name, embedding_function=None)
+            except NotFoundError:
+                wanted = {
+                    "hearth_collection": name,
+                    "hearth_format": FORMAT,
+                    "hearth_embed_model": embed_model,
+                    "hearth_backend": embed_backend,
+                    "hearth_vectors": vectors_for(embed_model, embed_backend),
+                    "hearth_chunk_tokens": chunk_tokens,
+                    "hearth_chunk_overlap": chunk_overlap,
+                }
+                collection = server.get_or_create_collection(
+                    store_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}, metadata=wanted
+                )
+            meta = dict(collection.metadata or {})
+            embed_model = str(meta.get("hearth_embed_model", embed_model))
+            embed_backend = embed_backends.for_new_collection(str(meta.get("hearth_backend", embed_backend)))
+            vectors = vectors_for(embed_model, embed_backend)
+            check_compatible(meta, vectors, name, url)
+            # The manifest: one record per file; Chroma wants a vector per record, so each gets [1.0].
+            server.get_or_create_collection(
+                manifest_name(store_name), embedding_function=None, metadata={"hearth_manifest_of": name}
+            )
+        now = time.time()
+        try:
+            with self._catalog.db() as db, db:
+                db.execute(
+                    "INSERT INTO rag_collections (name, store_name, embed_model, embed_backend, chunk_tokens,"
+                    " chunk_overlap, created_at, updated_at, server_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        name, store_name, embed_model, embed_backend,
+                        int(meta.get("hearth_chunk_tokens", chunk_tokens)),
+                        int(meta.get("hearth_chunk_overlap", chunk_overlap)), now, now, url,
+                    ),
+                )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise HearthError(
+                f"“{name}” on {url} is already a collection on this computer.", "It is in the list already."
+            ) from None
+        return self.pull(self._catalog.collection(name), vectors, force=True)
+
+    def pull(self, info: CollectionInfo, vectors: str, force: bool = False) -> CollectionInfo:
+        """Mirrors a shared collection's manifest from its server into rag_files (other clients'
+        files appear, removed ones go), after checking the collection's vectors are ``vectors``.
+        At most every PULL_EVERY_S seconds unless ``force``; a local collection is returned as is."""
+        if not info.server_url:
+            return info
+        now = time.monotonic()
+        if not force and now - self._pulled.get(info.store_name, -PULL_EVERY_S) < PULL_EVERY_S:
+            return info
+        check_compatible(self.metadata(info), vectors, info.name, info.server_url)
+        records: list[FileRecord] = []
+        manifest = self.manifest(info)
+        offset = 0
+        while True:
+            page = manifest.get(include=["metadatas"], limit=2000, offset=offset)
+            metadatas = [dict(m or {}) for m in page["metadatas"] or []]
+            records.extend(record_from_meta(m) for m in metadatas if m.get("path"))
+            if len(metadatas) < 2000:
+                break
+            offset += 2000
+        digest = manifest_digest(records)
+        self._pulled[info.store_name] = now
+        if digest == info.remote_digest:
+            return info
+        with self._catalog.db() as db, db:
+            db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
+            db.executemany(INSERT_FILE, [r.row(info.id) for r in records])
+            db.execute("UPDATE rag_collections SET remote_digest = ? WHERE id = ?", (digest, info.id))
+            bump(db, info)
+        return self._catalog.refresh(info)
+
+    def push(self, info: CollectionInfo, records: Sequence[FileRecord]) -> None:
+        """Writes files' records to the server's manifest (after all their chunks are there)."""
+        self.manifest(info).upsert(
+            ids=[manifest_id(r.path) for r in records],
+            embeddings=[[1.0] for _ in records],
+            metadatas=[meta_from_record(r) for r in records],
+        )
+
+    def drop_records(self, info: CollectionInfo, file_paths: Sequence[str]) -> None:
+        self.manifest(info).delete(ids=[manifest_id(p) for p in file_paths])

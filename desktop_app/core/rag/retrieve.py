@@ -26,9 +26,10 @@ from typing import Any
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import documents_settings as rag_config
+from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embedder import get_embedder
 from desktop_app.core.rag.keyword_index import keyword_index, keyword_tokens
-from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+from desktop_app.core.rag.store import DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def _search_collection(
     import numpy as np
 
     embedder = get_embedder(info.embed_model, info.embed_backend)
-    info = store.pull(info, embedder.id)  # a shared collection: other clients' files, checked to be this model's
+    info = store.shared.pull(info, embedder.id)  # a shared collection: other clients' files, checked to be this model's
     if info.chunks == 0:
         return []
     t0 = time.perf_counter()

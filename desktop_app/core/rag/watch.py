@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop_app.core.cancel import CancelToken
+from desktop_app.core.rag.catalog import CollectionInfo, FileRecord, Source, covered
 from desktop_app.core.rag.parsers import kind_for
-from desktop_app.core.rag.store import CollectionInfo, DocumentStore, FileRecord, Source, covered
+from desktop_app.core.rag.store import DocumentStore
 
 log = logging.getLogger(__name__)
 

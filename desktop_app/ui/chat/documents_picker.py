@@ -14,8 +14,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QMenu, QToolButton, QWidget
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embedder import warm_up
-from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.units import plural
 from desktop_app.ui.shared.resources import icon
 

@@ -19,9 +19,10 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication, QStyle
 
 from desktop_app.core.rag.answer import snippet_around
+from desktop_app.core.rag.catalog import CollectionInfo, FileRecord, Source
 from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.retrieve import Hit
-from desktop_app.core.rag.store import CollectionInfo, FileRecord, Health, Source
+from desktop_app.core.rag.vectors import Health
 from desktop_app.core.units import plural
 from desktop_app.ui.shared.item_models import AnyIndex, ItemRole, RowsListModel, RowsTableModel
 from desktop_app.ui.shared.score_labels import COMBINED, KEYWORD, MEANING

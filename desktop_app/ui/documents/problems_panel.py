@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.rag.store import FileRecord
+from desktop_app.core.rag.catalog import FileRecord
 from desktop_app.ui.documents.item_models import ProblemTableModel
 
 NO_SELECTION = "Select a file to see where it is and why it could not be read."

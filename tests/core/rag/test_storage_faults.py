@@ -25,7 +25,7 @@ from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TEXTS = {
     "centrifuge.md": "The centrifuge must run at 4,500 rpm for twelve minutes to separate the plasma.",
     "freezer.md": "Samples are stored in the freezer at minus eighty degrees, in racks of one hundred.",
