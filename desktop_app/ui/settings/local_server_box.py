@@ -31,6 +31,7 @@ from desktop_app.core.server import access
 from desktop_app.core.server.request_log import log_path
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.settings.request_log_dialog import RequestLogDialog
+from desktop_app.ui.settings.server_examples import NO_MODEL, ExamplesDialog
 
 
 class KeyDialog(QDialog):
@@ -85,6 +86,12 @@ class LocalServerBox(QGroupBox):
         self.status_label.setObjectName("serverStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_address_button = QPushButton("Copy address")
+        self.copy_address_button.setToolTip("The base URL programs use (OpenAI's base_url), on the clipboard")
+        self.copy_address_button.clicked.connect(self._on_copy_address_button_clicked)
+        self.examples_button = QPushButton("Examples…")
+        self.examples_button.setToolTip("How to call it from a terminal (curl) or Python, ready to copy")
+        self.examples_button.clicked.connect(self._on_examples_button_clicked)
         self.served_label = QLabel("")
         self.errors_label = QLabel("")
         self.errors_label.setObjectName("hintLabel")
@@ -119,6 +126,11 @@ class LocalServerBox(QGroupBox):
         layout.addWidget(self.enabled_check)
         layout.addLayout(form)
         layout.addWidget(self.status_label)
+        address_row = QHBoxLayout()
+        address_row.addWidget(self.copy_address_button)
+        address_row.addWidget(self.examples_button)
+        address_row.addStretch(1)
+        layout.addLayout(address_row)
         layout.addWidget(self.served_label)
         layout.addWidget(self.errors_label)
         log_row = QHBoxLayout()
@@ -154,6 +166,8 @@ class LocalServerBox(QGroupBox):
         else:
             text = "Off: nothing listens."
         self.status_label.setText(text)
+        for button in (self.copy_address_button, self.examples_button):
+            button.setVisible(server.running)
         stats = server.stats()
         self.served_label.setText(f"Requests served: {stats.served}" if stats is not None else "")
         errors = stats.errors[-3:] if stats is not None else []
@@ -205,6 +219,21 @@ class LocalServerBox(QGroupBox):
         # Read per request: no restart needed.
         self._context.settings.server.save_conversations = checked
         self._context.save_settings(self)
+
+    @Slot()
+    def _on_copy_address_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self._server.url)
+        self.status_label.setText(f"Listening on {self._server.url}: the address is on the clipboard.")
+
+    @Slot()
+    def _on_examples_button_clicked(self) -> None:
+        self.examples().exec()
+
+    def examples(self) -> ExamplesDialog:
+        """The examples for the address served now and the model loaded in the Chat."""
+        model = self._context.models.model
+        name = model.name if model is not None else NO_MODEL
+        return ExamplesDialog(self._server.url, name, self._server.guarded, self)
 
     @Slot()
     def _on_log_button_clicked(self) -> None:
