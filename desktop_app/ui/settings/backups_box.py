@@ -4,12 +4,10 @@ so that every view reads the restored one."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, Qt, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
-    QApplication,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -23,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import db
 from desktop_app.core.units import human_bytes
+from desktop_app.ui.settings.restart import restart_hearth
 from desktop_app.ui.shared.background import JobRunner
 
 
@@ -146,10 +145,5 @@ class BackupsBox(QGroupBox):
 
     @Slot()
     def _on_restart_button_clicked(self) -> None:
-        arguments = [] if getattr(sys, "frozen", False) else ["-m", "desktop_app"]
-        if QProcess.startDetached(sys.executable, arguments):
-            app = QApplication.instance()
-            for window in QApplication.topLevelWidgets():
-                window.close()
-            if app is not None:
-                app.quit()
+        if not restart_hearth():
+            self.restart_button.show()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QProcess, Qt, QUrl, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
@@ -22,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import data_folder, paths
 from desktop_app.core.cancel import CancelToken, Progress
+from desktop_app.ui.settings.restart import restart_hearth
 from desktop_app.ui.shared.background import JobRunner
 
 MOVE_JOB = "move-data-folder"
@@ -147,11 +146,5 @@ class DataFolderBox(QGroupBox):
 
     @Slot()
     def _on_restart_button_clicked(self) -> None:
-        # A frozen app's executable is Hearth itself; from source, the same interpreter and module.
-        arguments = [] if getattr(sys, "frozen", False) else ["-m", "desktop_app"]
-        if QProcess.startDetached(sys.executable, arguments):
-            app = QApplication.instance()
-            for window in QApplication.topLevelWidgets():
-                window.close()
-            if app is not None:
-                app.quit()
+        if not restart_hearth():
+            self.restart_button.show()
