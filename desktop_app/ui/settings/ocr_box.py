@@ -20,10 +20,9 @@ from desktop_app.ui.shared.background import JobRunner
 
 
 class OcrBox(QGroupBox):
-    def __init__(self, documents: Callable[[], DocumentStore] | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, documents: Callable[[], DocumentStore], parent: QWidget | None = None) -> None:
         super().__init__("Text recognition (OCR)", parent)
-        self._store: DocumentStore | None = None
-        self._documents = documents or self._own_store
+        self._documents = documents  # the window's one store (AppContext.documents), made on first use
         self.list = QListWidget()
         self.list.setObjectName("ocrCollectionsList")
         self.list.setMaximumHeight(110)
@@ -46,11 +45,6 @@ class OcrBox(QGroupBox):
         self.jobs = JobRunner(self, max_threads=1)
         self.jobs.succeeded.connect(self._on_jobs_succeeded)
         self.jobs.failed.connect(self._on_jobs_failed)
-
-    def _own_store(self) -> DocumentStore:
-        if self._store is None:
-            self._store = DocumentStore()
-        return self._store
 
     def shutdown(self) -> None:
         self.jobs.shutdown()

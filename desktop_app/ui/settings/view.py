@@ -66,7 +66,7 @@ class SettingsView(QScrollArea):
             note="Passage length and embedding model apply to collections made from now on.",
         )
 
-        self.ocr_box = OcrBox()  # per collection: scanned pages and pictures read
+        self.ocr_box = OcrBox(lambda: context.documents)  # per collection: scanned pages and pictures read
 
         data_box = self.data_folder_box = DataFolderBox()
         self.backups_box = BackupsBox()  # storage: the database's daily copies, restorable
