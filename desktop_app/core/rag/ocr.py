@@ -215,6 +215,24 @@ def recognise_pdf_pages(
     return recognise_pages(path, pages, cancel, progress)
 
 
+def recognise_bytes(data: bytes, name: str, cancel: CancelToken | None = None, min_pixels: int = 0) -> OcrPage | None:
+    """The text of a picture held in memory (inside a Word or OpenDocument file), cached by its
+    bytes' hash; None when it is too small to hold text. Raises UnreadablePicture, Cancelled."""
+    from desktop_app.core.rag.picture_files import load_bytes
+
+    cache = PageCache(cache_folder(), hashlib.sha256(data).hexdigest())
+    result = cache.get(1)
+    if result is None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        image = load_bytes(data, name, min_pixels)
+        if image is None:
+            return None
+        result = recognise_image(image, 1)
+        cache.put(result)
+    return result
+
+
 def cached_page(path: Path, page: int) -> OcrPage | None:
     """The recognised lines of a scanned page, as indexing read them (None: never read)."""
     try:

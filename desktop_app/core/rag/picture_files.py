@@ -34,12 +34,17 @@ def is_picture(path: str | Path) -> bool:
 
 
 def _open(path: Path) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise UnreadablePicture(f"The picture cannot be opened ({exc.strerror or exc}).") from None
+    return _open_source(path, path, size)
+
+
+def _open_source(source: Any, path: Path, size: int) -> Any:
+    """``source`` (a path or a file object) opened by Pillow, its header checked; ``path`` names it."""
+    from PIL import Image, UnidentifiedImageError
+
     if size > FILE_SIZE_LIMIT:
         raise UnreadablePicture(
             f"The picture is too large to read ({size / 1_048_576:,.0f} MB; the limit is"
@@ -48,7 +53,7 @@ def _open(path: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)  # reads the header only
+            image = Image.open(source)  # reads the header only
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UnreadablePicture(_too_many_pixels()) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -91,6 +96,24 @@ def load_page(path: str | Path, page: int = 1) -> Any:
             return image.convert("RGB")  # decodes: a truncated or damaged file fails here
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
             raise _damaged(Path(path), exc) from None
+    finally:
+        image.close()
+
+
+def load_bytes(data: bytes, name: str, min_pixels: int = 0) -> Any | None:
+    """A picture held in memory (one inside a Word or OpenDocument file) as an RGB PIL image, checked
+    as a file is; None when it has fewer than ``min_pixels`` (an icon, a rule, a bullet)."""
+    import io
+
+    image = _open_source(io.BytesIO(data), Path(name), len(data))
+    try:
+        _check_size(image)
+        if image.size[0] * image.size[1] < min_pixels:
+            return None
+        try:
+            return image.convert("RGB")
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise _damaged(Path(name), exc) from None
     finally:
         image.close()
 

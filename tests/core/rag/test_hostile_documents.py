@@ -159,3 +159,22 @@ def test_hostile_pictures_are_refused_in_plain_words_before_decoding(tmp_path: P
         assert words in caught.value.message, (name, caught.value.message)
         assert caught.value.hint or "pixels" in caught.value.message
     assert picture_files.MAX_PIXELS < Image.MAX_IMAGE_PIXELS  # Hearth's cap is the stricter
+
+
+def test_a_bomb_inside_an_opendocument_file_is_passed_over(tmp_path: Path) -> None:
+    from desktop_app.core.rag import ocr
+
+    content = (
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+        ' xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:xlink="http://www.w3.org/1999/xlink">'
+        '<office:body><office:text><text:p>Kept.<draw:frame><draw:image xlink:href="Pictures/bomb.png"/>'
+        '</draw:frame><draw:frame><draw:image xlink:href="../../etc/passwd"/></draw:frame></text:p>'
+        "</office:text></office:body></office:document-content>"
+    )
+    path = tmp_path / "trap.odt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("content.xml", content)
+        archive.writestr("Pictures/bomb.png", _png_header(100_000, 100_000))
+    doc = parse(path, ocr.OcrRequest())  # the document is read; the picture that would explode is not
+    assert doc.blocks[0].text.strip() == "Kept." and doc.notes == []

@@ -276,3 +276,51 @@ def test_the_switch_from_the_command_line_is_kept_with_the_collection(hearth_hom
     assert ocr_switch.ocr_enabled(store, store.collection("Letters"))  # what the window reads too
     out = hearth("ocr", "Nowhere", "off")
     assert out.returncode != 0 and "Nowhere" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_pictures_inside_word_and_opendocument_files_are_read_after_their_paragraph(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    import docx
+    from PIL import Image
+
+    from desktop_app.core.rag.parsers import parse
+
+    picture = tmp_path / "whiteboard.png"
+    scan_image(SCANS[1]).save(picture)  # the same bytes as the collection test's: recognised once (the cache)
+    icon = tmp_path / "icon.png"
+    Image.new("L", (24, 24), 0).save(icon)  # too small to hold text: never sent to the recogniser
+    document = docx.Document()
+    document.add_paragraph("The calibration notes are on the whiteboard.")
+    document.add_picture(str(picture))
+    document.add_picture(str(icon))
+    document.add_paragraph("End of the notes.")
+    document.save(str(tmp_path / "notes.docx"))
+
+    data = picture.read_bytes()
+    content = (
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+        ' xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:xlink="http://www.w3.org/1999/xlink">'
+        "<office:body><office:text><text:p>The calibration notes are on the whiteboard."
+        '<draw:frame><draw:image xlink:href="Pictures/board.png"/></draw:frame></text:p>'
+        '<text:p><draw:frame><draw:image xlink:href="https://example.org/tracker.png"/></draw:frame></text:p>'
+        "<text:p>End of the notes.</text:p></office:text></office:body></office:document-content>"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        archive.writestr("content.xml", content)
+        archive.writestr("Pictures/board.png", data)
+    (tmp_path / "notes.odt").write_bytes(buffer.getvalue())
+
+    for name in ("notes.docx", "notes.odt"):
+        doc = parse(tmp_path / name, ocr.OcrRequest())
+        text = doc.blocks[0].text
+        before, recognised, after = (part.strip() for part in text.split("\n\n")[:3])
+        assert before == "The calibration notes are on the whiteboard." and after == "End of the notes.", text
+        assert character_accuracy(" ".join(SCANS[1]), recognised) >= 0.98, recognised
+        assert doc.notes and doc.notes[0].startswith("Text in 1 picture inside it was read by text recognition"), doc
+        # Without OCR (switched off for the collection) the pictures are left as they were.
+        assert "neon lamp" not in parse(tmp_path / name).blocks[0].text

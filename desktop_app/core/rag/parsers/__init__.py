@@ -84,7 +84,8 @@ def kind_for(path: Path) -> str | None:
 
 def parse(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     """Reads ``path``. Raises UnreadableDocument with a plain reason when it cannot. With
-    ``ocr``, PDF pages without a text layer and pictures are recognised (ocr.py)."""
+    ``ocr``, PDF pages without a text layer, pictures and pictures inside Word and OpenDocument
+    files are recognised (ocr.py)."""
     kind = kind_for(path)
     if kind is None:
         raise UnreadableDocument(f"Hearth does not read “{path.suffix or path.name}” files.")
@@ -99,6 +100,10 @@ def parse(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
             doc = pdf.parse_pdf(path, ocr)
         elif kind == "picture":
             doc = parse_picture(path, ocr)
+        elif kind == "docx":
+            doc = office.parse_docx(path, ocr)
+        elif kind == "odt":
+            doc = office.parse_odt(path, ocr)
         else:
             doc = _PARSERS[kind](path)
     except (UnreadableDocument, Cancelled):
@@ -115,8 +120,6 @@ def parse(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
 
 
 _PARSERS: dict[str, Callable[[Path], ParsedDocument]] = {
-    "docx": office.parse_docx,
-    "odt": office.parse_odt,
     "epub": web.parse_epub,
     "markdown": text.parse_markdown,
     "html": web.parse_html,

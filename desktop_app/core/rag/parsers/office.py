@@ -1,12 +1,13 @@
 """Word (DOCX, through python-docx) and OpenDocument text (ODT, its content.xml): paragraphs,
-tables as " | "-joined rows, heading styles as headings; the zip's parts size-checked first."""
+tables as " | "-joined rows, heading styles as headings; the zip's parts size-checked first. With
+OCR asked for, the text of a picture in a paragraph follows that paragraph (pictures.EmbeddedPictures)."""
 
 from __future__ import annotations
 
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from desktop_app.core import safe_zip
@@ -20,9 +21,15 @@ from desktop_app.core.rag.parsers.document import (
     builder_notes,
     short,
 )
+from desktop_app.core.rag.parsers.pictures import EmbeddedPictures
+
+if TYPE_CHECKING:
+    from desktop_app.core.rag.ocr import OcrRequest
+
+PICTURE_PART_LIMIT = 64 * 1024 * 1024  # one picture inside a document, inflated
 
 
-def parse_docx(path: Path) -> ParsedDocument:
+def parse_docx(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
@@ -33,6 +40,7 @@ def parse_docx(path: Path) -> ParsedDocument:
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise UnreadableDocument(f"The file is damaged or is not a real Word document ({short(exc)}).") from None
     builder = TextBuilder()
+    pictures = EmbeddedPictures(ocr)
     for item in document.iter_inner_content():
         if builder.full:
             builder.truncated = True
@@ -50,16 +58,36 @@ def parse_docx(path: Path) -> ParsedDocument:
             builder.newline(2)
             continue
         text = item.text
-        if not text.strip():
-            continue
-        level = _docx_heading_level(item)
-        if level is not None:
+        if text.strip():
+            level = _docx_heading_level(item)
+            if level is not None:
+                builder.newline(2)
+                builder.heading(level, text.strip())
+            builder.add_raw(text.strip())
             builder.newline(2)
-            builder.heading(level, text.strip())
-        builder.add_raw(text.strip())
-        builder.newline(2)
+        if ocr is not None:
+            _add_pictures(builder, pictures, _docx_pictures(document, item))
     title = (document.core_properties.title or "").strip()[:HEADING_LIMIT]
-    return ParsedDocument(path, "docx", [builder.block()], title=title or path.stem, notes=builder_notes(builder))
+    notes = builder_notes(builder) + pictures.notes()
+    return ParsedDocument(path, "docx", [builder.block()], title=title or path.stem, notes=notes)
+
+
+def _docx_pictures(document: Any, paragraph: Any) -> list[tuple[bytes, str]]:
+    """(bytes, part name) of the pictures drawn in ``paragraph`` (their parts were size-checked)."""
+    found = []
+    for rid in paragraph._element.xpath(".//a:blip/@r:embed"):
+        part = document.part.related_parts.get(rid)
+        if part is not None and hasattr(part, "blob"):
+            found.append((part.blob, str(part.partname)))
+    return found
+
+
+def _add_pictures(builder: TextBuilder, pictures: EmbeddedPictures, found: list[tuple[bytes, str]]) -> None:
+    for data, name in found:
+        text = pictures.text(data, name)
+        if text and not builder.full:
+            builder.add_raw(text)
+            builder.newline(2)
 
 
 def check_parts(path: Path, what: str) -> None:
@@ -89,17 +117,27 @@ def _docx_heading_level(paragraph: Any) -> int | None:
 
 
 _ODF_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+_ODF_DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+_XLINK = "http://www.w3.org/1999/xlink"
 
 
-def parse_odt(path: Path) -> ParsedDocument:
+def parse_odt(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
     try:
         with zipfile.ZipFile(path) as archive:
             root = ElementTree.fromstring(safe_zip.read_member(archive, "content.xml", PART_SIZE_LIMIT))
+            return _read_odt(path, root, archive, ocr)
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
         raise UnreadableDocument(f"The file is damaged or is not a real OpenDocument text ({short(exc)}).") from None
     except safe_zip.ZipTooLarge as exc:
         raise UnreadableDocument(exc.message, exc.hint) from None
+
+
+def _read_odt(
+    path: Path, root: ElementTree.Element, archive: zipfile.ZipFile, ocr: OcrRequest | None
+) -> ParsedDocument:
     builder = TextBuilder()
+    pictures = EmbeddedPictures(ocr)
+    met: set[str] = set()
     heading_tag = f"{{{_ODF_TEXT}}}h"
     paragraph_tag = f"{{{_ODF_TEXT}}}p"
     for element in root.iter():
@@ -109,11 +147,29 @@ def parse_odt(path: Path) -> ParsedDocument:
         if element.tag not in (heading_tag, paragraph_tag):
             continue
         text = "".join(element.itertext()).strip()
-        if not text:
-            continue
-        if element.tag == heading_tag:
+        if text:
+            if element.tag == heading_tag:
+                builder.newline(2)
+                builder.heading(int(element.get(f"{{{_ODF_TEXT}}}outline-level", "1")), text)
+            builder.add_raw(text)
             builder.newline(2)
-            builder.heading(int(element.get(f"{{{_ODF_TEXT}}}outline-level", "1")), text)
-        builder.add_raw(text)
-        builder.newline(2)
-    return ParsedDocument(path, "odt", [builder.block()], title=path.stem, notes=builder_notes(builder))
+        if ocr is not None:
+            _add_pictures(builder, pictures, _odt_pictures(archive, element, met))
+    notes = builder_notes(builder) + pictures.notes()
+    return ParsedDocument(path, "odt", [builder.block()], title=path.stem, notes=notes)
+
+
+def _odt_pictures(archive: zipfile.ZipFile, paragraph: ElementTree.Element, met: set[str]) -> list[tuple[bytes, str]]:
+    """(bytes, member name) of the pictures in ``paragraph`` not ``met`` before (a paragraph in a
+    text box sits inside another), each read within PICTURE_PART_LIMIT; a missing member is skipped."""
+    found = []
+    for image in paragraph.iter(f"{{{_ODF_DRAW}}}image"):
+        name = image.get(f"{{{_XLINK}}}href", "")
+        if not name or name in met or name.startswith(("http:", "https:", "/", "..")):
+            continue  # (linked from outside the file: never fetched)
+        met.add(name)
+        try:
+            found.append((safe_zip.read_member(archive, name, PICTURE_PART_LIMIT), name))
+        except KeyError:
+            continue
+    return found

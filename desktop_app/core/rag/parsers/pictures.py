@@ -42,3 +42,51 @@ def parse_picture(path: Path, ocr: OcrRequest | None) -> ParsedDocument:
         notes.append(f"{pages - len(read)} of its {plural(pages, 'page')} {has} no text that could be recognised.")
     blocks = [Block(result.text, page=result.page) for result in read]
     return ParsedDocument(path, "picture", blocks, title=path.stem, pages=pages, notes=notes, ocr=confidence)
+
+
+class EmbeddedPictures:
+    """The text of the pictures inside a Word or OpenDocument file, read as the parser meets them
+    (its text goes after the paragraph the picture sits in). Cheap only: at most MAX_EMBEDDED
+    pictures, none under MIN_PIXELS (icons, rules), each recognised once per content (the OCR cache);
+    with OCR off, or a picture unreadable or in another format (EMF, GIF), nothing."""
+
+    MAX_EMBEDDED = 40
+    MIN_PIXELS = 40_000  # 200 × 200: smaller ones are icons and decorations, not text
+
+    def __init__(self, request: OcrRequest | None) -> None:
+        self.request = request
+        self.read = 0
+        self.seen = 0
+        self.confidences: list[float] = []
+
+    def text(self, data: bytes, name: str) -> str:
+        from desktop_app.core.rag import ocr
+
+        if self.request is None or not ocr.available():
+            return ""
+        if not name.lower().endswith(tuple(picture_files.PICTURE_EXTENSIONS)):
+            return ""
+        self.seen += 1
+        if self.seen > self.MAX_EMBEDDED:
+            return ""
+        try:
+            result = ocr.recognise_bytes(data, name, self.request.cancel, self.MIN_PIXELS)
+        except picture_files.UnreadablePicture:
+            return ""
+        if result is None or not result.lines:
+            return ""
+        self.read += 1
+        self.confidences.append(result.confidence)
+        return result.text
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.read:
+            mean = sum(self.confidences) / len(self.confidences)
+            notes.append(
+                f"Text in {plural(self.read, 'picture')} inside it was read by text recognition (OCR),"
+                f" confidence {mean:.0%}."
+            )
+        if self.seen > self.MAX_EMBEDDED:
+            notes.append(f"Only its first {self.MAX_EMBEDDED} pictures were read by text recognition.")
+        return notes
