@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from desktop_app.core.inference.templates import BASE_MODEL_NOTICE
+from desktop_app.core.rag.answer_record import RagAnswer
 from desktop_app.ui.chat.chat_view import PLAIN_PLACEHOLDER
 from desktop_app.ui.chat.message_view import reply_summary
 from desktop_app.ui.chat.rag_views import RagAnswerView
@@ -67,17 +68,17 @@ def test_an_answer_citing_nothing_gets_the_warning_alone(qtbot: Any, size: tuple
     view.resize(*size)
     view.show()
     uncited = {
-        "claims": {"checked": 1, "unsupported": 0},
+        "sentences": [{"text": "Samples are stored cold.", "claim": True, "supported": True}],  # one claim, found
         "citations": [{"number": 1, "name": "notes.md", "cited": False, "text": "Samples are stored cold."}],
         "warnings": ["The answer cites none of your documents: check it before relying on it. Its wording "
                      "matches source [1]."],
     }  # fmt: skip
     for _ in range(2):
-        view.set_answer(uncited)
+        view.set_answer(RagAnswer.from_dict(uncited))
         assert not view.verdict_label.isVisibleTo(view)
         assert "cites none" in view.warnings_label.text()
         cited = {**uncited, "citations": [{**uncited["citations"][0], "cited": True}], "warnings": []}
-        view.set_answer(cited)
+        view.set_answer(RagAnswer.from_dict(cited))
         assert view.verdict_label.isVisibleTo(view) and "matches a passage" in view.verdict_label.text()
 
 
@@ -92,10 +93,10 @@ def test_a_new_collection_does_not_show_the_last_ones_report(qtbot: Any, window:
         assert documents.new_collection(f"first {number}") is not None
         with qtbot.waitSignal(documents.indexing_finished, timeout=LOAD_TIMEOUT_MS):
             documents.add_paths([str(folder)])
-        assert "indexed" in documents.report_label.text()
+        assert "indexed" in documents.details.report_label.text()
         assert documents.new_collection(f"second {number}") is not None
         qtbot.waitUntil(lambda n=number: documents.current is not None and documents.current.name == f"second {n}")
-        assert "1 file indexed" not in documents.report_label.text()
+        assert "1 file indexed" not in documents.details.report_label.text()
 
 
 def test_a_search_result_opens_at_its_match(qtbot: Any, window: Any) -> None:

@@ -11,6 +11,9 @@ every ``watch_interval_s`` seconds).
 
 A search result opens in the built-in viewer at its passage (shared/document_viewer.py,
 where the chat's citations open too); a file of the lists opens in the system's viewer.
+
+The view holds the collections list and acts (dialogs, jobs, reports); the right side that
+shows the selected collection, the progress and the search is ``details_panel.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QModelIndex, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,17 +32,12 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QListView,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -52,15 +50,10 @@ from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import CollectionInfo
 from desktop_app.ui.context import AppContext
-from desktop_app.ui.documents.item_models import (
-    CollectionListModel,
-    FileTableModel,
-    SearchResultModel,
-    SourceTableModel,
-)
+from desktop_app.ui.documents.details_panel import CollectionDetails
+from desktop_app.ui.documents.item_models import CollectionListModel
 from desktop_app.ui.documents.model_dialog import EmbeddingDialog
 from desktop_app.ui.documents.new_collection_dialog import NewCollectionDialog
-from desktop_app.ui.documents.problems_panel import ProblemsPanel
 from desktop_app.ui.documents.report_text import report_html
 from desktop_app.ui.documents.workers import DocumentsHost, DocumentsJob
 from desktop_app.ui.shared.document_viewer import Cited, DocumentViewer, show_source
@@ -125,104 +118,24 @@ class DocumentsView(QWidget):
         left_layout.addLayout(buttons)
 
         # -- the selected collection (right) --
-        self.title = QLabel()
-        self.title.setObjectName("documentsTitle")
-        self.stats = QLabel()
-        self.stats.setWordWrap(True)
-        self.add_files_button = QPushButton("Add files…")
-        self.add_folder_button = QPushButton("Add folder…")
-        self.remove_button = QPushButton("Remove")
-        self.update_button = QPushButton("Update now")
-        self.update_button.setToolTip("Index new and changed files, and drop deleted ones")
-        self.model_button = QPushButton("Embedding model…")
-        self.model_button.setToolTip("Switch the model, or the backend, that turns passages into vectors")
-        self.model_button.clicked.connect(lambda: self.change_model())
-        # storage: a damaged collection is indexed again from its files, keeping its settings.
-        self.rebuild_button = QPushButton("Rebuild")
-        self.rebuild_button.setToolTip(
-            "Index the collection again from its files, keeping its settings (for a damaged or lost index)"
-        )
-        self.rebuild_button.clicked.connect(lambda: self.rebuild_collection())
-        self.add_files_button.clicked.connect(self.add_files_dialog)
-        self.add_folder_button.clicked.connect(self.add_folder_dialog)
-        self.remove_button.clicked.connect(lambda: self.remove_selected_source())
-        self.update_button.clicked.connect(lambda: self.update_collection())
-        actions = QHBoxLayout()
-        for button in (
-            self.add_files_button, self.add_folder_button, self.remove_button, self.update_button, self.model_button,
-            self.rebuild_button,
-        ):  # fmt: skip
-            actions.addWidget(button)
-        actions.addStretch(1)
-
-        self.sources = SourceTableModel(self)
-        self.sources.watch_toggled.connect(self._on_sources_watch_toggled)
-        self.source_table = self._table(self.sources)
-        self.source_table.setMaximumHeight(150)
-        header = self.source_table.horizontalHeader()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-
-        # Progress: files, chunks, rate, time left, and Cancel.
-        self.progress_bar = QProgressBar()
-        self.progress_label = QLabel()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_indexing)
-        self.progress_panel = QWidget()
-        progress_layout = QHBoxLayout(self.progress_panel)
-        progress_layout.setContentsMargins(0, 0, 0, 0)
-        progress_layout.addWidget(self.progress_bar, 1)
-        progress_layout.addWidget(self.progress_label, 2)
-        progress_layout.addWidget(self.cancel_button)
-        self.progress_panel.hide()
-        self.report_label = QLabel()
-        self.report_label.setWordWrap(True)
-        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-        self.files = FileTableModel(self)
-        self.file_table = self._table(self.files)
-        self.file_table.doubleClicked.connect(self._on_file_table_double_clicked)
-        self.problems_panel = ProblemsPanel()
-        self.problems = self.problems_panel.model
-        self.problems_panel.file_activated.connect(self._on_problems_panel_file_activated)
-
-        self.search_box = QLineEdit()
-        self.search_box.setPlaceholderText("Try a question: which passages would an answer use?")
-        self.search_box.returnPressed.connect(lambda: self.search())
-        self.results = SearchResultModel(self)
-        self.result_list = QListView()
-        self.result_list.setModel(self.results)
-        self.result_list.setWordWrap(True)
-        self.result_list.setAlternatingRowColors(True)
-        self.result_list.doubleClicked.connect(self._on_result_list_double_clicked)
-        search_tab = QWidget()
-        search_layout = QVBoxLayout(search_tab)
-        search_layout.addWidget(self.search_box)
-        search_layout.addWidget(self.result_list, 1)
-
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.file_table, "Files")
-        self.tabs.addTab(self.problems_panel, "Could not be read")
-        self.tabs.addTab(search_tab, "Search")
-
-        self.drop_hint = QLabel("Drop files or folders here to add them to the collection.")
-        self.drop_hint.setEnabled(False)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.title)
-        right_layout.addWidget(self.stats)
-        right_layout.addLayout(actions)
-        right_layout.addWidget(self.source_table)
-        right_layout.addWidget(self.progress_panel)
-        right_layout.addWidget(self.report_label)
-        right_layout.addWidget(self.tabs, 1)
-        right_layout.addWidget(self.drop_hint)
+        self.details = CollectionDetails()
+        details = self.details
+        details.model_button.clicked.connect(lambda: self.change_model())
+        details.rebuild_button.clicked.connect(lambda: self.rebuild_collection())
+        details.add_files_button.clicked.connect(self.add_files_dialog)
+        details.add_folder_button.clicked.connect(self.add_folder_dialog)
+        details.remove_button.clicked.connect(lambda: self.remove_selected_source())
+        details.update_button.clicked.connect(lambda: self.update_collection())
+        details.sources.watch_toggled.connect(self._on_sources_watch_toggled)
+        details.cancel_button.clicked.connect(self.cancel_indexing)
+        details.file_table.doubleClicked.connect(self._on_file_table_double_clicked)
+        details.problems_panel.file_activated.connect(self._on_problems_panel_file_activated)
+        details.search_box.returnPressed.connect(lambda: self.search())
+        details.result_list.doubleClicked.connect(self._on_result_list_double_clicked)
 
         splitter = QSplitter()
         splitter.addWidget(left)
-        splitter.addWidget(right)
+        splitter.addWidget(self.details)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 700])
         layout = QVBoxLayout(self)
@@ -248,18 +161,6 @@ class DocumentsView(QWidget):
         if resume:
             # Catch up with what changed while Hearth was closed, and finish interrupted runs.
             QTimer.singleShot(0, self.resume)
-
-    @staticmethod
-    def _table(model: Any) -> QTableView:
-        table = QTableView()
-        table.setModel(model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.verticalHeader().hide()
-        table.horizontalHeader().setStretchLastSection(True)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        table.setWordWrap(False)
-        return table
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -289,59 +190,18 @@ class DocumentsView(QWidget):
 
     def _show_current(self) -> None:
         info = self._current
-        has = info is not None
-        for button in (
-            self.rename_button,
-            self.delete_button,
-            self.remove_button,
-            self.update_button,
-            self.model_button,
-            self.rebuild_button,
-        ):
-            button.setEnabled(has)
-        if info is None:
-            self.title.setText("<h2>Documents</h2>")
-            self.stats.setText(
-                "Add files or folders (PDF, Word, Markdown, HTML, text, code…) and ask questions that are "
-                "answered only from them, with every claim pointing to the file and page it came from."
-            )
-            self.sources.set_sources([])
-            self.files.set_files([])
-            self.problems_panel.set_files([])
-            return
-        self.title.setText(f"<h2>{info.name}</h2>")
-        backend = BACKENDS.get(info.embed_backend)
-        text = (
-            f"{info.files:,} files · {info.chunks:,} passages · embedding model {info.embed_model}"
-            f" on {backend.label if backend else info.embed_backend}"
-        )
-        if info.shared:
-            text += f" · shared {info.where}"
-        if info.skipped:
-            text += f" · {info.skipped} could not be read"
-        health = self.collections.health(info)
-        if health is not None and health.state == "damaged":
-            text += f"<br><b>Damaged:</b> {html.escape(health.reason)}. Rebuild indexes it again from its files."
-        elif health is not None and health.state == "interrupted":
-            text += "<br><b>Interrupted:</b> the last indexing stopped before the end. “Update now” finishes it."
-        self.rebuild_button.setEnabled(not info.shared)
-        self.stats.setText(text)
-        self.sources.set_sources(self.store.sources(info))
-        files = self.store.files(info)
-        self.files.set_files([f for f in files if f.status == "indexed"])
-        self.file_table.resizeColumnToContents(0)  # whole names: "booking-utf8.txt", not "booking-utf8…"
-        self.problems_panel.set_files([f for f in files if f.status == "skipped"])
-        problems = self.problems.rowCount()
-        self.tabs.setTabText(1, f"Could not be read ({problems})" if problems else "Could not be read")
+        self.rename_button.setEnabled(info is not None)
+        self.delete_button.setEnabled(info is not None)
+        self.details.show_collection(self.store, info, self.collections.health(info) if info else None)
 
     @Slot(QModelIndex, QModelIndex)
     def _on_collection_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
             self._current = self.collections.collection(current.row())
             self._show_current()
-            self.results.set_hits([])
+            self.details.results.set_hits([])
             if self._current is None or self._current.name != self._report_for:
-                self.report_label.clear()  # another collection's "Added: 6 files…" would mislead here
+                self.details.report_label.clear()  # another collection's "Added: 6 files…" would mislead here
 
     # -- collections ---------------------------------------------------------------------------------
 
@@ -455,10 +315,11 @@ class DocumentsView(QWidget):
         if info is None:
             return None
         path: str | None = None
-        if self.tabs.currentWidget() is self.file_table and self.file_table.currentIndex().isValid():
-            path = self.files.record(self.file_table.currentIndex().row()).path
-        elif self.source_table.currentIndex().isValid():
-            path = self.sources.source(self.source_table.currentIndex().row()).path
+        details = self.details
+        if details.tabs.currentWidget() is details.file_table and details.file_table.currentIndex().isValid():
+            path = details.files.record(details.file_table.currentIndex().row()).path
+        elif details.source_table.currentIndex().isValid():
+            path = details.sources.source(details.source_table.currentIndex().row()).path
         if path is None:
             return None
         return self.remove_path(path, confirm)
@@ -539,8 +400,7 @@ class DocumentsView(QWidget):
 
     def cancel_indexing(self) -> None:
         self.host.cancel_all()
-        self.progress_label.setText("Stopping after the current file…")
-        self.cancel_button.setEnabled(False)
+        self.details.show_stopping()
 
     def resume(self) -> None:
         """Brings every collection with sources up to date (cheap when nothing changed)."""
@@ -579,11 +439,11 @@ class DocumentsView(QWidget):
 
     def search(self, query: str | None = None, k: int | None = None) -> DocumentsJob | None:
         info = self._current
-        query = (query if query is not None else self.search_box.text()).strip()
+        query = (query if query is not None else self.details.search_box.text()).strip()
         if info is None or not query:
             return None
-        if query != self.search_box.text():
-            self.search_box.setText(query)
+        if query != self.details.search_box.text():
+            self.details.search_box.setText(query)
         name = info.name
         store = self.store
         settings = self.settings
@@ -591,11 +451,11 @@ class DocumentsView(QWidget):
 
     def open_hit(self, row: int) -> DocumentViewer | None:
         """Opens search result ``row`` in the viewer, at its page and passage."""
-        hit = self.results.hit(row)
+        hit = self.details.results.hit(row)
         if not Path(hit.source).is_file():
             self._show_error(f"“{hit.name}” could not be opened.", "The file may have been moved or deleted.")
             return None
-        span = closest_sentence(hit.text, self.search_box.text())
+        span = closest_sentence(hit.text, self.details.search_box.text())
         passage = hit.text[span[0] : span[1]] if span else ""
         cited = Cited(hit.source, hit.page, hit.text, passage, hit.location, hit.start)
         self.source_opened.emit(hit.source, hit.page)
@@ -611,7 +471,7 @@ class DocumentsView(QWidget):
 
     @Slot(QModelIndex)
     def _on_file_table_double_clicked(self, index: QModelIndex) -> None:
-        self._open(self.files.record(index.row()).path, None)
+        self._open(self.details.files.record(index.row()).path, None)
 
     @Slot(str)
     def _on_problems_panel_file_activated(self, path: str) -> None:
@@ -641,11 +501,7 @@ class DocumentsView(QWidget):
 
     @Slot(bool)
     def _on_host_busy_changed(self, busy: bool) -> None:
-        self.progress_panel.setVisible(busy)
-        self.cancel_button.setEnabled(busy)
-        if busy:
-            self.progress_bar.setRange(0, 0)
-            self.progress_label.setText("Starting…")
+        self.details.set_busy(busy)
 
     @Slot(object)
     def _on_host_job_started(self, job: DocumentsJob) -> None:
@@ -654,16 +510,8 @@ class DocumentsView(QWidget):
 
     @Slot(object, object)
     def _on_host_job_progressed(self, job: DocumentsJob, progress: ingest.IndexProgress) -> None:
-        if progress.phase in ("loading", "scanning", "removing") or not progress.files_total:
-            self.progress_bar.setRange(0, 0)
-            self.progress_label.setText(f"{job.collection}: {progress.message}…")
-        else:
-            self.progress_bar.setRange(0, progress.files_total)
-            self.progress_bar.setValue(progress.files_done)
-            current = f" — {progress.message}" if progress.message and progress.phase != "done" else ""
-            self.progress_label.setText(f"{job.collection}: {progress.describe()}{current}")
-            if self._files_refresh.ready():
-                self._refresh_current_details()
+        if self.details.show_progress(job.collection, progress) and self._files_refresh.ready():
+            self._refresh_current_details()
         self.indexing_progressed.emit(progress)
 
     def _refresh_current_details(self) -> None:
@@ -680,21 +528,21 @@ class DocumentsView(QWidget):
         if job.kind == "search":
             assert isinstance(result, retrieve.Retrieval)
             if self._current is not None and job.collection == self._current.name:
-                self.results.set_hits(result.hits, result.query)
+                self.details.results.set_hits(result.hits, result.query)
             self.search_finished.emit(result)
             return
         if job.kind == "create" and isinstance(result, CollectionInfo):
             self._current = result
             self._report_for = result.name
-            self.report_label.setText(
+            self.details.report_label.setText(
                 f"“{result.name}” is {result.where}: {result.files:,} files indexed there so far."
             )
         if job.kind == "index" and isinstance(result, ingest.IngestReport):
             self.last_report = result
             self._show_report(result)
             if result.backend_note:  # an exact backend fell back: the same vectors, said once
-                self.report_label.setText(
-                    f"{self.report_label.text()}<br><b>Embedded with PyTorch</b> (the same vectors, slower): "
+                self.details.report_label.setText(
+                    f"{self.details.report_label.text()}<br><b>Embedded with PyTorch</b> (the same vectors, slower): "
                     f"{html.escape(result.backend_note)}"
                 )
             self.refresh()
@@ -721,11 +569,11 @@ class DocumentsView(QWidget):
 
     def _show_report(self, report: ingest.IngestReport, stopped: bool = False) -> None:
         self._report_for = report.collection
-        self.report_label.setText(report_html(report, stopped))
+        self.details.report_label.setText(report_html(report, stopped))
 
     def _show_error(self, message: str, hint: str = "") -> None:
         self._report_for = self._current.name if self._current else None
-        self.report_label.setText(f"<b>{message}</b> {hint}".strip())
+        self.details.report_label.setText(f"<b>{message}</b> {hint}".strip())
 
     # -- shutdown ----------------------------------------------------------------------------------
 

@@ -53,12 +53,12 @@ def test_a_damaged_collection_is_marked_and_rebuilt(
         index = view.collections.index(view.collections.row_of("Lab"), 0)
         assert view.collections.data(index, Qt.ItemDataRole.DecorationRole) is not None
         assert "Damaged" in str(view.collections.data(index, Qt.ItemDataRole.ToolTipRole))
-        assert "Damaged" in view.stats.text() and "header.bin" in view.stats.text()
-        assert view.rebuild_button.isEnabled() and view.rebuild_button.isVisible()
+        assert "Damaged" in view.details.stats.text() and "header.bin" in view.details.stats.text()
+        assert view.details.rebuild_button.isEnabled() and view.details.rebuild_button.isVisible()
         with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as finished:
             assert view.rebuild_collection(confirm=False) is not None
         assert sorted(Path(p).name for p in finished.args[0].indexed) == ["a.md", "b.md"]
         index = view.collections.index(view.collections.row_of("Lab"), 0)
         assert view.collections.data(index, Qt.ItemDataRole.DecorationRole) is None
-        assert "Damaged" not in view.stats.text()
+        assert "Damaged" not in view.details.stats.text()
         assert store.health(store.collection("Lab")).state == "ok"

@@ -47,11 +47,11 @@ def test_a_shared_collection_from_the_documents_section(
         with qtbot.waitSignal(view.collections_changed, timeout=TIMEOUT_MS):
             view.new_shared_collection("Lab share", server.url)
         assert view.current is not None and view.current.shared
-        assert f"shared on the Chroma server {server.url}" in view.stats.text()
-        assert "Lab share" in view.report_label.text()
+        assert f"shared on the Chroma server {server.url}" in view.details.stats.text()
+        assert "Lab share" in view.details.report_label.text()
         with qtbot.waitSignal(view.indexing_finished, timeout=TIMEOUT_MS):
             view.add_paths([str(corpus / "notes.md")])
-        assert view.files.rowCount() == 1
+        assert view.details.files.rowCount() == 1
 
         nowhere = f"http://127.0.0.1:{free_port()}"
         with qtbot.waitSignal(view.job_failed, timeout=TIMEOUT_MS) as failed:

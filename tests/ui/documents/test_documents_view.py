@@ -64,31 +64,31 @@ def test_drop_a_folder_indexes_it_with_progress(
     view.indexing_progressed.connect(updates.append)
     with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as blocker:
         drop(view, [corpus])
-        assert view.progress_panel.isVisible()
+        assert view.details.progress_panel.isVisible()
     report = blocker.args[0]
     assert len(report.indexed) == GOOD and len(report.skipped) == len(BROKEN)
     files = [u for u in updates if u.phase == "indexing"]
     assert files and files[-1].files_total == GOOD + len(BROKEN)
     assert max(u.chunks_done for u in files) == report.chunks_added
     assert [u.files_done for u in files] == sorted(u.files_done for u in files)  # only ever forward
-    qtbot.waitUntil(lambda: not view.progress_panel.isVisible())
+    qtbot.waitUntil(lambda: not view.details.progress_panel.isVisible())
 
     # The collection made for the drop, its files, and what could not be read (with why).
     assert view.collections.rowCount() == 1
     assert view.current is not None and view.current.name == documents_view.DEFAULT_COLLECTION
-    assert view.files.rowCount() == GOOD
-    assert view.problems.rowCount() == len(BROKEN)
-    assert view.sources.rowCount() == 1 and view.sources.index(0, 0).data() == str(corpus)
-    for model in (view.collections, view.sources, view.files, view.problems):
+    assert view.details.files.rowCount() == GOOD
+    assert view.details.problems.rowCount() == len(BROKEN)
+    assert view.details.sources.rowCount() == 1 and view.details.sources.index(0, 0).data() == str(corpus)
+    for model in (view.collections, view.details.sources, view.details.files, view.details.problems):
         qtmodeltester.check(model)
 
     # The report groups what was added, what could not be read and what was ignored (by type),
     # and counts in words ("1 file", never "1 files").
-    report_text = view.report_label.text()
+    report_text = view.details.report_label.text()
     assert f"<b>Added:</b> {GOOD} files indexed" in report_text
     assert f"<b>Could not be read:</b> {len(BROKEN)} files" in report_text
     assert "<b>Ignored:</b> 1 file of a type Hearth does not read: “.mp3”." in report_text
-    assert not re.search(r"\b1 files\b", report_text + view.stats.text())
+    assert not re.search(r"\b1 files\b", report_text + view.details.stats.text())
 
 
 def test_failure_reasons_are_shown_in_full(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
@@ -96,15 +96,15 @@ def test_failure_reasons_are_shown_in_full(qtbot: Any, make_view: Callable[[], D
     view.resize(1024, 700)  # the smallest window Hearth is laid out for
     with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS):
         view.add_paths([str(corpus / "broken")])
-    view.tabs.setCurrentWidget(view.problems_panel)
-    assert view.tabs.tabText(view.tabs.currentIndex()) == f"Could not be read ({len(BROKEN)})"
-    table = view.problems_panel.table
+    view.details.tabs.setCurrentWidget(view.details.problems_panel)
+    assert view.details.tabs.tabText(view.details.tabs.currentIndex()) == f"Could not be read ({len(BROKEN)})"
+    table = view.details.problems_panel.table
     qtbot.waitUntil(table.isVisible)
-    records = [view.problems.record(r) for r in range(view.problems.rowCount())]
+    records = [view.details.problems.record(r) for r in range(view.details.problems.rowCount())]
     assert {Path(r.path).name for r in records} == set(BROKEN)
     # Each reason is in its own column, whole (no "Not read:" prefix, no empty columns beside it)...
-    assert view.problems.columnCount() == 2
-    assert [view.problems.index(r, 1).data() for r in range(len(records))] == [r.reason for r in records]
+    assert view.details.problems.columnCount() == 2
+    assert [view.details.problems.index(r, 1).data() for r in range(len(records))] == [r.reason for r in records]
     assert any("password-protected" in r.reason for r in records)
     # ...wrapped in rows tall enough for all of it, in a column that has most of the width.
     assert table.columnWidth(1) >= table.viewport().width() * 0.55
@@ -117,10 +117,9 @@ def test_failure_reasons_are_shown_in_full(qtbot: Any, make_view: Callable[[], D
     longest = max(range(len(records)), key=lambda r: len(records[r].reason))
     assert table.rowHeight(longest) > metrics.height() * 1.5  # a long reason takes more than one line
     # The details pane shows the selected file's full path and reason.
-    qtbot.mouseClick(
-        table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(view.problems.index(longest, 0)).center()
-    )
-    details = view.problems_panel.details.text()
+    cell = table.visualRect(view.details.problems.index(longest, 0)).center()
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+    details = view.details.problems_panel.details.text()
     assert records[longest].path in details and html.escape(records[longest].reason) in details
 
 
@@ -128,8 +127,8 @@ def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], Doc
     view = make_view()
 
     def cancel_after_first_file(progress: ingest.IndexProgress) -> None:
-        if progress.files_done >= 1 and view.cancel_button.isEnabled():
-            qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+        if progress.files_done >= 1 and view.details.cancel_button.isEnabled():
+            qtbot.mouseClick(view.details.cancel_button, Qt.MouseButton.LeftButton)
 
     view.indexing_progressed.connect(cancel_after_first_file)
     with qtbot.waitSignal(view.indexing_cancelled, timeout=INDEX_TIMEOUT_MS) as blocker:
@@ -137,20 +136,20 @@ def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], Doc
     partial = blocker.args[0]
     assert partial.cancelled
     view.indexing_progressed.disconnect(cancel_after_first_file)
-    assert "Stopped" in view.report_label.text()
+    assert "Stopped" in view.details.report_label.text()
     store = DocumentStore()
     info = store.collection(documents_view.DEFAULT_COLLECTION)
     done = info.files
     assert done < GOOD and not info.dirty
 
     with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as blocker:
-        qtbot.mouseClick(view.update_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.details.update_button, Qt.MouseButton.LeftButton)
     resumed = blocker.args[0]
     assert len(resumed.indexed) == GOOD - done
     info = store.collection(documents_view.DEFAULT_COLLECTION)
     ids = [i for chunk_ids, _, _ in store.iter_chunks(info, include_documents=False) for i in chunk_ids]
     assert info.files == GOOD and len(ids) == len(set(ids)) == info.chunks
-    assert view.files.rowCount() == GOOD
+    assert view.details.files.rowCount() == GOOD
 
 
 def test_search_and_open_a_source_at_its_page(
@@ -166,13 +165,13 @@ def test_search_and_open_a_source_at_its_page(
     assert view.current is not None and view.current.name == "Papers"
     with qtbot.waitSignal(view.search_finished, timeout=INDEX_TIMEOUT_MS):
         view.search("How fast must the centrifuge spin?")
-    qtmodeltester.check(view.results)
-    assert view.results.rowCount() >= 1
-    assert view.results.index(0, 0).data().startswith("[1] report.pdf, page 2")
+    qtmodeltester.check(view.details.results)
+    assert view.details.results.rowCount() >= 1
+    assert view.details.results.index(0, 0).data().startswith("[1] report.pdf, page 2")
 
     # A result opens in the built-in viewer, at its page, with the sentence that matched the query highlighted.
     with qtbot.waitSignal(view.source_opened) as blocker:
-        view.result_list.doubleClicked.emit(view.results.index(0, 0))
+        view.details.result_list.doubleClicked.emit(view.details.results.index(0, 0))
     assert blocker.args == [str(corpus / "report.pdf"), 2]
     viewer = view.findChild(DocumentViewer)
     assert viewer is not None
@@ -195,8 +194,8 @@ def test_search_and_open_a_source_at_its_page(
     assert source_url(str(corpus / "report.pdf"), 2).fragment() == ""
 
     # Double-clicking a file in the list opens it too.
-    view.file_table.doubleClicked.emit(view.files.index(0, 0))
-    assert opened[-1].toLocalFile() == view.files.record(0).path
+    view.details.file_table.doubleClicked.emit(view.details.files.index(0, 0))
+    assert opened[-1].toLocalFile() == view.details.files.record(0).path
 
 
 def test_collections_rename_watch_and_delete(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
@@ -207,14 +206,14 @@ def test_collections_rename_watch_and_delete(qtbot: Any, make_view: Callable[[],
     view.rename_collection("Lab notes")
     assert view.collections.index(0, 0).data() == "Lab notes"
     view.new_collection("Lab notes")  # a duplicate is refused in words
-    assert "already exists" in view.report_label.text()
+    assert "already exists" in view.details.report_label.text()
 
     # The Watch check box on a folder is stored.
-    row = next(r for r in range(view.sources.rowCount()) if view.sources.source(r).is_folder)
-    index = view.sources.index(row, 2)
-    assert view.sources.flags(index) & Qt.ItemFlag.ItemIsUserCheckable
+    row = next(r for r in range(view.details.sources.rowCount()) if view.details.sources.source(r).is_folder)
+    index = view.details.sources.index(row, 2)
+    assert view.details.sources.flags(index) & Qt.ItemFlag.ItemIsUserCheckable
     with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS):
-        assert view.sources.setData(index, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+        assert view.details.sources.setData(index, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
     store = DocumentStore()
     watched = [s.path for s in store.sources(store.collection("Lab notes")) if s.watch]
     assert watched == [str(corpus / "broken")]
