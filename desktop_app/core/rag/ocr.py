@@ -81,10 +81,13 @@ ProgressCallback = Callable[[int, int], None]  # pages done, pages to do
 
 @dataclass
 class OcrRequest:
-    """Asks the parser to recognise pages without a text layer (from the indexing worker)."""
+    """Asks the parser to recognise pages without a text layer (from the indexing worker).
+    ``cached_only``: only what indexing recognised before is used, nothing is recognised now (the
+    document viewer shows a file as it was indexed)."""
 
     cancel: CancelToken | None = None
     progress: ProgressCallback | None = None
+    cached_only: bool = False
 
 
 def available() -> bool:
@@ -185,9 +188,11 @@ def recognise_pages(
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
     render: Callable[[Path, int], Any] = render_pdf_page,
+    cached_only: bool = False,
 ) -> list[OcrPage]:
     """Recognises the given pages of ``path``, each drawn by ``render`` (a PDF's by pdfium, a
-    picture's by picture_files.load_page); cached ones are read back. Raises Cancelled when stopped."""
+    picture's by picture_files.load_page); cached ones are read back (``cached_only``: only those,
+    the others come back empty). Raises Cancelled when stopped."""
     cache = PageCache(cache_folder(), file_hash(path))
     results = []
     for done, page in enumerate(pages):
@@ -196,7 +201,9 @@ def recognise_pages(
         if cancel is not None:
             cancel.raise_if_cancelled()
         result = cache.get(page)
-        if result is None:
+        if result is None and cached_only:
+            result = OcrPage(page)
+        elif result is None:
             result = recognise_image(render(path, page), page)
             cache.put(result)
         results.append(result)
@@ -215,14 +222,18 @@ def recognise_pdf_pages(
     return recognise_pages(path, pages, cancel, progress)
 
 
-def recognise_bytes(data: bytes, name: str, cancel: CancelToken | None = None, min_pixels: int = 0) -> OcrPage | None:
+def recognise_bytes(data: bytes, name: str, request: OcrRequest, min_pixels: int = 0) -> OcrPage | None:
     """The text of a picture held in memory (inside a Word or OpenDocument file), cached by its
-    bytes' hash; None when it is too small to hold text. Raises UnreadablePicture, Cancelled."""
+    bytes' hash; None when it is too small to hold text (or, ``cached_only``, was not recognised
+    before). Raises UnreadablePicture, Cancelled."""
     from desktop_app.core.rag.picture_files import load_bytes
 
     cache = PageCache(cache_folder(), hashlib.sha256(data).hexdigest())
     result = cache.get(1)
+    if result is None and request.cached_only:
+        return None
     if result is None:
+        cancel = request.cancel
         if cancel is not None:
             cancel.raise_if_cancelled()
         image = load_bytes(data, name, min_pixels)
@@ -292,7 +303,7 @@ def _recognise(
         what = "Pages without a text layer were" if how else "The picture was"
         return [], {}, [f"{what} left out: text recognition (OCR) is not installed."]
     try:
-        results = recognise_pages(path, pages, request.cancel, request.progress, render)
+        results = recognise_pages(path, pages, request.cancel, request.progress, render, request.cached_only)
     except (Cancelled, HearthError):  # HearthError: a picture found damaged while decoding
         raise
     except Exception as exc:  # a recogniser failure loses these pages, not the file

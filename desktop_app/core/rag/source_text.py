@@ -13,6 +13,7 @@ from pathlib import Path
 
 from desktop_app.core.rag import parsers
 from desktop_app.core.rag.locate import find_words
+from desktop_app.core.rag.ocr import OcrRequest
 
 BLOCK_SEPARATOR = "\n\n"
 
@@ -29,7 +30,8 @@ def load(path: str | Path, chunk: str, chunk_start: int = 0, passage: str = "") 
     """Reads ``path`` as Hearth indexed it and finds ``chunk`` (recorded at ``chunk_start`` in
     its block) and ``passage`` (a part of ``chunk``) in it. Raises HearthError (UnreadableDocument)
     when the file cannot be read."""
-    document = parsers.parse(Path(path))
+    # The text of scanned pages and pictures as indexing recognised it (the OCR cache), never anew.
+    document = parsers.parse(Path(path), OcrRequest(cached_only=True))
     pieces: list[str] = []
     found: tuple[int, int] | None = None
     offset = 0

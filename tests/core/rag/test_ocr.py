@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled
-from desktop_app.core.rag import ingest, ocr, ocr_switch, retrieve
+from desktop_app.core.rag import ingest, ocr, ocr_switch, retrieve, source_text
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.pdf_render import render_page
 from desktop_app.core.rag.store import DocumentStore
@@ -324,3 +324,7 @@ def test_pictures_inside_word_and_opendocument_files_are_read_after_their_paragr
         assert doc.notes and doc.notes[0].startswith("Text in 1 picture inside it was read by text recognition"), doc
         # Without OCR (switched off for the collection) the pictures are left as they were.
         assert "neon lamp" not in parse(tmp_path / name).blocks[0].text
+        # The viewer shows the file as indexed, the picture's text from the cache, the cited passage in it.
+        shown = source_text.load(tmp_path / name, recognised, text.index(recognised), "slit width")
+        assert shown.chunk is not None and shown.passage is not None and not shown.note
+        assert shown.text[shown.passage[0] : shown.passage[1]] == "slit width"

@@ -70,7 +70,7 @@ class EmbeddedPictures:
         if self.seen > self.MAX_EMBEDDED:
             return ""
         try:
-            result = ocr.recognise_bytes(data, name, self.request.cancel, self.MIN_PIXELS)
+            result = ocr.recognise_bytes(data, name, self.request, self.MIN_PIXELS)
         except picture_files.UnreadablePicture:
             return ""
         if result is None or not result.lines:
