@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
@@ -30,6 +31,7 @@ from desktop_app.ui.shared.status_bar import ModelStatusBar
 from desktop_app.ui.welcome.view import WelcomeView
 
 SectionFactory = Callable[[AppContext], QWidget]
+Section = TypeVar("Section", bound=QWidget)
 
 SECTIONS: list[tuple[str, SectionFactory]] = [
     ("Chat", ChatView),
@@ -75,19 +77,19 @@ class MainWindow(QMainWindow):
         # Whoever adds a model (a download or import in Models, a variant made in Compare) says so on
         # the context, and every list of local models follows without a Refresh.
         self.context.library_changed.connect(self._on_context_library_changed)
-        models_view = self.sections.get("Models")
-        if isinstance(models_view, ModelsView):
+        models_view = self.section(ModelsView)
+        if models_view is not None:
             models_view.chat_requested.connect(self.chat_with)
             models_view.sign_in_requested.connect(self.show_hub_sign_in)
-        compare = self.sections.get("Compare")
-        if isinstance(compare, CompareView):
+        compare = self.section(CompareView)
+        if compare is not None:
             compare.variant_made.connect(lambda _result: self.context.library_changed.emit(compare))
-        documents_view = self.sections.get("Documents")
-        if isinstance(documents_view, DocumentsView):  # the chat's list of collections to attach follows
+        documents_view = self.section(DocumentsView)
+        if documents_view is not None:  # the chat's list of collections to attach follows
             documents_view.collections_changed.connect(self.chat.refresh_documents)
             self.chat.documents_requested.connect(lambda: self.show_section(list(self.sections).index("Documents")))
-        runs_view, compare_view = self.sections.get("Runs"), self.sections.get("Compare")
-        if isinstance(runs_view, RunsView) and isinstance(compare_view, CompareView):
+        runs_view, compare_view = self.section(RunsView), self.section(CompareView)
+        if runs_view is not None and compare_view is not None:
             # The quantisation lab's "is Q4_K_M worse than Q8_0 on my task?": the two variants on a dataset.
             compare_view.dataset_comparison_requested.connect(runs_view.prepare_comparison)
             compare_view.dataset_comparison_requested.connect(
@@ -130,6 +132,10 @@ class MainWindow(QMainWindow):
         view = self.sections["Chat"]
         assert isinstance(view, ChatView)
         return view
+
+    def section(self, kind: type[Section]) -> Section | None:
+        """The section of that class, or None when the window has none."""
+        return next((w for w in self.sections.values() if isinstance(w, kind)), None)
 
     def show_section(self, row: int) -> None:
         if 0 <= row < self.stack.count():
@@ -178,15 +184,15 @@ class MainWindow(QMainWindow):
 
     def show_hub_sign_in(self) -> None:
         """Settings, at the Hugging Face account (a gated repository's "Sign in…")."""
-        settings_view = self.sections.get("Settings")
-        if isinstance(settings_view, SettingsView):
+        settings_view = self.section(SettingsView)
+        if settings_view is not None:
             self.show_section(list(self.sections).index("Settings"))
             settings_view.show_hub_sign_in()
 
     @Slot(str)
     def _on_welcome_repo_requested(self, repo_id: str) -> None:
-        models_view = self.sections.get("Models")
-        if isinstance(models_view, ModelsView):
+        models_view = self.section(ModelsView)
+        if models_view is not None:
             self.show_section(list(self.sections).index("Models"))
             models_view.show_repo(repo_id)
 

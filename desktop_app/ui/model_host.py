@@ -67,8 +67,8 @@ class ModelHost(QObject):
     reply_finished = Signal(int, object, object)  # request id, Reply, Provenance
     generation_failed = Signal(int, str, str)  # request id, message, hint
     rag_status = Signal(int, str)  # request id, what an answer from documents is doing now
-    rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, ...}
-    rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
+    rag_prepared = Signal(int, object)  # request id, the context's Budget (before the model starts)
+    rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, RagAnswer
     job_finished = Signal(int, object)  # request id, result
     job_failed = Signal(int, str, str)  # request id, message, hint (an empty message: cancelled)
     engine_crashed = Signal(str, str)  # message, hint: the engine process ended in a reply (kept, cut short)
@@ -347,11 +347,11 @@ class ModelHost(QObject):
         self.reply_finished.emit(request_id, reply, provenance)
 
     @Slot(int, object, object, object)
-    def _on_worker_rag_finished(self, request_id: int, reply: Reply | None, provenance: object, data: Any) -> None:
+    def _on_worker_rag_finished(self, request_id: int, reply: Reply | None, provenance: object, answer: object) -> None:
         if reply is not None:
             self.last_reply = reply
         self._finish_generation(request_id)
-        self.rag_finished.emit(request_id, reply, provenance, data)
+        self.rag_finished.emit(request_id, reply, provenance, answer)
 
     @Slot(int, str, str)
     def _on_worker_generation_failed(self, request_id: int, message: str, hint: str) -> None:

@@ -21,13 +21,12 @@ a dataset run is a :class:`JobRequest` on the same thread.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from desktop_app.core.cancel import Progress
+from desktop_app.core.cancel import Progress, Throttle
 from desktop_app.core.conversations.chat import make_provenance, make_remote_provenance
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.fit import calibration
@@ -72,8 +71,8 @@ class ModelWorker(QObject):
     generation_failed = Signal(int, str, str)  # request id, message, hint
     engine_crashed = Signal(str, str)  # message, hint: a reply was cut short by the engine's end
     rag_status = Signal(int, str)  # request id, what an answer from documents is doing now
-    rag_prepared = Signal(int, object)  # request id, {"budget": {...}, "sources": n, "history_dropped": n}
-    rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, rag dict
+    rag_prepared = Signal(int, object)  # request id, the context's Budget (before the model starts)
+    rag_finished = Signal(int, object, object, object)  # request id, Reply | None, Provenance | None, RagAnswer
     job_finished = Signal(int, object)  # request id, the job's result
     job_failed = Signal(int, str, str)  # request id, message, hint (an empty message: cancelled)
     bug_raised = Signal(object)  # an unexpected exception, for the GUI's excepthook
@@ -89,7 +88,7 @@ class ModelWorker(QObject):
         self._documents: DocumentStore | None = None
         self._sha256 = ""
         self._calibrated = True
-        self._last_progress = 0.0
+        self._progress_throttle = Throttle(PROGRESS_INTERVAL_S)
 
     @property
     def engine_pid(self) -> int | None:
@@ -202,9 +201,7 @@ class ModelWorker(QObject):
             job.future.set_exception(exc)
 
     def _report_progress(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_INTERVAL_S or progress.fraction == 1.0:
-            self._last_progress = now
+        if self._progress_throttle.ready(force=progress.fraction == 1.0):
             self.load_progress.emit(progress)
 
     def _stream(self, request_id: int, items: Iterator[str | T], sent: list[str] | None = None) -> T:
@@ -214,16 +211,14 @@ class ModelWorker(QObject):
         reply: T | None = None
         batch: list[str] = []
         sent = [] if sent is None else sent
-        last_emit = float("-inf")  # the first piece goes out at once
+        batches = Throttle(TOKEN_BATCH_S)  # the first piece goes out at once
         for item in items:
             if not isinstance(item, str):
                 reply = item
                 break
             batch.append(item)
-            now = time.monotonic()
-            if now - last_emit >= TOKEN_BATCH_S:
+            if batches.ready():
                 self._emit_batch(request_id, batch, sent)
-                last_emit = now
         self._emit_batch(request_id, batch, sent)
         if reply is None:
             raise HearthError("The model stopped without finishing its reply.")
@@ -331,15 +326,7 @@ class ModelWorker(QObject):
 
             def on_prepared(prompt: rag_answer.RagPrompt) -> None:
                 prepared.append(prompt)
-                self.rag_prepared.emit(
-                    rid,
-                    {
-                        "budget": prompt.budget.to_dict(),
-                        "sources": len(prompt.sources),
-                        "history_dropped": prompt.history_dropped,
-                        "nothing_relevant": prompt.nothing_relevant,
-                    },
-                )
+                self.rag_prepared.emit(rid, prompt.budget)
                 if not prompt.nothing_relevant:  # documents only and nothing relevant: the model is not asked
                     self.rag_status.emit(rid, READING_SOURCES)
 
@@ -367,7 +354,6 @@ class ModelWorker(QObject):
                 else:
                     assert isinstance(model, LoadedModel)
                     provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
-            data = result.to_dict()
         except Cancelled:  # the engine ignored Stop and was killed: nothing of the answer is checked
             self.generation_failed.emit(rid, "The answer was stopped.", "")
         except HearthError as exc:
@@ -377,7 +363,7 @@ class ModelWorker(QObject):
             self.generation_failed.emit(rid, message, "")
             self.bug_raised.emit(exc)
         else:
-            self.rag_finished.emit(rid, reply, provenance, data)
+            self.rag_finished.emit(rid, reply, provenance, result)
             if reply is not None:
                 self._calibrate()
 

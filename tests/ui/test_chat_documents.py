@@ -128,13 +128,14 @@ def test_answer_from_an_attached_collection(
     assert bars and sum(tokens for _, tokens in bars[0]) == n_ctx
 
     # Saved with the reply: its provenance and its citations, budget and inspector record.
-    rag = message.rag
-    assert rag is not None and message.provenance is not None
+    record = message.rag
+    assert record is not None and message.provenance is not None
     stored = window.context.store.messages(chat.conversation_id)
     assert [m.role for m in stored] == ["user", "assistant"]
-    assert stored[-1].rag == rag and json.loads(stored[-1].rag_json or "") == rag
+    rag = record.to_dict()  # as stored
+    assert stored[-1].rag == record and json.loads(stored[-1].rag_json or "") == rag
     assert rag["answer"] == message.content
-    assert sum(budget_parts(rag["budget"])[i][1] for i in range(6)) == n_ctx == rag["budget"]["n_ctx"]
+    assert sum(budget_parts(record.budget)[i][1] for i in range(6)) == n_ctx == rag["budget"]["n_ctx"]
     assert rag["budget"]["answer"] == 24  # the sampling settings' max_tokens
     assert message.provenance.timings["prompt_tokens"] == rag["budget"]["prompt"]
     used = message.provenance.timings["prompt_tokens"] + message.provenance.timings["gen_tokens"]
@@ -180,7 +181,7 @@ def test_answer_from_an_attached_collection(
     assert dialog is not None and dialog.isVisible()
     qtmodeltester.check(dialog.model)
     assert dialog.model.rowCount() == len(rag["inspector"]["retrieved"]) > 0
-    sent = [dialog.model.row(i) for i in range(dialog.model.rowCount()) if dialog.model.row(i)["status"] == "sent"]
+    sent = [dialog.model.row(i) for i in range(dialog.model.rowCount()) if dialog.model.row(i).status == "sent"]
     assert len(sent) == len(rag["citations"])
     first = dialog.model.index(0, 5).data()
     best = rag["inspector"]["retrieved"][0]
@@ -218,8 +219,8 @@ def test_attachment_and_citations_survive_closing_the_window(
     first.chat.documents.only_switch.setChecked(False)  # before the first message: kept for the new chat
     message = send_and_wait(qtbot, first, QUESTION)
     conversation_id = first.chat.conversation_id
-    assert message.rag is not None and message.rag["inspector"]["documents_only"] is False
-    shown = [(r.number, r.location, r.citation["cited"]) for r in first.chat.transcript.views[-1].rag_view.rows]
+    assert message.rag is not None and message.rag.inspector.documents_only is False
+    shown = [(r.number, r.location, r.citation.cited) for r in first.chat.transcript.views[-1].rag_view.rows]
     first.close()
 
     second = make_window()
@@ -229,8 +230,8 @@ def test_attachment_and_citations_survive_closing_the_window(
     assert not chat.documents.documents_only
     view = chat.transcript.views[-1]
     assert view.message is not None and view.message.rag == message.rag
-    assert [(r.number, r.location, r.citation["cited"]) for r in view.rag_view.rows] == shown
-    assert sum(tokens for _, tokens in view.rag_view.budget.bar.parts) == message.rag["budget"]["n_ctx"]
+    assert [(r.number, r.location, r.citation.cited) for r in view.rag_view.rows] == shown
+    assert sum(tokens for _, tokens in view.rag_view.budget.bar.parts) == message.rag.budget.n_ctx
     assert view.inspect_button.isVisibleTo(view)
     # A new chat starts with nothing attached; going back shows the attachment again.
     chat.new_conversation()
@@ -260,7 +261,7 @@ def test_citation_links_open_the_document_at_its_page(
     conversation = conversations.create("Centrifuge")
     conversations.set_collections(conversation.id, ["papers"])
     conversations.add_message(conversation.id, "user", QUESTION)
-    conversations.add_message(conversation.id, "assistant", result.text, None, result.to_dict())
+    conversations.add_message(conversation.id, "assistant", result.text, None, result)
     chat = window.chat
     chat.conversations.refresh()
     chat.open_conversation(conversation.id)
@@ -292,7 +293,7 @@ def test_citation_links_open_the_document_at_its_page(
     assert invented in view.rag_view.warnings_label.text()
     # The source's snippet shows the sentence that matched, in bold.
     row = view.rag_view.cited_rows[0]
-    assert row.citation["passage"].startswith("The centrifuge must run at 4,500 rpm")
+    assert row.citation.passage.startswith("The centrifuge must run at 4,500 rpm")
     assert "<b>The centrifuge must run at 4,500 rpm" in row.text()
 
     # A click on [n] opens the built-in viewer at the cited page, the passage highlighted.
@@ -337,9 +338,9 @@ def test_citation_links_open_the_document_at_its_page(
     question = "At what temperature are the samples stored in the freezer?"
     prompt = answer.prepare(engine, store, ["papers"], question, (), "", RagSettings(), max_answer_tokens=32)
     notes = next(i for i, h in enumerate(prompt.sources, start=1) if h.name == "notes.md")
-    stored = answer.finish(prompt, f"Samples are stored at minus eighty degrees in freezer 3 [{notes}].").to_dict()
+    stored = answer.finish(prompt, f"Samples are stored at minus eighty degrees in freezer 3 [{notes}].")
     conversations.add_message(conversation.id, "user", question)
-    conversations.add_message(conversation.id, "assistant", stored["answer"], None, stored)
+    conversations.add_message(conversation.id, "assistant", stored.text, None, stored)
     chat.open_conversation(conversation.id)
     with qtbot.waitSignal(viewer.shown, timeout=REPLY_TIMEOUT_MS):
         assert chat.transcript.views[-1].open_citation(notes) is viewer
@@ -369,8 +370,8 @@ def test_documents_only_says_it_does_not_know_without_asking_the_model(
     assert message.provenance is None  # no reply from the model...
     assert host.last_reply is None  # ...which was never asked
     rag = message.rag
-    assert rag is not None and rag["no_answer"] and rag["inspector"]["nothing_relevant"]
-    assert rag["citations"] == []
+    assert rag is not None and rag.no_answer and rag.inspector.nothing_relevant
+    assert rag.citations == []
     view = chat.transcript.views[-1]
     assert view.role_label.text() == "Your documents"
     assert "the model was not asked" in view.rag_view.warnings_label.text()
@@ -397,7 +398,7 @@ def test_stop_during_an_answer_from_documents(qtbot: Any, papers: Path, loaded_w
         assert chat.stop_button.text() == "Stopping…"
     early = blocker.args[0]
     assert early.stopped and early.content == ""
-    assert early.rag is not None and early.rag["finish"] == "cancelled"
+    assert early.rag is not None and early.rag.finish == "cancelled"
     assert chat.transcript.views[-1].body.toPlainText().strip() == "Stopped before the first word."
 
     # Stopped while writing: what was written is kept, marked stopped.
@@ -410,7 +411,7 @@ def test_stop_during_an_answer_from_documents(qtbot: Any, papers: Path, loaded_w
     message = blocker.args[0]
     assert message.stopped and message.provenance.finish == "cancelled"
     assert message.provenance.timings["gen_tokens"] < 400
-    assert message.rag is not None and message.rag["finish"] == "cancelled" and message.rag["answer"] == message.content
+    assert message.rag is not None and message.rag.finish == "cancelled" and message.rag.text == message.content
     view = chat.transcript.views[-1]
     assert view.stopped_badge.isVisible() and view.rag_view is not None
     assert chat.send_button.isVisible() and not chat.stop_button.isVisible()

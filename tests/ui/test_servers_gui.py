@@ -226,8 +226,8 @@ def test_a_remote_model_answers_from_documents_in_the_chat(
 
     message = send_and_wait(qtbot, window, "Where is the fire extinguisher?")
     rag = message.rag
-    assert rag is not None and rag["citations"][0]["name"] == "notes.md"  # retrieved here, answered there
-    assert rag["budget"]["n_ctx"] == 2048
+    assert rag is not None and rag.citations[0].name == "notes.md"  # retrieved here, answered there
+    assert rag.budget.n_ctx == 2048
     remote = message.provenance.settings["remote"]
     assert remote["model_reported"] == llama_cpp_server.model_id
     assert "Cite" in message.provenance.settings["system_prompt"]  # the grounding rules the server saw

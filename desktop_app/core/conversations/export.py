@@ -26,6 +26,7 @@ from typing import Any
 from desktop_app.core.atomic_files import write_text_atomically
 from desktop_app.core.conversations.store import Conversation, ConversationStore, Provenance, StoredMessage
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag.answer_record import Citation, RagAnswer
 from desktop_app.core.units import human_bytes
 
 FORMAT = "hearth-conversation"
@@ -104,7 +105,7 @@ def _message_dict(message: StoredMessage) -> dict[str, Any]:
         "stopped": message.stopped,
         "cut_short": message.cut_short,
         "provenance": dataclasses.asdict(message.provenance) if message.provenance is not None else None,
-        "rag": message.rag,
+        "rag": message.rag.to_dict() if message.rag is not None else None,
     }
 
 
@@ -160,9 +161,9 @@ def _number(value: Any, digits: int = 2) -> str:
 
 
 def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
-    load = p.settings.get("load") or {}
-    sampling = p.settings.get("sampling") or {}
-    timings = p.timings or {}
+    used = p.settings_record
+    load, sampling = used.load, used.sampling
+    timings = p.timings_record
     file_name = Path(p.model_path).name if p.model_path else p.model_name
     lines = ["**Reply details**", ""]
     model = f"- Model file: {_code(file_name)}"
@@ -200,11 +201,11 @@ def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
         loading.append(f"flash attention {'on' if load['flash_attn'] else 'off'}")
     if loading:
         lines.append("- Loading: " + ", ".join(loading))
-    if timings:
+    if p.timings:  # none recorded: no line
         speed = (
-            f"- Speed: prompt {timings.get('prompt_tokens', 0)} tokens at {_number(timings.get('prompt_tok_s', 0), 1)}"
-            f" tok/s, {timings.get('gen_tokens', 0)} generated at {_number(timings.get('gen_tok_s', 0), 1)} tok/s,"
-            f" first token after {_number(timings.get('ttft_s', 0), 2)} s"
+            f"- Speed: prompt {timings.prompt_tokens} tokens at {_number(timings.prompt_tok_s, 1)}"
+            f" tok/s, {timings.gen_tokens} generated at {_number(timings.gen_tok_s, 1)} tok/s,"
+            f" first token after {_number(timings.ttft_s, 2)} s"
         )
         lines.append(speed)
     if p.finish == "cancelled":
@@ -218,45 +219,39 @@ def _provenance_lines(p: Provenance, conversation_prompt: str) -> list[str]:
         lines.append(
             f"- **Context truncated**, {p.dropped_messages} earlier {word} dropped to fit the model's context."
         )
-    used = str(p.settings.get("system_prompt") or "")
-    if used.strip() != conversation_prompt.strip():
+    system = used.system_prompt
+    if system.strip() != conversation_prompt.strip():
         fence = "```"
-        while fence in used:
+        while fence in system:
             fence += "`"
-        lines += ["", "<details><summary>System prompt for this reply</summary>", "", f"{fence}text", used, fence,
+        lines += ["", "<details><summary>System prompt for this reply</summary>", "", f"{fence}text", system, fence,
                   "", "</details>"]  # fmt: skip
     return lines
 
 
-def _location(citation: Mapping[str, Any]) -> str:
-    name = str(citation.get("name") or Path(str(citation.get("source") or "")).name or "?")
-    page = citation.get("page")
-    if page is None:
-        return _code(name)
-    return f"{_code(name)}, page {citation.get('page_label') or page}"
+def _location(citation: Citation) -> str:
+    name = _code(citation.file_name or "?")
+    return f"{name}, {citation.page_words}" if citation.page_words else name
 
 
-def _sources_lines(rag: Mapping[str, Any]) -> list[str]:
-    citations = [c for c in rag.get("citations") or [] if isinstance(c, Mapping)]
-    inspector = rag.get("inspector") if isinstance(rag.get("inspector"), Mapping) else {}
+def _sources_lines(rag: RagAnswer) -> list[str]:
     lines: list[str] = []
-    collections = inspector.get("collections") if inspector else None
-    if citations:
-        lines += ["**Sources**" + (f" (from {', '.join(map(str, collections))})" if collections else ""), ""]
-        for c in sorted(citations, key=lambda c: int(c.get("number") or 0)):
-            status = "cited" if c.get("cited") else "retrieved, not cited"
-            head = f"- [{c.get('number')}] {_location(c)}"
-            if c.get("heading"):
-                head += f" — {c['heading']}"
+    collections = rag.inspector.collections
+    if rag.citations:
+        lines += ["**Sources**" + (f" (from {', '.join(collections)})" if collections else ""), ""]
+        for c in sorted(rag.citations, key=lambda c: c.number):
+            status = "cited" if c.cited else "retrieved, not cited"
+            head = f"- [{c.number}] {_location(c)}"
+            if c.heading:
+                head += f" — {c.heading}"
             lines.append(f"{head} — *{status}*")
-            text = str(c.get("snippet") or "").strip()
+            text = c.snippet.strip()
             if text:
                 lines.append("  " + _quote(text).replace("\n", "\n  "))
-    elif inspector and inspector.get("nothing_relevant"):
+    elif rag.inspector.nothing_relevant:
         lines.append("*No passage in the documents was relevant: the model was not asked.*")
-    warnings = [str(w) for w in rag.get("warnings") or []]
-    if warnings:
-        lines += ["", "**Checks**", ""] + [f"- {w}" for w in warnings]
+    if rag.warnings:
+        lines += ["", "**Checks**", ""] + [f"- {w}" for w in rag.warnings]
     return lines
 
 

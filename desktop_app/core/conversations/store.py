@@ -5,7 +5,8 @@ size, sha256), its quantisation, the llama.cpp version, every load and sampling
 setting, the seed, and the timings. A stopped reply is kept, marked as stopped.
 
 A conversation can be attached to document collections; an answer from them keeps
-its citations, context budget and retrieval inspector as JSON (``rag``).
+its citations, context budget and retrieval inspector as JSON (``rag_json``), written and read
+back here only: ``RagAnswer.to_dict()`` / ``RagAnswer.from_dict()``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,72 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core import db as dbmod
+from desktop_app.core import records
 from desktop_app.core.errors import HearthError
+from desktop_app.core.inference.engine import Timings
+from desktop_app.core.rag.answer_record import RagAnswer
+
+
+@dataclass(frozen=True)
+class TemplateUsed:
+    """The chat template a prompt was written in (``ChatTemplate.to_dict()``)."""
+
+    name: str = ""
+    description: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class ServerSoftware:
+    kind: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class ServerUsed:
+    """A reply from a model on a server: where it was asked, and what the server said of itself."""
+
+    endpoint: str = ""
+    url: str = ""
+    model_requested: str = ""
+    model_reported: str = ""
+    server: ServerSoftware = field(default_factory=ServerSoftware)
+    unavailable: list[str] = field(default_factory=list)  # what the server does not say (a file's sha256…)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    type: str = "text"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """An answer Hearth's own server gave a program (the request's other fields stay in ``settings``)."""
+
+    endpoint: str = ""
+    client: str = ""
+    id: str = ""
+    stream: bool = False
+    response_format: ResponseFormat | None = None
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """``Provenance.settings`` as a typed record. ``load`` and ``sampling`` stay as recorded, one
+    entry per setting by llama.cpp's name (shown and exported key by key)."""
+
+    load: dict[str, Any] = field(default_factory=dict)
+    sampling: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str = ""
+    template: TemplateUsed = field(default_factory=TemplateUsed)
+    remote: ServerUsed | None = None
+    api: ApiRequest | None = None
+
+    @property
+    def n_ctx(self) -> int:
+        value = self.load.get("n_ctx", 0)
+        return value if isinstance(value, int) else 0
 
 
 @dataclass(frozen=True)
@@ -38,13 +104,21 @@ class Provenance:
     finish: str  # "stop" | "length" | "cancelled" | "crashed" (the engine process ended mid-reply)
     dropped_messages: int = 0
 
+    @functools.cached_property
+    def settings_record(self) -> ReplySettings:
+        """``settings`` read as a typed record (older replies lack parts: defaults)."""
+        return records.from_dict(ReplySettings, self.settings)
+
+    @functools.cached_property
+    def timings_record(self) -> Timings:
+        return records.from_dict(Timings, self.timings)
+
     @property
     def template_description(self) -> str:
         """The chat template the prompt was written in ("unrecorded" for answers from before it was)."""
-        template = self.settings.get("template") or {}
-        described = str(template.get("description", "")) or "unrecorded"
-        sha = str(template.get("sha256", ""))
-        return f"{described} (sha256 {sha})" if sha else described
+        template = self.settings_record.template
+        described = template.description or "unrecorded"
+        return f"{described} (sha256 {template.sha256})" if template.sha256 else described
 
 
 @dataclass(frozen=True)
@@ -87,15 +161,16 @@ class StoredMessage:
         return self.provenance is not None and self.provenance.finish == "crashed"
 
     @functools.cached_property
-    def rag(self) -> dict[str, Any] | None:
-        """The answer's citations, budget and inspector record, or None for a plain reply."""
+    def rag(self) -> RagAnswer | None:
+        """The answer's citations, budget and inspector record, or None for a plain reply (read
+        back tolerantly: a record stored by an older version gets defaults for what it lacks)."""
         if not self.rag_json:
             return None
         try:
             data = json.loads(self.rag_json)
         except ValueError:
             return None
-        return data if isinstance(data, dict) else None
+        return RagAnswer.from_dict(data) if isinstance(data, dict) else None
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
@@ -245,7 +320,7 @@ class ConversationStore:
         role: str,
         content: str,
         provenance: Provenance | None = None,
-        rag: dict[str, Any] | None = None,
+        rag: RagAnswer | None = None,
     ) -> StoredMessage:
         now = time.time()
         p = provenance
@@ -275,7 +350,7 @@ class ConversationStore:
                     p.seed if p else None,
                     json.dumps(p.timings) if p else None,
                     p.dropped_messages if p else None,
-                    json.dumps(rag) if rag is not None else None,
+                    json.dumps(rag.to_dict()) if rag is not None else None,
                 ),
             )
             self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, conversation_id))

@@ -10,8 +10,8 @@ The flow, shared by the chat (which streams) and ``hearth ask``:
 2. The model generates from ``RagPrompt.tokens`` (``Engine.stream_tokens``).
 3. :func:`finish` reads the citations [1], [2] out of the answer, marks each source
    ``cited`` or not, checks every sentence that states something against the sources,
-   cited or not (``claims``), and builds the inspector record (a plain dict the chat
-   stores with the message). The answer is ``grounded`` only when it cites its sources
+   cited or not (``claims``), and builds the inspector record (``answer_record.Inspector``,
+   stored with the message). The answer is ``grounded`` only when it cites its sources
    and no claim is unsupported.
 
 With "documents only" on, the model is told to say it does not know when the
@@ -25,14 +25,22 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.inference.remote_chat import PromptModel, RemoteChat
 from desktop_app.core.rag import documents_settings as rag_config
+from desktop_app.core.rag.answer_record import (
+    Budget,
+    Citation,
+    DroppedPassage,
+    Inspector,
+    PromptRecord,
+    RagAnswer,
+    RetrievedPassage,
+)
 from desktop_app.core.rag.citations import citation_spans as citation_spans  # re-exported: the chat's Markdown
 from desktop_app.core.rag.citations import parse_citations as parse_citations
 from desktop_app.core.rag.citations import strip_citations as strip_citations
@@ -92,70 +100,6 @@ def snippet_around(text: str, span: tuple[int, int] | None, limit: int = _SNIPPE
     return ("… " if left > 0 else "") + body + (" …" if right < len(text) else "")
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Where the model's context goes. prompt = system + template + history + sources + question;
-    prompt + answer + free = n_ctx. ``template`` is the chat template's own tokens."""
-
-    n_ctx: int
-    system: int
-    template: int
-    history: int
-    sources: int
-    question: int
-    answer: int  # kept free for the answer
-    free: int  # left over
-
-    @property
-    def prompt(self) -> int:
-        return self.system + self.template + self.history + self.sources + self.question
-
-    def to_dict(self) -> dict[str, int]:
-        data = asdict(self)
-        data["prompt"] = self.prompt
-        return data
-
-
-@dataclass
-class Citation:
-    number: int  # the [n] in the answer
-    source: str  # file path
-    name: str
-    page: int | None
-    page_label: str | None
-    heading: str
-    text: str  # the chunk as the model saw it
-    snippet: str
-    score: float
-    vector_score: float | None
-    keyword_score: float
-    cited: bool  # False: retrieved and sent, but the answer does not refer to it
-    matches_answer: bool  # Hearth's own check: some sentence of the answer says what this source says
-    match: float  # how well the best-matching sentence matches it (0..1)
-    chunk_id: str
-    collection: str
-    start: int
-    end: int
-    # The chunk's sentence closest to the answer (what the snippet and the viewer show): its span in ``text``.
-    passage_start: int = -1
-    passage_end: int = -1
-
-    @property
-    def passage(self) -> str:
-        return self.text[self.passage_start : self.passage_end] if self.passage_start >= 0 else ""
-
-    @property
-    def location(self) -> str:
-        if self.page is None:
-            return self.name
-        return f"{self.name}, page {self.page_label or self.page}"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["passage"] = self.passage
-        return data
-
-
 @dataclass
 class RagPrompt:
     question: str
@@ -172,53 +116,6 @@ class RagPrompt:
     prompt_text: str
     model_name: str = ""
     embed_model: str = ""  # the retrieval model, reused to check the answer against its sources
-
-
-@dataclass
-class RagAnswer:
-    text: str
-    citations: list[Citation]  # every source sent, in number order; ``cited`` tells which the answer used
-    invalid_citations: list[int]  # numbers in the answer that match no source
-    no_answer: bool  # the answer says the documents do not contain it
-    warnings: list[str]
-    budget: Budget
-    inspector: dict[str, Any]
-    sentences: list[SentenceCheck] = field(default_factory=list)
-    reply: Reply | None = None
-    finish: str = "stop"
-
-    @property
-    def cited(self) -> list[Citation]:
-        return [c for c in self.citations if c.cited]
-
-    @property
-    def claims(self) -> list[SentenceCheck]:
-        """The sentences that state something, each checked against the sources."""
-        return [s for s in self.sentences if s.claim]
-
-    @property
-    def unsupported_claims(self) -> list[SentenceCheck]:
-        return [s for s in self.sentences if s.claim and not s.supported]
-
-    @property
-    def grounded(self) -> bool:
-        """It cites its sources, and every claim it makes is in them."""
-        return bool(self.cited) and not self.unsupported_claims
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer": self.text,
-            "citations": [c.to_dict() for c in self.citations],
-            "invalid_citations": self.invalid_citations,
-            "no_answer": self.no_answer,
-            "grounded": self.grounded,
-            "claims": {"checked": len(self.claims), "unsupported": len(self.unsupported_claims)},
-            "warnings": self.warnings,
-            "sentences": [c.to_dict() for c in self.sentences],
-            "budget": self.budget.to_dict(),
-            "finish": self.finish,
-            "inspector": self.inspector,
-        }
 
 
 def format_source(number: int, hit: Hit) -> str:
@@ -406,6 +303,7 @@ def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
             end=hit.end,
             passage_start=(passages[i - 1] or (-1, -1))[0],
             passage_end=(passages[i - 1] or (-1, -1))[1],
+            ocr_confidence=hit.ocr_confidence,
         )
         for i, hit in enumerate(prompt.sources, start=1)
     ]
@@ -449,8 +347,8 @@ def inspector_record(
     cited: Sequence[int],
     reply: Reply | None,
     checks: Sequence[SentenceCheck] = (),
-) -> dict[str, Any]:
-    """Everything needed to see why the answer is what it is, as plain JSON-able data."""
+) -> Inspector:
+    """Everything needed to see why the answer is what it is."""
     number = {hit.chunk_id: i for i, hit in enumerate(prompt.sources, start=1)}
     reasons = {hit.chunk_id: reason for hit, reason in prompt.dropped}
     top = {hit.chunk_id for hit in prompt.retrieval.hits}
@@ -465,38 +363,28 @@ def inspector_record(
             status = "not sent"
         else:
             status = "below the top k"
-        entry = hit.to_dict()
-        entry.update({"rank": rank, "number": n, "status": status, "cited": (n in cited) if n else None})
-        retrieved.append(entry)
-    return {
-        "query": prompt.question,
-        "collections": prompt.retrieval.collections,
-        "model": prompt.model_name,
-        "documents_only": prompt.documents_only,
-        "nothing_relevant": prompt.nothing_relevant,
-        "k": prompt.retrieval.k,
-        "min_similarity": prompt.retrieval.min_similarity,
-        "reranker": prompt.retrieval.reranker,
-        "notes": prompt.retrieval.notes,
-        "retrieved": retrieved,
-        "dropped": [
-            {"chunk_id": hit.chunk_id, "source": hit.source, "page": hit.page, "reason": reason}
-            for hit, reason in prompt.dropped
-        ],
-        "history_dropped": prompt.history_dropped,
-        "budget": prompt.budget.to_dict(),
-        "prompt": {
-            "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
-            "text": prompt.prompt_text,
-            "tokens": len(prompt.tokens),
-            "max_new_tokens": prompt.max_new_tokens,
-        },
-        "retrieval_timings_ms": prompt.retrieval.timings,
-        "generation": reply.timings.to_dict() if reply else None,
-        "answer": answer,
-        "cited": list(cited),
-        "sentences": [c.to_dict() for c in checks],
-    }
+        retrieved.append(RetrievedPassage(hit, rank, n, status, (n in cited) if n else None))
+    return Inspector(
+        query=prompt.question,
+        collections=list(prompt.retrieval.collections),
+        model=prompt.model_name,
+        documents_only=prompt.documents_only,
+        nothing_relevant=prompt.nothing_relevant,
+        k=prompt.retrieval.k,
+        min_similarity=prompt.retrieval.min_similarity,
+        reranker=prompt.retrieval.reranker,
+        notes=list(prompt.retrieval.notes),
+        retrieved=retrieved,
+        dropped=[DroppedPassage(hit.chunk_id, hit.source, hit.page, reason) for hit, reason in prompt.dropped],
+        history_dropped=prompt.history_dropped,
+        budget=prompt.budget,
+        prompt=PromptRecord(list(prompt.messages), prompt.prompt_text, len(prompt.tokens), prompt.max_new_tokens),
+        retrieval_timings_ms=dict(prompt.retrieval.timings),
+        generation=reply.timings.to_dict() if reply else None,
+        answer=answer,
+        cited=list(cited),
+        sentences=list(checks),
+    )
 
 
 @dataclass

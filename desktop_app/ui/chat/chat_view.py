@@ -12,8 +12,6 @@ its citations and retrieval record.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -33,6 +31,7 @@ from desktop_app.core.inference.engine import LoadedModel, Message, Reply
 from desktop_app.core.inference.remote import RemoteModel
 from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.answer import strip_citations
+from desktop_app.core.rag.answer_record import Budget, RagAnswer
 from desktop_app.core.units import plural
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop_app.ui.chat.composer import ComposerEdit
@@ -76,7 +75,7 @@ class ChatView(QWidget):
         self._request: GenerationRequest | None = None
         self._reply_text = ""
         self._reply_status = ""  # what an answer from documents is doing, before its first words
-        self._reply_budget: dict[str, Any] | None = None
+        self._reply_budget: Budget | None = None
         # A new chat's attachment, stored with the conversation when its first message is sent.
         self._pending_collections: list[str] = []
         self._pending_documents_only: bool | None = None
@@ -131,7 +130,7 @@ class ChatView(QWidget):
         buttons.addWidget(self.stop_button)
         composer_layout.addLayout(buttons)
         composer_layout.setAlignment(buttons, Qt.AlignmentFlag.AlignBottom)
-        self.documents = DocumentsPicker()
+        self.documents = DocumentsPicker(context.documents)
         self.documents.collections_picked.connect(self._on_documents_collections_picked)
         self.documents.documents_only_toggled.connect(self._on_documents_documents_only_toggled)
         self.documents.manage_requested.connect(self.documents_requested)
@@ -470,14 +469,14 @@ class ChatView(QWidget):
 
     @Slot(int, object, object, object)
     def _on_models_rag_finished(
-        self, request_id: int, reply: Reply | None, provenance: Provenance | None, data: dict[str, Any]
+        self, request_id: int, reply: Reply | None, provenance: Provenance | None, answer: RagAnswer
     ) -> None:
         if self._request is None or request_id != self._request.request_id:
             return
         request = self._finish_request()
         assert request is not None
-        text = reply.text if reply is not None else str(data.get("answer", ""))
-        self._save_reply(request, text, provenance, data)
+        text = reply.text if reply is not None else answer.text
+        self._save_reply(request, text, provenance, answer)
 
     @Slot(int, str)
     def _on_models_rag_status(self, request_id: int, text: str) -> None:
@@ -489,10 +488,10 @@ class ChatView(QWidget):
             view.set_status(text)
 
     @Slot(int, object)
-    def _on_models_rag_prepared(self, request_id: int, info: dict[str, Any]) -> None:
+    def _on_models_rag_prepared(self, request_id: int, budget: Budget) -> None:
         if self._request is None or request_id != self._request.request_id:
             return
-        self._reply_budget = dict(info.get("budget") or {})
+        self._reply_budget = budget
         view = self.transcript.reply_view
         if self._request.conversation_id == self._conversation_id and view is not None:
             view.set_budget(self._reply_budget)
@@ -502,7 +501,7 @@ class ChatView(QWidget):
         request: GenerationRequest,
         text: str,
         provenance: Provenance | None,
-        rag: dict[str, Any] | None = None,
+        rag: RagAnswer | None = None,
     ) -> None:
         shown = request.conversation_id == self._conversation_id
         try:

@@ -9,9 +9,7 @@ shows how it was retrieved and the exact prompt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
@@ -29,9 +27,10 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.core.inference.templates import CONTINUATION
+from desktop_app.core.rag.answer_record import Budget, Citation, RagAnswer
 from desktop_app.ui.chat.markdown_view import MarkdownView
 from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
-from desktop_app.ui.chat.rag_views import RagAnswerView, location
+from desktop_app.ui.chat.rag_views import RagAnswerView
 from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
 from desktop_app.ui.shared.document_viewer import DocumentViewer, cited_from, show_source
 from desktop_app.ui.shared.resources import icon
@@ -53,30 +52,32 @@ def reply_summary(message: StoredMessage) -> str:
     p = message.provenance
     if p is None:
         rag = message.rag
-        if rag is not None and (rag.get("inspector") or {}).get("nothing_relevant"):
+        if rag is not None and rag.inspector.nothing_relevant:
             return "Not sent to the model: no passage of your documents was relevant to the question."
         return ""
     parts = [p.model_name, p.quant]
-    gen = p.timings.get("gen_tokens", 0)
+    timings = p.timings_record
+    gen = timings.gen_tokens
     parts.append(f"{gen} token{'s' if gen != 1 else ''}")
-    if p.timings.get("gen_tok_s"):
-        parts.append(f"{p.timings['gen_tok_s']:.1f} tok/s")
+    if timings.gen_tok_s:
+        parts.append(f"{timings.gen_tok_s:.1f} tok/s")
     parts.append(f"seed {p.seed}")
     if p.finish == "length":
         parts.append("cut at the token limit")
-    if (p.settings.get("template") or {}).get("name") == CONTINUATION:
+    if p.settings_record.template.name == CONTINUATION:
         parts.append("base model: text continued, not a reply to instructions")
     return "  ·  ".join(str(x) for x in parts if x)
 
 
-def unsupported_sentences(rag: Mapping[str, Any]) -> list[tuple[str, str]]:
+def unsupported_sentences(rag: RagAnswer | None) -> list[tuple[str, str]]:
     """(sentence, why) for each claim of an answer from documents that its sources do not support."""
-    found = []
-    for check in rag.get("sentences") or []:
-        if isinstance(check, dict) and check.get("claim") and check.get("supported") is False:
-            reason = str(check.get("reason") or "no source says this")
-            found.append((str(check.get("text", "")), f"Not in your documents: {reason}."))
-    return found
+    if rag is None:
+        return []
+    return [
+        (check.text, f"Not in your documents: {check.reason or 'no source says this'}.")
+        for check in rag.sentences
+        if check.claim and check.supported is False
+    ]
 
 
 def dropped_notice(message: StoredMessage) -> str:
@@ -84,7 +85,7 @@ def dropped_notice(message: StoredMessage) -> str:
     if p is None or not p.dropped_messages:
         return ""
     n = p.dropped_messages
-    n_ctx = p.settings.get("load", {}).get("n_ctx", 0)
+    n_ctx = p.settings_record.n_ctx
     return (
         f"⚠ The {n} oldest message{'s were' if n != 1 else ' was'} left out of this reply's prompt so the "
         f"conversation fits the model's context of {n_ctx:,} tokens. The model did not see "
@@ -230,7 +231,7 @@ class MessageView(QFrame):
         """What a reply in progress is doing ("Searching your documents…")."""
         self.status_label.setText(text)
 
-    def set_budget(self, budget: Mapping[str, Any]) -> None:
+    def set_budget(self, budget: Budget) -> None:
         """How the context is spent, known before the model starts writing."""
         self._rag_view().set_budget(budget)
 
@@ -242,12 +243,11 @@ class MessageView(QFrame):
         return self.rag_view
 
     @property
-    def rag(self) -> dict[str, Any] | None:
+    def rag(self) -> RagAnswer | None:
         return self.message.rag if self.message is not None else None
 
-    def citation(self, number: int) -> dict[str, Any] | None:
-        rag = self.rag or {}
-        return next((c for c in rag.get("citations") or [] if c.get("number") == number), None)
+    def citation(self, number: int) -> Citation | None:
+        return self.rag.citation(number) if self.rag is not None else None
 
     def open_citation(self, number: int) -> DocumentViewer | None:
         """Opens source ``number`` of this answer in the document viewer, where it points: a PDF
@@ -256,24 +256,24 @@ class MessageView(QFrame):
         citation = self.citation(number)
         if citation is None:
             return None
-        path = Path(str(citation.get("source", "")))
+        path = Path(citation.source)
         if not path.is_file():
             if self.rag_view is not None:
                 self.rag_view.show_note(f"“{path.name}” was moved or deleted.")
             return None
-        return show_source(self, cited_from({**citation, "location": location(citation)}))
+        return show_source(self, cited_from(citation))
 
     def set_message(self, message: StoredMessage) -> None:
         self.message = message
         self.status_label.setText("")
         self.copy_button.setEnabled(True)
         rag = message.rag if message.role == "assistant" else None
-        sources = {int(c["number"]): location(c) for c in (rag or {}).get("citations") or [] if "number" in c}
+        sources = {c.number: c.location for c in rag.citations} if rag is not None else {}
         if message.role == "assistant" and not message.content and message.stopped:
             self.body.set_markdown("*Stopped before the first word.*")
         else:
             self.body.set_markdown(message.content, sources)
-            self.body.mark_sentences(unsupported_sentences(rag or {}))
+            self.body.mark_sentences(unsupported_sentences(rag))
         self.inspect_button.setVisible(rag is not None)
         if rag is not None:
             self._rag_view().set_answer(rag)

@@ -13,6 +13,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.core.conversations.store import Provenance, StoredMessage
+from desktop_app.core.inference.engine import Timings
 from desktop_app.core.units import human_bytes
 from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
@@ -77,17 +78,16 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _prompt_speed(timings: dict[str, Any]) -> str:
+def _prompt_speed(timings: Timings) -> str:
     """A prompt read entirely from the cache has no speed to speak of: say so, not "0.0 tok/s"."""
-    if not timings.get("prompt_eval_tokens") and timings.get("prompt_tokens"):
+    if not timings.prompt_eval_tokens and timings.prompt_tokens:
         return "— (the whole prompt was already in the cache)"
-    return f"{timings.get('prompt_tok_s', 0):.1f} tokens a second"
+    return f"{timings.prompt_tok_s:.1f} tokens a second"
 
 
 def provenance_html(p: Provenance) -> str:
-    load = dict(p.settings.get("load", {}))
-    sampling = dict(p.settings.get("sampling", {}))
-    timings = p.timings
+    used = p.settings_record
+    timings = p.timings_record
     parts = [
         _rows(
             "Model",
@@ -109,40 +109,39 @@ def provenance_html(p: Provenance) -> str:
                 "older messages left out": p.dropped_messages,
             },
         ),
-        _rows("Sampling", sampling),
-        _rows("Loading", load),
+        _rows("Sampling", used.sampling),  # every setting as recorded, by its name
+        _rows("Loading", used.load),
         _rows(
             "Timings",
             {
-                "prompt tokens": f"{timings.get('prompt_tokens', 0):,} "
-                f"({timings.get('prompt_eval_tokens', 0):,} evaluated, the rest from cache)",
+                "prompt tokens": f"{timings.prompt_tokens:,} "
+                f"({timings.prompt_eval_tokens:,} evaluated, the rest from cache)",
                 "prompt speed": _prompt_speed(timings),
-                "generated tokens": f"{timings.get('gen_tokens', 0):,}",
-                "generation speed": f"{timings.get('gen_tok_s', 0):.1f} tokens a second",
-                "time to first token": f"{timings.get('ttft_s', 0):.2f} s",
-                "total": f"{timings.get('total_s', 0):.2f} s",
+                "generated tokens": f"{timings.gen_tokens:,}",
+                "generation speed": f"{timings.gen_tok_s:.1f} tokens a second",
+                "time to first token": f"{timings.ttft_s:.2f} s",
+                "total": f"{timings.total_s:.2f} s",
             },
         ),
-        _rows("System prompt", {"text": p.settings.get("system_prompt", "")}),
+        _rows("System prompt", {"text": used.system_prompt}),
     ]
-    remote = p.settings.get("remote")
-    if isinstance(remote, dict):  # a reply from a model on a server
-        server = remote.get("server") or {}
+    remote = used.remote
+    if remote is not None:  # a reply from a model on a server
         parts.insert(1, _rows("Server", {
-            "endpoint": f"{remote.get('endpoint', '')} ({remote.get('url', '')})",
-            "software": f"{server.get('kind', '')} {server.get('version', '')}".strip(),
-            "model asked for": remote.get("model_requested", ""),
-            "model that answered": remote.get("model_reported", "") or "(not reported)",
-            "not known": "; ".join(remote.get("unavailable") or []) or "nothing",
+            "endpoint": f"{remote.endpoint} ({remote.url})",
+            "software": f"{remote.server.kind} {remote.server.version}".strip(),
+            "model asked for": remote.model_requested,
+            "model that answered": remote.model_reported or "(not reported)",
+            "not known": "; ".join(remote.unavailable) or "nothing",
         }))  # fmt: skip
-    api = p.settings.get("api")
-    if isinstance(api, dict):  # an answer Hearth's own server gave a program
+    api = used.api
+    if api is not None:  # an answer Hearth's own server gave a program
         parts.append(_rows("API request", {
-            "endpoint": api.get("endpoint", ""),
-            "client": api.get("client", ""),
-            "response id": api.get("id", ""),
-            "streamed": api.get("stream", False),
-            "output format": (api.get("response_format") or {}).get("type", "text"),
+            "endpoint": api.endpoint,
+            "client": api.client,
+            "response id": api.id,
+            "streamed": api.stream,
+            "output format": api.response_format.type if api.response_format else "text",
         }))  # fmt: skip
     return "<table cellspacing='2'>" + "".join(parts) + "</table>"
 

@@ -3,20 +3,20 @@ sources it cites (file, page, the snippet around the sentence that matched; a cl
 it in the document viewer), those retrieved but not cited (folded away), the warnings of
 its citation check, and how the model's context was spent.
 
-Everything is built from the answer's record (``RagAnswer.to_dict()``, stored with
-the message), so a conversation reopened after a restart shows the same.
+Everything is built from the answer's record (``RagAnswer``, stored with the message and read
+back by the conversation store), so a conversation reopened after a restart shows the same.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
+from desktop_app.core.rag.answer_record import OCR_TIP, Budget, Citation, RagAnswer
 from desktop_app.core.units import plural
 
 SOURCE_SCHEME = "source"
@@ -42,22 +42,22 @@ _PART_HINTS = {
 }
 
 
-def budget_parts(budget: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """(key, tokens) for each part of the context; they add up to ``budget["n_ctx"]``."""
+def budget_parts(budget: Budget) -> list[tuple[str, int]]:
+    """(key, tokens) for each part of the context; they add up to ``budget.n_ctx``."""
     values = {
-        "system": int(budget.get("system", 0)) + int(budget.get("template", 0)),
-        "history": int(budget.get("history", 0)),
-        "sources": int(budget.get("sources", 0)),
-        "question": int(budget.get("question", 0)),
-        "answer": int(budget.get("answer", 0)),
-        "free": int(budget.get("free", 0)),
+        "system": budget.system + budget.template,
+        "history": budget.history,
+        "sources": budget.sources,
+        "question": budget.question,
+        "answer": budget.answer,
+        "free": budget.free,
     }
     return [(key, values[key]) for key, _, _ in BUDGET_PARTS]
 
 
-def budget_tooltip(budget: Mapping[str, Any]) -> str:
+def budget_tooltip(budget: Budget) -> str:
     labels = {key: label for key, label, _ in BUDGET_PARTS}
-    n_ctx = int(budget.get("n_ctx", 0))
+    n_ctx = budget.n_ctx
     lines = [f"The model's context: {n_ctx:,} tokens"]
     for key, tokens in budget_parts(budget):
         share = f" ({tokens / n_ctx:.0%})" if n_ctx else ""
@@ -65,13 +65,12 @@ def budget_tooltip(budget: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def claims_verdict(data: Mapping[str, Any]) -> tuple[str, bool]:
+def claims_verdict(answer: RagAnswer) -> tuple[str, bool]:
     """The claim check in one line, and whether every claim was found in the sources. Empty
     for an answer that states nothing, or one stored before claims were checked."""
-    claims = data.get("claims")
-    if not isinstance(claims, Mapping) or not int(claims.get("checked", 0)):
+    checked, unsupported = len(answer.claims), len(answer.unsupported_claims)
+    if not checked:
         return "", True
-    checked, unsupported = int(claims["checked"]), int(claims.get("unsupported", 0))
     statements = plural(checked, "statement")
     if unsupported:
         verb = "is" if unsupported == 1 else "are"
@@ -79,15 +78,6 @@ def claims_verdict(data: Mapping[str, Any]) -> tuple[str, bool]:
     if checked == 1:
         return "Its statement matches a passage of your documents.", True
     return f"All {statements} match a passage of your documents.", True
-
-
-def location(citation: Mapping[str, Any]) -> str:
-    """ "report.pdf, page 3" (the printed page label when the PDF has one)."""
-    name = str(citation.get("name") or citation.get("source") or "")
-    page = citation.get("page")
-    if page is None:
-        return name
-    return f"{name}, page {citation.get('page_label') or page}"
 
 
 class BudgetBar(QWidget):
@@ -101,9 +91,9 @@ class BudgetBar(QWidget):
         self.setMinimumWidth(120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_budget(self, budget: Mapping[str, Any]) -> None:
+    def set_budget(self, budget: Budget) -> None:
         self._parts = budget_parts(budget)
-        self._n_ctx = int(budget.get("n_ctx", 0))
+        self._n_ctx = budget.n_ctx
         self.setToolTip(budget_tooltip(budget))
         self.update()
 
@@ -160,27 +150,28 @@ class BudgetView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.legend)
 
-    def set_budget(self, budget: Mapping[str, Any]) -> None:
+    def set_budget(self, budget: Budget) -> None:
         self.bar.set_budget(budget)
         labels = {key: (label, colour) for key, label, colour in BUDGET_PARTS}
         items = []
         for key, tokens in budget_parts(budget):
             label, colour = labels[key]
             items.append(f"<span style='color:{colour};'>■</span>&nbsp;{html.escape(label)}&nbsp;{tokens:,}")
-        self.title.setText(f"Context: {int(budget.get('n_ctx', 0)):,} tokens")
+        self.title.setText(f"Context: {budget.n_ctx:,} tokens")
         self.legend.setText(" &nbsp; ".join(items))
         self.setToolTip(budget_tooltip(budget))
 
 
-def _source_html(citation: Mapping[str, Any]) -> str:
-    number = int(citation.get("number", 0))
-    head = f"<a href='{SOURCE_SCHEME}:{number}' style='{LINK_STYLE}'>[{number}] {html.escape(location(citation))}</a>"
-    heading = str(citation.get("heading") or "")
-    if heading:
-        head += f" <span style='color:{MUTED};'>· {html.escape(heading)}</span>"
-    text = str(citation.get("snippet") or "")
+def _source_html(citation: Citation) -> str:
+    number = citation.number
+    head = f"<a href='{SOURCE_SCHEME}:{number}' style='{LINK_STYLE}'>[{number}] {html.escape(citation.location)}</a>"
+    if citation.heading:
+        head += f" <span style='color:{MUTED};'>· {html.escape(citation.heading)}</span>"
+    if citation.ocr_note:
+        head += f" <span style='color:{MUTED};'>· {html.escape(citation.ocr_note)}</span>"
+    text = citation.snippet
     # The sentence that matched the answer, in bold within its snippet (the snippet's spaces are collapsed).
-    passage = " ".join(str(citation.get("passage") or "").split())
+    passage = " ".join(citation.passage.split())
     at = text.find(passage) if passage else -1
     if at >= 0:
         end = at + len(passage)
@@ -193,10 +184,10 @@ def _source_html(citation: Mapping[str, Any]) -> str:
 class SourceRow(QLabel):
     """One source: a link with its file and page, then the snippet the model saw."""
 
-    def __init__(self, citation: Mapping[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, citation: Citation, parent: QWidget | None = None) -> None:
         super().__init__(_source_html(citation), parent)
-        self.citation = dict(citation)
-        self.number = int(citation.get("number", 0))
+        self.citation = citation
+        self.number = citation.number
         self.setObjectName("sourceRow")
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.RichText)
@@ -204,20 +195,21 @@ class SourceRow(QLabel):
             Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.TextSelectableByMouse
         )
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        tip = [str(citation.get("source", ""))]
-        if citation.get("collection"):
-            tip.append(f"Collection: {citation['collection']}")
-        if citation.get("matches_answer") is not None:
-            tip.append(
-                "Its wording matches the answer."
-                if citation.get("matches_answer")
-                else "No sentence of the answer matches its wording."
-            )
+        tip = [citation.source]
+        if citation.collection:
+            tip.append(f"Collection: {citation.collection}")
+        tip.append(
+            "Its wording matches the answer."
+            if citation.matches_answer
+            else "No sentence of the answer matches its wording."
+        )
+        if citation.ocr_note:
+            tip.append(OCR_TIP)
         self.setToolTip("\n".join(tip))
 
     @property
     def location(self) -> str:
-        return location(self.citation)
+        return self.citation.location
 
 
 class RagAnswerView(QWidget):
@@ -228,7 +220,7 @@ class RagAnswerView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ragAnswer")
-        self.data: dict[str, Any] = {}
+        self.answer: RagAnswer | None = None
         self.caption = QLabel("")
         self.caption.setObjectName("ragCaption")
         self.caption.setWordWrap(True)
@@ -292,31 +284,30 @@ class RagAnswerView(QWidget):
 
     # -- content -----------------------------------------------------------------------------
 
-    def set_budget(self, budget: Mapping[str, Any]) -> None:
+    def set_budget(self, budget: Budget) -> None:
         self.budget.set_budget(budget)
         self.budget.show()
 
-    def set_answer(self, data: Mapping[str, Any]) -> None:
-        """Shows the answer's record (``RagAnswer.to_dict()``)."""
-        self.data = dict(data)
-        inspector = data.get("inspector") or {}
-        collections = ", ".join(inspector.get("collections") or [])
-        mode = "documents only" if inspector.get("documents_only") else "documents and the model's own knowledge"
+    def set_answer(self, answer: RagAnswer) -> None:
+        """Shows the answer's record."""
+        self.answer = answer
+        inspector = answer.inspector
+        collections = ", ".join(inspector.collections)
+        mode = "documents only" if inspector.documents_only else "documents and the model's own knowledge"
         self.caption.setText(f"From your documents: {html.escape(collections)} · {mode}" if collections else "")
         self.caption.setVisible(bool(collections))
 
-        verdict, supported = claims_verdict(data)
+        verdict, supported = claims_verdict(answer)
         colour = "#166534" if supported else "#92400e"
         mark = "✓" if supported else "⚠"
         text = f"{mark} {html.escape(verdict)}"
         self.verdict_label.setText(f"<span style='color:{colour}; font-weight:600;'>{text}</span>")
         # A green "matches a passage" beside "cites none of your documents" says two things at once:
         # an answer that cites nothing gets the warning alone (it names the passage its wording matches).
-        any_cited = any(isinstance(c, dict) and c.get("cited") for c in data.get("citations") or [])
-        self.verdict_label.setVisible(bool(verdict) and (any_cited or not supported))
+        self.verdict_label.setVisible(bool(verdict) and (bool(answer.cited) or not supported))
 
-        warnings = [str(w) for w in data.get("warnings") or []]
-        if inspector.get("nothing_relevant"):
+        warnings = list(answer.warnings)
+        if inspector.nothing_relevant:
             warnings.insert(0, "Nothing in your documents matched this question, so the model was not asked.")
         self.warnings_label.setText("<br>".join(f"⚠ {html.escape(w)}" for w in warnings))
         self.warnings_label.setVisible(bool(warnings))
@@ -324,9 +315,8 @@ class RagAnswerView(QWidget):
         for row in self.rows:
             row.deleteLater()
         self.rows = []
-        citations = [c for c in data.get("citations") or [] if isinstance(c, dict)]
-        cited = [c for c in citations if c.get("cited")]
-        others = [c for c in citations if not c.get("cited")]
+        cited = answer.cited
+        others = [c for c in answer.citations if not c.cited]
         self._fill(self.cited_layout, cited)
         self._fill(self.others_layout, others)
         self.cited_title.setText(f"Sources cited ({len(cited)})")
@@ -338,11 +328,10 @@ class RagAnswerView(QWidget):
         self.others_button.setVisible(bool(others))
         self.others_button.setChecked(False)
         self.others_box.hide()
-        budget = data.get("budget")
-        if isinstance(budget, dict):
-            self.set_budget(budget)
+        if answer.budget.n_ctx:  # a record without its budget shows none
+            self.set_budget(answer.budget)
 
-    def _fill(self, layout: QVBoxLayout, citations: Sequence[dict[str, Any]]) -> None:
+    def _fill(self, layout: QVBoxLayout, citations: Sequence[Citation]) -> None:
         for citation in citations:
             row = SourceRow(citation)
             row.linkActivated.connect(self._on_row_link_activated)
@@ -355,11 +344,11 @@ class RagAnswerView(QWidget):
 
     @property
     def cited_rows(self) -> list[SourceRow]:
-        return [r for r in self.rows if r.citation.get("cited")]
+        return [r for r in self.rows if r.citation.cited]
 
     @property
     def other_rows(self) -> list[SourceRow]:
-        return [r for r in self.rows if not r.citation.get("cited")]
+        return [r for r in self.rows if not r.citation.cited]
 
     # -- slots ---------------------------------------------------------------------------------
 

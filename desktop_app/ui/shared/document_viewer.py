@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTextCharFormat, QTextCursor
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.rag import source_text
+from desktop_app.core.rag.answer_record import Citation
 from desktop_app.core.rag.pdf_render import Box, RenderedPage, render_page
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.open_document import open_source
@@ -60,16 +60,9 @@ class Cited:
         return self.path.lower().endswith(".pdf")
 
 
-def cited_from(citation: dict[str, Any]) -> Cited:
-    """A stored citation (``Citation.to_dict()``; older records lack the passage)."""
-    return Cited(
-        path=str(citation.get("source", "")),
-        page=citation.get("page"),
-        chunk=str(citation.get("text") or ""),
-        passage=str(citation.get("passage") or ""),
-        location=str(citation.get("location") or citation.get("name") or Path(str(citation.get("source"))).name),
-        chunk_start=int(citation.get("start") or 0),
-    )
+def cited_from(citation: Citation) -> Cited:
+    """An answer's source (older records lack the passage: "")."""
+    return Cited(citation.source, citation.page, citation.text, citation.passage, citation.location, citation.start)
 
 
 class DocumentViewer(QDialog):

@@ -104,7 +104,7 @@ class _QtRenderer(RendererHTML):
         opener = _opener(tokens, idx)
         if opener is None:
             return super().renderToken(tokens, idx, options, env)
-        if tokens.index(opener) in env.get("dropped_links", []):
+        if tokens.index(opener) in env.get("dropped_links", []):  # markdown-it's free-form env: our own keys
             return ""
         href = str(opener.attrGet("href") or "")
         if href.split(":", 1)[0].lower() not in EXTERNAL_SCHEMES:
@@ -179,7 +179,7 @@ def _citation_tokens(text: str, sources: Mapping[int, str]) -> list[Token]:
 
 def _citation_links(state: StateCore) -> None:
     """A core rule: turns the citations in text (not in code, not inside links) into links."""
-    sources = state.env.get("citations")
+    sources = state.env.get("citations")  # markdown-it's free-form env (render_markdown sets it)
     if not sources:
         return
     for block in state.tokens:
@@ -218,4 +218,4 @@ def render_markdown(
     those numbers, cited as [n], become ``cite:n`` links."""
     env: dict[str, Any] = {"citations": dict(citations or {})}
     body = (_MD_HARD_BREAKS if hard_breaks else _MD).render(text, env)
-    return RenderedMarkdown(html=body, code_blocks=list(env.get("code_blocks", [])))
+    return RenderedMarkdown(html=body, code_blocks=list(env.get("code_blocks", [])))  # set by the renderer, if any

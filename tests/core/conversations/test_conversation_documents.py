@@ -12,6 +12,7 @@ from desktop_app.core import db, migrations, paths
 from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.answer import citation_spans, strip_citations
+from desktop_app.core.rag.answer_record import RagAnswer
 from desktop_app.core.rag.store import DocumentStore
 
 
@@ -84,10 +85,10 @@ def test_answer_stored_with_its_record() -> None:
                    "answer": 24, "free": 798, "prompt": 202},
         "inspector": {"query": "How fast?", "prompt": {"text": "<|im_start|>system…"}},
     }  # fmt: skip
-    saved = store.add_message(conversation.id, "assistant", "4,500 rpm [1].", None, record)
+    saved = store.add_message(conversation.id, "assistant", "4,500 rpm [1].", None, RagAnswer.from_dict(record))
     again = ConversationStore().messages(conversation.id)
-    assert again[1].rag == saved.rag == record
-    assert json.loads(again[1].rag_json or "") == record
+    assert again[1].rag == saved.rag == RagAnswer.from_dict(record)
+    assert json.loads(again[1].rag_json or "") == RagAnswer.from_dict(record).to_dict()
     assert again[0].rag is None and again[0].rag_json is None
     assert again[1].provenance is None and not again[1].stopped
 

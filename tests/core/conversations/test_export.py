@@ -98,7 +98,7 @@ def built(engine: Engine) -> Iterator[Built]:
     rag_reply = _generate(engine, prompt.tokens, prompt.max_new_tokens, prompt.history_dropped)
     result = rag_answer.finish(prompt, rag_reply)
     provenance = make_provenance(model, sha256, SAMPLING, prompt.messages[0].content, rag_reply)
-    grounded = store.add_message(conversation.id, "assistant", result.text, provenance, result.to_dict())
+    grounded = store.add_message(conversation.id, "assistant", result.text, provenance, result)
     yield Built(store, conversation.id, plain, grounded)
     store.close()
 
@@ -127,12 +127,12 @@ def test_markdown_has_what_produced_each_answer_and_its_sources(built: Built) ->
     rag = built.grounded.rag
     assert rag is not None
     assert "**Sources** (from Lab papers)" in text
-    for citation in rag["citations"]:
-        status = "cited" if citation["cited"] else "retrieved, not cited"
-        page = f", page {citation['page']}" if citation["page"] is not None else ""
-        assert f"- [{citation['number']}] `{citation['name']}`{page}" in text
+    for citation in rag.citations:
+        status = "cited" if citation.cited else "retrieved, not cited"
+        page = f", page {citation.page}" if citation.page is not None else ""
+        assert f"- [{citation.number}] `{citation.name}`{page}" in text
         assert f"*{status}*" in text
-        assert citation["snippet"] in text
+        assert citation.snippet in text
     assert "- [1] `report.pdf`, page 2 — Plasma separation — *" in text
     # Its system prompt carried the grounding rules, so it is given with the reply.
     assert "<summary>System prompt for this reply</summary>" in text
@@ -182,7 +182,7 @@ def test_json_round_trips_with_full_provenance_and_citations(built: Built) -> No
         else:
             assert exported["provenance"] == dataclasses.asdict(message.provenance)
             assert type(message.provenance)(**exported["provenance"]) == message.provenance
-        assert exported["rag"] == message.rag
+        assert exported["rag"] == (message.rag.to_dict() if message.rag is not None else None)
         assert exported["stopped"] == message.stopped
     grounded = again["messages"][3]
     assert grounded["rag"]["citations"][0]["source"] == "/docs/report.pdf"
@@ -271,7 +271,7 @@ def test_an_answer_the_model_was_not_asked_for(engine: Engine) -> None:
     )
     assert prompt.nothing_relevant
     result = rag_answer.finish(prompt, rag_answer.NO_ANSWER)
-    store.add_message(conversation.id, "assistant", result.text, None, result.to_dict())
+    store.add_message(conversation.id, "assistant", result.text, None, result)
     text = export.conversation_markdown(store, conversation.id)
     assert rag_answer.NO_ANSWER in text
     assert "No passage in the documents was relevant: the model was not asked." in text

@@ -83,7 +83,7 @@ def test_sources_that_do_not_fit_are_dropped_and_shown(engine: Any, tmp_path: Pa
     assert dropped and prompt.sources
     assert len(prompt.tokens) + prompt.max_new_tokens <= engine.model.n_ctx
     result = answer.finish(prompt, "The incubator stayed at 37 degrees [1].")
-    statuses = {r["chunk_id"]: r["status"] for r in result.inspector["retrieved"]}
+    statuses = {r.hit.chunk_id: r.status for r in result.inspector.retrieved}
     assert all(statuses[hit.chunk_id] == "did not fit in the context" for hit in dropped)
     assert any("did not fit" in w for w in result.warnings)
 
@@ -132,9 +132,9 @@ def test_nothing_relevant_answers_without_asking_the_model(engine: Any, indexed:
     assert result.no_answer and result.text == answer.NO_ANSWER
     assert result.reply is None  # the model was not asked
     assert result.citations == []
-    assert result.inspector["nothing_relevant"] is True
+    assert result.inspector.nothing_relevant is True
     assert all(
-        r["status"] in ("below the relevance threshold", "below the top k") for r in result.inspector["retrieved"]
+        r.status in ("below the relevance threshold", "below the top k") for r in result.inspector.retrieved
     )
 
 
@@ -153,20 +153,23 @@ def test_smollm2_answer_carries_citations_that_map_to_retrieved_chunks(engine: A
     numbers = [n for n in answer.parse_citations(result.text) if 1 <= n <= len(result.citations)]
     assert sorted(c.number for c in result.cited) == sorted(numbers)
     # Every cited source is a chunk that retrieval returned and the prompt contained.
-    retrieved = {r["chunk_id"]: r for r in result.inspector["retrieved"]}
+    retrieved = {r.hit.chunk_id: r for r in result.inspector.retrieved}
     for citation in result.citations:
         entry = retrieved[citation.chunk_id]
-        assert entry["status"] == "sent" and entry["number"] == citation.number
-        assert entry["cited"] == citation.cited
-        assert f"[{citation.number}] {citation.location}" in result.inspector["prompt"]["text"]
+        assert entry.status == "sent" and entry.number == citation.number
+        assert entry.cited == citation.cited
+        assert f"[{citation.number}] {citation.location}" in result.inspector.prompt.text
     # Grounded, or flagged: an answer without citations always carries a warning.
     assert result.grounded or result.no_answer or any("cites none" in w for w in result.warnings)
     # The inspector is plain data the chat can store with the message.
-    record = json.loads(json.dumps(result.inspector))
+    record = json.loads(json.dumps(result.inspector.to_dict()))
     assert record["query"] == "Where is the fire extinguisher?"
     assert record["prompt"]["tokens"] == result.budget.prompt
     assert {"vector_score", "keyword_score", "fused_score"} <= set(record["retrieved"][0])
-    json.dumps(result.to_dict())
+    stored = json.loads(json.dumps(result.to_dict()))
+    # Read back as the chat reads a stored answer: the same record, field for field.
+    again = answer.RagAnswer.from_dict(stored)
+    assert again.to_dict() == stored and again.inspector == result.inspector and again.citations == result.citations
 
 
 def test_every_claim_is_checked_and_counts_in_the_verdict(engine: Any, indexed: Indexed) -> None:
