@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.ui.shared.backend_combo import backend_combo, chosen_backend, select_backend
-from desktop_app.ui.shared.settings_forms import double_spin, integer_spin
+from desktop_app.ui.shared.settings_forms import double_spin, form_fields, integer_spin, signals_blocked, watch_edits
 
 # The chunker counts the embedding model's tokens; MiniLM-class models read at most 256.
 MAX_CHUNK_TOKENS = 2048
@@ -83,7 +83,7 @@ class DocumentsSettingsForm(QWidget):
         self.watch_interval = integer_spin(5, 3600, "How often watched folders are checked for changes.", step=5)
         self.watch_interval.setSuffix(" s")
 
-        layout = QFormLayout(self)
+        layout = self._layout = QFormLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         layout.addRow("Embedding model", self.embed_model)
@@ -99,14 +99,7 @@ class DocumentsSettingsForm(QWidget):
         layout.addRow("Check watched folders every", self.watch_interval)
 
         self._show(rag_config.load())
-        for spin in (self.chunk_tokens, self.chunk_overlap, self.top_k, self.candidates, self.answer_tokens):
-            spin.valueChanged.connect(self._on_field_edited)
-        self.watch_interval.valueChanged.connect(self._on_field_edited)
-        self.min_similarity.valueChanged.connect(self._on_field_edited)
-        self.documents_only.toggled.connect(self._on_field_edited)
-        self.embed_model.editingFinished.connect(self._on_field_edited)
-        self.embed_backend.currentIndexChanged.connect(self._on_field_edited)
-        self.reranker.editingFinished.connect(self._on_field_edited)
+        watch_edits([*form_fields(layout), self.reranker], self._on_field_edited)
 
     def settings(self) -> RagSettings:
         """What the form shows (the overlap is kept below the passage length)."""
@@ -129,34 +122,18 @@ class DocumentsSettingsForm(QWidget):
         self._save(RagSettings())
 
     def _show(self, s: RagSettings) -> None:
-        widgets: list[QWidget] = [
-            self.embed_model,
-            self.embed_backend,
-            self.chunk_tokens,
-            self.chunk_overlap,
-            self.top_k,
-            self.candidates,
-            self.min_similarity,
-            self.answer_tokens,
-            self.documents_only,
-            self.reranker,
-            self.watch_interval,
-        ]
-        for widget in widgets:
-            widget.blockSignals(True)
-        self.embed_model.setText(s.embed_model)
-        select_backend(self.embed_backend, s.embed_backend)
-        self.chunk_tokens.setValue(s.chunk_tokens)
-        self.chunk_overlap.setValue(s.chunk_overlap)
-        self.top_k.setValue(s.top_k)
-        self.candidates.setValue(s.candidates)
-        self.min_similarity.setValue(s.min_similarity)
-        self.answer_tokens.setValue(s.answer_tokens)
-        self.documents_only.setChecked(s.documents_only)
-        self.reranker.setText(s.reranker)
-        self.watch_interval.setValue(s.watch_interval_s)
-        for widget in widgets:
-            widget.blockSignals(False)
+        with signals_blocked([*form_fields(self._layout), self.reranker]):
+            self.embed_model.setText(s.embed_model)
+            select_backend(self.embed_backend, s.embed_backend)
+            self.chunk_tokens.setValue(s.chunk_tokens)
+            self.chunk_overlap.setValue(s.chunk_overlap)
+            self.top_k.setValue(s.top_k)
+            self.candidates.setValue(s.candidates)
+            self.min_similarity.setValue(s.min_similarity)
+            self.answer_tokens.setValue(s.answer_tokens)
+            self.documents_only.setChecked(s.documents_only)
+            self.reranker.setText(s.reranker)
+            self.watch_interval.setValue(s.watch_interval_s)
 
     def _save(self, s: RagSettings) -> None:
         rag_config.save(s)

@@ -7,9 +7,11 @@ in one is saved at once and shows up in the other.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
 from desktop_app.core.settings import LoadSettings, SamplingSettings
 from desktop_app.ui.context import AppContext
@@ -39,6 +41,43 @@ def integer_spin(minimum: int, maximum: int, tip: str, special: str = "", step: 
     return box
 
 
+def watch_edits(widgets: Iterable[QWidget], slot: Callable[[], None]) -> None:
+    """Calls ``slot`` after the user edits any of ``widgets`` (a line edit when its editing ends)."""
+    for widget in widgets:
+        if isinstance(widget, QCheckBox):
+            widget.toggled.connect(slot)
+        elif isinstance(widget, QSpinBox | QDoubleSpinBox):
+            widget.valueChanged.connect(slot)
+        elif isinstance(widget, QLineEdit):
+            widget.editingFinished.connect(slot)
+        elif isinstance(widget, QComboBox):
+            widget.currentIndexChanged.connect(slot)
+
+
+@contextmanager
+def signals_blocked(widgets: Iterable[QWidget]) -> Iterator[None]:
+    """Shows stored values in ``widgets`` without their signals taking them for the user's edits."""
+    blocked = list(widgets)
+    for widget in blocked:
+        widget.blockSignals(True)
+    try:
+        yield
+    finally:
+        for widget in blocked:
+            widget.blockSignals(False)
+
+
+def form_fields(layout: QFormLayout) -> list[QWidget]:
+    """The widgets placed directly in ``layout`` (its labels and fields)."""
+    widgets: list[QWidget] = []
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        widget = item.widget() if item is not None else None
+        if widget is not None:
+            widgets.append(widget)
+    return widgets
+
+
 class _BoundForm(QWidget):
     """A form that writes every edit to the live settings and follows changes made elsewhere."""
 
@@ -53,20 +92,10 @@ class _BoundForm(QWidget):
         context.settings_changed.connect(self._on_context_settings_changed)
 
     def _watch(self, *widgets: QWidget) -> None:
-        for widget in widgets:
-            if isinstance(widget, QCheckBox):
-                widget.toggled.connect(self._on_field_edited)
-            elif isinstance(widget, QSpinBox | QDoubleSpinBox):
-                widget.valueChanged.connect(self._on_field_edited)
+        watch_edits((w for w in widgets if isinstance(w, QCheckBox | QSpinBox | QDoubleSpinBox)), self._on_field_edited)
 
     def _fields(self) -> list[QWidget]:
-        widgets: list[QWidget] = []
-        for i in range(self._layout.count()):
-            item = self._layout.itemAt(i)
-            widget = item.widget() if item is not None else None
-            if widget is not None:
-                widgets.append(widget)
-        return widgets
+        return form_fields(self._layout)
 
     @Slot()
     def _on_field_edited(self) -> None:
@@ -80,14 +109,8 @@ class _BoundForm(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        widgets = self._fields()
-        for widget in widgets:
-            widget.blockSignals(True)
-        try:
+        with signals_blocked(self._fields()):
             self._show()
-        finally:
-            for widget in widgets:
-                widget.blockSignals(False)
 
     def _show(self) -> None:
         raise NotImplementedError
