@@ -25,6 +25,7 @@ from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.runs import exchange, provenance, replay, runner
 from desktop_app.core.runs import paired as run_compare
 from desktop_app.core.runs.generators import LocalGenerator
+from desktop_app.core.runs.manifest import LoadRecord
 from desktop_app.core.runs.storage import ROW_FILTERS, RunStore
 from desktop_app.core.runs.summary import summarize
 from desktop_app.core.runs.tasks import Task, run_sampling
@@ -212,22 +213,22 @@ def _load_for(store: RunStore, run_id: int) -> Any:
     """The model a stored run was made with: a local one found by its sha256 and loaded with its
     settings, or the same model on the same server (storage: resume on a server)."""
     record = store.get(run_id)
-    model = record.manifest.get("model", {})
-    if model.get("kind") == "remote":
+    model = record.manifest.model
+    if model.kind == "remote":
         from desktop_app.core.runs.remote_generator import for_run
 
-        where = model.get("endpoint") or model.get("url")
-        print(f"Sending rows to {model.get('model_id')} on {where}…", file=sys.stderr)
+        where = model.endpoint or model.url
+        print(f"Sending rows to {model.model_id} on {where}…", file=sys.stderr)
         return for_run(model, settings_store.load().endpoints)
-    if model.get("kind") not in (None, "local"):
-        raise HearthError(f"Run {run_id} was made with a {model.get('kind')} model; the CLI runs local models.")
+    if not model.local:
+        raise HearthError(f"Run {run_id} was made with a {model.kind} model; the CLI runs local models.")
     config = settings_store.load()
     path = provenance.locate_model(model, config.extra_model_paths)
-    saved = model.get("load", {})
+    saved = model.load or LoadRecord()
     load = LoadSettings(
-        n_ctx=int(saved.get("n_ctx", 4096)),
-        n_gpu_layers=int(saved.get("n_gpu_layers", -1)),
-        flash_attn=bool(saved.get("flash_attn", True)),
+        n_ctx=4096 if saved.n_ctx is None else saved.n_ctx,
+        n_gpu_layers=-1 if saved.n_gpu_layers is None else saved.n_gpu_layers,
+        flash_attn=True if saved.flash_attn is None else saved.flash_attn,
     )
     return _load(path, load, provenance.template_preference(model, config.template_for(path)))
 
@@ -358,7 +359,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 data.pop("prompt")
             rows.append(data)
         if args.json:
-            print_json({**summary.to_dict(), "manifest": record.manifest, "rows": rows})
+            print_json({**summary.to_dict(), "manifest": record.manifest.to_dict(), "rows": rows})
             return 0
         print(summary.describe())
         for data in rows:

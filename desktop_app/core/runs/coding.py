@@ -104,8 +104,8 @@ def scale_codebook(low: int, high: int) -> Codebook:
 
 def default_codebook(record: RunRecord) -> Codebook:
     """From the run's task: its labels, else pass/fail (an open-ended output judged by hand)."""
-    labels = [str(label) for label in record.task.get("labels") or []]
-    if record.task.get("kind") == "labels" and labels:
+    labels = [str(label) for label in record.task.labels]
+    if record.task.kind == "labels" and labels:
         return Codebook("labels", [CodebookLabel(label) for label in labels])
     return Codebook("pass_fail", [CodebookLabel(name) for name in PASS_FAIL])
 

@@ -33,9 +33,10 @@ from desktop_app.core.atomic_files import write_error, write_json_atomically
 from desktop_app.core.csv_cells import safe_row
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import coding
-from desktop_app.core.runs.provenance import MANIFEST_FORMAT, MANIFEST_VERSION
+from desktop_app.core.runs.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, RunManifest
 from desktop_app.core.runs.storage import RowResult, RunRecord, RunStore
 from desktop_app.core.runs.summary import summarize
+from desktop_app.core.runs.tasks import Task, template_fields
 
 ARCHIVE_FORMAT = "hearth-run-archive"
 ROW_COLUMNS = [
@@ -67,9 +68,7 @@ def _bool_text(value: bool | None) -> str:
 
 
 def _input_columns(record: RunRecord) -> list[str]:
-    from desktop_app.core.runs.tasks import template_fields
-
-    return template_fields(str(record.task.get("prompt", "")))
+    return template_fields(record.task.prompt)
 
 
 def _write_csv(store: RunStore, record: RunRecord, fh: IO[str]) -> int:
@@ -91,9 +90,9 @@ def _write_csv(store: RunStore, record: RunRecord, fh: IO[str]) -> int:
 
 def full_manifest(store: RunStore, record: RunRecord) -> dict[str, Any]:
     """The stored manifest with the run's task, status and results (what is exported)."""
-    data = dict(record.manifest)
+    data = record.manifest.to_dict()
     data["run"] = record.to_dict()
-    data["task"] = record.task
+    data["task"] = record.task.to_dict()
     data["summary"] = summarize(store, record.id, record).to_dict()
     return data
 
@@ -244,8 +243,6 @@ _MODEL_KEYS: dict[str, Any] = {
 
 def _check_manifest(path: Path, manifest: Any) -> None:
     """Refuses, in one plain line, a manifest whose parts have the wrong type."""
-    from desktop_app.core.runs.tasks import Task
-
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise _bad_archive(path, "its manifest is not a run manifest")
     version = manifest.get("version", 0)
@@ -374,7 +371,8 @@ def import_archive(store: RunStore, path: Path) -> int:
     manifest["imported_from"] = {"file": str(path), "run_id": run.get("run_id")}
     run_id = store.create(
         str(run.get("title", path.stem)), int(run.get("n", len(rows))), str(run.get("kind", "text")),
-        str(dataset_path), sha256, str(run.get("model", "")), run.get("model_sha256"), task, manifest,
+        str(dataset_path), sha256, str(run.get("model", "")), run.get("model_sha256"), Task.from_dict(task),
+        RunManifest.from_dict(manifest),
         status=status, created_at=float(run.get("created_at") or 0) or None,
     )  # fmt: skip
     try:

@@ -8,9 +8,10 @@ Writing another backend (a remote OpenAI-compatible server, say):
 
 - ``concurrency``: how many rows the runner may have in flight at once. ``generate`` is then
   called from that many threads together; the local engine allows 1.
-- ``describe()``: the model part of the run's manifest (what produced the outputs: a file and its
-  sha256 here; an endpoint, the server's model id and what it says about itself there). Keep the
-  keys ``kind`` and ``name``; add what you know, and say what you do not (``"sha256": None``).
+- ``describe()``: the model part of the run's manifest, a :class:`~desktop_app.core.runs.manifest.ModelRecord`
+  (what produced the outputs: a file and its sha256 here; an endpoint, the server's model id and
+  what it says about itself there). Give ``kind`` and ``name``; fill in what you know, and leave
+  what you do not as None (``sha256=None``).
 - ``share_prefix(a, b)``: the messages of two made-up rows; what they have in common is what
   every row starts with. A backend that can keep it cached (llama.cpp's KV cache) does; others
   ignore it.
@@ -38,6 +39,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.inference.engine_crash import EngineCrashError
+from desktop_app.core.runs.manifest import LoadRecord, ModelRecord, TemplateRecord, known
 from desktop_app.core.settings import SamplingSettings
 
 if TYPE_CHECKING:
@@ -93,12 +95,24 @@ class Generation:
     extra: dict[str, Any] = field(default_factory=dict)  # per-row provenance the backend wants kept
 
 
+@dataclass(frozen=True)
+class RetrievedPassage:
+    """One of the top k passages a question retrieved (kept in the row's detail as a dict)."""
+
+    rank: int
+    source: str  # the file's path or address
+    name: str  # its name
+    page: int | None
+    score: float
+    sent: bool  # given to the model
+
+
 @dataclass
 class DocumentAnswer:
     """An answer from documents, reduced to what a run stores and scores."""
 
     generation: Generation
-    retrieved: list[dict[str, Any]]  # the top k passages: source, name, page, sent, cited
+    retrieved: list[RetrievedPassage]  # the top k passages
     cited: list[int]  # source numbers the answer cites
     flagged: bool  # the citation check: a bad number or citation, or a claim no source supports
     no_answer: bool  # the answer says the documents do not hold it
@@ -108,7 +122,7 @@ class DocumentAnswer:
 class RowGenerator(Protocol):
     concurrency: int
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> ModelRecord: ...
 
     def share_prefix(self, a: Sequence[Message], b: Sequence[Message]) -> None: ...
 
@@ -167,29 +181,24 @@ class LocalGenerator:
         self._prefix: list[int] = []
         self._document_prefixes: dict[str, list[int]] = {}
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelRecord:
         model = self.engine.model
         assert model is not None
         template = getattr(model, "template", None)
         to_dict = getattr(template, "to_dict", None)
-        return {
-            "kind": "local",
-            "name": model.name,
-            "path": str(model.path),
-            "size_bytes": model.path.stat().st_size if model.path.exists() else None,
-            "sha256": self.sha256,
-            "quant": model.info.quant,
-            "architecture": model.info.architecture,
-            "llama_cpp_version": model.llama_cpp_version,
-            "backend": model.backend,
-            "load": {
-                "n_ctx": model.n_ctx,
-                "n_threads": model.n_threads,
-                "n_gpu_layers": model.n_gpu_layers,
-                "flash_attn": model.settings.flash_attn,
-            },
-            "template": to_dict() if callable(to_dict) else None,
-        }
+        return ModelRecord(
+            kind="local",
+            name=model.name,
+            path=str(model.path),
+            size_bytes=model.path.stat().st_size if model.path.exists() else None,
+            sha256=self.sha256,
+            quant=model.info.quant,
+            architecture=model.info.architecture,
+            llama_cpp_version=model.llama_cpp_version,
+            backend=model.backend,
+            load=LoadRecord(model.n_ctx, model.n_threads, model.n_gpu_layers, model.settings.flash_attn),
+            template=known(TemplateRecord, to_dict()) if callable(to_dict) else None,
+        )
 
     # -- the shared prefix ----------------------------------------------------------------------
 
@@ -309,16 +318,12 @@ class LocalGenerator:
             result = rag_answer.finish(prompt, reply)
             generation.seconds = time.perf_counter() - started
         retrieved = [
-            {
-                "rank": rank,
-                "source": hit.source,
-                "name": hit.name,
-                "page": hit.page,
-                "score": round(hit.score, 6),
-                "sent": any(hit.chunk_id == s.chunk_id for s in prompt.sources),
-            }
+            RetrievedPassage(
+                rank, hit.source, hit.name, hit.page, round(hit.score, 6),
+                any(hit.chunk_id == s.chunk_id for s in prompt.sources),
+            )
             for rank, hit in enumerate(prompt.retrieval.hits, start=1)
-        ]
+        ]  # fmt: skip
         generation.extra["retrieval_k"] = prompt.retrieval.k
         return DocumentAnswer(
             generation=generation,

@@ -35,6 +35,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import runner, tasks
 from desktop_app.core.runs.generators import RowGenerator
+from desktop_app.core.runs.manifest import JudgeRecord
 from desktop_app.core.runs.preference import Preference, preference
 from desktop_app.core.runs.rubric import Rubric
 from desktop_app.core.runs.rubric import from_dict as rubric_from_dict
@@ -110,10 +111,10 @@ class JudgePlan:
         return self.rubric.for_pairs() if self.mode == "pairwise" else self.rubric
 
 
-def question_of(task: dict[str, Any], row: RowResult) -> str:
+def question_of(task: tasks.Task, row: RowResult) -> str:
     """What a run's model was asked on a row: the task's template filled with the row's fields."""
     try:
-        return tasks.render(str(task.get("prompt", "")), row.inputs)
+        return tasks.render(task.prompt, row.inputs)
     except HearthError:
         return "\n".join(f"{k}: {v}" for k, v in row.inputs.items())
 
@@ -261,18 +262,18 @@ def _record(store: RunStore, run_id: int, plan: JudgePlan) -> None:
         )  # fmt: skip
     record = store.get(run_id)
     manifest = record.manifest
-    manifest["judge"] = {
-        "mode": plan.mode,
-        "judged_runs": plan.judged,
-        "rubric": plan.rubric.to_dict(),
-        "rubric_sha256": plan.rubric.sha256,
-        "rubric_file": plan.rubric.source or None,
-        "prompt": plan.plan.task.prompt,
-        "system": plan.plan.task.system,
-        "output_schema": output.schema(),
-        "grammar": output.gbnf(),
-        "orders": list(ORDERS) if plan.mode == "pairwise" else None,
-    }
+    manifest.judge = JudgeRecord(
+        mode=plan.mode,
+        judged_runs=plan.judged,
+        rubric=plan.rubric.to_dict(),
+        rubric_sha256=plan.rubric.sha256,
+        rubric_file=plan.rubric.source or None,
+        prompt=plan.plan.task.prompt,
+        system=plan.plan.task.system,
+        output_schema=output.schema(),
+        grammar=output.gbnf(),
+        orders=list(ORDERS) if plan.mode == "pairwise" else None,
+    )
     store.update_manifest(run_id, manifest)
 
 

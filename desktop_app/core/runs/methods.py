@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
 from desktop_app.core.runs import judge, provenance
+from desktop_app.core.runs.manifest import LoadRecord, ModelRecord
 from desktop_app.core.runs.storage import RunRecord, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
+from desktop_app.core.settings import SamplingSettings
 
 TITLE = "Hearth"
 ABSTRACT = "A desktop app to run open large language models privately on one's own computer."
@@ -36,16 +39,16 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def _licence(model: dict[str, Any]) -> str | None:
+def _licence(model: ModelRecord) -> str | None:
     """The licence the GGUF file states (``general.license``), if the file is still here."""
     from pathlib import Path
 
     from desktop_app.core.models.gguf_meta import read_local
 
-    path = Path(str(model.get("path", "")))
-    if not model.get("path") or not path.is_file():
+    path = Path(model.path or "")
+    if not model.path or not path.is_file():
         return None
-    if model.get("size_bytes") is not None and path.stat().st_size != model["size_bytes"]:
+    if model.size_bytes is not None and path.stat().st_size != model.size_bytes:
         return None  # another file is there now
     try:
         value = read_local(path).metadata.get("general.license")
@@ -54,23 +57,23 @@ def _licence(model: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def _sampling_words(sampling: dict[str, Any]) -> str:
-    if not sampling:
+def _sampling_words(sampling: SamplingSettings | None) -> str:
+    if sampling is None:
         return "decoding settings not recorded"
-    temp = sampling.get("temperature")
+    temp = sampling.temperature
     if temp == 0:
         how = "greedy decoding (temperature 0)"
     else:
-        how = (f"sampling at temperature {temp} (top-k {sampling.get('top_k')}, top-p {sampling.get('top_p')}, "
-               f"min-p {sampling.get('min_p')})")  # fmt: skip
-    return f"{how}, repeat penalty {sampling.get('repeat_penalty')}, at most {sampling.get('max_tokens')} new tokens"
+        how = (f"sampling at temperature {temp} (top-k {sampling.top_k}, top-p {sampling.top_p}, "
+               f"min-p {sampling.min_p})")  # fmt: skip
+    return f"{how}, repeat penalty {sampling.repeat_penalty}, at most {sampling.max_tokens} new tokens"
 
 
 def _output_words(record: RunRecord) -> str:
     task = record.task
-    kind = task.get("kind")
+    kind = task.kind
     if kind == "labels":
-        labels = ", ".join(f"“{label}”" for label in task.get("labels") or [])
+        labels = ", ".join(f"“{label}”" for label in task.labels)
         return f"its answer constrained by a grammar to one of the labels {labels}"
     if kind == "json":
         return "its answer constrained by a grammar to JSON matching the task's schema"
@@ -79,29 +82,28 @@ def _output_words(record: RunRecord) -> str:
     return "its answer in free text"
 
 
-def _model_words(model: dict[str, Any]) -> tuple[str, bool]:
+def _model_words(model: ModelRecord) -> tuple[str, bool]:
     """The model in a sentence, and whether it ran on this computer."""
-    name = model.get("name") or "an unnamed model"
-    if model.get("kind") in (None, "local"):
+    name = model.name or "an unnamed model"
+    if model.local:
         licence = _licence(model)
-        parts = [f"sha256 {_short(model.get('sha256'))}"]
-        if model.get("quant"):
-            parts.append(f"{model['quant']} quantisation")
+        parts = [f"sha256 {_short(model.sha256)}"]
+        if model.quant:
+            parts.append(f"{model.quant} quantisation")
         parts.append(f"licence {licence}" if licence else "licence not stated in the file")
-        engine = f"llama.cpp through llama-cpp-python {model.get('llama_cpp_version') or '(version not recorded)'}"
-        backend = model.get("backend") or "CPU"
+        engine = f"llama.cpp through llama-cpp-python {model.llama_cpp_version or '(version not recorded)'}"
+        backend = model.backend or "CPU"
         return f"the model {name} (GGUF file, {', '.join(parts)}), run with {engine} on the {backend}", True
-    url = str(model.get("url") or "")
+    url = model.url or ""
     host = (urlsplit(url).hostname or "").lower()
     here = host in ("localhost", "::1") or host.startswith("127.")
     where = f"a server on this computer ({url})" if here else f"the server {url or '(address not recorded)'}"
-    server = model.get("server") or {}
-    kind = f", {server.get('kind')}" if isinstance(server, dict) and server.get("kind") else ""
-    return f"the model {name} (model id {model.get('model_id') or '—'}) on {where}{kind}", here
+    kind = f", {model.server.kind}" if model.server is not None and model.server.kind else ""
+    return f"the model {name} (model id {model.model_id or '—'}) on {where}{kind}", here
 
 
 def _documents_local(store: RunStore, record: RunRecord) -> bool:
-    collection = record.task.get("collection")
+    collection = record.task.collection
     if not collection:
         return True
     row = store.db.execute("SELECT server_url FROM rag_collections WHERE name=?", (collection,)).fetchone()
@@ -113,35 +115,35 @@ def _documents_local(store: RunStore, record: RunRecord) -> bool:
 
 def _run_paragraph(store: RunStore, record: RunRecord, summary: Summary) -> tuple[str, bool]:
     manifest = record.manifest
-    model = manifest.get("model", {})
-    template = model.get("template") or {}
-    dataset = manifest.get("dataset", {})
-    sampling = manifest.get("sampling", {})
+    model = manifest.model
+    template = model.template
+    dataset = manifest.dataset
     words, local = _model_words(model)
-    n_rows = dataset.get("n_rows")
+    n_rows = dataset.n_rows
     in_all = f"{n_rows:,} rows in all; " if isinstance(n_rows, int) else ""
-    version = manifest.get("hearth_version") or "(version not recorded)"
+    version = manifest.hearth_version or "(version not recorded)"
     sentences = [
         f"We ran {words}, in Hearth {version}, over {record.done:,} of the {record.n:,} rows chosen from "
-        f"{dataset.get('name') or record.dataset_path} ({in_all}sha256 {_short(record.dataset_sha256)})"
+        f"{dataset.name or record.dataset_path} ({in_all}sha256 {_short(record.dataset_sha256)})"
         f"{_split_words(record)}."
     ]
-    shots = manifest.get("few_shot") or []
+    shots = manifest.few_shot
     prompt = "the prompt template below"
-    if record.task.get("system"):
+    if record.task.system:
         prompt += " after the system prompt below"
     if shots:
         rows = "row" if len(shots) == 1 else "rows"
         prompt += f", with {len(shots)} example {rows} shown first (left out of the scoring)"
+    template_name, template_sha = (template.name, template.sha256) if template else ("not recorded", None)
     sentences.append(
-        f"Each row was put to the model with {prompt}, in the chat template “{template.get('name', 'not recorded')}” "
-        f"(sha256 {_short(template.get('sha256'))}), {_output_words(record)}."
+        f"Each row was put to the model with {prompt}, in the chat template “{template_name}” "
+        f"(sha256 {_short(template_sha)}), {_output_words(record)}."
     )
-    seed = f"run seed {manifest['seed']}, and {SEED_WORDS}" if "seed" in manifest else "the seed was not recorded"
-    sentences.append(f"Decoding: {_sampling_words(sampling)}; {seed}.")
+    seed = f"run seed {manifest.seed}, and {SEED_WORDS}" if manifest.seed is not None else "the seed was not recorded"
+    sentences.append(f"Decoding: {_sampling_words(manifest.sampling)}; {seed}.")
     if summary.accuracy is not None:
         sentences.append(
-            f"Scored by the “{summary.scorer}” rule against the column “{record.task.get('reference')}”: accuracy "
+            f"Scored by the “{summary.scorer}” rule against the column “{record.task.reference}”: accuracy "
             f"{_pct(summary.accuracy)} ({summary.correct:,} of {summary.n_scored:,}; 95% Wilson interval "
             f"{_pct(summary.ci_low)} to {_pct(summary.ci_high)})."
         )
@@ -153,11 +155,11 @@ def _run_paragraph(store: RunStore, record: RunRecord, summary: Summary) -> tupl
 
 
 def _split_words(record: RunRecord) -> str:
-    rows = record.task.get("rows")
+    rows = record.task.rows
     if rows:
         return f"; only the {len(rows):,} rows of a development/test split that this run was given"
-    if record.task.get("limit"):
-        return f"; the first {record.task['limit']:,} rows"
+    if record.task.limit:
+        return f"; the first {record.task.limit:,} rows"
     return ""
 
 
@@ -200,12 +202,11 @@ def _judge_paragraphs(store: RunStore, run_id: int) -> tuple[list[str], bool]:
     for judge_run in judges_reported(store, run_id):
         record = store.get(judge_run)
         info = judge.judge_info(store, judge_run)
-        model = record.manifest.get("model", {})
-        words, here = _model_words(model)
+        words, here = _model_words(record.manifest.model)
         local = local and here
         report = judge.report(store, judge_run)
         criteria = ", ".join(f"{c.name} ({c.scale_words()})" for c in info.rubric.criteria)
-        sampling = record.manifest.get("sampling", {})
+        sampling = record.manifest.sampling
         if info.mode == "rubric":
             what = f"scored each answer on {criteria}"
             scores = "; ".join(
@@ -226,7 +227,7 @@ def _judge_paragraphs(store: RunStore, run_id: int) -> tuple[list[str], bool]:
         text = (
             f"A judge, {words}, {what} (judge run {judge_run}; rubric sha256 {_short(info.rubric.sha256)}; its "
             f"output constrained by a grammar to the scales; {_sampling_words(sampling)}; seed "
-            f"{record.manifest.get('seed', '?')}). {scores}"
+            f"{'?' if record.manifest.seed is None else record.manifest.seed}). {scores}"
         )
         if info.mode == "rubric":
             text += " " + _validation_words(store, judge_run, info)
@@ -352,43 +353,45 @@ def _comparison_paragraph(store: RunStore, run_id: int, other: int) -> str:
 
 def _table(record: RunRecord, summary: Summary) -> str:
     manifest = record.manifest
-    model = manifest.get("model", {})
-    template = model.get("template") or {}
-    sampling = manifest.get("sampling", {})
-    load = model.get("load") or {}
-    machine = manifest.get("machine") or {}
+    model = manifest.model
+    template = model.template
+    sampling = asdict(manifest.sampling) if manifest.sampling else {}
+    template_sha = template.sha256 if template else None
+    load = model.load or LoadRecord()
+    machine = manifest.machine
     accuracy = "—"
     if summary.accuracy is not None:
         accuracy = (f"{_pct(summary.accuracy)} ({summary.correct:,}/{summary.n_scored:,}; "
                     f"{_pct(summary.ci_low)}–{_pct(summary.ci_high)})")  # fmt: skip
     rows = [
         ("Run", f"{record.id}: {record.title}"),
-        ("Model", str(model.get("name") or "—")),
-        ("Model file sha256", _short(model.get("sha256"))),
-        ("Quantisation", str(model.get("quant") or "—")),
+        ("Model", model.name or "—"),
+        ("Model file sha256", _short(model.sha256)),
+        ("Quantisation", model.quant or "—"),
         ("Licence", _licence(model) or "not stated in the file"),
-        ("llama-cpp-python", str(model.get("llama_cpp_version") or "—")),
-        ("Hearth", str(manifest.get("hearth_version") or "—")),
-        ("Chat template", f"{template.get('name', '—')} (sha256 {_short(template.get('sha256'))})"),
-        (
-            "Context, threads, GPU layers",
-            f"{load.get('n_ctx', '—')}, {load.get('n_threads', '—')}, {load.get('n_gpu_layers', '—')}",
-        ),
+        ("llama-cpp-python", model.llama_cpp_version or "—"),
+        ("Hearth", manifest.hearth_version or "—"),
+        ("Chat template", f"{template.name if template else '—'} (sha256 {_short(template_sha)})"),
+        ("Context, threads, GPU layers", ", ".join(map(_or_dash, (load.n_ctx, load.n_threads, load.n_gpu_layers)))),
         ("Sampling", ", ".join(f"{k} {v}" for k, v in sampling.items() if k != "seed")),
-        ("Run seed", f"{manifest.get('seed', '—')} ({manifest.get('seed_rule', '')})"),
-        ("Dataset", f"{(manifest.get('dataset') or {}).get('name', record.dataset_path)}"),
+        ("Run seed", f"{_or_dash(manifest.seed)} ({manifest.seed_rule})"),
+        ("Dataset", manifest.dataset.name or record.dataset_path),
         ("Dataset sha256", _short(record.dataset_sha256)),
         ("Rows run / in the run", f"{record.done:,} / {record.n:,}"),
-        ("Output", str(record.task.get("kind"))),
+        ("Output", record.task.kind),
         ("Scorer", summary.scorer or "—"),
         ("Accuracy (95% Wilson interval)", accuracy),
         ("Invalid outputs / failed rows", f"{summary.invalid:,} / {summary.failed:,}"),
-        ("Machine", f"{machine.get('os', '—')}, {machine.get('cpu', '—')}, {model.get('backend') or 'CPU'}"),
-        ("Started / finished", f"{manifest.get('started_at', '—')} / {manifest.get('finished_at') or 'not finished'}"),
+        ("Machine", f"{machine.os or '—'}, {machine.cpu or '—'}, {model.backend or 'CPU'}"),
+        ("Started / finished", f"{_or_dash(manifest.started_at)} / {manifest.finished_at or 'not finished'}"),
     ]
     lines = ["| | |", "|---|---|"]
     lines += [f"| {k} | {str(v).replace('|', '∣')} |" for k, v in rows]
     return "\n".join(lines)
+
+
+def _or_dash(value: object) -> str:
+    return "—" if value is None else str(value)
 
 
 def _fenced(text: str) -> str:
@@ -431,11 +434,12 @@ def methods(store: RunStore, run_id: int, compare_with: int | None = None) -> st
     else:
         parts += ["", "Some rows were sent to a server (named above), so data left this computer."]
     parts += ["", "### Details", "", _table(record, summary), "", "### Prompt", ""]
-    if record.task.get("system"):
-        parts += ["System prompt:", "", _fenced(str(record.task["system"])), ""]
-    parts += ["Prompt template (each {column} is filled from the row):", "", _fenced(str(record.task.get("prompt")))]
-    if record.task.get("kind") == "json" and record.task.get("schema"):
-        parts += ["", "Output schema:", "", _fenced(json.dumps(record.task["schema"], indent=2, ensure_ascii=False))]
+    task = record.task
+    if task.system:
+        parts += ["System prompt:", "", _fenced(task.system), ""]
+    parts += ["Prompt template (each {column} is filled from the row):", "", _fenced(task.prompt)]
+    if task.kind == "json" and task.schema:
+        parts += ["", "Output schema:", "", _fenced(json.dumps(task.schema, indent=2, ensure_ascii=False))]
     parts += ["", "### Software", "", f"Made with {TITLE} {provenance.hearth_version()}. Cite it as:", "",
               "```bibtex", bibtex(), "```", ""]  # fmt: skip
     return "\n".join(parts)

@@ -30,6 +30,7 @@ from desktop_app.core.inference.remote import (
     ServerGoneError,
 )
 from desktop_app.core.runs.generators import Constraint, Generation, RowError
+from desktop_app.core.runs.manifest import ModelRecord
 from desktop_app.core.settings import RemoteEndpoint, SamplingSettings
 
 BUSY_RETRIES = 5
@@ -84,22 +85,22 @@ class RemoteGenerator:
     def close(self) -> None:
         self.client.close()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelRecord:
         info = self.model.info
-        return {
-            "kind": "remote",
-            "name": self.model.name,
-            "endpoint": self.model.endpoint_name,
-            "url": self.model.url,
-            "model_id": self.model.model_id,
-            "server": info.to_dict(),
-            "sha256": info.model_sha256 or None,  # None: the server does not say which file it runs
-            "path": info.model_path or None,
-            "n_ctx": self.model.n_ctx,
-            "concurrency": self.concurrency,
-            "unavailable": list(info.unavailable),
-            "notes": [*self.model.notes, *([self.note] if self.note else [])],
-        }
+        return ModelRecord(
+            kind="remote",
+            name=self.model.name,
+            endpoint=self.model.endpoint_name,
+            url=self.model.url,
+            model_id=self.model.model_id,
+            server=info,
+            sha256=info.model_sha256 or None,  # None: the server does not say which file it runs
+            path=info.model_path or None,
+            n_ctx=self.model.n_ctx,
+            concurrency=self.concurrency,
+            unavailable=list(info.unavailable),
+            notes=[*self.model.notes, *([self.note] if self.note else [])],
+        )
 
     def share_prefix(self, a: Sequence[Message], b: Sequence[Message]) -> None:
         """Nothing to do here: servers keep their own prompt cache (llama-server's cache_prompt)."""
@@ -178,12 +179,11 @@ class RemoteGenerator:
         )
 
 
-def for_run(model: dict[str, Any], endpoints: Sequence[RemoteEndpoint]) -> RemoteGenerator:
+def for_run(model: ModelRecord, endpoints: Sequence[RemoteEndpoint]) -> RemoteGenerator:
     """The backend a stored run was made with on a server (its manifest's ``model``): the same
     server (found by its address, else its name among those added) and the same model id, so
     a paused run resumes where it was made. Plain words when the server is gone from the list."""
-    url, name = str(model.get("url") or ""), str(model.get("endpoint") or "")
-    model_id = str(model.get("model_id") or "")
+    url, name, model_id = model.url or "", model.endpoint or "", model.model_id or ""
     endpoint = next((e for e in endpoints if url and e.url == url), None) or next(
         (e for e in endpoints if name and e.name == name), None
     )

@@ -84,11 +84,12 @@ def replay(
     store = store or RunStore()
     try:
         record = store.get(run_id)
-        check_model(record.manifest.get("model", {}), backend)
+        check_model(record.manifest.model, backend)
         plan = plan_for(store, run_id)
         done = sorted(store.done_indices(run_id))
         plan = RunPlan(plan.dataset, plan.task, plan.examples, done or plan.indices)
-        plan.task.sampling.seed = int(record.manifest.get("seed", plan.task.sampling.seed))
+        if record.manifest.seed is not None:
+            plan.task.sampling.seed = record.manifest.seed
         summary = start(plan, backend, store, progress, cancel, replay_of=run_id)
         n, identical, differed = diff_runs(store, run_id, summary.run_id)
         again = store.get(summary.run_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,18 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.runs import provenance, scoring
 from desktop_app.core.runs.datasets import Dataset, Row, open_dataset
-from desktop_app.core.runs.generators import Constraint, DocumentGenerator, RowError, RowGenerator
+from desktop_app.core.runs.generators import Constraint, DocumentGenerator, RetrievedPassage, RowError, RowGenerator
+from desktop_app.core.runs.manifest import (
+    DatasetRecord,
+    DocumentsRecord,
+    FewShotRecord,
+    ModelRecord,
+    OutputRecord,
+    RowsRecord,
+    RunManifest,
+    ScorerRecord,
+    known,
+)
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
 from desktop_app.core.runs.tasks import Task, build_messages, check_task, probe_rows
@@ -137,40 +148,29 @@ def plan_run(path: str | Path, task: Task) -> RunPlan:
     return RunPlan(dataset, task, [(i, found[i]) for i in task.few_shot], indices)
 
 
-def build_manifest(plan: RunPlan, backend: RowGenerator, seed: int, replay_of: int | None = None) -> dict[str, Any]:
-    task = plan.task
-    model = backend.describe()
-    manifest: dict[str, Any] = {
-        "format": provenance.MANIFEST_FORMAT,
-        "version": provenance.MANIFEST_VERSION,
-        "hearth_version": provenance.hearth_version(),
-        "dataset": plan.dataset.to_dict(),
-        "task": task.to_dict(),
-        "few_shot": [{"index": i, "id": plan.dataset.row_key(i, row)} for i, row in plan.examples],
-        "output": {"kind": task.kind, "labels": task.labels or None, "schema": task.schema},
-        "scorer": {"name": task.scorer, "reference": task.reference, "tolerance": task.tolerance,
-                   "threshold": task.threshold},
-        "rows": {"n": plan.n, "limit": task.limit},
-        "model": model,
-        "sampling": {**task.sampling.__dict__, "seed": seed},
-        "seed": seed,
-        "seed_rule": provenance.SEED_RULE,
-        "machine": provenance.machine(),
-        "started_at": provenance.now_iso(),
-        "finished_at": None,
-        "sessions": [],
-        "replay_of": replay_of,
-    }  # fmt: skip
+def build_manifest(plan: RunPlan, backend: RowGenerator, seed: int, replay_of: int | None = None) -> RunManifest:
+    task = replace(plan.task, sampling=replace(plan.task.sampling, seed=seed))  # a seed drawn for -1 is recorded
+    manifest = RunManifest(
+        hearth_version=provenance.hearth_version(),
+        dataset=known(DatasetRecord, plan.dataset.to_dict()),
+        task=task.to_dict(),
+        few_shot=[FewShotRecord(i, plan.dataset.row_key(i, row)) for i, row in plan.examples],
+        output=OutputRecord(task.kind, task.labels or None, task.schema),
+        scorer=ScorerRecord(task.scorer, task.reference, task.tolerance, task.threshold),
+        rows=RowsRecord(plan.n, task.limit),
+        model=backend.describe(),
+        sampling=task.sampling,
+        seed=seed,
+        seed_rule=provenance.SEED_RULE,
+        machine=provenance.machine(),
+        started_at=provenance.now_iso(),
+        replay_of=replay_of,
+    )
     if task.collection:
         from desktop_app.core.rag import documents_settings as rag_config
 
         rag = rag_config.load()
-        manifest["documents"] = {
-            "collection": task.collection,
-            "k": task.k or rag.top_k,
-            "documents_only": rag.documents_only,
-            "settings": rag.to_dict(),
-        }
+        manifest.documents = DocumentsRecord(task.collection, task.k or rag.top_k, rag.documents_only, rag.to_dict())
     return manifest
 
 
@@ -189,13 +189,10 @@ def start(
     try:
         seed = provenance.run_seed(plan.task.sampling.seed)
         manifest = build_manifest(plan, backend, seed, replay_of)
-        model = manifest["model"]
-        task = plan.task.to_dict()
-        task["sampling"]["seed"] = seed  # a seed drawn for -1 is the one recorded
-        manifest["task"] = task
+        model = manifest.model
         run_id = store.create(
-            f"{plan.title} · {model.get('name', '')}", plan.n, plan.task.kind, str(plan.dataset.path),
-            plan.dataset.sha256, str(model.get("name", "")), model.get("sha256"), task, manifest, replay_of,
+            f"{plan.title} · {model.name}", plan.n, plan.task.kind, str(plan.dataset.path), plan.dataset.sha256,
+            model.name, model.sha256, Task.from_dict(manifest.task), manifest, replay_of,
         )  # fmt: skip
         if on_created:
             on_created(run_id)
@@ -209,7 +206,7 @@ def plan_for(store: RunStore, run_id: int) -> RunPlan:
     """The plan of a stored run, from its task, against its dataset file as it is now (which
     must be the same file: same sha256)."""
     record = store.get(run_id)
-    task = Task.from_dict(record.task)
+    task = record.task
     path = Path(record.dataset_path)
     if not path.is_file():
         raise HearthError(f"The dataset of run {run_id} is no longer at {path}.", "Put it back there, then try again.")
@@ -222,19 +219,19 @@ def plan_for(store: RunStore, run_id: int) -> RunPlan:
     return plan
 
 
-def check_model(record_model: dict[str, Any], backend: RowGenerator) -> None:
+def check_model(record_model: ModelRecord, backend: RowGenerator) -> None:
     """A run continues only with the model (and chat template) it was made with."""
     now = backend.describe()
-    want, have = record_model.get("sha256"), now.get("sha256")
+    want, have = record_model.sha256, now.sha256
     if want and have and want != have:
         raise HearthError(
-            f"This run was made with “{record_model.get('name')}” (sha256 {want[:12]}…), not the model loaded now.",
+            f"This run was made with “{record_model.name}” (sha256 {want[:12]}…), not the model loaded now.",
             "Load the same model file to continue it.",
         )
-    then, current = record_model.get("template") or {}, now.get("template") or {}
-    if then.get("sha256") is not None and current.get("sha256") is not None and then["sha256"] != current["sha256"]:
+    then, current = record_model.template, now.template
+    if then is not None and current is not None and then.sha256 != current.sha256:
         raise HearthError(
-            f"This run prompted the model with the “{then.get('name')}” chat template, not “{current.get('name')}”.",
+            f"This run prompted the model with the “{then.name}” chat template, not “{current.name}”.",
             "Choose the same template for this model (Chat's side panel), then continue.",
         )
 
@@ -253,7 +250,7 @@ def resume(
         if record.status == "running" and not record.interrupted:
             raise HearthError(f"Run {run_id} is running already (process {record.pid}).")
         plan = plan_for(store, run_id)
-        check_model(record.manifest.get("model", {}), backend)
+        check_model(record.manifest.model, backend)
         if record.done >= record.n:
             store.set_status(run_id, "done")
             return summarize(store, run_id)
@@ -297,7 +294,7 @@ def _failed(plan: RunPlan, index: int, row: Row, seed: int, exc: RowError) -> Ro
     )
 
 
-def _source_hit(task: Task, row: Row, retrieved: list[dict[str, Any]]) -> bool | None:
+def _source_hit(task: Task, row: Row, retrieved: list[RetrievedPassage]) -> bool | None:
     """Whether the expected source (file name or path, and page when given) is among the top k."""
     expected = (row.get(task.source_column or "") or "").strip() if task.source_column else ""
     if not expected:
@@ -306,10 +303,10 @@ def _source_hit(task: Task, row: Row, retrieved: list[dict[str, Any]]) -> bool |
     page = scoring.parse_number(page_text) if page_text else None
     wanted = expected.casefold()
     for hit in retrieved:
-        source = str(hit.get("source", "")).casefold()
-        if wanted not in (str(hit.get("name", "")).casefold(), source) and not source.endswith("/" + wanted):
+        source = hit.source.casefold()
+        if wanted not in (hit.name.casefold(), source) and not source.endswith("/" + wanted):
             continue
-        if page is None or hit.get("page") == int(page):
+        if page is None or hit.page == int(page):
             return True
     return False
 
@@ -339,8 +336,8 @@ def run_row(ctx: _Context, index: int, row: Row) -> RowResult | None:
             if generation.finish != "cancelled":
                 cited, flagged = bool(answer.cited), answer.flagged
                 source_hit = _source_hit(task, row, answer.retrieved)
-                detail.update(retrieved=answer.retrieved, cited=answer.cited, no_answer=answer.no_answer,
-                              warnings=answer.warnings)  # fmt: skip
+                detail.update(retrieved=[asdict(p) for p in answer.retrieved], cited=answer.cited,
+                              no_answer=answer.no_answer, warnings=answer.warnings)  # fmt: skip
         else:
             generation = ctx.backend.generate(messages, sampling, ctx.cancel, ctx.constraint)
     except RowError as exc:
@@ -447,9 +444,9 @@ def execute(
     user_cancel.on_cancel(inner.cancel)
     record = store.get(run_id)
     manifest = record.manifest
-    seed = int(manifest.get("seed", 0))
+    seed = manifest.seed or 0
     this_session = provenance.session(backend.describe())
-    manifest.setdefault("sessions", []).append(this_session)
+    manifest.sessions.append(this_session)
     store.update_manifest(run_id, manifest)
     done = store.done_indices(run_id)
     total = plan.n
@@ -476,10 +473,10 @@ def execute(
         message = f"Stopped after {len(done) + count:,} of {total:,} rows by an unexpected error."
         raise
     finally:
-        this_session["finished_at"] = provenance.now_iso()
-        this_session["rows"] = count
+        this_session.finished_at = provenance.now_iso()
+        this_session.rows = count
         if status == "done":
-            manifest["finished_at"] = this_session["finished_at"]
+            manifest.finished_at = this_session.finished_at
         store.update_manifest(run_id, manifest)
         store.set_status(run_id, status, message)
     return summarize(store, run_id)

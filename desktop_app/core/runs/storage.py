@@ -19,6 +19,8 @@ from typing import Any
 
 from desktop_app.core import db as dbmod
 from desktop_app.core.errors import HearthError
+from desktop_app.core.runs.manifest import RunManifest
+from desktop_app.core.runs.tasks import Task
 
 # running: in progress (or killed: see RunRecord.interrupted); paused: stopped, resumable;
 # cancelled: stopped by the user, kept (still resumable); done: every row has a result.
@@ -97,8 +99,8 @@ class RunRecord:
     model_name: str
     model_sha256: str | None
     replay_of: int | None
-    task: dict[str, Any]
-    manifest: dict[str, Any]
+    task: Task
+    manifest: RunManifest
     note: str = ""  # the user's own words about the run
 
     @property
@@ -208,8 +210,8 @@ class RunStore:
         dataset_sha256: str,
         model_name: str,
         model_sha256: str | None,
-        task: dict[str, Any],
-        manifest: dict[str, Any],
+        task: Task,
+        manifest: RunManifest,
         replay_of: int | None = None,
         status: str = "running",
         created_at: float | None = None,
@@ -221,8 +223,8 @@ class RunStore:
                 " model_name, model_sha256, replay_of, task_json, manifest_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     created_at or now, now, title, status, os.getpid() if status == "running" else None, n, kind,
-                    dataset_path, dataset_sha256, model_name, model_sha256, replay_of, json.dumps(task),
-                    json.dumps(manifest),
+                    dataset_path, dataset_sha256, model_name, model_sha256, replay_of, json.dumps(task.to_dict()),
+                    json.dumps(manifest.to_dict()),
                 ),
             )  # fmt: skip
         return int(cur.lastrowid or 0)
@@ -254,8 +256,8 @@ class RunStore:
             model_name=str(record["model_name"]),
             model_sha256=record["model_sha256"],
             replay_of=record["replay_of"],
-            task=json.loads(record["task_json"]),
-            manifest=json.loads(record["manifest_json"]),
+            task=Task.from_dict(json.loads(record["task_json"])),
+            manifest=RunManifest.from_dict(json.loads(record["manifest_json"])),
             note=str(record["note"]),
         )
 
@@ -276,10 +278,11 @@ class RunStore:
                 (status, message, pid, time.time(), run_id),
             )
 
-    def update_manifest(self, run_id: int, manifest: dict[str, Any]) -> None:
+    def update_manifest(self, run_id: int, manifest: RunManifest) -> None:
         with self.db:
             self.db.execute(
-                "UPDATE runs SET manifest_json=?, updated_at=? WHERE id=?", (json.dumps(manifest), time.time(), run_id)
+                "UPDATE runs SET manifest_json=?, updated_at=? WHERE id=?",
+                (json.dumps(manifest.to_dict()), time.time(), run_id),
             )
 
     def rename(self, run_id: int, title: str, note: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from desktop_app.core.runs import stats
 from desktop_app.core.runs.storage import RunRecord, RunStore
+from desktop_app.core.runs.tasks import Task
 
 
 @dataclass
@@ -90,7 +91,7 @@ def summarize(store: RunStore, run_id: int, record: RunRecord | None = None) -> 
     counts = store.counts(run_id)
     n_scored, correct = int(counts["scored"]), int(counts["correct"])
     low, high = stats.wilson(correct, n_scored) if n_scored else (None, None)
-    scorer = str(record.manifest.get("task", {}).get("scorer") or task.get("scorer") or "")
+    scorer = Task.from_dict(record.manifest.task).scorer or task.scorer
     summary = Summary(
         run_id=run_id,
         title=record.title,
@@ -112,7 +113,7 @@ def summarize(store: RunStore, run_id: int, record: RunRecord | None = None) -> 
         seconds=float(counts["seconds"]),
     )
     if record.kind == "labels":
-        labels = [str(label) for label in task.get("labels", [])]
+        labels = [str(label) for label in task.labels]
         canonical = {label.casefold(): label for label in labels}
         pairs: list[tuple[str, str]] = []
         for reference, output, count in store.label_pairs(run_id):
@@ -132,11 +133,11 @@ def summarize(store: RunStore, run_id: int, record: RunRecord | None = None) -> 
         summary.per_field = {
             name: {"correct": c, "n": n, "accuracy": c / n if n else 0.0} for name, (c, n) in totals.items()
         }
-    if task.get("collection"):
+    if task.collection:
         answered, with_source = int(counts["answered"]), int(counts["with_source"])
         summary.documents = {
-            "collection": task["collection"],
-            "k": record.manifest.get("documents", {}).get("k"),
+            "collection": task.collection,
+            "k": record.manifest.documents.k if record.manifest.documents else None,
             "answered": answered,
             "cited_share": counts["cited"] / answered if answered else None,
             "flagged_share": counts["flagged"] / answered if answered else None,

@@ -68,7 +68,7 @@ class Task:
         data = dict(data)
         sampling = SamplingSettings(**{k: v for k, v in (data.pop("sampling", None) or {}).items() if k in _SAMPLING})
         known = {k: v for k, v in data.items() if k in _TASK_FIELDS}
-        return cls(**known, sampling=sampling)
+        return cls(**{"prompt": "", **known}, sampling=sampling)
 
     @property
     def fields(self) -> list[str]:

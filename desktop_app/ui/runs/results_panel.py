@@ -237,11 +237,11 @@ class RunResults(QWidget):
     def show_run(self, record: RunRecord, summary: Summary, others: list[RunRecord]) -> None:
         same = self.record is not None and self.record.id == record.id
         self.record, self.summary = record, summary
-        model = record.manifest.get("model", {})
+        model = record.manifest.model
         self.title.setText(
             f"<b>#{record.id} {html.escape(record.title)}</b><br>{record.state} · "
-            f"{html.escape(record.dataset_path)} · model {html.escape(str(model.get('name', '?')))} "
-            f"({html.escape(str(model.get('quant', '')))}) · seed {record.manifest.get('seed')}"
+            f"{html.escape(record.dataset_path)} · model {html.escape(model.name or '?')} "
+            f"({html.escape(model.quant or '')}) · seed {record.manifest.seed}"
             + (f"<br>{html.escape(record.message)}" if record.message else "")
             + (f"<br><i>{html.escape(record.note)}</i>" if record.note else "")
         )
@@ -259,7 +259,7 @@ class RunResults(QWidget):
             self.confusion.clear()
         self.tabs.setTabVisible(1, summary.confusion is not None)
         self.per_label.setText(per_label_text(summary))
-        self.manifest.set_manifest(record.manifest)
+        self.manifest.set_manifest(record.manifest.to_dict())
         self.compare_with.clear()
         for other in others:
             if other.id != record.id and other.dataset_sha256 == record.dataset_sha256:

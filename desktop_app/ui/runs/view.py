@@ -101,7 +101,7 @@ class RunsView(QWidget):
         self._then_second: tuple[RunPlan, Path] | None = None
         self._first_run: int | None = None
         self._plan_next: Callable[[RunPlan], None] = lambda _plan: None
-        self._located: tuple[Callable[[], None], dict[str, Any]] = (lambda: None, {})
+        self._located: tuple[Callable[[], None], Any] = (lambda: None, None)  # and the run's ModelRecord
         self._listed_once = False
         self._closed = False
         self._last_summary = 0.0
@@ -374,8 +374,8 @@ class RunsView(QWidget):
     def _resume_on_server(self, run_id: int) -> bool:
         """A run made on a server continues on that server (storage), off the GUI thread;
         False for a local run."""
-        model = self.store.get(run_id).manifest.get("model", {})
-        if model.get("kind") != "remote":
+        model = self.store.get(run_id).manifest.model
+        if model.kind != "remote":
             return False
         from desktop_app.core.runs.remote_generator import for_run
 
@@ -431,8 +431,8 @@ class RunsView(QWidget):
         """Finds the run's model by its sha256 (off the GUI thread: hashing takes a while the first
         time), then runs ``then`` with it loaded."""
         record = self.store.get(run_id)
-        model = record.manifest.get("model", {})
-        if self.host.model is not None and model.get("sha256") and self.host.sha256 == model.get("sha256"):
+        model = record.manifest.model
+        if self.host.model is not None and model.sha256 and self.host.sha256 == model.sha256:
             then()
             return
         extra = list(self.context.settings.extra_model_paths)

@@ -7,8 +7,9 @@ import csv
 from pathlib import Path
 
 from desktop_app.core.runs.datasets import sha256_of
-from desktop_app.core.runs.provenance import MANIFEST_FORMAT, MANIFEST_VERSION
+from desktop_app.core.runs.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, RunManifest
 from desktop_app.core.runs.storage import RowResult, RunStore
+from desktop_app.core.runs.tasks import Task
 
 LABELS = ["positive", "negative", "mixed"]
 
@@ -25,7 +26,8 @@ def make_run(store: RunStore, folder: Path, outputs: list[str], references: list
     manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION}
     task = {"prompt": "Review: {text}\nLabel?", "kind": "labels", "labels": LABELS, "reference": "label"}
     run_id = store.create(
-        "reviews", len(outputs), "labels", str(dataset), sha256_of(dataset), "SmolLM2", None, task, manifest,
+        "reviews", len(outputs), "labels", str(dataset), sha256_of(dataset), "SmolLM2", None, Task.from_dict(task),
+        RunManifest.from_dict(manifest),
         status="done",
     )
     store.add_rows(

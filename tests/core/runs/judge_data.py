@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from desktop_app.core.runs.manifest import RunManifest
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.tasks import Task
 
@@ -50,7 +51,7 @@ def judged_run(store: RunStore, dataset: Path, outputs: list[str], model: str = 
     task = Task(prompt="Answer briefly: {question}", reference="answer", scorer="contains")
     run_id = store.create(
         f"{data.name} · text · {model}", len(outputs), "text", str(dataset), data.sha256, model, None,
-        task.to_dict(), {"model": {"kind": "local", "name": model, "sha256": None}},
+        task, RunManifest.from_dict({"model": {"kind": "local", "name": model, "sha256": None}}),
     )  # fmt: skip
     rows = []
     for index, row in data.rows():

@@ -125,13 +125,13 @@ def test_every_score_lies_on_its_scale_and_the_manifest_says_what_made_it(
         assert row["row_key"] == qid
         assert question in row["prompt"] and output in row["prompt"] and answer in row["prompt"]
     assert judge.scores(store, summary.run_id) == {i: json.loads(r["output"]) for i, r in enumerate(rows)}
-    manifest = store.get(summary.run_id).manifest
+    manifest = store.get(summary.run_id).manifest.to_dict()
     assert manifest["model"]["sha256"] == smol_sha
     assert manifest["model"]["template"]["sha256"]
     assert manifest["seed"] == 7 and manifest["sampling"]["temperature"] == 0.0
     assert manifest["judge"]["rubric_sha256"] == r.sha256 and manifest["judge"]["judged_runs"] == [judged]
     assert manifest["judge"]["prompt"] == plan.plan.task.prompt and manifest["judge"]["grammar"] == r.gbnf()
-    assert store.get(summary.run_id).task["grammar"] == r.gbnf()  # kept with the task: a resume uses it too
+    assert store.get(summary.run_id).task.grammar == r.gbnf()  # kept with the task: a resume uses it too
     assert manifest["judge"]["rubric_file"] == "rubric.txt"
     report = judge.report(store, summary.run_id)
     assert report.valid == 2
@@ -196,7 +196,7 @@ def test_an_edited_prompt_is_used_as_written_and_one_without_the_answer_is_refus
     rows = stored(summary.run_id)
     assert all(json.loads(row["output"])["correct"] in (1, 2, 3) for row in rows)
     assert 'as JSON {"correct": n}' in rows[0]["prompt"] and "Be strict." in rows[0]["prompt"]
-    assert store.get(summary.run_id).task["prompt"] == prompt
+    assert store.get(summary.run_id).task.prompt == prompt
 
 
 def test_a_stopped_judge_run_resumes_to_the_rows_of_one_run_straight_through(
@@ -257,7 +257,8 @@ def test_pairwise_asks_both_orders_and_counts_the_flips(
         assert criterion.a_wins + criterion.b_wins + criterion.ties == 2
         first = sum((verdicts[i][name] == "A") for i in range(4))
         assert criterion.first_chosen == first
-    assert store.get(summary.run_id).manifest["judge"]["orders"] == ["AB", "BA"]
+    judged_by = store.get(summary.run_id).manifest.judge
+    assert judged_by is not None and judged_by.orders == ["AB", "BA"]
     assert "flipped" in report.describe()
 
 
@@ -282,7 +283,7 @@ def test_a_judge_on_a_server_scores_on_the_scale_and_says_where_it_ran(
         backend.close()
     assert (summary.done, summary.invalid) == (2, 0)
     assert all(json.loads(row["output"])["correct"] in (1, 2, 3) for row in stored(summary.run_id))
-    manifest = store.get(summary.run_id).manifest
+    manifest = store.get(summary.run_id).manifest.to_dict()
     assert manifest["model"]["kind"] == "remote" and manifest["judge"]["output_schema"] == r.schema()
     text = methods.methods(store, judged)
     assert f"judge run {summary.run_id}" in text and "a server on this computer" in text

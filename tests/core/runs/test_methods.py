@@ -13,6 +13,7 @@ from desktop_app.core.inference.engine import Engine
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import methods, sweep
 from desktop_app.core.runs.generators import LocalGenerator
+from desktop_app.core.runs.manifest import ModelRecord
 from desktop_app.core.runs.paired import compare
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import results
@@ -23,12 +24,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_a_server_on_this_computer_keeps_the_data_here_and_another_does_not() -> None:
     local = {"kind": "local", "name": "m", "sha256": "ab" * 32, "quant": "Q4_1", "llama_cpp_version": "0.3.36"}
-    words, here = methods._model_words(local)
+    words, here = methods._model_words(ModelRecord.from_dict(local))
     assert here and "sha256 `" + "ab" * 32 + "`" in words and "Q4_1 quantisation" in words and "0.3.36" in words
     assert "licence not stated" in words  # no file at the recorded path: unknown, said so
     for url, expected in (("http://127.0.0.1:8080/v1", True), ("http://localhost:9000", True),
                           ("https://api.example.org/v1", False)):  # fmt: skip
-        words, here = methods._model_words({"kind": "remote", "name": "m", "url": url, "model_id": "x"})
+        remote = {"kind": "remote", "name": "m", "url": url, "model_id": "x"}
+        words, here = methods._model_words(ModelRecord.from_dict(remote))
         assert here is expected and url in words
 
 

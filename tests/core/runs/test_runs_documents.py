@@ -50,7 +50,7 @@ def test_document_run_reports_recall_citations_and_flags(tmp_path: Path, engine:
     runs = RunStore()
     try:
         summary = runner.start(runner.plan_run(dataset, task), LocalGenerator(engine, ""), runs)
-        manifest = runs.get(summary.run_id).manifest
+        manifest = runs.get(summary.run_id).manifest.to_dict()
     finally:
         runs.close()
     db = sqlite3.connect(paths.db_path())

@@ -14,6 +14,7 @@ from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import paired, runner
 from desktop_app.core.runs.generators import RowError
+from desktop_app.core.runs.manifest import RunManifest
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.tasks import Task, build_messages, render, template_fields
 
@@ -84,7 +85,8 @@ def _constructed(store: RunStore, path: Path, correct: list[bool | None]) -> int
     dataset_sha = __import__("hashlib").sha256(path.read_bytes()).hexdigest()
     run_id = store.create(
         "constructed", len(correct), "labels", str(path), dataset_sha, "model", None,
-        {"prompt": LABEL_PROMPT, "labels": ["positive", "negative"]}, {"seed": 0},
+        Task.from_dict({"prompt": LABEL_PROMPT, "labels": ["positive", "negative"]}),
+        RunManifest.from_dict({"seed": 0}),
     )  # fmt: skip
     rows = review_rows()
     for i, right in enumerate(correct):

@@ -87,10 +87,10 @@ def test_a_label_run_on_llama_cpp_server_sends_rows_concurrently(
     assert summary.status == "done" and [r["idx"] for r in rows] == list(range(8))
     assert all(r["output"] in LABELS for r in rows), [r["output"] for r in rows]
     assert most == 3  # three rows in flight (llama_cpp.server answers them one after another)
-    described = store.get(summary.run_id).manifest["model"]
-    assert (described["kind"], described["url"]) == ("remote", llama_cpp_server.root)
-    assert described["model_id"] == llama_cpp_server.model_id
-    assert described["sha256"] is None and any("sha256" in u for u in described["unavailable"])
+    described = store.get(summary.run_id).manifest.model
+    assert (described.kind, described.url) == ("remote", llama_cpp_server.root)
+    assert described.model_id == llama_cpp_server.model_id
+    assert described.sha256 is None and any("sha256" in u for u in described.unavailable)
     assert json.loads(rows[0]["detail_json"])["backend"]["model_reported"] == llama_cpp_server.model_id
 
 
@@ -193,6 +193,6 @@ def test_a_server_that_goes_away_pauses_the_run_which_resumes_without_loss_or_re
     rows = stored_rows(record.id)
     assert summary.status == "done" and [r["idx"] for r in rows] == list(range(6))  # none lost, none twice
     assert all(r["output"] in LABELS for r in rows)
-    assert len(store.get(record.id).manifest["sessions"]) == 2
+    assert len(store.get(record.id).manifest.sessions) == 2
     # Hearth's server says per row which model file answered it.
     assert {json.loads(r["detail_json"])["backend"]["model_sha256"] for r in rows} == {sha256_file(smollm2_path)}

@@ -26,6 +26,7 @@ from desktop_app.core.inference.engine import Engine, Message
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import exchange, provenance, replay, runner
 from desktop_app.core.runs.generators import Constraint, Generation, LocalGenerator
+from desktop_app.core.runs.manifest import ModelRecord
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
 from desktop_app.core.settings import LoadSettings, SamplingSettings
@@ -89,7 +90,7 @@ def test_label_run_every_output_is_a_label_and_the_numbers_recompute(
     assert summary.confusion == {ref: {out: counted[(ref, out)] for out in LABELS} for ref in LABELS}
     # Each row's seed follows the recorded rule; the manifest says how the run was made.
     record = store.get(summary.run_id)
-    manifest = record.manifest
+    manifest = record.manifest.to_dict()
     assert [r["seed"] for r in rows] == [provenance.row_seed(manifest["seed"], r["idx"]) for r in rows]
     assert manifest["dataset"]["sha256"] == record.dataset_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert manifest["dataset"]["encoding"] in ("cp1252", "windows-1252")
@@ -189,7 +190,7 @@ def test_a_stopped_run_resumes_to_the_rows_of_one_run_straight_through(
     a, b = stored_rows(straight.run_id), stored_rows(stopped.run_id)
     assert [r["idx"] for r in b] == list(range(5))  # none missing, none twice
     assert [(r["output"], r["seed"], r["correct"]) for r in b] == [(r["output"], r["seed"], r["correct"]) for r in a]
-    assert len(store.get(stopped.run_id).manifest["sessions"]) == 2
+    assert len(store.get(stopped.run_id).manifest.sessions) == 2
     # A finished run cannot be resumed into duplicates.
     again = runner.resume(stopped.run_id, backend, store)
     assert again.done == 5 and len(stored_rows(stopped.run_id)) == 5
@@ -229,8 +230,8 @@ class TwoEngines:
         self.lock = threading.Condition()
         self.in_flight = self.most_in_flight = 0
 
-    def describe(self) -> dict[str, Any]:
-        return self.free[0].describe() if self.free else {}
+    def describe(self) -> ModelRecord:
+        return self.free[0].describe() if self.free else ModelRecord()
 
     def share_prefix(self, a: Sequence[Message], b: Sequence[Message]) -> None:
         for backend in self.free:
@@ -319,4 +320,4 @@ def test_gemma_label_run(tmp_path: Path, gemma_path: Path, store: RunStore) -> N
         engine.unload()
     rows = stored_rows(summary.run_id)
     assert len(rows) == 3 and all(r["output"] in LABELS for r in rows)
-    assert store.get(summary.run_id).manifest["model"]["architecture"] == "gemma3"
+    assert store.get(summary.run_id).manifest.model.architecture == "gemma3"

@@ -21,6 +21,7 @@ from desktop_app.core.inference.engine import Engine
 from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import runner, stats, sweep
 from desktop_app.core.runs.generators import LocalGenerator, RowGenerator
+from desktop_app.core.runs.manifest import RunManifest
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.sweep_results import results
 from desktop_app.core.runs.sweep_split import FewShot
@@ -148,7 +149,7 @@ def check_results(store: RunStore, sweep_id: int, smol_sha: str) -> None:
         assert {"prompt", "model", "run_id", "n", "accuracy", "ci_low", "ci_high"} <= set(cell)
         # Each cell is an ordinary run: its task names its rows, its manifest its model.
         run = store.get(cell["run_id"])
-        assert sorted(run.task["rows"]) == sorted(dev) and run.manifest["model"]["sha256"] == smol_sha
+        assert sorted(run.task.rows or []) == sorted(dev) and run.manifest.model.sha256 == smol_sha
         assert run.title.endswith(f"{cell['label']} (development rows)")
     best = data["best"]
     assert best["accuracy"] == max(c["accuracy"] for c in data["cells"])
@@ -218,7 +219,7 @@ def test_a_sweep_over_a_local_file_and_a_model_on_a_server(
     found = results(store, sweep_id)
     assert [c.model for c in found.cells] == ["SmolLM2 here", "SmolLM2 on the server"]
     assert all(c.n == 4 and c.rows == "all rows" for c in found.cells) and found.test is None
-    kinds = [store.get(c.run_id).manifest["model"]["kind"] for c in found.cells if c.run_id is not None]
+    kinds = [store.get(c.run_id).manifest.model.kind for c in found.cells if c.run_id is not None]
     assert kinds[0] == "local" and kinds[1] != "local"
     for cell in found.cells:
         assert cell.run_id is not None and all(o in LABELS for _i, o in outputs(cell.run_id))
@@ -273,7 +274,7 @@ def test_statistics_on_constructed_rows_holm_over_three_cells_and_the_rows_neede
     sweep_id = sweep.create(checked, store)
     for cell, right in zip(checked.cells, (20, 19, 5), strict=True):
         run_id = store.create("constructed", 20, "labels", str(path), checked.dataset.sha256, "m", None,
-                              checked.task(cell).to_dict(), {"seed": 0}, status="done")  # fmt: skip
+                              checked.task(cell), RunManifest.from_dict({"seed": 0}), status="done")  # fmt: skip
         store.add_rows(run_id, (
             RowResult(i, f"x{i}", {}, "", r["label"] if i < right else "wrong", r["label"], True, i < right, None)
             for i, r in enumerate(rows)

@@ -49,7 +49,8 @@ def test_judge_from_the_runs_page_with_the_prompt_as_shown_then_checked(
         runs.append(report.run_id)
         assert (report.done, report.valid) == (2, 2)
         record = view.store.get(report.run_id)
-        assert record.task["prompt"] == shown and record.manifest["judge"]["prompt"] == shown
+        assert record.task.prompt == shown and record.manifest.judge is not None
+        assert record.manifest.judge.prompt == shown
         assert all(json.loads(r.output)["correct"] in (1, 2, 3) for r in view.store.iter_rows(report.run_id))
         assert "correct: 2 scored" in dialog.report.toPlainText()
     assert runs[0] != runs[1]

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from desktop_app.core.runs.datasets import open_dataset
+from desktop_app.core.runs.manifest import RunManifest
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.tasks import Task
 from desktop_app.ui.runs.blind_ab import BlindABDialog
@@ -33,7 +34,7 @@ def stored_run(store: RunStore, dataset: Path, outputs: list[str], model: str) -
     data = open_dataset(dataset)
     task = Task(prompt="{question}", reference="answer", scorer="contains")
     run_id = store.create(f"{model} answers", len(outputs), "text", str(dataset), data.sha256, model, None,
-                          task.to_dict(), {"model": {"kind": "local", "name": model}})  # fmt: skip
+                          task, RunManifest.from_dict({"model": {"kind": "local", "name": model}}))  # fmt: skip
     store.add_rows(run_id, [
         RowResult(index=i, key=qid, inputs={"question": q}, prompt=q, output=outputs[i], reference=a, valid=True,
                   correct=a.lower() in outputs[i].lower(), score=None)

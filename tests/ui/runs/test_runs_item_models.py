@@ -12,7 +12,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop_app.core.runs import datasets
+from desktop_app.core.runs.manifest import RunManifest
 from desktop_app.core.runs.storage import RowResult, RunStore
+from desktop_app.core.runs.tasks import Task
 from desktop_app.ui.runs.item_models import PAGE_ROWS, PreviewModel, RunListModel, RunRowsModel
 from desktop_app.ui.shared.item_models import ItemRole
 
@@ -57,7 +59,8 @@ def store() -> Iterator[RunStore]:
 
 
 def make_run(store: RunStore, title: str, n: int, done: int) -> int:
-    run_id = store.create(title, n, "labels", "/data/reviews.csv", "0" * 64, "SmolLM2-135M-Instruct", None, TASK, {})
+    run_id = store.create(title, n, "labels", "/data/reviews.csv", "0" * 64, "SmolLM2-135M-Instruct", None,
+                          Task.from_dict(TASK), RunManifest.from_dict({}))
     store.add_rows(run_id, (review_row(i) for i in range(done)))
     store.set_status(run_id, "done" if done == n else "paused")
     return run_id

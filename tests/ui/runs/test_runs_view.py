@@ -13,7 +13,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from desktop_app.core import paths
+from desktop_app.core.runs.manifest import RunManifest
 from desktop_app.core.runs.storage import RowResult, RunStore
+from desktop_app.core.runs.tasks import Task
 from desktop_app.ui.runs.view import RunsView
 
 LOAD_TIMEOUT_MS = 120_000
@@ -146,7 +148,8 @@ def test_ten_thousand_rows_are_read_a_page_at_a_time(qtbot: Any, window: Any, tm
     store = RunStore()
     run_id = store.create(
         "big", 10_000, "labels", str(dataset), "0" * 64, "model", None,
-        {"prompt": "{text}", "labels": ["yes", "no"], "reference": "label"}, {"seed": 0},
+        Task.from_dict({"prompt": "{text}", "labels": ["yes", "no"], "reference": "label"}),
+        RunManifest.from_dict({"seed": 0}),
     )  # fmt: skip
     store.add_rows(
         run_id,
