@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -23,6 +22,7 @@ from desktop_app.core import db
 from desktop_app.core.units import human_bytes
 from desktop_app.ui.settings.restart import restart_hearth
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.hint_label import hint_label
 
 
 class BackupsBox(QGroupBox):
@@ -41,17 +41,13 @@ class BackupsBox(QGroupBox):
         self.restart_button = QPushButton("Restart Hearth now")
         self.restart_button.clicked.connect(self._on_restart_button_clicked)
         self.restart_button.hide()
-        self.status = QLabel("")
-        self.status.setObjectName("hintLabel")
-        self.status.setWordWrap(True)
+        self.status = hint_label()
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        note = QLabel(
+        note = hint_label(
             f"Conversations, runs and collections are kept in one database; Hearth copies it once a day and "
             f"keeps the last {db.KEEP_BACKUPS} copies. A damaged database is repaired at start from what can "
             "still be read."
         )
-        note.setObjectName("hintLabel")
-        note.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.backup_button)
         buttons.addWidget(self.restore_button)

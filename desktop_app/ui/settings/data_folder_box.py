@@ -22,6 +22,7 @@ from desktop_app.core import data_folder, paths
 from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.ui.settings.restart import restart_hearth
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.hint_label import hint_label
 
 MOVE_JOB = "move-data-folder"
 
@@ -44,20 +45,16 @@ class DataFolderBox(QGroupBox):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.hide()
-        self.status = QLabel("")
-        self.status.setObjectName("hintLabel")
-        self.status.setWordWrap(True)
+        self.status = hint_label()
         self.status.hide()
         self.restart_button = QPushButton("Restart Hearth now")
         self.restart_button.clicked.connect(self._on_restart_button_clicked)
         self.restart_button.hide()
-        note = QLabel(
+        note = hint_label(
             "Conversations, settings, downloaded models, document indexes and logs live here. Move… copies "
             "them to a new folder, which Hearth uses from its next start; the old folder stays until you "
             "delete it. (The HEARTH_HOME environment variable, when set, decides instead.)"
         )
-        note.setObjectName("hintLabel")
-        note.setWordWrap(True)
 
         row = QHBoxLayout()
         row.addWidget(self.folder_label, 1)

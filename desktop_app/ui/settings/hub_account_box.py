@@ -24,6 +24,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.hub.account import Account
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.hint_label import hint_label
 
 
 class HubAccountBox(QGroupBox):
@@ -50,9 +51,7 @@ class HubAccountBox(QGroupBox):
         self.check_button = QPushButton("Check")
         self.check_button.setToolTip("Ask Hugging Face whose token this is")
         self.check_button.clicked.connect(self.check)
-        self.tokens_link = QLabel("")
-        self.tokens_link.setObjectName("hintLabel")
-        self.tokens_link.setWordWrap(True)
+        self.tokens_link = hint_label()
         self.tokens_link.setTextFormat(Qt.TextFormat.RichText)
         self.tokens_link.linkActivated.connect(self._on_tokens_link_activated)
         self.error_label = QLabel("")

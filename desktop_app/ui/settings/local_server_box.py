@@ -32,6 +32,7 @@ from desktop_app.core.server.request_log import log_path
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.settings.request_log_dialog import RequestLogDialog
 from desktop_app.ui.settings.server_examples import NO_MODEL, ExamplesDialog
+from desktop_app.ui.shared.hint_label import hint_label
 
 
 class KeyDialog(QDialog):
@@ -93,9 +94,7 @@ class LocalServerBox(QGroupBox):
         self.examples_button.setToolTip("How to call it from a terminal (curl) or Python, ready to copy")
         self.examples_button.clicked.connect(self._on_examples_button_clicked)
         self.served_label = QLabel("")
-        self.errors_label = QLabel("")
-        self.errors_label.setObjectName("hintLabel")
-        self.errors_label.setWordWrap(True)
+        self.errors_label = hint_label()
         self.save_check = QCheckBox("Keep each answer as an “API: …” conversation in the Chat")
         self.save_check.setChecked(config.save_conversations)
         self.save_check.setToolTip(
@@ -115,13 +114,11 @@ class LocalServerBox(QGroupBox):
         form.addRow("Address", self.host_edit)
         form.addRow("Port", self.port_spin)
         form.addRow("API key", key_row)
-        note = QLabel(
+        note = hint_label(
             "Answers the OpenAI API (chat, completions, embeddings, tools, log-probabilities) with the model "
             "loaded in the Chat, one request at a time after the chat's own. Every request is kept in the "
             "request log (the newest 5,000)."
         )
-        note.setObjectName("hintLabel")
-        note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.enabled_check)
         layout.addLayout(form)

@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QGroupBox, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from desktop_app.core.rag import ocr_switch
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.hint_label import hint_label
 
 
 class OcrBox(QGroupBox):
@@ -28,16 +29,12 @@ class OcrBox(QGroupBox):
         self.list.setMaximumHeight(110)
         self.list.setToolTip("Read the text of scanned PDF pages and of pictures (PNG, JPEG, TIFF) in this collection")
         self.list.itemChanged.connect(self._on_list_item_changed)
-        self.status = QLabel("")
-        self.status.setObjectName("hintLabel")
-        self.status.setWordWrap(True)
+        self.status = hint_label()
         self.status.hide()
-        note = QLabel(
+        note = hint_label(
             "Scanned pages and pictures are read on this computer, offline. Untick a collection to leave them out "
             "of it (faster indexing); tick it again and its next update reads them."
         )
-        note.setObjectName("hintLabel")
-        note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
         layout.addWidget(self.status)

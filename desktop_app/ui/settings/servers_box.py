@@ -30,6 +30,7 @@ from desktop_app.core.inference import remote
 from desktop_app.core.settings import RemoteEndpoint
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.hint_label import hint_label
 
 
 class EndpointDialog(QDialog):
@@ -128,12 +129,10 @@ class ServersBox(QGroupBox):
         self.result_label.setTextFormat(Qt.TextFormat.PlainText)  # the server names its models: its words, not markup
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        note = QLabel(
+        note = hint_label(
             "OpenAI-compatible servers (llama.cpp's llama-server, vLLM, Ollama, another Hearth): their "
             f"models appear in the chat's model list, marked remote. Keys are kept in {secrets.where()}."
         )
-        note.setObjectName("hintLabel")
-        note.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.test_button)

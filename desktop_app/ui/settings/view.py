@@ -25,6 +25,7 @@ from desktop_app.ui.settings.hub_account_box import HubAccountBox
 from desktop_app.ui.settings.local_server_box import LocalServerBox
 from desktop_app.ui.settings.ocr_box import OcrBox
 from desktop_app.ui.settings.servers_box import ServersBox
+from desktop_app.ui.shared.hint_label import hint_label
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
 
@@ -144,9 +145,7 @@ def _form_box(title: str, form: QWidget, reset: Callable[[], None], note: str = 
     layout = QVBoxLayout(box)
     layout.addWidget(form)
     if note:
-        hint = QLabel(note)
-        hint.setObjectName("hintLabel")
-        hint.setWordWrap(True)
+        hint = hint_label(note)
         layout.addWidget(hint)
     button = QPushButton("Restore defaults")
     button.clicked.connect(reset)
