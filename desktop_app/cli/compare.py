@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Any, TextIO
+from typing import Any
 
-from desktop_app.cli.output import print_json
+from desktop_app.cli.output import ProgressLine, bar, print_json
 from desktop_app.core import settings
 from desktop_app.core.cancel import Progress
 from desktop_app.core.models import library
@@ -65,44 +64,25 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_quantize)
 
 
-class ProgressBar:
+def progress_bar() -> ProgressLine[Progress]:
     """A one-line progress bar on a terminal; whole lines (every 10 %) elsewhere."""
 
-    def __init__(self, stream: TextIO | None = None, width: int = 28) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.tty = self.stream.isatty()
-        self._last_step = -1
-        self._last_draw = 0.0
-
-    def __call__(self, progress: Progress) -> None:
+    def words(progress: Progress, tty: bool) -> str:
         fraction = progress.fraction or 0.0
-        if self.tty:
-            now = time.monotonic()
-            if now - self._last_draw < 0.1 and fraction < 1.0:
-                return
-            self._last_draw = now
-            filled = int(fraction * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            line = f"\r[{bar}] {fraction:4.0%} {progress.message}"[:110]
-            self.stream.write(line.ljust(110))
-            self.stream.flush()
-            return
-        step = int(fraction * 10)
-        if step > self._last_step:
-            self._last_step = step
-            print(f"{fraction:4.0%} {progress.message}", file=self.stream, flush=True)
+        if tty:
+            return f"[{bar(fraction, 28)}] {fraction:4.0%} {progress.message}"[:109]
+        return f"{fraction:4.0%} {progress.message}"
 
-    def done(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+    return ProgressLine(
+        words, lambda p: (p.fraction or 0.0) >= 1.0, fraction=lambda p: p.fraction or 0.0, by_tenths=True, pad=109,
+        end_line_when_final=False,
+    )  # fmt: skip
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     config = settings.load()
     source = library.resolve(args.model, config.extra_model_paths)
-    bar = ProgressBar()
+    shown = progress_bar()
     try:
         result = quantize(
             source,
@@ -111,10 +91,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
             allow_requantize=args.allow_requantize,
             overwrite=args.overwrite,
             n_threads=args.threads,
-            progress=bar,
+            progress=shown,
         )
     finally:
-        bar.done()
+        shown.close()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{result.path}  ({result.quant}, {human_bytes(result.size_bytes)})")
@@ -232,11 +212,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     reference = library.resolve(args.reference, config.extra_model_paths) if args.reference else None
     text = EvalText.from_file(args.text) if args.text else EvalText.sample()
     compare_settings = build_settings(args)
-    bar = ProgressBar()
+    shown = progress_bar()
     try:
-        run = run_comparison(models, compare_settings, text, reference=reference, progress=bar)
+        run = run_comparison(models, compare_settings, text, reference=reference, progress=shown)
     finally:
-        bar.done()
+        shown.close()
     if all(r.error for r in run.results[1:]) and len(run.results) > 1:
         print("hearth: every variant but the reference failed; see the errors below.", file=sys.stderr)
     if args.export:

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from desktop_app.cli.chat import apply_overrides
-from desktop_app.cli.output import print_json, stream_to_stdout
+from desktop_app.cli.output import ProgressLine, print_json, stream_to_stdout
 from desktop_app.core import settings
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
@@ -111,32 +111,11 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_ask)
 
 
-class _ProgressPrinter:
-    """One line on stderr, rewritten in place on a terminal, at most twice a second elsewhere."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.width = 0
-
-    def __call__(self, progress: ingest.IndexProgress) -> None:
-        now = time.monotonic()
-        final = progress.phase == "done"
-        if not final and now - self.last < (0.1 if self.tty else 2.0):
-            return
-        self.last = now
-        if progress.phase in ("loading", "scanning", "removing", "waiting"):
-            line = progress.message + "…"
-        else:
-            line = progress.describe() + (f" — {progress.message}" if progress.message and not final else "")
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(self.width))
-            self.width = len(line)
-            if final:
-                sys.stderr.write("\n")
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+def _indexing_words(progress: ingest.IndexProgress, _tty: bool) -> str:
+    if progress.phase in ("loading", "scanning", "removing", "waiting"):
+        return progress.message + "…"
+    final = progress.phase == "done"
+    return progress.describe() + (f" — {progress.message}" if progress.message and not final else "")
 
 
 def _store() -> DocumentStore:
@@ -146,7 +125,8 @@ def _store() -> DocumentStore:
 def _run_indexing(job: Any) -> ingest.IngestReport:
     """Runs ``job(cancel, progress, report)``; Ctrl+C stops between files (what is done stays done)."""
     cancel = CancelToken()
-    printer = _ProgressPrinter()
+    # One line, rewritten in place on a terminal, at most twice a second elsewhere.
+    printer = ProgressLine(_indexing_words, lambda p: p.phase == "done", tty_every=0.1, log_every=2.0)
     report = ingest.IngestReport("")
     try:
         return job(cancel, printer, report)
@@ -154,8 +134,7 @@ def _run_indexing(job: Any) -> ingest.IngestReport:
         cancel.cancel()
         raise
     except Cancelled:
-        if printer.tty:
-            sys.stderr.write("\n")
+        printer.close()
         raise
 
 

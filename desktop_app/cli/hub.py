@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
-from desktop_app.cli.output import print_json
+from desktop_app.cli.output import ProgressLine, bar, print_json
 from desktop_app.core import settings
 from desktop_app.core.cancel import Progress
 from desktop_app.core.hub import client as hub_client
@@ -120,42 +120,19 @@ def _print_card(page: hub_client.RepoPage) -> None:
         print(f"  {page.gated_message}")
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+def download_bar(item: DownloadItem) -> ProgressLine[Progress]:
+    """A one-line progress bar on stderr, redrawn at most ten times a second (every 10 % in a log)."""
 
-    def __init__(self, item: DownloadItem, stream: TextIO | None = None) -> None:
-        self.item = item
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self._last = 0.0
-        self._last_fraction = -1.0
-        self._drawn = False
-
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
+    def words(progress: Progress, tty: bool) -> str:
         fraction = progress.fraction or 0.0
-        if self.tty and now - self._last < 0.1 and fraction < 1.0:
-            return
-        if not self.tty and fraction - self._last_fraction < 0.1 and fraction < 1.0:
-            return  # a log, not an animation: every 10 %
-        self._last, self._last_fraction = now, fraction
-        width = 24
-        filled = int(fraction * width)
-        bar = "█" * filled + "░" * (width - filled)
         done = f"{human_bytes(progress.done)} / {human_bytes(progress.total or 0)}"
-        text = f"{self.item.name[:40]:40} {fraction:4.0%} {bar} {done}  {progress.message}"
-        if self.tty:
-            self.stream.write("\r" + text[:160].ljust(120))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        self._drawn = True
+        text = f"{item.name[:40]:40} {fraction:4.0%} {bar(fraction, 24, '█', '░')} {done}  {progress.message}"
+        return text[:160] if tty else text
 
-    def close(self) -> None:
-        if self._drawn and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-        self._drawn = False
+    return ProgressLine(
+        words, lambda p: (p.fraction or 0.0) >= 1.0, fraction=lambda p: p.fraction or 0.0, by_tenths=True, pad=120,
+        end_line_when_final=False,
+    )  # fmt: skip
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -171,12 +148,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
             print(
                 f"Resuming {item.name} at {human_bytes(item.downloaded)} of {human_bytes(item.size)}…", file=sys.stderr
             )
-        bar = ProgressBar(item)
+        shown = download_bar(item)
         started = time.monotonic()
         try:
-            path = queue.run(item.id, progress=bar)
+            path = queue.run(item.id, progress=shown)
         except KeyboardInterrupt:
-            bar.close()
+            shown.close()
             state = queue.get(item.id)
             print(
                 f"Paused {state.name} at {human_bytes(state.downloaded)} of {human_bytes(state.size)}. "
@@ -185,7 +162,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             )
             raise
         finally:
-            bar.close()
+            shown.close()
         took = time.monotonic() - started
         print(
             f"Downloaded and verified {item.name} ({human_bytes(item.size)} in {human_duration(took)}), "

@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from desktop_app.cli import coding as coding_cli
 from desktop_app.cli import methods as methods_cli
-from desktop_app.cli.output import print_json
+from desktop_app.cli.output import ProgressLine, print_json
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
@@ -177,27 +176,16 @@ def task_from_args(args: argparse.Namespace) -> Task:
     )
 
 
-class _ProgressPrinter:
-    """Rows done, rows/s and time left on stderr: rewritten in place on a terminal, every few
-    seconds elsewhere."""
+def _row_progress(progress: runner.RunProgress, _tty: bool) -> str:
+    """Rows done, rows/s and time left."""
+    eta = progress.eta_s
+    left = f", {human_duration(eta)} left" if eta is not None and progress.done < progress.total else ""
+    return f"{progress.done:,}/{progress.total:,} rows, {progress.rows_per_s:.2f} rows/s{left}"
 
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
 
-    def __call__(self, progress: runner.RunProgress) -> None:
-        now = time.monotonic()
-        final = progress.done >= progress.total
-        if not final and now - self.last < (0.2 if self.tty else 5.0):
-            return
-        self.last = now
-        eta = progress.eta_s
-        left = f", {human_duration(eta)} left" if eta is not None and not final else ""
-        line = f"{progress.done:,}/{progress.total:,} rows, {progress.rows_per_s:.2f} rows/s{left}"
-        sys.stderr.write(("\r" + line.ljust(50)) if self.tty else line + "\n")
-        if self.tty and final:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+def _row_printer() -> ProgressLine[runner.RunProgress]:
+    """Rewritten in place on a terminal, every few seconds elsewhere."""
+    return ProgressLine(_row_progress, lambda p: p.done >= p.total, tty_every=0.2, log_every=5.0, pad=50)
 
 
 def _load(path: Path, load: LoadSettings, template: str) -> LocalGenerator:
@@ -257,7 +245,7 @@ def _run_cancellable(work: Any) -> Any:
     """Runs ``work(cancel, progress)``; Ctrl+C pauses the run (the finished rows stay stored)."""
     cancel = CancelToken()
     try:
-        return work(cancel, _ProgressPrinter())
+        return work(cancel, _row_printer())
     except KeyboardInterrupt:
         cancel.cancel()
         raise
