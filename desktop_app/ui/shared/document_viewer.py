@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.rag import source_text
 from desktop_app.core.rag.answer_record import Citation
-from desktop_app.core.rag.pdf_render import Box, RenderedPage, render_page
+from desktop_app.core.rag.pdf_render import Box, RenderedPage, is_paged, render_page
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.open_document import open_source
 
@@ -57,7 +57,8 @@ class Cited:
 
     @property
     def is_pdf(self) -> bool:
-        return self.path.lower().endswith(".pdf")
+        """Shown as pages: a PDF, or a picture file (PNG, JPEG, TIFF) read by OCR."""
+        return is_paged(self.path)
 
 
 def cited_from(citation: Citation) -> Cited:
