@@ -14,7 +14,6 @@ thread pool, so a large file never freezes the window.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.cancel import CancelToken
+from desktop_app.core.cancel import CancelToken, Throttle
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, LoadedModel
 from desktop_app.core.runs import exchange, provenance, replay, runner
@@ -52,6 +51,7 @@ from desktop_app.ui.runs.item_models import RunListModel
 from desktop_app.ui.runs.judge_actions import JudgeActions
 from desktop_app.ui.runs.rename_dialog import RenameDialog
 from desktop_app.ui.runs.results_panel import RunResults
+from desktop_app.ui.runs.sequence import CompareRuns, RunSequence, SecondRun
 from desktop_app.ui.runs.setup_panel import RunSetup
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.item_models import ItemRole
@@ -97,14 +97,10 @@ class RunsView(QWidget):
         self._handlers: dict[int, tuple[Callable[[Any], None], Callable[[str, str], None] | None]] = {}
         self._running_run: int | None = None
         self._cancel_requested = False
-        self._after_load: tuple[Path, Callable[[], None]] | None = None
-        self._then_second: tuple[RunPlan, Path] | None = None
-        self._first_run: int | None = None
-        self._plan_next: Callable[[RunPlan], None] = lambda _plan: None
-        self._located: tuple[Callable[[], None], Any] = (lambda: None, None)  # and the run's ModelRecord
+        self._sequence = RunSequence()  # plan -> load -> run (-> second model -> compare): what waits
         self._listed_once = False
         self._closed = False
-        self._last_summary = 0.0
+        self._summary_throttle = Throttle(SUMMARY_INTERVAL_S)
 
         self.notice = NoticeBar()
         self.runs_model = RunListModel(self)
@@ -203,10 +199,8 @@ class RunsView(QWidget):
         self._jobs.start("models", lambda _cancel, _report: library.list_models(extra))
 
     def _refresh_collections(self) -> None:
-        from desktop_app.core.rag.store import DocumentStore
-
         try:
-            self.setup.set_collections([c.name for c in DocumentStore().list_collections()])
+            self.setup.set_collections([c.name for c in self.context.documents.list_collections()])
         except HearthError as exc:
             log.warning("Collections unavailable: %s", exc)
 
@@ -279,7 +273,7 @@ class RunsView(QWidget):
         if self.host.busy:
             self.notice.show_notice("The model is busy.", "Wait for it to finish, or press Stop.")
             return
-        self._after_load = (Path(path), then)
+        self._sequence.load_then(Path(path), then)
         self.notice.show_notice(
             f"Loading {Path(path).name} for the run (it replaces the chat's model)…", kind=NoticeKind.info
         )
@@ -301,13 +295,11 @@ class RunsView(QWidget):
         self._update_buttons()
 
     def _progress_emitter(self) -> Callable[[RunProgress], None]:
-        last = [0.0]
+        throttle = Throttle(PROGRESS_INTERVAL_S)
         signals = self._signals
 
         def emit(progress: RunProgress) -> None:  # on the model thread
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_INTERVAL_S or progress.done >= progress.total:
-                last[0] = now
+            if throttle.ready(force=progress.done >= progress.total):
                 signals.progress.emit(progress)
 
         return emit
@@ -324,7 +316,7 @@ class RunsView(QWidget):
             self.notice.show_notice(exc.message, exc.hint)
             return
         self.notice.dismiss()
-        self._plan_next = then
+        self._sequence.plan_then(then)
         path = dataset.path
         self._jobs.start("plan", lambda _cancel, _report: runner.plan_run(path, task))
 
@@ -348,10 +340,8 @@ class RunsView(QWidget):
     @Slot()
     def _on_setup_run_requested(self) -> None:
         def planned(plan: RunPlan) -> None:
-            second = self.setup.second_model_path()
             first = self.setup.model_path()
-            self._then_second = (plan, second) if second and first and second.resolve() != first.resolve() else None
-            self._first_run = None
+            self._sequence.start_pair(plan, first, self.setup.second_model_path())
             self._with_model(first, lambda: self._start(plan))
 
         self._plan_then(planned)
@@ -436,7 +426,7 @@ class RunsView(QWidget):
             then()
             return
         extra = list(self.context.settings.extra_model_paths)
-        self._located = (then, model)
+        self._sequence.locate_then(then, model)
         self._jobs.start("locate", lambda _cancel, _report: provenance.locate_model(model, extra))
 
     @Slot()
@@ -478,9 +468,7 @@ class RunsView(QWidget):
     def _on_signals_progress(self, progress: RunProgress) -> None:
         if self.results.record is not None and self.results.record.id == progress.run_id:
             self.results.show_progress(progress)
-        now = time.monotonic()
-        if now - self._last_summary >= SUMMARY_INTERVAL_S:  # SQL over the stored rows: cheap, not free
-            self._last_summary = now
+        if self._summary_throttle.ready():  # SQL over the stored rows: cheap, not free
             record = self.store.get(progress.run_id)
             summary = summarize(self.store, progress.run_id, record)
             self.runs_model.update_run(record, summary.accuracy)
@@ -500,22 +488,17 @@ class RunsView(QWidget):
 
     def _next_model(self, summary: Summary) -> None:
         """After the first of two runs (quantisation lab, "Then also"): the second, then both compared."""
-        if summary.status != "done":
-            self._then_second = None
-            return
-        if self._then_second is not None:
-            plan, second = self._then_second
-            self._then_second = None
-            self._first_run = summary.run_id
-            self._with_model(second, lambda: self._start(plan))
-        elif self._first_run is not None:
-            first, self._first_run = self._first_run, None
-            self.runs_list.setCurrentIndex(self.runs_model.index(self.runs_model.row_of(first)))
-            self.compare_with(summary.run_id)
+        step = self._sequence.after_run(summary)
+        if isinstance(step, SecondRun):
+            plan = step.plan
+            self._with_model(step.model, lambda: self._start(plan))
+        elif isinstance(step, CompareRuns):
+            self.runs_list.setCurrentIndex(self.runs_model.index(self.runs_model.row_of(step.first)))
+            self.compare_with(step.second)
 
     def _on_run_failed(self, message: str, hint: str) -> None:
         run_id, self._running_run = self._running_run, None
-        self._then_second = None
+        self._sequence.run_failed()
         if message:
             self.notice.show_notice(message, hint)
             self.run_failed.emit(message, hint)
@@ -560,20 +543,17 @@ class RunsView(QWidget):
         """Goes on with what waited for a model once it is loaded *and* the host is free: the host
         reports the new model a moment before it leaves its loading state, and a job submitted in
         between is refused as busy (the "Then also" run that never started)."""
-        pending = self._after_load
         model = self.host.model
-        if pending is None or self.host.busy or model is None or model.path.resolve() != pending[0].resolve():
+        then = self._sequence.take_loaded(model.path if model is not None else None, self.host.busy)
+        if then is None:
             return
-        self._after_load = None
         self.notice.dismiss()
-        pending[1]()
+        then()
         self._update_buttons()
 
     @Slot(str, str)
     def _on_host_load_failed(self, message: str, hint: str) -> None:
-        if self._after_load is not None:
-            self._after_load = None
-            self._then_second = None
+        if self._sequence.load_failed():
             self.notice.show_notice(message, hint)
 
     @Slot(str, object)
@@ -586,9 +566,9 @@ class RunsView(QWidget):
             self.setup.set_dataset(dataset, rows)
             self.dataset_opened.emit(dataset)
         elif kind == "plan":
-            self._plan_next(result)
-        elif kind == "locate":
-            then, model = self._located
+            self._sequence.planned(result)
+        elif kind == "locate" and (located := self._sequence.located()) is not None:
+            then, model = located
             path = Path(result)
             self._with_model(
                 path, then, provenance.template_preference(model, self.context.settings.template_for(path))
