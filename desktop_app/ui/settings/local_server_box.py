@@ -167,9 +167,11 @@ class LocalServerBox(QGroupBox):
             button.setVisible(server.running)
         stats = server.stats()
         self.served_label.setText(f"Requests served: {stats.served}" if stats is not None else "")
+        self.served_label.setVisible(stats is not None)
         errors = stats.errors[-3:] if stats is not None else []
         lines = [f"{time.strftime('%H:%M:%S', time.localtime(e.at))}  {e.endpoint}: {e.message}" for e in errors[::-1]]
         self.errors_label.setText("Last errors:\n" + "\n".join(lines) if lines else "")
+        self.errors_label.setVisible(bool(lines))  # (an empty line of the box's height otherwise)
 
     # -- changes --------------------------------------------------------------------------------------
 
