@@ -23,7 +23,7 @@ def _send_and_crash(qtbot: Any, window: Any, text: str) -> StoredMessage:
     with qtbot.waitSignal(chat.reply_saved, timeout=REPLY_TIMEOUT_MS) as blocker:
         qtbot.keyClicks(chat.composer, text)
         qtbot.keyClick(chat.composer, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: bool(chat._reply_text), timeout=REPLY_TIMEOUT_MS)
+        qtbot.waitUntil(lambda: bool(chat.writer.text), timeout=REPLY_TIMEOUT_MS)
         pid = host.engine_pid
         assert pid is not None and pid != os.getpid()
         os.kill(pid, signal.SIGSEGV)

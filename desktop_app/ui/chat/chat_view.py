@@ -1,8 +1,8 @@
 """The Chat section: conversations, the transcript, the message box and the side panel.
 
-Only this view (on the GUI thread) writes conversations to the store. A reply is
-requested from the model worker, streams into the transcript, and is saved with
-its provenance when it finishes — also when it was stopped.
+Only this view and its reply writer (on the GUI thread) write conversations to the store.
+A reply is requested from the model worker, streams into the transcript, and is saved with
+its provenance when it finishes — also when it was stopped (``reply_writer.py``).
 
 A conversation attached to document collections (the "Documents" button under the
 message box) gets answers from them: the worker retrieves, reports the context
@@ -24,23 +24,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.conversations.chat import build_messages
-from desktop_app.core.conversations.store import Conversation, Provenance
+from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.core.errors import HearthError
-from desktop_app.core.inference.engine import LoadedModel, Message, Reply
+from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.core.inference.remote import RemoteModel
 from desktop_app.core.rag import documents_settings as rag_config
-from desktop_app.core.rag.answer import strip_citations
-from desktop_app.core.rag.answer_record import Budget, RagAnswer
 from desktop_app.core.units import plural
 from desktop_app.ui.chat.chat_settings_panel import ChatSettingsPanel
 from desktop_app.ui.chat.composer import ComposerEdit
 from desktop_app.ui.chat.conversation_list_view import ConversationListView
 from desktop_app.ui.chat.documents_picker import DocumentsPicker
 from desktop_app.ui.chat.model_picker import LoadProgressView, ModelPicker
+from desktop_app.ui.chat.reply_writer import ReplyWriter
 from desktop_app.ui.chat.transcript_view import TranscriptView
 from desktop_app.ui.context import AppContext
-from desktop_app.ui.model_host import SEARCHING_DOCUMENTS, GenerationRequest, HostState, RagRequest
+from desktop_app.ui.model_host import HostState
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 from desktop_app.ui.shared.resources import icon
 
@@ -72,10 +70,6 @@ class ChatView(QWidget):
         self._store = context.store
         self._models = context.models
         self._conversation_id: int | None = None
-        self._request: GenerationRequest | None = None
-        self._reply_text = ""
-        self._reply_status = ""  # what an answer from documents is doing, before its first words
-        self._reply_budget: Budget | None = None
         # A new chat's attachment, stored with the conversation when its first message is sent.
         self._pending_collections: list[str] = []
         self._pending_documents_only: bool | None = None
@@ -105,6 +99,11 @@ class ChatView(QWidget):
         self.transcript = TranscriptView()
         self.transcript.edit_submitted.connect(self._on_transcript_edit_submitted)
         self.transcript.version_requested.connect(self._on_transcript_version_requested)
+        self.writer = ReplyWriter(context, self.transcript, lambda: self._conversation_id, self)
+        self.writer.started.connect(self.notice.dismiss)
+        self.writer.ended.connect(self._update_actions)
+        self.writer.saved.connect(self._on_writer_saved)
+        self.writer.discarded.connect(self._on_writer_discarded)
 
         self.composer = ComposerEdit()
         self.composer.submitted.connect(self._on_composer_submitted)
@@ -183,12 +182,6 @@ class ChatView(QWidget):
         self._models.state_changed.connect(self._on_models_state_changed)
         self._models.model_changed.connect(self._on_models_model_changed)
         self._models.remote_changed.connect(self._on_models_model_changed)
-        self._models.tokens_received.connect(self._on_models_tokens_received)
-        self._models.reply_finished.connect(self._on_models_reply_finished)
-        self._models.generation_failed.connect(self._on_models_generation_failed)
-        self._models.rag_status.connect(self._on_models_rag_status)
-        self._models.rag_prepared.connect(self._on_models_rag_prepared)
-        self._models.rag_finished.connect(self._on_models_rag_finished)
         self._models.load_failed.connect(self._on_models_load_failed)
         self._models.engine_crashed.connect(self._on_models_load_failed)  # a reply cut short: say why
         context.server.request_served.connect(self._on_server_request_served)  # "API: …" conversations
@@ -207,7 +200,7 @@ class ChatView(QWidget):
 
     @property
     def generating(self) -> bool:
-        return self._request is not None
+        return self.writer.writing
 
     def flush(self) -> None:
         """The window is closing: saves a pending system-prompt edit, and stops a reply in
@@ -216,7 +209,7 @@ class ChatView(QWidget):
         self.settings_panel.flush()
         self.model_picker.shutdown()
         self.conversations.stop_search()  # a search typed just before closing must not read a closed store
-        if self._request is None:
+        if not self.writer.writing:
             return
         self.stop()
         loop = QEventLoop()
@@ -226,7 +219,7 @@ class ChatView(QWidget):
         deadline.setSingleShot(True)
         deadline.timeout.connect(loop.quit)
         deadline.start(CLOSE_WAIT_MS)
-        if self._request is not None:
+        if self.writer.writing:
             loop.exec()
         self.reply_saved.disconnect(loop.quit)
         self.reply_discarded.disconnect(loop.quit)
@@ -262,12 +255,7 @@ class ChatView(QWidget):
         self._show_versions()
         self.settings_panel.show_system_prompt(conversation.system_prompt)
         self._show_documents(self._store.collections(conversation_id), conversation.documents_only)
-        if self._request is not None and self._request.conversation_id == conversation_id:
-            view = self.transcript.begin_reply(self._reply_text, self._author())
-            if self._reply_budget is not None:
-                view.set_budget(self._reply_budget)
-            if self._reply_status and not self._reply_text:
-                view.set_status(self._reply_status)
+        self.writer.show_in_transcript(conversation_id)
         self._update_actions()
         self.conversation_changed.emit(conversation_id)
 
@@ -325,13 +313,11 @@ class ChatView(QWidget):
         return True
 
     def stop(self) -> None:
-        if self._request is None:
+        if not self.writer.writing:
             return
-        self._models.stop()
+        self.writer.stop()
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
-        if self.transcript.reply_view is not None:
-            self.transcript.reply_view.set_stopping()
 
     def regenerate(self) -> bool:
         """Replaces the last reply of the conversation shown with a new one."""
@@ -383,48 +369,12 @@ class ChatView(QWidget):
         self._pending_documents_only = None
 
     def _request_reply(self, conversation_id: int) -> None:
-        conversation = self._store.get(conversation_id)
-        history = self._store.messages(conversation_id)
-        collections = self._store.collections(conversation_id)
         try:
-            if collections:
-                self._request = self._request_answer(conversation, collections)
-            else:
-                messages = build_messages(conversation.system_prompt, history)
-                self._request = self._models.generate(
-                    conversation_id, messages, self._context.settings.sampling, conversation.system_prompt
-                )
+            self.writer.start(conversation_id)
         except HearthError as exc:
             self.notice.show_notice(exc.message, exc.hint)
             return
-        self._reply_text = ""
-        self._reply_budget = None
-        self._reply_status = SEARCHING_DOCUMENTS if collections else ""
-        self.notice.dismiss()
-        view = self.transcript.begin_reply(author=self._author())
-        if self._reply_status:
-            view.set_status(self._reply_status)
         self._update_actions()
-
-    def _request_answer(self, conversation: Conversation, collections: list[str]) -> RagRequest:
-        """Asks for an answer from ``collections`` to the conversation's last question."""
-        history = self._store.messages(conversation.id)
-        last = max((i for i, m in enumerate(history) if m.role == "user"), default=-1)
-        if last < 0:
-            raise HearthError("There is no question to answer.")
-        # Earlier answers go back without their [n]: those numbers named other sources.
-        turns = [
-            Message(m.role, strip_citations(m.content) if m.role == "assistant" else m.content)
-            for m in history[:last]
-            if m.role in ("user", "assistant") and m.content.strip()
-        ]
-        return self._models.generate_rag(
-            conversation.id, collections, history[last].content, turns, self._context.settings.sampling,
-            conversation.system_prompt, conversation.documents_only,
-        )  # fmt: skip
-
-    def _author(self) -> str:
-        return self._models.model_name
 
     def _update_actions(self) -> None:
         generating = self.generating
@@ -441,83 +391,19 @@ class ChatView(QWidget):
         self.regenerate_button.setEnabled(has_model and not busy and can_regenerate)
         self.transcript.set_actions_enabled(not generating and not busy)
 
-    def _finish_request(self) -> GenerationRequest | None:
-        request, self._request = self._request, None
-        self._reply_text = ""
-        self._reply_status = ""
-        self._reply_budget = None
-        self._update_actions()
-        return request
-
-    # -- model worker reports ------------------------------------------------------------------------
-
-    @Slot(int, str)
-    def _on_models_tokens_received(self, request_id: int, text: str) -> None:
-        if self._request is None or request_id != self._request.request_id:
-            return
-        self._reply_text += text
-        if self._request.conversation_id == self._conversation_id:
-            self.transcript.append_to_reply(text)
-
-    @Slot(int, object, object)
-    def _on_models_reply_finished(self, request_id: int, reply: Reply, provenance: Provenance) -> None:
-        if self._request is None or request_id != self._request.request_id:
-            return
-        request = self._finish_request()
-        assert request is not None
-        self._save_reply(request, reply.text, provenance)
-
-    @Slot(int, object, object, object)
-    def _on_models_rag_finished(
-        self, request_id: int, reply: Reply | None, provenance: Provenance | None, answer: RagAnswer
-    ) -> None:
-        if self._request is None or request_id != self._request.request_id:
-            return
-        request = self._finish_request()
-        assert request is not None
-        text = reply.text if reply is not None else answer.text
-        self._save_reply(request, text, provenance, answer)
-
-    @Slot(int, str)
-    def _on_models_rag_status(self, request_id: int, text: str) -> None:
-        if self._request is None or request_id != self._request.request_id:
-            return
-        self._reply_status = text
-        view = self.transcript.reply_view
-        if self._request.conversation_id == self._conversation_id and view is not None and not self._models.stopping:
-            view.set_status(text)
-
-    @Slot(int, object)
-    def _on_models_rag_prepared(self, request_id: int, budget: Budget) -> None:
-        if self._request is None or request_id != self._request.request_id:
-            return
-        self._reply_budget = budget
-        view = self.transcript.reply_view
-        if self._request.conversation_id == self._conversation_id and view is not None:
-            view.set_budget(self._reply_budget)
-
-    def _save_reply(
-        self,
-        request: GenerationRequest,
-        text: str,
-        provenance: Provenance | None,
-        rag: RagAnswer | None = None,
-    ) -> None:
-        shown = request.conversation_id == self._conversation_id
-        try:
-            self._store.get(request.conversation_id)
-        except HearthError:  # deleted while the reply was being written
-            if shown:
-                self.transcript.end_reply(None)
-            self.reply_discarded.emit()
-            return
-        message = self._store.add_message(request.conversation_id, "assistant", text, provenance, rag)
-        if shown:
-            self.transcript.end_reply(message)
+    @Slot(object)
+    def _on_writer_saved(self, message: StoredMessage) -> None:
+        if message.conversation_id == self._conversation_id:
             self._show_versions()
         self.conversations.refresh()
         self._update_actions()
         self.reply_saved.emit(message)
+
+    @Slot(str, str)
+    def _on_writer_discarded(self, message: str, hint: str) -> None:
+        if message:
+            self.notice.show_notice(message, hint)
+        self.reply_discarded.emit()
 
     def _show_versions(self) -> None:
         """The last reply shows which of its versions it is (only the last reply can be regenerated)."""
@@ -547,16 +433,6 @@ class ChatView(QWidget):
         self._store.switch_reply(self._conversation_id, message.position, target.id)
         self.transcript.show_messages(self._store.messages(self._conversation_id))
         self._show_versions()
-
-    @Slot(int, str, str)
-    def _on_models_generation_failed(self, request_id: int, message: str, hint: str) -> None:
-        if self._request is None or request_id != self._request.request_id:
-            return
-        request = self._finish_request()
-        if request is not None and request.conversation_id == self._conversation_id:
-            self.transcript.end_reply(None)
-        self.notice.show_notice(message, hint)
-        self.reply_discarded.emit()
 
     @Slot(object)
     def _on_server_request_served(self, _event: object) -> None:
@@ -636,7 +512,7 @@ class ChatView(QWidget):
 
     @Slot(int)
     def _on_conversations_conversation_deleted(self, conversation_id: int) -> None:
-        if self._request is not None and self._request.conversation_id == conversation_id:
+        if self.writer.writing_in(conversation_id):
             self._models.stop()  # the reply is dropped when it ends
         if self._conversation_id == conversation_id:
             self.new_conversation()
