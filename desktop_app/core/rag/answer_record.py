@@ -139,9 +139,7 @@ class RetrievedPassage:
 
     @classmethod
     def from_dict(cls, data: Any) -> RetrievedPassage:
-        passage = records.from_dict(cls, {k: v for k, v in data.items() if k != "hit"})
-        passage.hit = records.from_dict(Hit, data)
-        return passage
+        return records.from_dict(cls, data, hit=records.from_dict(Hit, data))
 
 
 @dataclass
