@@ -47,6 +47,7 @@ from desktop_app.core.quantlab.results import (
     QUALITY_FIELDS,
     CompareSettings,
     ComparisonRun,
+    MachineInfo,
     VariantResult,
 )
 from desktop_app.core.quantlab.subproc import ChildSender, Message, run_child
@@ -248,13 +249,11 @@ def run_comparison(
         n_text_tokens=n_text_tokens,
         kl_method=kl_method,
         results=results,
-        machine=_machine(results),
+        machine=_machine(results, notes),
         created_at=started,
         duration_s=time.time() - started,
         title=_title(ordered),
     )
-    if notes:
-        run.machine["notes"] = notes
     if save:
         from desktop_app.core.quantlab.saved import save as save_run
 
@@ -359,16 +358,17 @@ def _fill(row: VariantResult, message: Message) -> None:
         row.ppl_ratio, row.ppl_ratio_unc, row.rms_dp, row.rms_dp_unc = 1.0, 0.0, 0.0, 0.0
 
 
-def _machine(results: Sequence[VariantResult]) -> dict[str, Any]:
+def _machine(results: Sequence[VariantResult], notes: Sequence[str]) -> MachineInfo:
     total, _available = hardware.memory()
     details = next((r.details for r in results if r.details), {})
-    return {
-        "ram_total": total,
-        "cpu_physical_cores": hardware.physical_cores(),
-        "os": sys.platform,
-        "backend": details.get("backend", ""),
-        "llama_cpp_version": details.get("llama_cpp_version", ""),
-    }
+    return MachineInfo(
+        ram_total=total,
+        cpu_physical_cores=hardware.physical_cores(),
+        os=sys.platform,
+        backend=str(details.get("backend", "")),
+        llama_cpp_version=str(details.get("llama_cpp_version", "")),
+        notes=tuple(notes),
+    )
 
 
 def _title(variants: Sequence[Variant]) -> str:

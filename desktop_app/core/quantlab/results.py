@@ -130,6 +130,45 @@ class VariantResult:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+@dataclass(frozen=True)
+class MachineInfo:
+    """The machine a comparison ran on, stored with it as JSON (``to_dict``/``from_dict``)."""
+
+    ram_total: int = 0
+    cpu_physical_cores: int = 0
+    os: str = ""
+    backend: str = ""
+    llama_cpp_version: str = ""
+    notes: tuple[str, ...] = ()  # what the figures should be read with ("a busy machine…")
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ram_total": self.ram_total,
+            "cpu_physical_cores": self.cpu_physical_cores,
+            "os": self.os,
+            "backend": self.backend,
+            "llama_cpp_version": self.llama_cpp_version,
+        }
+        if self.notes:
+            data["notes"] = list(self.notes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MachineInfo:
+        """Tolerant of what older Hearths stored: missing keys take defaults, unknown keys are ignored."""
+        if not isinstance(data, dict):
+            return cls()
+        notes = data.get("notes")
+        return cls(
+            ram_total=int(data.get("ram_total") or 0),
+            cpu_physical_cores=int(data.get("cpu_physical_cores") or 0),
+            os=str(data.get("os") or ""),
+            backend=str(data.get("backend") or ""),
+            llama_cpp_version=str(data.get("llama_cpp_version") or ""),
+            notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+        )
+
+
 @dataclass
 class ComparisonRun:
     """One comparison: its settings, the text, the machine, and a result per variant
@@ -141,7 +180,7 @@ class ComparisonRun:
     n_text_tokens: int
     kl_method: str
     results: list[VariantResult]
-    machine: dict[str, Any]
+    machine: MachineInfo
     created_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     title: str = ""
@@ -160,7 +199,7 @@ class ComparisonRun:
             "settings": self.settings.to_dict(),
             "text": {"source": self.text_source, "sha256": self.text_sha256, "tokens": self.n_text_tokens},
             "kl_method": self.kl_method,
-            "machine": self.machine,
+            "machine": self.machine.to_dict(),
             "results": [r.to_dict() for r in self.results],
         }
 

@@ -21,6 +21,7 @@ from desktop_app.core.quantlab.results import (
     QUALITY_FIELDS,
     CompareSettings,
     ComparisonRun,
+    MachineInfo,
     VariantResult,
 )
 
@@ -92,7 +93,7 @@ def save(run: ComparisonRun) -> int:
                 run.text_sha256,
                 run.n_text_tokens,
                 run.kl_method,
-                json.dumps(run.machine),
+                json.dumps(run.machine.to_dict()),
             ),
         )
         run_id = int(cur.lastrowid or 0)
@@ -178,7 +179,7 @@ def load(run_id: int) -> ComparisonRun:
         n_text_tokens=int(head["n_text_tokens"]),
         kl_method=head["kl_method"],
         results=results,
-        machine=json.loads(head["machine_json"]),
+        machine=MachineInfo.from_dict(json.loads(head["machine_json"])),
         created_at=float(head["created_at"]),
         duration_s=float(head["duration_s"]),
         title=head["title"],

@@ -42,7 +42,7 @@ def run_description(run: ComparisonRun) -> str:
     return (
         f"Run {run.id} · {when} · {run.n_text_tokens} tokens of {run.text_source} · window "
         f"{run.settings.window} · KL {run.kl_method} · reference {ref.name if ref else '—'} · "
-        f"llama-cpp-python {run.machine.get('llama_cpp_version', '')} on {run.machine.get('backend', '')}"
+        f"llama-cpp-python {run.machine.llama_cpp_version} on {run.machine.backend}"
     )
 
 

@@ -176,7 +176,7 @@ def test_a_model_with_another_vocabulary_gets_no_kl(variants: Variants, gemma_pa
     assert gemma.perplexity is not None and math.isfinite(gemma.perplexity)
     assert gemma.kl_divergence is None and gemma.top1_agreement is None
     assert any("different tokens" in note or "vocabulary" in note for note in gemma.notes)
-    assert "not all variants of one model" in " ".join(run.machine.get("notes", []))
+    assert "not all variants of one model" in " ".join(run.machine.notes)
 
 
 def test_cancel_stops_the_run_and_saves_nothing(variants: Variants) -> None:

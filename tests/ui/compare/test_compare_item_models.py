@@ -12,7 +12,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItemModel
 
 from desktop_app.core.quantlab import saved
-from desktop_app.core.quantlab.results import CompareSettings, ComparisonRun, VariantResult
+from desktop_app.core.quantlab.results import CompareSettings, ComparisonRun, MachineInfo, VariantResult
 from desktop_app.core.quantlab.variants import Variant, describe_variant, group_variants
 from desktop_app.ui.compare.item_models import (
     CompareTableModel,
@@ -98,7 +98,7 @@ def test_comparison_list_model(qtmodeltester: Any, smollm2_path: Path, gemma_pat
             n_text_tokens=512,
             kl_method="exact",
             results=[result_of(smol, True), result_of(copy, False)],
-            machine={},
+            machine=MachineInfo(),
             title=title,
         )
         saved.save(run)
