@@ -70,7 +70,22 @@ class CollectionListModel(RowsListModel):
         return next((i for i, c in enumerate(self._items) if c.name.lower() == name.lower()), -1)
 
 
-class SourceTableModel(RowsTableModel):
+class _RecordTable(RowsTableModel):
+    """A table of records: ``ItemRole.item`` gives a row's record, :meth:`cell` the rest."""
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        item = self.item_for(index)
+        if item is None:
+            return None
+        if role == ItemRole.item:
+            return item
+        return self.cell(item, index.column(), role)
+
+    def cell(self, item: Any, column: int, role: int) -> Any:
+        raise NotImplementedError
+
+
+class SourceTableModel(_RecordTable):
     """What was added to a collection. The Watch column is a check box on folders."""
 
     HEADERS = ("Added", "Type", "Watch")
@@ -88,13 +103,7 @@ class SourceTableModel(RowsTableModel):
                 return base | Qt.ItemFlag.ItemIsUserCheckable
         return base
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        source = self.item_for(index)
-        if source is None:
-            return None
-        column = index.column()
-        if role == ItemRole.item:
-            return source
+    def cell(self, source: Source, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return source.path
@@ -131,7 +140,7 @@ class SourceTableModel(RowsTableModel):
         return self._items[row]
 
 
-class FileTableModel(RowsTableModel):
+class FileTableModel(_RecordTable):
     """A collection's indexed files, with their passage and page counts."""
 
     HEADERS = ("File", "Status", "Passages", "Pages", "Folder")
@@ -140,13 +149,7 @@ class FileTableModel(RowsTableModel):
         super().__init__(parent)
         self._items: list[FileRecord] = []
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        record = self.item_for(index)
-        if record is None:
-            return None
-        column = index.column()
-        if role == ItemRole.item:
-            return record
+    def cell(self, record: FileRecord, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return record.name
@@ -173,7 +176,7 @@ class FileTableModel(RowsTableModel):
         return self._items[row]
 
 
-class ProblemTableModel(RowsTableModel):
+class ProblemTableModel(_RecordTable):
     """The files that could not be read, each with why in full (the view wraps it; the
     details pane under it gives the full path)."""
 
@@ -183,14 +186,9 @@ class ProblemTableModel(RowsTableModel):
         super().__init__(parent)
         self._items: list[FileRecord] = []
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        record = self.item_for(index)
-        if record is None:
-            return None
-        if role == ItemRole.item:
-            return record
+    def cell(self, record: FileRecord, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            return record.name if index.column() == 0 else record.reason
+            return record.name if column == 0 else record.reason
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{record.path}\n{record.reason}"
         return None
