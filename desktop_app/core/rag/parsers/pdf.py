@@ -93,7 +93,8 @@ def parse_pdf(path: Path, ocr: OcrRequest | None = None) -> ParsedDocument:
         raise UnreadableDocument(
             "The PDF has no text layer (it looks like a scanned image)"
             + (" and no text was recognised on its pages." if ocr is not None else "."),
-            "Run it through OCR (for example ocrmypdf) and add the result."
+            "Text recognition (OCR) is switched off for this collection: switch it on in Settings › Text "
+            "recognition (OCR), or with hearth docs ocr COLLECTION on, to read it."
             if ocr is None
             else "Check that the scan is readable (upright, at least 200 dpi).",
         )

@@ -27,7 +27,7 @@ def parse_picture(path: Path, ocr: OcrRequest | None) -> ParsedDocument:
         if ocr is None:
             raise UnreadableDocument(
                 f"This is a picture, and {OCR_OFF} for this collection.",
-                "Switch it on in Settings › Documents to read the text in pictures.",
+                "Switch it on in Settings › Text recognition (OCR), or with hearth docs ocr COLLECTION on.",
             )
         read, confidence, notes = recognise_picture(path, pages, ocr)
     except picture_files.UnreadablePicture as exc:
