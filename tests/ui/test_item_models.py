@@ -89,3 +89,24 @@ def test_picker_list_model(qtmodeltester: Any, smollm2_path: Path) -> None:
     model.set_remote([])  # the servers removed in Settings
     qtmodeltester.check(model)
     assert model.rowCount() == len(model.models())
+
+
+def test_embedding_backend_combo_model(qtmodeltester: Any, qtbot: Any) -> None:
+    """Settings' and the Documents section's backend list: one row per backend, a backend this
+    computer cannot run greyed with its reason."""
+    from desktop_app.core.rag import embed_backends
+    from desktop_app.ui.shared.backend_combo import backend_combo, chosen_backend, select_backend
+
+    combo = backend_combo()
+    qtbot.addWidget(combo)
+    model = combo.model()
+    qtmodeltester.check(model)
+    assert model.rowCount() == len(embed_backends.BACKENDS)
+    for row, name in enumerate(embed_backends.BACKENDS):
+        index = model.index(row, 0)
+        assert index.data(Qt.ItemDataRole.UserRole) == name
+        reason = embed_backends.unavailable_reason(name)
+        assert bool(model.flags(index) & Qt.ItemFlag.ItemIsEnabled) == (not reason)
+        assert (index.data(Qt.ItemDataRole.ToolTipRole) or "") == (reason or "")
+    select_backend(combo, "no-such-backend")
+    assert chosen_backend(combo) == embed_backends.DEFAULT_BACKEND
