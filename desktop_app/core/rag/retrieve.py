@@ -19,13 +19,15 @@ identical chunks (the same text in two copies of a file) are returned once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import documents_settings as rag_config
+from desktop_app.core.rag import embed_backends
 from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embedder import get_embedder
 from desktop_app.core.rag.keyword_index import keyword_index, keyword_tokens
@@ -34,6 +36,7 @@ from desktop_app.core.rag.store import DocumentStore
 log = logging.getLogger(__name__)
 
 RRF_K = 60
+T = TypeVar("T")
 RERANK_CANDIDATES = 20
 
 
@@ -168,6 +171,10 @@ def _search_collection(
     info = store.shared.pull(info, embedder.id)  # a shared collection: other clients' files, checked to be this model's
     if info.chunks == 0:
         return []
+    # The keyword index loads (from disk, after a start) while the question is embedded and
+    # Chroma searches its vectors (loading its own index the first time): each waits on I/O and
+    # numpy or Rust, so the two overlap.
+    keywords = _Background(lambda: keyword_index(store, info))
     t0 = time.perf_counter()
     vector = embedder.encode_query(query)
     timings["embed_query_ms"] = timings.get("embed_query_ms", 0) + (time.perf_counter() - t0) * 1000
@@ -197,11 +204,13 @@ def _search_collection(
         hits[chunk] = hit
 
     t0 = time.perf_counter()
-    index = keyword_index(store, info)
+    index = keywords.result()
     terms = keyword_tokens(query)
     scores = index.scores(terms)
     keyword_ids = index.top(scores, n)
-    timings["keyword_ms"] = timings.get("keyword_ms", 0) + (time.perf_counter() - t0) * 1000
+    # Its own time (loading, beside the vector search, and scoring), and what the search waited for it.
+    timings["keyword_ms"] = timings.get("keyword_ms", 0) + keywords.seconds * 1000 + (time.perf_counter() - t0) * 1000
+    timings["keyword_wait_ms"] = timings.get("keyword_wait_ms", 0) + (time.perf_counter() - t0) * 1000
 
     missing = [c for c in keyword_ids if c not in hits]
     if missing:
@@ -223,6 +232,86 @@ def _search_collection(
             hit.keyword_coverage = len(term_set & found) / len(term_set)
         hit.fused_score = sum(1.0 / (RRF_K + r) for r in (hit.vector_rank, hit.keyword_rank) if r is not None)
     return list(hits.values())
+
+
+class _Background(Generic[T]):
+    """``load()`` on a thread of its own; ``result()`` waits for it (and re-raises its error)."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="hearth-keyword-index", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._value = self._load()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result(), on the caller's thread
+            self._error = exc
+        self.seconds = time.perf_counter() - started
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]  # set by _run when it raised nothing
+
+
+_WARM: set[tuple[str, int]] = set()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_up(store: DocumentStore, info: CollectionInfo) -> threading.Thread | None:
+    """Starts loading, in the background, what the first question to ``info`` needs: the
+    embedding model, Chroma's client and the collection's vector index (a local one: a server
+    keeps its own loaded), and the keyword index. Called as soon as a chat with the collection
+    attached is shown, so the question, typed meanwhile, does not wait for them. Once per
+    collection and revision; the thread is returned (None when there is nothing to do). Errors
+    are left for the question itself to report."""
+    key = (str(store.bm25_dir(info)), info.revision)
+    with _WARM_LOCK:
+        if key in _WARM or not info.chunks:
+            return None
+        _WARM.add(key)
+
+    def model() -> None:
+        embedder = get_embedder(info.embed_model, info.embed_backend)
+        if info.shared:  # the mirror of the server's manifest first: the keyword index follows it
+            keyword_index(store, store.shared.pull(info, embedder.id))
+
+    def indexes() -> None:
+        store.probe(info)  # one query: Chroma loads the vector index from disk
+        keyword_index(store, info)
+
+    # The model beside the indexes (importing chromadb and loading its index, then the keyword
+    # index): on a busy two-core machine the three took 3.5 s one after another. Only an ONNX
+    # model: its imports (onnxruntime, tokenizers) share nothing with chromadb's but numpy, imported
+    # first (one module imported by two threads at once can fail half-way); PyTorch's share a lot.
+    parallel = not info.shared and embed_backends.backend(info.embed_backend).family == "onnx"
+    def both() -> None:
+        model()
+        indexes()
+
+    parts = [model, indexes] if parallel else [model] if info.shared else [both]
+
+    def load() -> None:
+        import numpy  # noqa: F401 - see above
+
+        loads = [_Background(part) for part in parts]
+        for part in loads:
+            try:
+                part.result()
+            except Exception:  # the question that needs it says what went wrong
+                log.info("Warming up the collection %s failed", info.name, exc_info=True)
+                with _WARM_LOCK:
+                    _WARM.discard(key)
+
+    thread = threading.Thread(target=load, name=f"hearth-warm-up-{info.store_name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def search(

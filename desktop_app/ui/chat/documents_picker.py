@@ -14,8 +14,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QMenu, QToolButton, QWidget
 
 from desktop_app.core.errors import HearthError
+from desktop_app.core.rag import retrieve
 from desktop_app.core.rag.catalog import CollectionInfo
-from desktop_app.core.rag.embedder import warm_up
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.units import plural
 from desktop_app.ui.shared.resources import icon
@@ -133,10 +133,11 @@ class DocumentsPicker(QWidget):
             action.setChecked(str(action.data()).lower() in chosen)
             action.blockSignals(False)
         self.detach_action.setVisible(bool(self._selected))
-        # Attached documents will need their embedding model: load it now, in the background.
+        # Attached documents will need their embedding model, vector index and keyword index: load
+        # them now, in the background, while the question is typed (retrieve.warm_up).
         for info in self._available:
             if info.chunks and info.name.lower() in chosen:
-                warm_up(info.embed_model, info.embed_backend)
+                retrieve.warm_up(self._store, info)
 
     def _rebuild_menu(self) -> None:
         self.menu.clear()

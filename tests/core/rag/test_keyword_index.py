@@ -168,3 +168,27 @@ def test_scores_match_bm25s(store: DocumentStore) -> None:
         ours = index.scores(terms)
         got = np.asarray([ours[index.position[c]] for c in ids], dtype=np.float32)
         assert np.allclose(got, expected, rtol=1e-5, atol=1e-6), query
+
+
+def test_warm_up_loads_what_the_first_question_needs(store: DocumentStore) -> None:
+    """``retrieve.warm_up`` (started when a chat with the collection attached is shown) loads the
+    embedding model, the vector index and the keyword index in the background, once per revision;
+    a question asked while it runs waits for what is not loaded yet and finds the same hits."""
+    query = "centrifuge rotor speed"
+
+    def hits() -> list[tuple[str, int | None, int | None, float]]:
+        found = retrieve.search(store, ["notes"], query, settings=RagSettings(top_k=5)).hits
+        return [(h.chunk_id, h.vector_rank, h.keyword_rank, round(h.fused_score, 9)) for h in found]
+
+    expected = hits()
+    assert expected
+    info = store.collection("notes")
+    restart()
+    retrieve._WARM.clear()
+    thread = retrieve.warm_up(store, info)
+    assert thread is not None
+    assert retrieve.warm_up(store, info) is None  # one warm-up per collection and revision
+    assert hits() == expected  # asked at once: waits for the warm-up's keyword index, or loads it itself
+    thread.join()
+    assert keyword_index._CACHE[str(store.bm25_dir(info))].revision == info.revision
+    assert hits() == expected
