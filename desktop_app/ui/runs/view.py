@@ -22,10 +22,8 @@ from PySide6.QtCore import QItemSelection, QModelIndex, QObject, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QGridLayout,
     QListView,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -36,8 +34,8 @@ from PySide6.QtWidgets import (
 from desktop_app.core.cancel import CancelToken, Throttle
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, LoadedModel
-from desktop_app.core.runs import exchange, provenance, replay, runner
 from desktop_app.core.runs import paired as run_compare
+from desktop_app.core.runs import provenance, replay, runner
 from desktop_app.core.runs.datasets import Dataset, Row, open_dataset
 from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.runner import RunPlan, RunProgress
@@ -49,7 +47,7 @@ from desktop_app.ui.runs.coding_actions import CodingActions
 from desktop_app.ui.runs.diff_dialog import DiffDialog
 from desktop_app.ui.runs.item_models import RunListModel
 from desktop_app.ui.runs.judge_actions import JudgeActions
-from desktop_app.ui.runs.rename_dialog import RenameDialog
+from desktop_app.ui.runs.list_actions import RunListActions
 from desktop_app.ui.runs.results_panel import RunResults
 from desktop_app.ui.runs.sequence import CompareRuns, RunSequence, SecondRun
 from desktop_app.ui.runs.setup_panel import RunSetup
@@ -62,7 +60,6 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.1
 SUMMARY_INTERVAL_S = 1.0
 SETUP_PAGE, RESULTS_PAGE = 0, 1
-EXPORT_FILTER = "CSV with its manifest (*.csv);;Archive another Hearth can import (*.zip);;Manifest only (*.json)"
 COMPARE_HINT = "Pick a dataset and a task: Hearth runs it with each model, then compares the two runs."
 
 
@@ -103,6 +100,10 @@ class RunsView(QWidget):
         self._summary_throttle = Throttle(SUMMARY_INTERVAL_S)
 
         self.notice = NoticeBar()
+        # Delete, rename, import and export (ui/runs/list_actions.py).
+        self.list_actions = RunListActions(self.store, self.notice, self.selected_run_id, self)
+        self.list_actions.run_changed.connect(self._on_list_actions_run_changed)
+        self.list_actions.run_deleted.connect(self._on_list_actions_run_deleted)
         self.runs_model = RunListModel(self)
         self.runs_list = QListView()
         self.runs_list.setModel(self.runs_model)
@@ -113,9 +114,9 @@ class RunsView(QWidget):
         self.new_button.clicked.connect(self.show_setup)
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Add a run from an archive another Hearth exported")
-        self.import_button.clicked.connect(self._on_import_button_clicked)
+        self.import_button.clicked.connect(self.list_actions.ask_import)
         self.delete_button = QPushButton("Delete")
-        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        self.delete_button.clicked.connect(self.list_actions.delete_selected)
         # Two rows of two: one row of four made the list a third of a 1024-pixel window.
         list_buttons = QGridLayout()
         list_buttons.addWidget(self.new_button, 0, 0)
@@ -138,7 +139,7 @@ class RunsView(QWidget):
         self.results.pause_requested.connect(self.pause)
         self.results.cancel_requested.connect(self.cancel)
         self.results.resume_requested.connect(self.resume_selected)
-        self.results.export_requested.connect(self._on_results_export_requested)
+        self.results.export_requested.connect(self.list_actions.ask_export)
         self.results.replay_requested.connect(self.replay_selected)
         self.results.compare_requested.connect(self.compare_with)
         # Judged answers and the methods text (ui/runs/judge_actions.py): Judge…, Compare blind…, Methods….
@@ -591,80 +592,26 @@ class RunsView(QWidget):
             self.show_run(run_id)
 
     @Slot()
-    def _on_delete_button_clicked(self) -> None:
-        run_id = self.selected_run_id()
-        if run_id is None:
-            return
-        answer = QMessageBox.question(self, "Delete run", f"Delete run #{run_id} and all its rows?")
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        self.store.delete(run_id)
-        self.refresh_runs()
-        self.show_setup()
-
-    @Slot()
     def _on_results_rename_requested(self) -> None:
         run_id = self.selected_run_id()
-        if run_id is None or self.results.record is None:
-            return
-        dialog = RenameDialog(self.results.record.title, self.results.record.note, self)
-        dialog.accepted.connect(lambda: self.rename_run(run_id, dialog.title.text(), dialog.note.toPlainText()))
-        dialog.open()
+        if run_id is not None and self.results.record is not None:
+            self.list_actions.ask_rename(run_id, self.results.record.title, self.results.record.note)
 
-    def rename_run(self, run_id: int, title: str, note: str) -> None:
-        try:
-            self.store.rename(run_id, title, note)
-        except HearthError as exc:
-            self.notice.show_notice(exc.message, exc.hint)
-            return
+    @Slot(int)
+    def _on_list_actions_run_changed(self, run_id: int) -> None:
         self.refresh_runs(select=run_id)
         self.show_run(run_id)
+
+    @Slot()
+    def _on_list_actions_run_deleted(self) -> None:
+        self.refresh_runs()
+        self.show_setup()
 
     @Slot()
     def _on_sweep_button_clicked(self) -> None:
         from desktop_app.ui.runs.sweep_dialog import open_sweep
 
         open_sweep(self)
-
-    @Slot()
-    def _on_import_button_clicked(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Import a run", str(Path.home()), "Hearth run (*.zip)")
-        if name:
-            self.import_archive(Path(name))
-
-    def import_archive(self, path: Path) -> int | None:
-        try:
-            run_id = exchange.import_archive(self.store, path)
-        except HearthError as exc:
-            self.notice.show_notice(exc.message, exc.hint)
-            return None
-        self.refresh_runs(select=run_id)
-        self.show_run(run_id)
-        return run_id
-
-    @Slot()
-    def _on_results_export_requested(self) -> None:
-        run_id = self.selected_run_id()
-        if run_id is None:
-            return
-        name, chosen = QFileDialog.getSaveFileName(
-            self, "Export run", str(Path.home() / f"run-{run_id}.csv"), EXPORT_FILTER
-        )
-        if not name:
-            return
-        path = Path(name)
-        if not path.suffix:
-            path = path.with_suffix(".zip" if "zip" in chosen else ".json" if "json" in chosen else ".csv")
-        self.export(run_id, path)
-
-    def export(self, run_id: int, path: Path) -> list[Path]:
-        try:
-            written = exchange.export(self.store, run_id, path)
-        except HearthError as exc:
-            self.notice.show_notice(exc.message, exc.hint)
-            return []
-        self.notice.show_notice("Exported: " + ", ".join(p.name for p in written), kind=NoticeKind.info)
-        return written
 
     def flush(self) -> None:
         """The window is closing: stop the section's background work (a run in progress on the

@@ -161,7 +161,7 @@ def test_the_form_stays_and_a_run_can_be_renamed_and_read(qtbot: Any, loaded_win
         # Rename and note.
         view.refresh_runs(select=run_id)
         assert view.pages.currentWidget() is view.results
-        view.rename_run(run_id, f"Sentiment, try {number}", "Short labels; the model tends to say positive.")
+        view.list_actions.rename(run_id, f"Sentiment, try {number}", "Short labels; the model tends to say positive.")
         line = view.runs_model.data(view.runs_model.index(view.runs_model.row_of(run_id)))
         assert line.startswith(f"#{run_id} Sentiment, try {number}") and "tends to say positive" in line
         assert "tends to say positive" in view.results.title.text()

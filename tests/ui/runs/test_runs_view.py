@@ -111,9 +111,9 @@ def test_a_label_run_from_the_window(qtbot: Any, loaded_window: Any, tmp_path: P
     assert (compared.args[0].only_a, compared.args[0].only_b, compared.args[0].p_value) == (0, 0, 1.0)
 
     archive = tmp_path / "run.zip"
-    assert view.export(summary.run_id, archive) == [archive]
+    assert view.list_actions.export(summary.run_id, archive) == [archive]
     before = view.runs_model.rowCount()
-    imported = view.import_archive(archive)
+    imported = view.list_actions.import_archive(archive)
     assert imported is not None and view.runs_model.rowCount() == before + 1
 
 
