@@ -101,15 +101,17 @@ def test_signing_in_keeps_the_account_group_in_view(
         qtbot.keyClicks(box.token_edit, "hf_wrong")
         qtbot.mouseClick(box.sign_in_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not box.busy and box.error_label.isVisible(), timeout=NET_TIMEOUT_MS)
-        assert scroll.value() == kept and in_view(box.error_label)
+        qtbot.waitUntil(lambda: in_view(box.error_label))  # the page scrolls to the answer if it must…
+        assert scroll.value() >= kept  # …never back to the top
         box.token_edit.clear()
         qtbot.keyClicks(box.token_edit, VALID_TOKEN)
         with qtbot.waitSignal(window.context.hub_account_changed, timeout=NET_TIMEOUT_MS):
             qtbot.keyClick(box.token_edit, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: not box.busy)
         assert box.status_label.text() == f"Signed in as {STUB_USER}."
-        assert scroll.value() == kept and in_view(box.status_label)
+        qtbot.waitUntil(lambda: in_view(box.status_label))
+        assert scroll.value() >= kept
         with qtbot.waitSignal(window.context.hub_account_changed, timeout=NET_TIMEOUT_MS):
             qtbot.mouseClick(box.sign_out_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not box.busy and box.token_edit.isVisible())
-        assert scroll.value() == kept and box.token_edit.hasFocus()  # ready for the next token
+        assert scroll.value() >= kept and box.token_edit.hasFocus()  # ready for the next token

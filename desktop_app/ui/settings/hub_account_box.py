@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -167,6 +168,7 @@ class HubAccountBox(QGroupBox):
         )
         self.token_edit.clear()
         self._show(account)
+        self._reveal(self.status_label)
         if changed:
             self._context.hub_account_changed.emit()
 
@@ -175,6 +177,7 @@ class HubAccountBox(QGroupBox):
         self.refresh()
         self.error_label.setText(f"{message} {hint}".strip())
         self.error_label.show()
+        self._reveal(self.error_label)
 
     @Slot(str)
     def _on_jobs_finished(self, _kind: str) -> None:
@@ -184,6 +187,15 @@ class HubAccountBox(QGroupBox):
             following = self.token_edit if self.token_edit.isVisible() else self.sign_out_button
             if following.isVisible():
                 following.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _reveal(self, label: QLabel) -> None:
+        """Scrolls the page (if it must) so that ``label``, just changed, is in sight once laid out."""
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        if isinstance(area, QScrollArea):
+            scroll_area = area
+            QTimer.singleShot(0, lambda: scroll_area.ensureWidgetVisible(label, 0, 24))
 
     @Slot(str)
     def _on_tokens_link_activated(self, url: str) -> None:
