@@ -128,7 +128,7 @@ def _agreement(store: Any, run_id: int) -> dict[str, Any]:
                 [(run_id, i, coder_id, t if rng.random() < keep else rng.choice(LABELS)) for i, t in enumerate(truth)],
             )  # fmt: skip
     started = time.perf_counter()
-    report = agreement(codes, run_id)
+    report = agreement(codes, run_id).to_dict()
     seconds = time.perf_counter() - started
     return {
         "rows": N,

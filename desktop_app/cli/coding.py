@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app.cli.output import print_json
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.coding import Codebook, CodeStore, agreement, scale_codebook
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.units import plural
+
+if TYPE_CHECKING:  # the statistics import numpy: loaded when a report is made
+    from desktop_app.core.runs.agreement import AgreementEstimate
 
 LEVELS = ("nominal", "ordinal", "interval")
 
@@ -179,13 +182,13 @@ def cmd_codebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _estimate(value: dict[str, Any], percent: bool = False) -> str:
-    if value["value"] is None:
+def _estimate(value: AgreementEstimate, percent: bool = False) -> str:
+    if value.value is None:
         return "—"
     fmt = "{:.0%}" if percent else "{:.2f}"
-    text = fmt.format(value["value"])
-    if value["ci_low"] is not None:
-        text += f" ({fmt.format(value['ci_low'])} to {fmt.format(value['ci_high'])})"
+    text = fmt.format(value.value)
+    if value.ci_low is not None:
+        text += f" ({fmt.format(value.ci_low)} to {fmt.format(value.ci_high)})"
     return text
 
 
@@ -198,31 +201,30 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     finally:
         runs.close()
     if args.json:
-        print_json(report)
+        print_json(report.to_dict())
         return 0
-    if len(report["raters"]) < 2:
+    if len(report.raters) < 2:
         print("Agreement needs two raters: code the rows (Runs › Code rows…) or import a coder's codes.")
         return 0
-    print(f"Agreement on run {args.run_id} ({report['level']} codes; 95% intervals from "
-          f"{report['bootstrap']['samples']} resamples of the rows):")  # fmt: skip
-    for pair in report["pairs"]:
-        kappa = pair["cohen_kappa"]["value"]
-        print(f"  {pair['a']} and {pair['b']}, {pair['n']:,} rows both coded:")
-        print(f"    agree on {_estimate(pair['percent'], percent=True)}")
-        print(f"    Cohen's kappa {_estimate(pair['cohen_kappa'])}: {strength(kappa)}")
-        print(f"    Krippendorff's alpha {_estimate(pair['krippendorff_alpha'])}: "
-              f"{reliable(pair['krippendorff_alpha']['value'])}")  # fmt: skip
-    group = report["coders"]
+    print(f"Agreement on run {args.run_id} ({report.level} codes; 95% intervals from "
+          f"{report.bootstrap.samples} resamples of the rows):")  # fmt: skip
+    for pair in report.pairs:
+        print(f"  {pair.a} and {pair.b}, {pair.n:,} rows both coded:")
+        print(f"    agree on {_estimate(pair.percent, percent=True)}")
+        print(f"    Cohen's kappa {_estimate(pair.cohen_kappa)}: {strength(pair.cohen_kappa.value)}")
+        print(f"    Krippendorff's alpha {_estimate(pair.krippendorff_alpha)}: "
+              f"{reliable(pair.krippendorff_alpha.value)}")  # fmt: skip
+    group = report.coders
     if group:
-        print(f"  All {len(group['raters'])} coders together ({group['units']:,} rows with two codes or more, "
-              f"{group['complete']:,} coded by all):")  # fmt: skip
-        print(f"    Krippendorff's alpha {_estimate(group['krippendorff_alpha'])}: "
-              f"{reliable(group['krippendorff_alpha']['value'])}")  # fmt: skip
-        print(f"    Fleiss' kappa {_estimate(group['fleiss_kappa'])}: {strength(group['fleiss_kappa']['value'])}")
-    reference = report.get("reference")
-    if reference and reference["n"]:
-        print(f"  The model against the reference ({plural(reference['adjudicated'], 'row')} decided by review): "
-              f"{_estimate(reference['accuracy'], percent=True)} right")  # fmt: skip
+        print(f"  All {len(group.raters)} coders together ({group.units:,} rows with two codes or more, "
+              f"{group.complete:,} coded by all):")  # fmt: skip
+        print(f"    Krippendorff's alpha {_estimate(group.krippendorff_alpha)}: "
+              f"{reliable(group.krippendorff_alpha.value)}")  # fmt: skip
+        print(f"    Fleiss' kappa {_estimate(group.fleiss_kappa)}: {strength(group.fleiss_kappa.value)}")
+    reference = report.reference
+    if reference and reference.n:
+        print(f"  The model against the reference ({plural(reference.adjudicated, 'row')} decided by review): "
+              f"{_estimate(reference.accuracy, percent=True)} right")  # fmt: skip
     return 0
 
 

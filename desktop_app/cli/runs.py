@@ -32,6 +32,18 @@ from desktop_app.core.settings import LoadSettings
 from desktop_app.core.units import human_duration
 
 
+def add_output_arguments(p: argparse.ArgumentParser, reference_help: str) -> None:
+    """What every output must be, and how it is scored (`hearth run` and `hearth sweep`)."""
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--labels", help="comma-separated labels: every output is one of them")
+    kind.add_argument("--schema", type=Path, help="a JSON schema file: every output is JSON matching it")
+    kind.add_argument("--number", action="store_true", help="every output is a number")
+    p.add_argument("--reference", help=reference_help)
+    p.add_argument("--scorer", help="exact, normalized, contains, regex, label, numeric, token_f1, fields")
+    p.add_argument("--tolerance", type=float, default=0.0, help="numeric scorer: how far off still counts")
+    p.add_argument("--threshold", type=float, default=0.5, help="token_f1: the F1 that counts as correct")
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a model over every row of a dataset and score it")
     p.add_argument("dataset", help="a CSV, TSV, JSONL or XLSX file")
@@ -41,14 +53,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--prompt", required=True, help="the template, with {column} fields (or @FILE to read it)")
     p.add_argument("--system", default="", help="system prompt (or @FILE)")
-    kind = p.add_mutually_exclusive_group()
-    kind.add_argument("--labels", help="comma-separated labels: every output is one of them")
-    kind.add_argument("--schema", type=Path, help="a JSON schema file: every output is JSON matching it")
-    kind.add_argument("--number", action="store_true", help="every output is a number")
-    p.add_argument("--reference", help="the column holding the expected answer")
-    p.add_argument("--scorer", help="exact, normalized, contains, regex, label, numeric, token_f1, fields")
-    p.add_argument("--tolerance", type=float, default=0.0, help="numeric scorer: how far off still counts")
-    p.add_argument("--threshold", type=float, default=0.5, help="token_f1: the F1 that counts as correct")
+    add_output_arguments(p, "the column holding the expected answer")
     p.add_argument("--few-shot", help="comma-separated row indices shown as examples (not scored)")
     p.add_argument("--collection", help="answer each row's question from this document collection")
     p.add_argument("--k", type=int, default=None, help="passages retrieved per question")

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.cli.output import print_json
-from desktop_app.cli.runs import _indices, _load, _release, _remote, _text_arg, task_from_args
+from desktop_app.cli.runs import (
+    _indices,
+    _load,
+    _release,
+    _remote,
+    _text_arg,
+    add_output_arguments,
+    task_from_args,
+)
 from desktop_app.core import settings as settings_store
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
@@ -46,14 +54,7 @@ def register(sub: Any) -> None:
         "--server-model", action="append", default=[], metavar="SERVER=MODEL",
         help="a model on a server added in Settings › Servers; repeat",
     )  # fmt: skip
-    kind = p.add_mutually_exclusive_group()
-    kind.add_argument("--labels", help="comma-separated labels: every output is one of them")
-    kind.add_argument("--schema", type=Path, help="a JSON schema file: every output is JSON matching it")
-    kind.add_argument("--number", action="store_true", help="every output is a number")
-    p.add_argument("--reference", help="the column holding the expected answer (required)")
-    p.add_argument("--scorer", help="exact, normalized, contains, regex, label, numeric, token_f1, fields")
-    p.add_argument("--tolerance", type=float, default=0.0, help="numeric scorer: how far off still counts")
-    p.add_argument("--threshold", type=float, default=0.5, help="token_f1: the F1 that counts as correct")
+    add_output_arguments(p, "the column holding the expected answer (required)")
     p.add_argument("--few-shot", action="append", default=[], help="comma-separated example rows; repeat")
     p.add_argument("--shots", action="append", type=int, default=[], help="K examples drawn from development rows")
     p.add_argument("--dev-fraction", type=float, default=None, help="choose on this share of rows, report on the rest")

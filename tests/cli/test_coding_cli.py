@@ -14,7 +14,8 @@ from desktop_app.core.runs import runner
 from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.core.runs.tasks import Task, run_sampling
-from tests.cli.test_runs_cli import REVIEWS, hearth, hearth_json, write_reviews
+from tests.cli.hearth_cli import REVIEWS, hearth, hearth_json
+from tests.cli.test_runs_cli import write_reviews
 
 
 def test_codes_agreement_review_and_adjudication(

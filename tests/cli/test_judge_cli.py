@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from desktop_app.core.runs import stats
-from tests.cli.test_runs_cli import MODEL, hearth, hearth_json
+from tests.cli.hearth_cli import MODEL, hearth, hearth_json
 
 QUESTIONS = [("q1", "What is the capital of France?", "Paris"), ("q2", "How many legs has a spider?", "eight")]
 

@@ -16,37 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-MODEL = "SmolLM2-135M-Instruct.Q4_1"
-TIMEOUT_S = 300
-REVIEWS = [
-    ("a1", "I loved this film, the acting is wonderful.", "positive"),
-    ("a2", "Terrible, boring and far too long.", "negative"),
-    ("a3", "A masterpiece, I cried at the end.", "positive"),
-    ("a4", "I want my money back.", "negative"),
-    ("a5", "Great fun for the whole family.", "positive"),
-    ("a6", "The worst movie of the year.", "negative"),
-    ("a7", "Beautiful music and a touching story.", "positive"),
-    ("a8", "Awful dialogue, I fell asleep.", "negative"),
-    ("a9", "Clever, warm and very funny.", "positive"),
-    ("a10", "A mess from start to finish.", "negative"),
-]
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "HEARTH_HOME": str(home)}
-
-
-def hearth(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop_app", *args],
-        capture_output=True, text=True, env=_env(home), timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
-
-
-def hearth_json(*args: str, home: Path) -> Any:
-    out = hearth(*args, "--json", home=home)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+from tests.cli.hearth_cli import MODEL, REVIEWS, TIMEOUT_S, hearth, hearth_env, hearth_json
 
 
 def write_reviews(path: Path, encoding: str = "utf-8") -> Path:
@@ -122,7 +92,7 @@ def test_killed_run_resumes_to_the_same_rows_and_replays_identically(hearth_home
 
     child = subprocess.Popen(
         [sys.executable, "-m", "desktop_app", "run", str(data), *RUN_ARGS],
-        env=_env(hearth_home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=hearth_env(hearth_home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + TIMEOUT_S
@@ -179,7 +149,7 @@ def test_a_run_on_a_server_added_in_settings(tmp_path: Path, hearth_server: Any)
     )
     stored = subprocess.run(
         [sys.executable, "-c", setup, hearth_server.root, hearth_server.key],
-        capture_output=True, text=True, env=_env(home), timeout=TIMEOUT_S, check=False,
+        capture_output=True, text=True, env=hearth_env(home), timeout=TIMEOUT_S, check=False,
     )  # fmt: skip
     assert stored.returncode == 0, stored.stderr
     data = write_reviews(tmp_path / "reviews.csv")

@@ -5,7 +5,6 @@ same cells, every row once; the JSON has the cells, the best, the pairwise tests
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import sqlite3
@@ -15,33 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODEL = "SmolLM2-135M-Instruct.Q4_1"
-TIMEOUT_S = 300
-REVIEWS = [
-    ("a1", "I loved this film, the acting is wonderful.", "positive"),
-    ("a2", "Terrible, boring and far too long.", "negative"),
-    ("a3", "A masterpiece, I cried at the end.", "positive"),
-    ("a4", "I want my money back.", "negative"),
-    ("a5", "Great fun for the whole family.", "positive"),
-    ("a6", "The worst movie of the year.", "negative"),
-]
+from tests.cli.hearth_cli import MODEL, TIMEOUT_S, hearth, hearth_env, hearth_json
+from tests.cli.hearth_cli import REVIEWS as ALL_REVIEWS
 
-
-def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "HEARTH_HOME": str(home)}
-
-
-def hearth(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop_app", *args],
-        capture_output=True, text=True, env=_env(home), timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
-
-
-def hearth_json(*args: str, home: Path) -> Any:
-    out = hearth(*args, "--json", home=home)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+REVIEWS = ALL_REVIEWS[:6]  # three development rows and three test rows
 
 
 def _query(home: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -78,7 +54,7 @@ def test_a_killed_sweep_resumes_to_the_same_cells(hearth_home: Path, tmp_path: P
     assert estimate["rows"] == 9 and estimate["seconds"] > 0 and list(estimate["seconds_per_row"]) == [f"{MODEL}.gguf"]
     assert _query(hearth_home, "SELECT COUNT(*) FROM runs") == [(0,)]
     child = subprocess.Popen(
-        [sys.executable, "-m", "desktop_app", *args], env=_env(hearth_home),
+        [sys.executable, "-m", "desktop_app", *args], env=hearth_env(hearth_home),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -438,6 +438,24 @@ def pair_agreement(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class GroupLabelAgreement:
+    """One label against all others, all the human coders together."""
+
+    label: str
+    count: int  # codes given with this label
+    krippendorff_alpha: AgreementEstimate
+    fleiss_kappa: AgreementEstimate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "count": self.count,
+            "krippendorff_alpha": self.krippendorff_alpha.to_dict(),
+            "fleiss_kappa": self.fleiss_kappa.to_dict(),
+        }
+
+
 @dataclass
 class GroupAgreement:
     """All the human coders together."""
@@ -448,7 +466,7 @@ class GroupAgreement:
     complete: int  # units every rater coded (what Fleiss' κ uses)
     krippendorff_alpha: AgreementEstimate
     fleiss_kappa: AgreementEstimate
-    per_label: list[dict[str, Any]] = field(default_factory=list)
+    per_label: list[GroupLabelAgreement] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -458,7 +476,7 @@ class GroupAgreement:
             "complete": self.complete,
             "krippendorff_alpha": self.krippendorff_alpha.to_dict(),
             "fleiss_kappa": self.fleiss_kappa.to_dict(),
-            "per_label": self.per_label,
+            "per_label": [label.to_dict() for label in self.per_label],
         }
 
 
@@ -517,13 +535,7 @@ def group_agreement(
     alpha_per = _estimates(alpha_labels, boot_alpha_labels)
     kappa_per = _estimates(kappa_labels, boot_kappa_labels)
     per_label = [
-        {
-            "label": scale.categories[c],
-            "count": int(counts[:, c].sum()),
-            "krippendorff_alpha": alpha_per[c].to_dict(),
-            "fleiss_kappa": kappa_per[c].to_dict(),
-        }
-        for c in range(k)
+        GroupLabelAgreement(scale.categories[c], int(counts[:, c].sum()), alpha_per[c], kappa_per[c]) for c in range(k)
     ]
     return GroupAgreement(list(names), level, len(pairable), len(complete), alpha_est, kappa_est, per_label)
 

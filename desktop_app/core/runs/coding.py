@@ -21,10 +21,13 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.storage import RunRecord, RunStore
+
+if TYPE_CHECKING:  # the statistics import numpy: loaded when a report is made
+    from desktop_app.core.runs.agreement import AgreementEstimate, GroupAgreement, PairAgreement
 
 MODEL = "model"
 # Names a coder cannot take: the model's, and what the agreement table calls the reference.
@@ -556,9 +559,61 @@ def _code(row: sqlite3.Row) -> CodeRecord:
 # -- agreement --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """The model's codes against the reference (adjudicated codes where decided)."""
+
+    n: int  # rows with a reference
+    adjudicated: int
+    accuracy: AgreementEstimate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "adjudicated": self.adjudicated, "accuracy": self.accuracy.to_dict()}
+
+
+@dataclass(frozen=True)
+class BootstrapInfo:
+    samples: int
+    seed: int
+    resampled: str = "rows"
+
+
+@dataclass
+class AgreementReport:
+    """Every pair of raters, all the human coders together, and the model against the reference."""
+
+    run_id: int
+    level: str
+    codebook: Codebook
+    raters: list[str]
+    rows: int
+    coded: dict[str, int]  # codes given, per rater
+    pairs: list[PairAgreement]
+    coders: GroupAgreement | None  # None: fewer than two human coders
+    bootstrap: BootstrapInfo
+    reference: ReferenceCheck | None = None  # None: the model is not among the raters
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `hearth coding agreement --json` prints it and a run archive holds it."""
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "level": self.level,
+            "codebook": self.codebook.to_dict(),
+            "raters": self.raters,
+            "rows": self.rows,
+            "coded": self.coded,
+            "pairs": [p.to_dict() for p in self.pairs],
+            "coders": self.coders.to_dict() if self.coders else None,
+            "bootstrap": asdict(self.bootstrap),
+        }
+        if self.reference is not None:
+            data["reference"] = self.reference.to_dict()
+        return data
+
+
 def agreement(
     store: CodeStore, run_id: int, level: str | None = None, samples: int | None = None, seed: int | None = None
-) -> dict[str, Any]:
+) -> AgreementReport:
     """The run's agreement report: every pair of raters (the model named ``model``), all the
     human coders together, and the model's accuracy against the reference (adjudicated codes
     where decided). Numbers with seeded bootstrap 95% intervals."""
@@ -587,21 +642,19 @@ def agreement(
         if len(humans) >= 2
         else None
     )
-    report: dict[str, Any] = {
-        "run_id": run_id,
-        "level": level,
-        "codebook": codebook.to_dict(),
-        "raters": raters.names,
-        "rows": len(raters.indices),
-        "coded": {name: sum(c is not None for c in codes) for name, codes in named},
-        "pairs": [p.to_dict() for p in pairs],
-        "coders": group.to_dict() if group else None,
-        "bootstrap": {
-            "samples": options.get("samples", stats.BOOTSTRAP_SAMPLES),
-            "seed": options.get("seed", stats.BOOTSTRAP_SEED),
-            "resampled": "rows",
-        },
-    }
+    report = AgreementReport(
+        run_id=run_id,
+        level=level,
+        codebook=codebook,
+        raters=raters.names,
+        rows=len(raters.indices),
+        coded={name: sum(c is not None for c in codes) for name, codes in named},
+        pairs=pairs,
+        coders=group,
+        bootstrap=BootstrapInfo(
+            options.get("samples", stats.BOOTSTRAP_SAMPLES), options.get("seed", stats.BOOTSTRAP_SEED)
+        ),
+    )
     if MODEL in raters.names:
         refs = store.references(run_id)
         decided = store.adjudications(run_id)
@@ -609,15 +662,10 @@ def agreement(
         scored = [(code, refs.get(idx)) for idx, code in zip(raters.indices, model, strict=True) if refs.get(idx)]
         correct = sum(code == ref for code, ref in scored)
         low, high = wilson(correct, len(scored))
-        report["reference"] = {
-            "n": len(scored),
-            "adjudicated": len(decided),
-            "accuracy": (
-                {"value": correct / len(scored), "ci_low": low, "ci_high": high}
-                if scored
-                else {"value": None, "ci_low": None, "ci_high": None}
-            ),
-        }
+        accuracy = stats.AgreementEstimate(None)  # nothing scored: no interval either
+        if scored:
+            accuracy = stats.AgreementEstimate(correct / len(scored), low, high)
+        report.reference = ReferenceCheck(len(scored), len(decided), accuracy)
     return report
 
 
@@ -635,7 +683,7 @@ def write_archive_codes(store: RunStore, run_id: int, archive: zipfile.ZipFile) 
     if not document["codes"] and not document["adjudications"]:
         return
     if len(codes.rater_codes(run_id).names) >= 2:
-        document["agreement"] = agreement(codes, run_id)
+        document["agreement"] = agreement(codes, run_id).to_dict()
     archive.writestr(ARCHIVE_MEMBER, json.dumps(document, indent=1, ensure_ascii=False))
 
 

@@ -94,6 +94,12 @@ class Generation:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # per-row provenance the backend wants kept
 
+    @classmethod
+    def of(cls, reply: Reply, prompt_text: str, extra: dict[str, Any]) -> Generation:
+        """A reply of the engine or of a server (a RemoteReply), with what the backend keeps."""
+        t = reply.timings
+        return cls(reply.text, reply.finish, reply.seed, prompt_text, t.prompt_tokens, t.gen_tokens, t.total_s, extra)
+
 
 @dataclass(frozen=True)
 class RetrievedPassage:
@@ -248,17 +254,7 @@ class LocalGenerator:
         except HearthError as exc:  # llama.cpp failed on this prompt; the model is still loaded
             raise RowError(exc.message, exc.hint, prompt_text) from None
         assert reply is not None
-        t = reply.timings
-        return reply, Generation(
-            text=reply.text,
-            finish=reply.finish,
-            seed=reply.seed,
-            prompt_text=prompt_text,
-            prompt_tokens=t.prompt_tokens,
-            gen_tokens=t.gen_tokens,
-            seconds=t.total_s,
-            extra={"prompt_eval_tokens": t.prompt_eval_tokens},
-        )
+        return reply, Generation.of(reply, prompt_text, {"prompt_eval_tokens": reply.timings.prompt_eval_tokens})
 
     def generate(
         self,

@@ -65,15 +65,21 @@ def _criteria_lines(rubric: Rubric, pairwise: bool) -> str:
     return _escape("\n".join(lines))
 
 
-def default_prompt(rubric: Rubric, with_reference: bool) -> str:
-    """The judge's template for scoring one answer; the user can edit it (it is stored as is)."""
-    parts = ["Rate the answer below on each criterion."]
+def _prompt_head(ask: str, rubric: Rubric, pairwise: bool, with_reference: bool) -> list[str]:
+    """What both judge templates start with: the ask, the rubric, the question (and reference)."""
+    parts = [ask]
     if rubric.instructions:
         parts.append(_escape(rubric.instructions))
-    parts.append("Criteria:\n" + _criteria_lines(rubric, pairwise=False))
+    parts.append("Criteria:\n" + _criteria_lines(rubric, pairwise=pairwise))
     parts.append("The question or task:\n{input}")
     if with_reference:
         parts.append("A correct reference answer:\n{reference}")
+    return parts
+
+
+def default_prompt(rubric: Rubric, with_reference: bool) -> str:
+    """The judge's template for scoring one answer; the user can edit it (it is stored as is)."""
+    parts = _prompt_head("Rate the answer below on each criterion.", rubric, False, with_reference)
     parts.append("The answer to rate:\n{output}")
     parts.append("Reply with JSON only, like " + _escape(rubric.example_output()) + ".")
     return "\n\n".join(parts)
@@ -81,13 +87,8 @@ def default_prompt(rubric: Rubric, with_reference: bool) -> str:
 
 def default_pair_prompt(rubric: Rubric, with_reference: bool) -> str:
     """The judge's template for comparing two answers to the same question."""
-    parts = ["Compare the two answers below on each criterion: which is better, A or B (or “tie”)?"]
-    if rubric.instructions:
-        parts.append(_escape(rubric.instructions))
-    parts.append("Criteria:\n" + _criteria_lines(rubric, pairwise=True))
-    parts.append("The question or task:\n{input}")
-    if with_reference:
-        parts.append("A correct reference answer:\n{reference}")
+    ask = "Compare the two answers below on each criterion: which is better, A or B (or “tie”)?"
+    parts = _prompt_head(ask, rubric, True, with_reference)
     parts.append("Answer A:\n{first}")
     parts.append("Answer B:\n{second}")
     example = json.dumps({c.name: "A" for c in rubric.criteria})

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from desktop_app.core.runs import judge, provenance
@@ -23,6 +23,9 @@ from desktop_app.core.runs.manifest import LoadRecord, ModelRecord
 from desktop_app.core.runs.storage import RunRecord, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
 from desktop_app.core.settings import SamplingSettings
+
+if TYPE_CHECKING:  # the statistics import numpy: loaded when there are codes to report
+    from desktop_app.core.runs.agreement import AgreementEstimate
 
 TITLE = "Hearth"
 ABSTRACT = "A desktop app to run open large language models privately on one's own computer."
@@ -163,13 +166,13 @@ def _split_words(record: RunRecord) -> str:
     return ""
 
 
-def _interval(entry: dict[str, Any]) -> str:
-    value = entry.get("value")
+def _interval(entry: AgreementEstimate) -> str:
+    value = entry.value
     if value is None:
         return "undefined"
-    if entry.get("ci_low") is None:
+    if entry.ci_low is None or entry.ci_high is None:
         return f"{value:.3f}"
-    return f"{value:.3f} (95% bootstrap interval {entry['ci_low']:.3f} to {entry['ci_high']:.3f})"
+    return f"{value:.3f} (95% bootstrap interval {entry.ci_low:.3f} to {entry.ci_high:.3f})"
 
 
 def _agreement_paragraph(store: RunStore, record: RunRecord) -> str | None:
@@ -180,19 +183,17 @@ def _agreement_paragraph(store: RunStore, record: RunRecord) -> str | None:
         return None
     report = agreement(codes, record.id)
     parts = []
-    for pair in report["pairs"]:
+    for pair in report.pairs:
         parts.append(
-            f"{pair['a']} and {pair['b']} on {pair['n']:,} rows: Cohen's κ {_interval(pair['cohen_kappa'])}, "
-            f"Krippendorff's α {_interval(pair['krippendorff_alpha'])}"
+            f"{pair.a} and {pair.b} on {pair.n:,} rows: Cohen's κ {_interval(pair.cohen_kappa)}, "
+            f"Krippendorff's α {_interval(pair.krippendorff_alpha)}"
         )
-    coded = ", ".join(f"{name} {n:,}" for name, n in report["coded"].items())
-    text = f"People coded the rows ({report['level']} codes; rows coded: {coded}). Agreement: " + "; ".join(parts) + "."
-    group = report.get("coders")
-    if group:
-        text += f" All coders together: Krippendorff's α {_interval(group['krippendorff_alpha'])}."
-    boot = report.get("bootstrap") or {}
-    if boot:
-        text += f" Intervals from {boot.get('samples')} bootstrap resamples of the rows (seed {boot.get('seed')})."
+    coded = ", ".join(f"{name} {n:,}" for name, n in report.coded.items())
+    text = f"People coded the rows ({report.level} codes; rows coded: {coded}). Agreement: " + "; ".join(parts) + "."
+    if report.coders:
+        text += f" All coders together: Krippendorff's α {_interval(report.coders.krippendorff_alpha)}."
+    boot = report.bootstrap
+    text += f" Intervals from {boot.samples} bootstrap resamples of the rows (seed {boot.seed})."
     return text
 
 
@@ -257,7 +258,7 @@ def _validation_words(store: RunStore, judge_run: int, info: judge.JudgeInfo) ->
         a = check.agreement
         words.append(
             f"Checked against {coder} on {a.n:,} rows ({check.criterion}): Krippendorff's α "
-            f"{_interval(a.krippendorff_alpha.to_dict())}, Cohen's κ {_interval(a.cohen_kappa.to_dict())}. "
+            f"{_interval(a.krippendorff_alpha)}, Cohen's κ {_interval(a.cohen_kappa)}. "
             f"{check.sentence}"
         )
     return " ".join(words)
@@ -299,12 +300,12 @@ def _sweep_part(store: RunStore, run_id: int) -> list[str]:
 
     sweep = results(store, int(found[0]))
     split = sweep.split
-    if split.get("fraction") is not None:
-        stratified = ", stratified by the reference" if split["stratified"] else ""
+    if split.fraction is not None:
+        stratified = ", stratified by the reference" if split.stratified else ""
         how = (
-            f"The rows were split (seed {split['seed']}{stratified}) "
-            f"into {split['dev']:,} development rows, on which every combination below was run and the most accurate "
-            f"chosen, and {split['test']:,} test rows, on which only the chosen one was run: the accuracy to report is "
+            f"The rows were split (seed {split.seed}{stratified}) "
+            f"into {split.dev:,} development rows, on which every combination below was run and the most accurate "
+            f"chosen, and {split.test:,} test rows, on which only the chosen one was run: the accuracy to report is "
             "the test rows'."
         )
     else:

@@ -160,23 +160,13 @@ class RemoteGenerator:
 
     @staticmethod
     def _generation(reply: RemoteReply, prompt_text: str) -> Generation:
-        t = reply.timings
         extra: dict[str, Any] = {"model_reported": reply.model_reported}
         hearth = reply.server_fields.get("hearth")
         if isinstance(hearth, dict) and hearth.get("model_sha256"):
             extra["model_sha256"] = hearth["model_sha256"]  # another Hearth says which file answered
         if reply.server_fields.get("system_fingerprint"):
             extra["system_fingerprint"] = reply.server_fields["system_fingerprint"]
-        return Generation(
-            text=reply.text,
-            finish=reply.finish,
-            seed=reply.seed,
-            prompt_text=prompt_text,
-            prompt_tokens=t.prompt_tokens,
-            gen_tokens=t.gen_tokens,
-            seconds=t.total_s,
-            extra=extra,
-        )
+        return Generation.of(reply, prompt_text, extra)
 
 
 def for_run(model: ModelRecord, endpoints: Sequence[RemoteEndpoint]) -> RemoteGenerator:

@@ -182,6 +182,21 @@ def _row(record: sqlite3.Row) -> RowResult:
     )
 
 
+def shared_columns(record: sqlite3.Row) -> dict[str, Any]:
+    """The columns a run and a sweep (core/runs/sweep.py) both have, as their records' fields."""
+    return {
+        "id": int(record["id"]),
+        "created_at": float(record["created_at"]),
+        "updated_at": float(record["updated_at"]),
+        "title": str(record["title"]),
+        "status": str(record["status"]),
+        "message": str(record["message"]),
+        "pid": record["pid"],
+        "dataset_path": str(record["dataset_path"]),
+        "dataset_sha256": str(record["dataset_sha256"]),
+    }
+
+
 _FILTER_SQL = {
     "all": "",
     "wrong": " AND correct = 0",
@@ -241,18 +256,10 @@ class RunStore:
     @staticmethod
     def _record(record: sqlite3.Row) -> RunRecord:
         return RunRecord(
-            id=int(record["id"]),
-            created_at=float(record["created_at"]),
-            updated_at=float(record["updated_at"]),
-            title=str(record["title"]),
-            status=str(record["status"]),
-            message=str(record["message"]),
-            pid=record["pid"],
+            **shared_columns(record),
             n=int(record["n"]),
             done=int(record["done"]),
             kind=str(record["kind"]),
-            dataset_path=str(record["dataset_path"]),
-            dataset_sha256=str(record["dataset_sha256"]),
             model_name=str(record["model_name"]),
             model_sha256=record["model_sha256"],
             replay_of=record["replay_of"],

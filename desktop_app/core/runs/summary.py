@@ -12,6 +12,28 @@ from desktop_app.core.runs.storage import RunRecord, RunStore
 from desktop_app.core.runs.tasks import Task
 
 
+@dataclass(frozen=True)
+class FieldAccuracy:
+    """A JSON run's one field, scored on its own (the ``fields`` scorer)."""
+
+    correct: int
+    n: int
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class DocumentsSummary:
+    """A run answered from documents: how often the answers cite, are flagged, and find the source."""
+
+    collection: str
+    k: int | None  # passages retrieved per question
+    answered: int
+    cited_share: float | None
+    flagged_share: float | None
+    with_expected_source: int  # rows that name the file that should be found
+    recall_at_k: float | None
+
+
 @dataclass
 class Summary:
     run_id: int
@@ -34,9 +56,9 @@ class Summary:
     seconds: float
     labels: list[str] | None = None
     confusion: dict[str, dict[str, int]] | None = None
-    per_label: list[dict[str, Any]] | None = None
-    per_field: dict[str, dict[str, Any]] | None = None
-    documents: dict[str, Any] | None = None
+    per_label: list[stats.LabelStats] | None = None
+    per_field: dict[str, FieldAccuracy] | None = None
+    documents: DocumentsSummary | None = None
 
     @property
     def rows_per_s(self) -> float:
@@ -64,21 +86,21 @@ class Summary:
         if self.per_label:
             lines.append("Per label (precision / recall / support):")
             for entry in self.per_label:
-                p = "—" if entry["precision"] is None else f"{entry['precision']:.2f}"
-                r = "—" if entry["recall"] is None else f"{entry['recall']:.2f}"
-                lines.append(f"  {entry['label']:20} {p:>5} / {r:>5} / {entry['support']}")
+                p = "—" if entry.precision is None else f"{entry.precision:.2f}"
+                r = "—" if entry.recall is None else f"{entry.recall:.2f}"
+                lines.append(f"  {entry.label:20} {p:>5} / {r:>5} / {entry.support}")
         if self.per_field:
             lines.append("Per field accuracy:")
-            for name, entry in self.per_field.items():
-                lines.append(f"  {name:20} {entry['accuracy']:.1%} of {entry['n']}")
+            for name, scored in self.per_field.items():
+                lines.append(f"  {name:20} {scored.accuracy:.1%} of {scored.n}")
         if self.documents:
             d = self.documents
-            if d.get("recall_at_k") is not None:
-                lines.append(f"Retrieval recall@{d['k']}: {d['recall_at_k']:.1%} of {d['with_expected_source']} rows")
-            if d.get("cited_share") is not None:
+            if d.recall_at_k is not None:
+                lines.append(f"Retrieval recall@{d.k}: {d.recall_at_k:.1%} of {d.with_expected_source} rows")
+            if d.cited_share is not None:
                 lines.append(
-                    f"Answers citing a source: {d['cited_share']:.1%}; flagged by the citation check: "
-                    f"{d['flagged_share']:.1%}"
+                    f"Answers citing a source: {d.cited_share:.1%}; flagged by the citation check: "
+                    f"{d.flagged_share or 0.0:.1%}"
                 )
         if self.seconds > 0:
             lines.append(f"{self.rows_per_s:.2f} rows/s, {self.gen_tokens:,} tokens generated")
@@ -122,7 +144,7 @@ def summarize(store: RunStore, run_id: int, record: RunRecord | None = None) -> 
         matrix = stats.confusion(pairs, labels)
         summary.labels = labels
         summary.confusion = matrix
-        summary.per_label = [asdict(s) for s in stats.per_label(matrix, labels)]
+        summary.per_label = stats.per_label(matrix, labels)
     if record.kind == "json" and scorer == "fields":
         totals: dict[str, list[int]] = {}
         for fields in store.field_results(run_id):
@@ -130,18 +152,16 @@ def summarize(store: RunStore, run_id: int, record: RunRecord | None = None) -> 
                 entry = totals.setdefault(name, [0, 0])
                 entry[0] += int(bool(right))
                 entry[1] += 1
-        summary.per_field = {
-            name: {"correct": c, "n": n, "accuracy": c / n if n else 0.0} for name, (c, n) in totals.items()
-        }
+        summary.per_field = {name: FieldAccuracy(c, n, c / n if n else 0.0) for name, (c, n) in totals.items()}
     if task.collection:
         answered, with_source = int(counts["answered"]), int(counts["with_source"])
-        summary.documents = {
-            "collection": task.collection,
-            "k": record.manifest.documents.k if record.manifest.documents else None,
-            "answered": answered,
-            "cited_share": counts["cited"] / answered if answered else None,
-            "flagged_share": counts["flagged"] / answered if answered else None,
-            "with_expected_source": with_source,
-            "recall_at_k": counts["source_hits"] / with_source if with_source else None,
-        }
+        summary.documents = DocumentsSummary(
+            collection=task.collection,
+            k=record.manifest.documents.k if record.manifest.documents else None,
+            answered=answered,
+            cited_share=counts["cited"] / answered if answered else None,
+            flagged_share=counts["flagged"] / answered if answered else None,
+            with_expected_source=with_source,
+            recall_at_k=counts["source_hits"] / with_source if with_source else None,
+        )
     return summary

@@ -33,7 +33,7 @@ from desktop_app.core.runs import runner
 from desktop_app.core.runs.datasets import Dataset, open_dataset
 from desktop_app.core.runs.generators import RowGenerator
 from desktop_app.core.runs.runner import RunPlan, RunProgress
-from desktop_app.core.runs.storage import RunStore, _alive
+from desktop_app.core.runs.storage import RunStore, _alive, shared_columns
 from desktop_app.core.runs.sweep_split import FewShot, Split, make_split
 from desktop_app.core.runs.tasks import Task, check_task
 
@@ -308,15 +308,7 @@ def get(store: RunStore, sweep_id: int) -> SweepRecord:
         for r in store.db.execute("SELECT * FROM sweep_cells WHERE sweep_id=? ORDER BY position", (sweep_id,))
     ]  # fmt: skip
     return SweepRecord(
-        id=int(record["id"]),
-        created_at=float(record["created_at"]),
-        updated_at=float(record["updated_at"]),
-        title=str(record["title"]),
-        status=str(record["status"]),
-        message=str(record["message"]),
-        pid=record["pid"],
-        dataset_path=str(record["dataset_path"]),
-        dataset_sha256=str(record["dataset_sha256"]),
+        **shared_columns(record),
         spec=SweepSpec.from_dict(json.loads(record["spec_json"])),
         split=Split.from_dict(json.loads(record["split_json"])),
         cells=cells,

@@ -83,6 +83,18 @@ class Power:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SplitSummary:
+    """How a sweep's rows were split: prompts chosen on ``dev`` rows, reported on ``test`` rows."""
+
+    fraction: float | None  # the development share; None: no split (every cell ran on every row)
+    stratified: bool
+    seed: int
+    dev: int
+    test: int
+    examples: list[int]  # rows drawn as examples (left out of both)
+
+
 @dataclass
 class SweepResults:
     sweep_id: int
@@ -90,7 +102,7 @@ class SweepResults:
     status: str
     dataset: str
     dataset_sha256: str
-    split: dict[str, Any]
+    split: SplitSummary
     cells: list[CellResult]  # the cells prompts are chosen on (development rows, or all rows)
     best: CellResult | None
     pairwise: list[Pairwise]
@@ -105,7 +117,7 @@ class SweepResults:
             "status": self.status,
             "dataset": self.dataset,
             "dataset_sha256": self.dataset_sha256,
-            "split": self.split,
+            "split": asdict(self.split),
             "cells": [c.to_dict() for c in self.cells],
             "best": self.best.to_dict() if self.best else None,
             "pairwise": [p.to_dict() for p in self.pairwise],
@@ -117,10 +129,10 @@ class SweepResults:
     def describe(self) -> str:
         """The results as plain text (the CLI without --json)."""
         lines = [f"Sweep {self.sweep_id}: {self.title} ({self.status})"]
-        if self.split.get("fraction") is not None:
+        if self.split.fraction is not None:
             lines.append(
-                f"Prompts chosen on {self.split['dev']:,} development rows; the choice reported on "
-                f"{self.split['test']:,} test rows it never saw (seed {self.split['seed']})."
+                f"Prompts chosen on {self.split.dev:,} development rows; the choice reported on "
+                f"{self.split.test:,} test rows it never saw (seed {self.split.seed})."
             )
         for cell in self.cells:
             mark = "*" if self.best and cell.position == self.best.position else " "
@@ -235,14 +247,14 @@ def results(store: RunStore, sweep_id: int) -> SweepResults:
         status=record.state,
         dataset=Path(record.dataset_path).name,
         dataset_sha256=record.dataset_sha256,
-        split={
-            "fraction": record.split.fraction,
-            "stratified": record.split.stratified,
-            "seed": record.spec.seed,
-            "dev": len(record.split.dev),
-            "test": len(record.split.test),
-            "examples": sorted({i for shot in record.split.shots for i in shot}),
-        },
+        split=SplitSummary(
+            fraction=record.split.fraction,
+            stratified=record.split.stratified,
+            seed=record.spec.seed,
+            dev=len(record.split.dev),
+            test=len(record.split.test),
+            examples=sorted({i for shot in record.split.shots for i in shot}),
+        ),
         cells=cells,
         best=best,
         pairwise=pairwise,

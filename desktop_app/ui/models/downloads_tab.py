@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Slot
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QCheckBox,
     QHBoxLayout,
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.hub.downloads import DownloadItem, DownloadState
 from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.item_models import DownloadsModel
+from desktop_app.ui.models.library_tab import rows_table
 from desktop_app.ui.shared.item_models import ItemRole
 
 
@@ -57,14 +56,8 @@ class DownloadsTab(QWidget):
         self.model = DownloadsModel(self)
         self.model.set_items(service.queue.items())
 
-        self.view = QTableView()
-        self.view.setObjectName("downloadsTable")
-        self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view = rows_table("downloadsTable", self.model)
         self.view.setItemDelegateForColumn(DownloadsModel.PROGRESS_COLUMN, ProgressDelegate(self.view))
-        self.view.verticalHeader().hide()
-        self.view.setShowGrid(False)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)

@@ -32,33 +32,43 @@ def _badge_data(badge: FitBadge | None, role: int) -> Any:
     return None
 
 
-class SearchResultsModel(RowsTableModel):
+class _CellsTable(RowsTableModel):
+    """A table whose row shows its item's ``cells`` (one text per column); ``other`` answers the
+    other roles, and ``ItemRole.item`` gives the item itself."""
+
+    def cells(self, item: Any) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def other(self, item: Any, column: int, role: int) -> Any:
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        item = self.item_for(index)
+        if item is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.cells(item)[index.column()]
+        if role == ItemRole.item:
+            return item
+        return self.other(item, index.column(), role)
+
+
+class SearchResultsModel(_CellsTable):
     HEADERS = ("Repository", "Downloads", "Likes", "Updated")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[RepoSummary] = []
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        item = self.item_for(index)
-        if item is None:
-            return None
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return item.repo_id + ("  🔒" if item.gated else "")
-            if column == 1:
-                return f"{item.downloads:,}"
-            if column == 2:
-                return f"{item.likes:,}"
-            if column == 3:
-                return item.last_modified.date().isoformat() if item.last_modified else ""
+    def cells(self, item: RepoSummary) -> tuple[str, ...]:
+        updated = item.last_modified.date().isoformat() if item.last_modified else ""
+        return item.repo_id + ("  🔒" if item.gated else ""), f"{item.downloads:,}", f"{item.likes:,}", updated
+
+    def other(self, item: RepoSummary, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.ToolTipRole and column == 0:
             return f"{item.repo_id} (gated: needs accepted terms and a token)" if item.gated else item.repo_id
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (1, 2):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == ItemRole.item:
-            return item
         return None
 
     def set_results(self, items: Sequence[RepoSummary]) -> None:
@@ -183,7 +193,7 @@ class RepoFilesModel(QAbstractItemModel):
         return QModelIndex()
 
 
-class DownloadsModel(RowsTableModel):
+class DownloadsModel(_CellsTable):
     HEADERS = ("File", "Progress", "Status", "Size")
     PROGRESS_COLUMN = 1
 
@@ -191,20 +201,10 @@ class DownloadsModel(RowsTableModel):
         super().__init__(parent)
         self._items: list[DownloadItem] = []
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        item = self.item_for(index)
-        if item is None:
-            return None
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return item.name
-            if column == 1:
-                return f"{item.fraction:.0%}"
-            if column == 2:
-                return status_text(item)
-            if column == 3:
-                return human_bytes(item.size)
+    def cells(self, item: DownloadItem) -> tuple[str, ...]:
+        return item.name, f"{item.fraction:.0%}", status_text(item), human_bytes(item.size)
+
+    def other(self, item: DownloadItem, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.ToolTipRole:
             text = f"{item.repo_id}/{item.filename} @ {item.revision[:12]}"
             if item.error:
@@ -212,8 +212,6 @@ class DownloadsModel(RowsTableModel):
             return text
         if role == ItemRole.fraction:
             return item.fraction
-        if role == ItemRole.item:
-            return item
         return None
 
     def update_item(self, item: DownloadItem) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +39,18 @@ from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 
 MAX_CTX = 1 << 20
+
+
+def rows_table(name: str, model: QAbstractItemModel) -> QTableView:
+    """A table of whole rows, one selected at a time (Library, Browse, Downloads)."""
+    view = QTableView()
+    view.setObjectName(name)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.verticalHeader().hide()
+    view.setShowGrid(False)
+    return view
 
 
 def context_spin(value: int) -> QSpinBox:
@@ -88,13 +100,7 @@ class LibraryTab(QWidget):
         self.model = LibraryModel(self)
 
         self.notice = NoticeBar()
-        self.view = QTableView()
-        self.view.setObjectName("libraryTable")
-        self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.verticalHeader().hide()
-        self.view.setShowGrid(False)
+        self.view = rows_table("libraryTable", self.model)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         header = self.view.horizontalHeader()

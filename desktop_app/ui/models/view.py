@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QTreeView,
     QVBoxLayout,
@@ -47,7 +46,7 @@ from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.downloads_tab import DownloadsTab
 from desktop_app.ui.models.fit_dialog import FitDialog
 from desktop_app.ui.models.item_models import RepoFilesModel, SearchResultsModel
-from desktop_app.ui.models.library_tab import LibraryTab, context_spin
+from desktop_app.ui.models.library_tab import LibraryTab, context_spin, rows_table
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.item_models import ItemRole
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
@@ -87,13 +86,7 @@ class BrowseTab(QWidget):
         self.notice = NoticeBar()
 
         self.results_model = SearchResultsModel(self)
-        self.results_view = QTableView()
-        self.results_view.setObjectName("hubResults")
-        self.results_view.setModel(self.results_model)
-        self.results_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.results_view.verticalHeader().hide()
-        self.results_view.setShowGrid(False)
+        self.results_view = rows_table("hubResults", self.results_model)
         header = self.results_view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3):

@@ -8,7 +8,7 @@ worker thread (its own SQLite connection) since the bootstrap takes a moment on 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPaintEvent
@@ -31,6 +31,10 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.ui.shared.background import JobRunner
 
+if TYPE_CHECKING:  # the statistics import numpy: loaded by the report's job
+    from desktop_app.core.runs.agreement import AgreementEstimate, GroupAgreement
+    from desktop_app.core.runs.coding import AgreementReport
+
 LEVELS = [
     ("nominal", "Categories", "Nominal: two different codes are simply different."),
     ("ordinal", "Ordered", "Ordinal: codes in the codebook's order; a near miss counts less (κ weighted linearly)."),
@@ -46,19 +50,19 @@ STATISTICS = [
 ]  # fmt: skip
 
 
-def _number(estimate: dict[str, Any] | None, percent: bool = False) -> str:
-    if not estimate or estimate.get("value") is None:
+def _number(estimate: AgreementEstimate | None, percent: bool = False) -> str:
+    if estimate is None or estimate.value is None:
         return "—"
-    return f"{estimate['value']:.0%}" if percent else f"{estimate['value']:.2f}"
+    return f"{estimate.value:.0%}" if percent else f"{estimate.value:.2f}"
 
 
-def _interval(estimate: dict[str, Any] | None, percent: bool = False) -> str:
-    if not estimate or estimate.get("value") is None:
+def _interval(estimate: AgreementEstimate | None, percent: bool = False) -> str:
+    if estimate is None or estimate.value is None:
         return "not defined: every code the same"
-    if estimate.get("ci_low") is None:
+    if estimate.ci_low is None:
         return "no interval (too few rows)"
     fmt = "{:.0%}" if percent else "{:.2f}"
-    return f"95% interval {fmt.format(estimate['ci_low'])} to {fmt.format(estimate['ci_high'])}"
+    return f"95% interval {fmt.format(estimate.ci_low)} to {fmt.format(estimate.ci_high)}"
 
 
 def heat_colour(value: float | None, percent: bool = False) -> QColor:
@@ -89,10 +93,10 @@ class HeatMap(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.rows: list[tuple[str, list[dict[str, Any] | None]]] = []
+        self.rows: list[tuple[str, list[AgreementEstimate | None]]] = []
         self.setMinimumHeight(80)
 
-    def set_rows(self, rows: list[tuple[str, list[dict[str, Any] | None]]]) -> None:
+    def set_rows(self, rows: list[tuple[str, list[AgreementEstimate | None]]]) -> None:
         self.rows = rows
         height = self.TOP + self.CELL_H * max(1, len(rows)) + 4
         self.setMinimumHeight(height)
@@ -119,7 +123,7 @@ class HeatMap(QWidget):
             for c, estimate in enumerate(estimates):
                 rect = QRectF(self.LEFT + c * width + 1, y + 1, width - 2, self.CELL_H - 2)
                 percent = STATISTICS[c][0] == "percent"
-                value = estimate.get("value") if estimate else None
+                value = estimate.value if estimate else None
                 painter.fillRect(rect, heat_colour(value, percent))
                 painter.setPen(QColor(20, 20, 20))
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, _number(estimate, percent))
@@ -156,7 +160,7 @@ class AgreementDialog(QDialog):
         super().__init__(parent)
         self.store = store
         self.run_id = run_id
-        self.report: dict[str, Any] | None = None
+        self.report: AgreementReport | None = None
         self._jobs = JobRunner(self, max_threads=1)
         self._jobs.succeeded.connect(self._on_jobs_succeeded)
         self._jobs.failed.connect(self._on_jobs_failed)
@@ -225,7 +229,7 @@ class AgreementDialog(QDialog):
         run_id = self.run_id
         path = self.store.db.execute("PRAGMA database_list").fetchone()[2]
 
-        def work(_cancel: CancelToken, _report: Callable[[Any], None]) -> dict[str, Any]:
+        def work(_cancel: CancelToken, _report: Callable[[Any], None]) -> AgreementReport:
             from pathlib import Path
 
             from desktop_app.core.runs.coding import CodeStore, agreement
@@ -246,27 +250,26 @@ class AgreementDialog(QDialog):
     def _on_jobs_failed(self, _kind: str, message: str, hint: str) -> None:
         self.summary.setText(f"{message} {hint}".strip())
 
-    def _fill(self, report: dict[str, Any]) -> None:
-        coded = ", ".join(f"{name} {count:,}" for name, count in report["coded"].items())
-        words = [f"{report['rows']:,} rows; codes given: {coded or 'none yet'}."]
-        reference = report.get("reference")
-        if reference and reference["n"]:
-            acc = reference["accuracy"]
-            decided = f", {reference['adjudicated']:,} decided in review" if reference["adjudicated"] else ""
-            words.append(f"The model is right on {_number(acc, True)} of {reference['n']:,} rows "
+    def _fill(self, report: AgreementReport) -> None:
+        coded = ", ".join(f"{name} {count:,}" for name, count in report.coded.items())
+        words = [f"{report.rows:,} rows; codes given: {coded or 'none yet'}."]
+        reference = report.reference
+        if reference and reference.n:
+            acc = reference.accuracy
+            decided = f", {reference.adjudicated:,} decided in review" if reference.adjudicated else ""
+            words.append(f"The model is right on {_number(acc, True)} of {reference.n:,} rows "
                          f"({_interval(acc, True)}{decided}).")  # fmt: skip
-        if len(report["raters"]) < 2:
+        if len(report.raters) < 2:
             words.append("Agreement needs two raters: code the rows, or import a coder's codes.")
         self.summary.setText(" ".join(words))
 
-        rows: list[tuple[str, int, list[dict[str, Any] | None]]] = [
-            (f"{p['a']} and {p['b']}", p["n"], [p[key] for key, _w, _t in STATISTICS]) for p in report["pairs"]
+        rows: list[tuple[str, int, list[AgreementEstimate | None]]] = [
+            (f"{p.a} and {p.b}", p.n, [getattr(p, key) for key, _w, _t in STATISTICS]) for p in report.pairs
         ]
-        group = report.get("coders")
+        group = report.coders
         if group:
-            together = f"All {len(group['raters'])} coders" if len(group["raters"]) > 2 else "Both coders"
-            rows.append((together, group["units"],
-                         [None, group["fleiss_kappa"], group["krippendorff_alpha"]]))  # fmt: skip
+            together = f"All {len(group.raters)} coders" if len(group.raters) > 2 else "Both coders"
+            rows.append((together, group.units, [None, group.fleiss_kappa, group.krippendorff_alpha]))
         self.table.setRowCount(len(rows))
         for r, (name, n, estimates) in enumerate(rows):
             self.table.setItem(r, 0, QTableWidgetItem(name))
@@ -286,33 +289,34 @@ class AgreementDialog(QDialog):
         report = self.report
         selected = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         r = selected[0].row() if selected else -1
-        if report is not None and r == len(report["pairs"]) and report.get("coders"):
-            self._show_group_labels(report["coders"])
+        if report is not None and r == len(report.pairs) and report.coders:
+            self._show_group_labels(report.coders)
             return
-        if report is None or not 0 <= r < len(report["pairs"]):
+        if report is None or not 0 <= r < len(report.pairs):
             self.labels.setRowCount(0)
             self.labels_title.setText("Per label: pick a pair above.")
             return
-        pair = report["pairs"][r]
-        self.labels_title.setText(f"Per label, {pair['a']} and {pair['b']}: each label against all the others")
-        self.labels.setRowCount(len(pair["per_label"]))
-        for i, label in enumerate(pair["per_label"]):
-            self.labels.setItem(i, 0, QTableWidgetItem(label["label"]))
-            self.labels.setItem(i, 1, QTableWidgetItem(f"{label['a_count']:,} / {label['b_count']:,}"))
+        pair = report.pairs[r]
+        self.labels_title.setText(f"Per label, {pair.a} and {pair.b}: each label against all the others")
+        self.labels.setRowCount(len(pair.per_label))
+        for i, label in enumerate(pair.per_label):
+            self.labels.setItem(i, 0, QTableWidgetItem(label.label))
+            self.labels.setItem(i, 1, QTableWidgetItem(f"{label.a_count:,} / {label.b_count:,}"))
             for c, (key, _words, tip) in enumerate(STATISTICS):
                 percent = key == "percent"
-                item = QTableWidgetItem(_number(label[key], percent))
-                item.setToolTip(f"{tip}\n{_interval(label[key], percent)}")
+                estimate = getattr(label, key)
+                item = QTableWidgetItem(_number(estimate, percent))
+                item.setToolTip(f"{tip}\n{_interval(estimate, percent)}")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.labels.setItem(i, 2 + c, item)
 
-    def _show_group_labels(self, group: dict[str, Any]) -> None:
+    def _show_group_labels(self, group: GroupAgreement) -> None:
         self.labels_title.setText("Per label, all coders together: each label against all the others")
-        self.labels.setRowCount(len(group["per_label"]))
-        for i, label in enumerate(group["per_label"]):
-            self.labels.setItem(i, 0, QTableWidgetItem(label["label"]))
-            self.labels.setItem(i, 1, QTableWidgetItem(f"{label['count']:,}"))
-            for c, estimate in enumerate([None, label["fleiss_kappa"], label["krippendorff_alpha"]]):
+        self.labels.setRowCount(len(group.per_label))
+        for i, label in enumerate(group.per_label):
+            self.labels.setItem(i, 0, QTableWidgetItem(label.label))
+            self.labels.setItem(i, 1, QTableWidgetItem(f"{label.count:,}"))
+            for c, estimate in enumerate([None, label.fleiss_kappa, label.krippendorff_alpha]):
                 item = QTableWidgetItem(_number(estimate))
                 item.setToolTip(f"{STATISTICS[c][2]}\n{_interval(estimate)}" if estimate else "")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -14,7 +14,29 @@ CELL_MAX = 110
 MARGIN = 8
 
 
-class ConfusionMatrixView(QWidget):
+class PaintedChart(QWidget):
+    """A chart drawn by its ``_draw`` on the screen and, the same way, into an image."""
+
+    def picture(self, size: QSize | None = None) -> QImage:
+        """The chart as an image (export, tests)."""
+        size = size or self.size().expandedTo(self.sizeHint())
+        image = QImage(size, QImage.Format.Format_ARGB32)
+        image.fill(self.palette().color(QPalette.ColorRole.Base))
+        painter = QPainter(image)
+        self._draw(painter, size.width(), size.height())
+        painter.end()
+        return image
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        self._draw(painter, self.width(), self.height())
+        painter.end()
+
+    def _draw(self, painter: QPainter, width: int, height: int) -> None:
+        raise NotImplementedError
+
+
+class ConfusionMatrixView(PaintedChart):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.labels: list[str] = []  # the task's labels, in order
@@ -35,21 +57,6 @@ class ConfusionMatrixView(QWidget):
 
     def clear(self) -> None:
         self.set_matrix([], {})
-
-    def picture(self, size: QSize | None = None) -> QImage:
-        """The matrix as an image (export, tests)."""
-        size = size or self.size().expandedTo(self.sizeHint())
-        image = QImage(size, QImage.Format.Format_ARGB32)
-        image.fill(self.palette().color(QPalette.ColorRole.Base))
-        painter = QPainter(image)
-        self._draw(painter, size.width(), size.height())
-        painter.end()
-        return image
-
-    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        painter = QPainter(self)
-        self._draw(painter, self.width(), self.height())
-        painter.end()
 
     def _draw(self, painter: QPainter, width: int, height: int) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

@@ -52,18 +52,18 @@ def summary_text(summary: Summary) -> str:
         )
     parts = [head, f"Invalid outputs: {summary.invalid:,} · failed rows: {summary.failed:,}"]
     if summary.per_field:
-        fields = ", ".join(f"{name} {entry['accuracy']:.0%}" for name, entry in summary.per_field.items())
+        fields = ", ".join(f"{name} {entry.accuracy:.0%}" for name, entry in summary.per_field.items())
         parts.append(f"Per field: {fields}")
     if summary.documents:
         d = summary.documents
         recall = (
-            f"recall@{d['k']} {_pct(d['recall_at_k'])} ({d['with_expected_source']} rows name a source) · "
-            if d.get("recall_at_k") is not None
+            f"recall@{d.k} {_pct(d.recall_at_k)} ({d.with_expected_source} rows name a source) · "
+            if d.recall_at_k is not None
             else ""
         )
         parts.append(
-            f"Documents: {recall}answers citing a source {_pct(d['cited_share'])} · "
-            f"flagged by the citation check {_pct(d['flagged_share'])}"
+            f"Documents: {recall}answers citing a source {_pct(d.cited_share)} · "
+            f"flagged by the citation check {_pct(d.flagged_share)}"
         )
     return "<br>".join(parts)
 
@@ -78,8 +78,8 @@ def per_label_text(summary: Summary) -> str:
             return "—" if value is None else f"{value:.2f}"
 
         lines.append(
-            f"{entry['label'][:20]:20} {fmt(entry['precision']):>9} {fmt(entry['recall']):>7} "
-            f"{fmt(entry['f1']):>5} {entry['support']:>5}"
+            f"{entry.label[:20]:20} {fmt(entry.precision):>9} {fmt(entry.recall):>7} "
+            f"{fmt(entry.f1):>5} {entry.support:>5}"
         )
     return "\n".join(lines)
 

@@ -5,7 +5,7 @@ blue, the chosen cell on the test rows in green), the table of each cell against
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.runs.sweep_results import CellResult, SweepResults
+from desktop_app.ui.runs.charts import PaintedChart
 
 DEV = QColor("#2563eb")
 TEST = QColor("#16a34a")
@@ -26,7 +27,7 @@ MARGIN = 10
 TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-class SweepChart(QWidget):
+class SweepChart(PaintedChart):
     """One line per cell: its label, then a dot at its accuracy with whiskers to its interval."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -44,21 +45,6 @@ class SweepChart(QWidget):
         self.setMinimumHeight(ROW_H * (max(1, len(cells)) + 1) + MARGIN * 3)
         self.updateGeometry()
         self.update()
-
-    def picture(self, size: QSize | None = None) -> QImage:
-        """The chart as an image (tests)."""
-        size = size or self.size().expandedTo(self.sizeHint())
-        image = QImage(size, QImage.Format.Format_ARGB32)
-        image.fill(self.palette().color(QPalette.ColorRole.Base))
-        painter = QPainter(image)
-        self._draw(painter, size.width(), size.height())
-        painter.end()
-        return image
-
-    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        painter = QPainter(self)
-        self._draw(painter, self.width(), self.height())
-        painter.end()
 
     def _draw(self, painter: QPainter, width: int, height: int) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -160,13 +146,13 @@ class SweepView(QWidget):
     def show_results(self, results: SweepResults) -> None:
         self.results = results
         split = results.split
-        if split.get("fraction") is not None:
+        if split.fraction is not None:
             self.heading.setText(
-                f"<b>{results.title}</b><br>Prompts compared on {split['dev']:,} development rows; the best one "
-                f"then ran on {split['test']:,} test rows it never saw (split seed {split['seed']})."
+                f"<b>{results.title}</b><br>Prompts compared on {split.dev:,} development rows; the best one "
+                f"then ran on {split.test:,} test rows it never saw (split seed {split.seed})."
             )
         else:
-            self.heading.setText(f"<b>{results.title}</b><br>Every cell ran on all {split['dev']:,} rows (no split).")
+            self.heading.setText(f"<b>{results.title}</b><br>Every cell ran on all {split.dev:,} rows (no split).")
         cells = list(results.cells) + ([results.test] if results.test else [])
         self.chart.set_cells(cells, results.best.position if results.best else None)
         self.verdict.setText(results.sentence)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
+
+from desktop_app.core import paths
 
 REVIEWS = [
     # id, text, label, stars, film (name, year)
@@ -59,3 +62,13 @@ def write_jsonl(path: Path, rows: list[dict[str, object]] | None = None) -> Path
 
 LABEL_PROMPT = "Review: {text}\nIs this review positive or negative?"
 LABEL_SYSTEM = "You classify film reviews by their sentiment. Answer with one word: positive or negative."
+
+
+def stored_rows(run_id: int) -> list[sqlite3.Row]:
+    """A run's rows as SQLite has them, read without Hearth's code."""
+    db = sqlite3.connect(paths.db_path())
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute("SELECT * FROM run_rows WHERE run_id=? ORDER BY idx", (run_id,)).fetchall()
+    finally:
+        db.close()

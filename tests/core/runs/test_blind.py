@@ -3,7 +3,6 @@ saved as chosen and resumed where it stopped; the win rate and sign test against
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from scipy.stats import binomtest
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs import blind, preference, stats
 from desktop_app.core.runs.storage import RunStore
-
-
-@pytest.fixture
-def store() -> Iterator[RunStore]:
-    s = RunStore()
-    yield s
-    s.close()
 
 
 def test_a_session_shows_each_pair_once_saves_each_choice_and_resumes(tmp_path: Path, store: RunStore) -> None:

@@ -5,54 +5,23 @@ run resumes to the same rows, and pairwise judging really asks both orders."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from judge_data import GOOD, POOR, QUESTIONS, RUBRIC_JSON, RUBRIC_TEXT, judged_run, write_questions
+from runs_data import stored_rows
 
-from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
-from desktop_app.core.inference.engine import Engine
 from desktop_app.core.inference.remote import RemoteClient
-from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import agreement, judge, judge_validation, methods, rubric, runner
 from desktop_app.core.runs.agreement import AgreementEstimate
 from desktop_app.core.runs.coding import CodeStore
 from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.remote_generator import RemoteGenerator
 from desktop_app.core.runs.storage import RunStore
-
-
-@pytest.fixture(scope="module")
-def smol_sha(smollm2_path: Path) -> str:
-    return sha256_file(smollm2_path)
-
-
-@pytest.fixture
-def backend(engine: Engine, smol_sha: str) -> LocalGenerator:
-    return LocalGenerator(engine, smol_sha)
-
-
-@pytest.fixture
-def store() -> Iterator[RunStore]:
-    s = RunStore()
-    yield s
-    s.close()
-
-
-def stored(run_id: int) -> list[sqlite3.Row]:
-    db = sqlite3.connect(paths.db_path())
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT * FROM run_rows WHERE run_id=? ORDER BY idx", (run_id,)).fetchall()
-    finally:
-        db.close()
-
 
 # -- the rubric ------------------------------------------------------------------------------------
 
@@ -113,7 +82,7 @@ def test_every_score_lies_on_its_scale_and_the_manifest_says_what_made_it(
     assert "{output}" in plan.plan.task.prompt and "{reference}" in plan.plan.task.prompt
     summary = judge.start(plan, backend, store)
     assert (summary.status, summary.done, summary.invalid) == ("done", 2, 0)
-    rows = stored(summary.run_id)
+    rows = stored_rows(summary.run_id)
     for row in rows:
         scores = json.loads(row["output"])  # JSON, read without Hearth's code
         assert set(scores) == {"correct", "clear"}
@@ -193,7 +162,7 @@ def test_an_edited_prompt_is_used_as_written_and_one_without_the_answer_is_refus
     prompt = 'Q: {input}\nA: {output}\nScore 1-3 as JSON {{"correct": n}}.'
     plan = judge.plan_judge(store, judged, r, prompt=prompt, system="Be strict.")
     summary = judge.start(plan, backend, store)
-    rows = stored(summary.run_id)
+    rows = stored_rows(summary.run_id)
     assert all(json.loads(row["output"])["correct"] in (1, 2, 3) for row in rows)
     assert 'as JSON {"correct": n}' in rows[0]["prompt"] and "Be strict." in rows[0]["prompt"]
     assert store.get(summary.run_id).task.prompt == prompt
@@ -215,7 +184,7 @@ def test_a_stopped_judge_run_resumes_to_the_rows_of_one_run_straight_through(
     assert (stopped.status, stopped.done) == ("paused", 1)
     resumed = runner.resume(stopped.run_id, backend, store)  # as `hearth runs resume` and the page's Resume do
     assert resumed.status == "done"
-    a, b = stored(straight.run_id), stored(stopped.run_id)
+    a, b = stored_rows(straight.run_id), stored_rows(stopped.run_id)
     assert [(x["idx"], x["output"], x["seed"]) for x in b] == [(x["idx"], x["output"], x["seed"]) for x in a]
     with pytest.raises(HearthError, match="not a judge's run"):
         judge.resume(judged, backend, store)
@@ -233,7 +202,7 @@ def test_pairwise_asks_both_orders_and_counts_the_flips(
     r = rubric.parse_text("correct | 1-5 | agrees with the reference")
     plan = judge.plan_pairwise(store, run_a, run_b, r)
     summary = judge.start(plan, backend, store)
-    rows = stored(summary.run_id)
+    rows = stored_rows(summary.run_id)
     assert len(rows) == 4 and summary.invalid == 0
     for k in range(2):
         ab, ba = rows[2 * k], rows[2 * k + 1]
@@ -282,7 +251,7 @@ def test_a_judge_on_a_server_scores_on_the_scale_and_says_where_it_ran(
     finally:
         backend.close()
     assert (summary.done, summary.invalid) == (2, 0)
-    assert all(json.loads(row["output"])["correct"] in (1, 2, 3) for row in stored(summary.run_id))
+    assert all(json.loads(row["output"])["correct"] in (1, 2, 3) for row in stored_rows(summary.run_id))
     manifest = store.get(summary.run_id).manifest.to_dict()
     assert manifest["model"]["kind"] == "remote" and manifest["judge"]["output_schema"] == r.schema()
     text = methods.methods(store, judged)

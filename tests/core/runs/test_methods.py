@@ -64,7 +64,7 @@ def test_a_sweep_cell_reports_the_prompts_tried_and_how_the_reported_one_was_cho
         assert found.test is not None and found.best is not None and found.test.run_id is not None
         text = methods.methods(store, found.test.run_id)
         assert f"part of sweep {sweep_id}" in text and "2 combinations" in text
-        assert f"into {found.split['dev']} development rows" in text and "test rows" in text
+        assert f"into {found.split.dev} development rows" in text and "test rows" in text
         assert f"Chosen: {found.best.label}" in text and found.sentence in text
         assert all(p in text for p in prompts) and "#### Prompts tried" in text
         for pair in found.pairwise:

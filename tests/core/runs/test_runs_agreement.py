@@ -71,7 +71,7 @@ def test_group_agreement_gives_fleiss_from_raw_codes_with_an_interval() -> None:
     assert group.fleiss_kappa.value == pytest.approx(0.430, abs=0.0005)
     low, _value, high = _ci(group.fleiss_kappa)
     assert low < 0.430 < high
-    assert [label["fleiss_kappa"]["value"] for label in group.per_label] == pytest.approx(
+    assert [label.fleiss_kappa.value for label in group.per_label] == pytest.approx(
         [0.245, 0.245, 0.520, 0.471, 0.566], abs=0.0005
     )
     # The same seed gives the same interval; another seed another.

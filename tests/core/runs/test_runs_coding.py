@@ -118,7 +118,7 @@ def test_review_and_adjudication_keep_the_original_codes(stores: tuple[RunStore,
         (2, "r2", {"model": "mixed", "Ann": "positive"}),
         (5, "r5", {"model": "positive", "Ann": "negative"}),
     ]
-    report = agreement(codes, run_id, samples=200)
+    report = agreement(codes, run_id, samples=200).to_dict()
     assert report["reference"]["accuracy"]["value"] == pytest.approx(6 / 8)
 
     codes.adjudicate(run_id, 2, "mixed", note="both readings; mixed wins", decided_by="Lead")
@@ -130,7 +130,7 @@ def test_review_and_adjudication_keep_the_original_codes(stores: tuple[RunStore,
     assert [d.index for d in codes.disagreements(run_id, include_decided=False)] == [5]
     assert [d.adjudicated for d in codes.disagreements(run_id)] == ["mixed", None]
     assert codes.references(run_id)[2] == "mixed"
-    report = agreement(codes, run_id, samples=200)
+    report = agreement(codes, run_id, samples=200).to_dict()
     assert report["reference"]["accuracy"]["value"] == pytest.approx(7 / 8)
     assert report["reference"]["adjudicated"] == 1
     codes.clear_adjudication(run_id, 2)
@@ -149,7 +149,7 @@ def test_the_agreement_report_has_every_pair_and_the_coders_together(
         for i, code in enumerate(column):
             if code is not None:
                 codes.set_code(run_id, i, name, code)
-    report = agreement(codes, run_id, samples=300, seed=4)
+    report = agreement(codes, run_id, samples=300, seed=4).to_dict()
     assert report["raters"] == ["model", "Ann", "Bea", "Cy"]
     assert [(p["a"], p["b"]) for p in report["pairs"]] == [
         ("model", "Ann"), ("model", "Bea"), ("model", "Cy"), ("Ann", "Bea"), ("Ann", "Cy"), ("Bea", "Cy"),
@@ -169,7 +169,7 @@ def test_the_agreement_report_has_every_pair_and_the_coders_together(
     assert group["krippendorff_alpha"]["value"] == pytest.approx(ag.krippendorff_alpha([ann, bea, cy]))
     assert set(group["fleiss_kappa"]) == {"value", "ci_low", "ci_high"}
     # Seeded: the same report twice.
-    assert agreement(codes, run_id, samples=300, seed=4)["pairs"] == report["pairs"]
+    assert agreement(codes, run_id, samples=300, seed=4).to_dict()["pairs"] == report["pairs"]
     with pytest.raises(HearthError):
         agreement(codes, run_id, level="ratio")
 
@@ -263,7 +263,7 @@ def test_a_rating_scale_is_ordered_and_rates_the_answers(stores: tuple[RunStore,
     for name, column in (("Ann", [5, 4, 2, 5, 1, 3, 3, 4]), ("Bea", [4, 4, 1, 5, 2, 3, 2, 4])):
         for i, score in enumerate(column):
             codes.set_code(run_id, i, name, str(score))
-    report = agreement(codes, run_id, samples=100)
+    report = agreement(codes, run_id, samples=100).to_dict()
     assert report["level"] == "ordinal"  # a scale's codes are ordered unless said otherwise
     assert report["raters"] == ["Ann", "Bea"]  # the model's answers are what is rated, not a rater
     ann = ["5", "4", "2", "5", "1", "3", "3", "4"]
@@ -273,5 +273,5 @@ def test_a_rating_scale_is_ordered_and_rates_the_answers(stores: tuple[RunStore,
     )
     alpha = report["pairs"][0]["krippendorff_alpha"]["value"]
     assert alpha == pytest.approx(ag.krippendorff_alpha([ann, bea], "ordinal"))
-    interval = agreement(codes, run_id, "interval", samples=100)["pairs"][0]["krippendorff_alpha"]["value"]
+    interval = agreement(codes, run_id, "interval", samples=100).pairs[0].krippendorff_alpha.value
     assert interval == pytest.approx(ag.krippendorff_alpha([ann, bea], "interval"))

@@ -66,13 +66,13 @@ def test_document_run_reports_recall_citations_and_flags(tmp_path: Path, engine:
     assert [bool(r["source_hit"]) for r in rows] == expected_hits
     assert expected_hits[2] is False and sum(expected_hits) >= 2
     documents = summary.documents
-    assert documents is not None and documents["k"] == 2 and manifest["documents"]["k"] == 2
-    assert documents["recall_at_k"] == pytest.approx(sum(expected_hits) / 3)
+    assert documents is not None and documents.k == 2 and manifest["documents"]["k"] == 2
+    assert documents.recall_at_k == pytest.approx(sum(expected_hits) / 3)
     details = [json.loads(r["detail_json"]) for r in rows]
     for r, detail in zip(rows, details, strict=True):
         assert len(detail["retrieved"]) <= 2
         assert bool(r["cited"]) == bool(detail["cited"])
         assert "Sources:" in r["prompt"] and detail["retrieved"][0]["name"] in r["prompt"]
-    assert documents["cited_share"] == pytest.approx(sum(bool(r["cited"]) for r in rows) / 3)
-    assert documents["flagged_share"] == pytest.approx(sum(bool(r["flagged"]) for r in rows) / 3)
+    assert documents.cited_share == pytest.approx(sum(bool(r["cited"]) for r in rows) / 3)
+    assert documents.flagged_share == pytest.approx(sum(bool(r["flagged"]) for r in rows) / 3)
     assert summary.n_scored == 3

@@ -6,16 +6,14 @@ stopped and started again by the test)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from runs_data import LABEL_PROMPT, LABEL_SYSTEM, review_rows, write_csv
+from runs_data import LABEL_PROMPT, LABEL_SYSTEM, review_rows, stored_rows, write_csv
 
-from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Message
@@ -35,22 +33,6 @@ def label_task() -> Task:
         prompt=LABEL_PROMPT, system=LABEL_SYSTEM, kind="labels", labels=list(LABELS), reference="label",
         sampling=run_sampling(max_tokens=4),
     )  # fmt: skip
-
-
-@pytest.fixture
-def store() -> Iterator[RunStore]:
-    s = RunStore()
-    yield s
-    s.close()
-
-
-def stored_rows(run_id: int) -> list[sqlite3.Row]:
-    db = sqlite3.connect(paths.db_path())
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT * FROM run_rows WHERE run_id=? ORDER BY idx", (run_id,)).fetchall()
-    finally:
-        db.close()
 
 
 def test_a_label_run_on_llama_cpp_server_sends_rows_concurrently(

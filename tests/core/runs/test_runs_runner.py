@@ -8,16 +8,15 @@ import csv
 import hashlib
 import json
 import math
-import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from runs_data import LABEL_PROMPT, LABEL_SYSTEM, SCHEMA, review_rows, write_csv, write_jsonl
+from runs_data import LABEL_PROMPT, LABEL_SYSTEM, SCHEMA, review_rows, stored_rows, write_csv, write_jsonl
 
 from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken
@@ -32,33 +31,6 @@ from desktop_app.core.runs.tasks import Task, run_sampling
 from desktop_app.core.settings import LoadSettings, SamplingSettings
 
 LABELS = ["positive", "negative"]
-
-
-@pytest.fixture(scope="module")
-def smol_sha(smollm2_path: Path) -> str:
-    return sha256_file(smollm2_path)
-
-
-@pytest.fixture
-def backend(engine: Engine, smol_sha: str) -> LocalGenerator:
-    return LocalGenerator(engine, smol_sha)
-
-
-@pytest.fixture
-def store() -> Iterator[RunStore]:
-    s = RunStore()
-    yield s
-    s.close()
-
-
-def stored_rows(run_id: int) -> list[sqlite3.Row]:
-    """The rows as SQLite has them, read without Hearth's code."""
-    db = sqlite3.connect(paths.db_path())
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT * FROM run_rows WHERE run_id=? ORDER BY idx", (run_id,)).fetchall()
-    finally:
-        db.close()
 
 
 def label_task(**overrides: Any) -> Task:
@@ -125,7 +97,7 @@ def test_json_run_every_output_validates_and_fields_are_scored(
         expected["year"] += got["year"] == want["year"]
         expected["name"] += " ".join(got["name"].casefold().split()) == want["name"].casefold()
     assert summary.per_field is not None
-    assert {k: v["correct"] for k, v in summary.per_field.items()} == expected
+    assert {k: v.correct for k, v in summary.per_field.items()} == expected
     assert summary.correct == sum(
         json.loads(r["output"])["year"] == json.loads(r["reference"])["year"]
         and " ".join(json.loads(r["output"])["name"].casefold().split())

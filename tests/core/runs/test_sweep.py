@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine
-from desktop_app.core.models.fingerprint import sha256_file
 from desktop_app.core.runs import runner, stats, sweep
 from desktop_app.core.runs.generators import LocalGenerator, RowGenerator
 from desktop_app.core.runs.manifest import RunManifest
@@ -34,18 +32,6 @@ EXTRA = [
     ("r11", "I would watch it again tomorrow.", "positive"),
     ("r12", "Painfully slow and badly acted.", "negative"),
 ]
-
-
-@pytest.fixture
-def store() -> Iterator[RunStore]:
-    s = RunStore()
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def smol_sha(smollm2_path: Path) -> str:
-    return sha256_file(smollm2_path)
 
 
 EXTRA_ROWS = [{"id": i, "text": t, "label": lab, "stars": "3", "film": "{}"} for i, t, lab in EXTRA]

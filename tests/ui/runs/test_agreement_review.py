@@ -51,11 +51,11 @@ def _agreement(qtbot: QtBot, store: RunStore, run_id: int, size: tuple[int, int]
 @pytest.mark.parametrize("size", [(1280, 800), (1024, 700)])
 def test_review_then_agreement(qtbot: QtBot, tmp_path: Path, size: tuple[int, int]) -> None:
     store, run_id = _coded_run(tmp_path)
-    expected = agreement(CodeStore(store), run_id)
+    expected = agreement(CodeStore(store), run_id).to_dict()
     for _round in range(2):
         dialog = _agreement(qtbot, store, run_id, size)
-        report = dialog.report
-        assert report is not None
+        assert dialog.report is not None
+        report = dialog.report.to_dict()
         assert [p["cohen_kappa"] for p in report["pairs"]] == [p["cohen_kappa"] for p in expected["pairs"]]
         # model and Ann, model and Bea, Ann and Bea, then both coders together
         assert dialog.table.rowCount() == 4
@@ -74,7 +74,7 @@ def test_review_then_agreement(qtbot: QtBot, tmp_path: Path, size: tuple[int, in
         dialog.grab()  # paints the heat map
         dialog.level.setCurrentIndex(1)  # ordered codes: computed again
         def ordinal(d: AgreementDialog = dialog) -> bool:
-            return d.report is not None and d.report["level"] == "ordinal"
+            return d.report is not None and d.report.level == "ordinal"
 
         qtbot.waitUntil(ordinal, timeout=30_000)
         dialog.close()
@@ -105,7 +105,7 @@ def test_review_then_agreement(qtbot: QtBot, tmp_path: Path, size: tuple[int, in
         review.close()
 
         after = _agreement(qtbot, store, run_id, size)
-        assert after.report is not None and after.report["reference"]["adjudicated"] == 2
+        assert after.report is not None and after.report.to_dict()["reference"]["adjudicated"] == 2
         assert "2 decided in review" in after.summary.text()
         after.close()
 
