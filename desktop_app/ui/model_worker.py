@@ -49,7 +49,9 @@ from desktop_app.ui.model_requests import (
 from desktop_app.ui.threads import report_outcome
 
 if TYPE_CHECKING:
+    from desktop_app.core.conversations.store import Provenance
     from desktop_app.core.inference.remote_chat import RemoteChat
+    from desktop_app.core.rag.answer_record import RagAnswer
     from desktop_app.core.rag.store import DocumentStore
 
 T = TypeVar("T")
@@ -282,23 +284,46 @@ class ModelWorker(QObject):
         self.reply_finished.emit(request.request_id, reply, provenance)
 
     def _generate_remote(self, remote: RemoteChat, request: GenerationRequest) -> None:
-        try:
-            items = remote.stream_chat(request.messages, request.sampling, request.cancel)
-            reply = self._stream(request.request_id, items)
+        rid = request.request_id
+
+        def work() -> tuple[RemoteReply, Provenance]:
+            reply = self._stream(rid, remote.stream_chat(request.messages, request.sampling, request.cancel))
             assert isinstance(reply, RemoteReply)
-            provenance = make_remote_provenance(remote.model, request.sampling, request.system_prompt, reply)
-        except HearthError as exc:
-            self.generation_failed.emit(request.request_id, exc.message, exc.hint)
-        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
-            self.generation_failed.emit(request.request_id, "The reply failed because of an unexpected error.", "")
-            self.bug_raised.emit(exc)
-        else:
-            self.reply_finished.emit(request.request_id, reply, provenance)
+            return reply, make_remote_provenance(remote.model, request.sampling, request.system_prompt, reply)
+
+        report_outcome(
+            work,
+            succeeded=lambda done: self.reply_finished.emit(rid, *done),
+            failed=lambda message, hint: self.generation_failed.emit(rid, message, hint),
+            cancelled=lambda: self.generation_failed.emit(rid, "The reply was stopped.", ""),
+            bug=self.bug_raised.emit,
+            what="The reply",
+        )
 
     @Slot(object)
     def generate_rag(self, request: RagRequest) -> None:
         """An answer from the attached collections: retrieve, fit the prompt in the context
         (reported before the model starts), stream the answer, then check its citations."""
+        rid = request.request_id
+
+        def succeeded(done: tuple[RagAnswer, Provenance | None]) -> None:
+            answer, provenance = done
+            self.rag_finished.emit(rid, answer.reply, provenance, answer)
+            if answer.reply is not None:
+                self._calibrate()
+
+        report_outcome(
+            lambda: self._answer_from_documents(request),
+            succeeded=succeeded,
+            failed=lambda message, hint: self.generation_failed.emit(rid, message, hint),
+            # The engine ignored Stop and was killed: nothing of the answer is checked.
+            cancelled=lambda: self.generation_failed.emit(rid, "The answer was stopped.", ""),
+            bug=self.bug_raised.emit,
+            what="The answer from your documents",
+        )
+
+    def _answer_from_documents(self, request: RagRequest) -> tuple[RagAnswer, Provenance | None]:
+        """The checked answer and its provenance (None when the model was not asked)."""
         from desktop_app.core.rag import answer as rag_answer
         from desktop_app.core.rag import documents_settings as rag_config
         from desktop_app.core.rag.embedder import get_embedder, loaded_embedder
@@ -307,65 +332,53 @@ class ModelWorker(QObject):
         engine = self._remote or self._engine
         model = engine.model
         rid = request.request_id
-        try:
-            if model is None:
-                raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
-            if self._documents is None:
-                self._documents = DocumentStore()
-            store = self._documents
-            settings = rag_config.load()
-            infos = [store.collection(name) for name in request.collections]
-            wanted = {(i.embed_model, i.embed_backend) for i in infos if i.chunks}
-            cold = sorted((name, backend) for name, backend in wanted if loaded_embedder(name, backend) is None)
-            if cold:
-                self.rag_status.emit(rid, PREPARING_DOCUMENTS)
-                for name, backend in cold:  # seconds, once per process: the backend the collection was made with
-                    get_embedder(name, backend)
-            self.rag_status.emit(rid, SEARCHING_DOCUMENTS)
-            prepared: list[rag_answer.RagPrompt] = []
+        if model is None:
+            raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
+        if self._documents is None:
+            self._documents = DocumentStore()
+        store = self._documents
+        settings = rag_config.load()
+        infos = [store.collection(name) for name in request.collections]
+        wanted = {(i.embed_model, i.embed_backend) for i in infos if i.chunks}
+        cold = sorted((name, backend) for name, backend in wanted if loaded_embedder(name, backend) is None)
+        if cold:
+            self.rag_status.emit(rid, PREPARING_DOCUMENTS)
+            for name, backend in cold:  # seconds, once per process: the backend the collection was made with
+                get_embedder(name, backend)
+        self.rag_status.emit(rid, SEARCHING_DOCUMENTS)
+        prepared: list[rag_answer.RagPrompt] = []
 
-            def on_prepared(prompt: rag_answer.RagPrompt) -> None:
-                prepared.append(prompt)
-                self.rag_prepared.emit(rid, prompt.budget)
-                if not prompt.nothing_relevant:  # documents only and nothing relevant: the model is not asked
-                    self.rag_status.emit(rid, READING_SOURCES)
+        def on_prepared(prompt: rag_answer.RagPrompt) -> None:
+            prepared.append(prompt)
+            self.rag_prepared.emit(rid, prompt.budget)
+            if not prompt.nothing_relevant:  # documents only and nothing relevant: the model is not asked
+                self.rag_status.emit(rid, READING_SOURCES)
 
-            options = rag_answer.AskOptions(
-                documents_only=request.documents_only,
-                system_prompt=request.system_prompt,
-                max_answer_tokens=request.sampling.max_tokens,
-                history=list(request.messages),
-            )
-            items = rag_answer.answer_stream(
-                engine, store, request.collections, request.question, request.sampling, request.cancel, options,
-                settings, on_prepared,
-            )  # fmt: skip
-            result = self._stream(rid, items)
-            assert isinstance(result, rag_answer.RagAnswer)
-            reply = result.reply
-            provenance = None
-            if reply is not None:
-                # The system prompt the model really saw: the conversation's, with the grounding rules.
-                prompt = prepared[0]
-                system = prompt.messages[0].content if prompt.messages else request.system_prompt
-                if isinstance(reply, RemoteReply):
-                    assert self._remote is not None
-                    provenance = make_remote_provenance(self._remote.model, request.sampling, system, reply)
-                else:
-                    assert isinstance(model, LoadedModel)
-                    provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
-        except Cancelled:  # the engine ignored Stop and was killed: nothing of the answer is checked
-            self.generation_failed.emit(rid, "The answer was stopped.", "")
-        except HearthError as exc:
-            self.generation_failed.emit(rid, exc.message, exc.hint)
-        except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
-            message = "The answer from your documents failed because of an unexpected error."
-            self.generation_failed.emit(rid, message, "")
-            self.bug_raised.emit(exc)
-        else:
-            self.rag_finished.emit(rid, reply, provenance, result)
-            if reply is not None:
-                self._calibrate()
+        options = rag_answer.AskOptions(
+            documents_only=request.documents_only,
+            system_prompt=request.system_prompt,
+            max_answer_tokens=request.sampling.max_tokens,
+            history=list(request.messages),
+        )
+        items = rag_answer.answer_stream(
+            engine, store, request.collections, request.question, request.sampling, request.cancel, options,
+            settings, on_prepared,
+        )  # fmt: skip
+        result = self._stream(rid, items)
+        assert isinstance(result, rag_answer.RagAnswer)
+        reply = result.reply
+        provenance = None
+        if reply is not None:
+            # The system prompt the model really saw: the conversation's, with the grounding rules.
+            prompt = prepared[0]
+            system = prompt.messages[0].content if prompt.messages else request.system_prompt
+            if isinstance(reply, RemoteReply):
+                assert self._remote is not None
+                provenance = make_remote_provenance(self._remote.model, request.sampling, system, reply)
+            else:
+                assert isinstance(model, LoadedModel)
+                provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
+        return result, provenance
 
     @Slot()
     def unload(self) -> None:

@@ -63,6 +63,10 @@ def test_a_passage_from_a_scan_says_so_with_its_confidence(
         assert found is not None and f"{found.group(1)}%" == sure and "scan.pdf, page 1" in row.text()
         assert "text recognition (OCR)" in row.toolTip()
         assert all(MARK.search(r.text()) is None for r in rag_view.rows if r.number in {c.number for c in typed})
+        # Nothing cut off mid-line at either size (issue 21): each wrapped label is as tall as its text.
+        for label in [*rag_view.rows, rag_view.verdict_label, rag_view.caption]:
+            if label.isVisibleTo(window):
+                qtbot.waitUntil(lambda lb=label: lb.height() >= lb.heightForWidth(lb.width()))
 
         # The inspector: the candidate's location carries the mark, its tooltip the technical term.
         view = chat.transcript.views[-1]
