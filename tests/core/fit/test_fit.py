@@ -119,7 +119,8 @@ def test_gemma_cpu_plan_counts_repacked_q4_k(gemma: GGUFInfo) -> None:
     older_cpu = fit_plan.plan(gemma, machine(vram_gib=None, features=["SSE3", "SSSE3", "AVX"]), 2048)
     assert older_cpu.breakdown.cpu.weights_repacked == 0  # no AVX2: no Q4_K repacking
     no_repack_build = [f for f in AVX2 if f != "REPACK"]  # llama.cpp's report of a build without it
-    assert fit_plan.plan(gemma, machine(vram_gib=None, features=no_repack_build), 2048).breakdown.cpu.weights_repacked == 0
+    no_repack = fit_plan.plan(gemma, machine(vram_gib=None, features=no_repack_build), 2048)
+    assert no_repack.breakdown.cpu.weights_repacked == 0
     assert on_x86.ram_bytes - older_cpu.ram_bytes == q4k
 
 
