@@ -133,3 +133,31 @@ def test_an_answer_reads_back_as_the_record_it_was() -> None:
     # A passage read by text recognition says so, in plain words, in the answer and in the inspector.
     assert again.rag.citations[0].ocr_note == "read from a scanned page · 93% sure"
     assert again.rag.inspector.retrieved[0].ocr_note == "read from a scanned page · 93% sure"
+
+
+def test_a_replys_settings_and_timings_read_as_records() -> None:
+    """What a reply recorded of how it was made reads as typed records: from a server, through
+    Hearth's API, or from a version that recorded less (no template, no timings)."""
+    from desktop_app.core.conversations.store import Provenance
+
+    remote = {
+        "load": {"n_ctx": 4096, "backend": "server"}, "sampling": {"temperature": 0.2, "seed": 7},
+        "system_prompt": "Be brief.", "template": {"name": "chatml", "description": "ChatML", "sha256": "ab12"},
+        "remote": {"endpoint": "lab", "url": "http://127.0.0.1:8080", "model_requested": "m", "model_reported": "",
+                   "server": {"kind": "llama.cpp", "version": "b5000", "extra": 1}, "unavailable": ["sha256"]},
+        "api": {"endpoint": "/v1/chat/completions", "client": "curl", "id": "chatcmpl-1", "stream": True,
+                "response_format": {"type": "json_schema"}, "stop": ["\n"]},
+    }  # fmt: skip
+    timings = {"prompt_tokens": 12, "prompt_eval_tokens": 0, "gen_tokens": 5, "gen_tok_s": 31, "old_key": 1}
+    p = Provenance("m", "", 0, "", "", "", remote, 7, timings, "stop")
+    used = p.settings_record
+    assert used.n_ctx == 4096 and used.sampling == {"temperature": 0.2, "seed": 7} and used.system_prompt == "Be brief."
+    assert used.remote is not None and used.remote.server.kind == "llama.cpp" and used.remote.unavailable == ["sha256"]
+    assert used.api is not None and used.api.stream and used.api.response_format is not None
+    assert used.api.response_format.type == "json_schema"
+    assert p.template_description == "ChatML (sha256 ab12)"
+    assert p.timings_record.gen_tok_s == 31.0 and p.timings_record.prompt_eval_tokens == 0
+    older = Provenance("m", "", 0, "", "", "", {"load": {"n_ctx": "big"}}, 1, {}, "stop")
+    assert older.settings_record.remote is None and older.settings_record.api is None
+    assert older.settings_record.n_ctx == 0 and older.template_description == "unrecorded"
+    assert older.timings_record.gen_tokens == 0
