@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # Chunks embedded per call: sorted by length within it, so the backend's batches (16 for ONNX,
 # 64 for PyTorch) pad less (see Embedder.encode).
 EMBED_WINDOW = 256
+TAIL_WINDOW = 32  # at the end: at least one of the backend's batches
 QUEUE_FILES = 32
 WRITE_QUEUE_FILES = 8
 READER_NICENESS = 10
@@ -518,8 +519,12 @@ class _Pipeline:
                 # Embed when a full batch is waiting, or when the reader has nothing ready yet.
                 while pending and (self._unembedded(pending) >= EMBED_WINDOW or self.queue.empty()):
                     self._embed_some(pending)
+            # The last chunks in small windows: each window's files are written while the next one
+            # is embedded, so what is left after the last vector is one small window's writes (with
+            # one window of 256, its files were all written after the encoder had finished).
+            tail = max(self.embedder.batch_size, TAIL_WINDOW)
             while pending:
-                self._embed_some(pending)
+                self._embed_some(pending, tail)
             self.cancel.raise_if_cancelled()
         except Cancelled:
             self.report.cancelled = True
@@ -544,13 +549,13 @@ class _Pipeline:
     def _unembedded(pending: list[_Parsed]) -> int:
         return sum(len(p.chunks) - p.embedded for p in pending)
 
-    def _embed_some(self, pending: list[_Parsed]) -> None:
+    def _embed_some(self, pending: list[_Parsed], window: int = EMBED_WINDOW) -> None:
         """Embeds up to one window of waiting chunks, then hands every complete file to the writer."""
         import numpy as np
 
         self.cancel.raise_if_cancelled()
         wanted: list[tuple[_Parsed, int, int]] = []
-        room = EMBED_WINDOW
+        room = window
         for item in pending:
             left = len(item.chunks) - item.embedded
             if left <= 0:
