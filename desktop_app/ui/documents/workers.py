@@ -108,12 +108,16 @@ class DocumentsHost(QObject):
         self._workers: list[DocumentsWorker] = []  # Python must hold them, or they are deleted
         self._index_requests: _Requests | None = None
         self._search_requests: _Requests | None = None
+        self._closed = False  # shut down: a job asked for later (a deferred start-up check) never runs
 
-    def _ensure_started(self) -> None:
+    def _ensure_started(self) -> bool:
         """The threads start with the first job (a window that never indexes costs nothing)."""
+        if self._closed:
+            return False
         if not self._threads:
             self._index_requests = self._start_worker("hearth-documents-index")
             self._search_requests = self._start_worker("hearth-documents-search")
+        return True
 
     def _start_worker(self, name: str) -> _Requests:
         thread = QThread()
@@ -140,7 +144,9 @@ class DocumentsHost(QObject):
         """Queues a job that changes the index (they run one at a time, in order)."""
         job = DocumentsJob(next(self._ids), kind, collection, fn)
         job.report.collection = collection
-        self._ensure_started()
+        if not self._ensure_started():
+            job.cancel.cancel()
+            return job
         was_busy = self.busy
         self._pending[job.job_id] = job
         assert self._index_requests is not None
@@ -151,7 +157,9 @@ class DocumentsHost(QObject):
 
     def search(self, collection: str, fn: JobFunction) -> DocumentsJob:
         job = DocumentsJob(next(self._ids), "search", collection, fn)
-        self._ensure_started()
+        if not self._ensure_started():
+            job.cancel.cancel()
+            return job
         assert self._search_requests is not None
         self._search_requests.job.emit(job)
         return job
@@ -170,6 +178,7 @@ class DocumentsHost(QObject):
 
     def shutdown(self) -> None:
         """Cancels every job, then ends the threads (queued jobs are dropped: indexing resumes next time)."""
+        self._closed = True
         self.cancel_all()
         for thread in self._threads:
             if thread.isRunning():
