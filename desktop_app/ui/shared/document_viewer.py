@@ -85,13 +85,16 @@ class DocumentViewer(QDialog):
         self.jobs.failed.connect(self._on_jobs_failed)
 
         self.title_label = QLabel("")
+        self.title_label.setTextFormat(Qt.TextFormat.RichText)  # outside text in it is escaped
         self.title_label.setObjectName("viewerTitle")
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.passage_label = QLabel("")
+        self.passage_label.setTextFormat(Qt.TextFormat.RichText)  # outside text in it is escaped
         self.passage_label.setObjectName("viewerPassage")
         self.passage_label.setWordWrap(True)
         self.passage_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.note_label = QLabel("")
+        self.note_label.setTextFormat(Qt.TextFormat.PlainText)  # file names and errors, shown as they are
         self.note_label.setObjectName("ragWarnings")
         self.note_label.setWordWrap(True)
         self.note_label.hide()
@@ -187,7 +190,7 @@ class DocumentViewer(QDialog):
             self.page_status.setText(f"Page {self.page_number}{total}")
 
     def _note(self, text: str) -> None:
-        self.note_label.setText(f"⚠ {html.escape(text)}" if text else "")
+        self.note_label.setText(f"⚠ {text}" if text else "")
         self.note_label.setVisible(bool(text))
 
     # -- showing -------------------------------------------------------------------------------
