@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,9 +86,11 @@ def register(rsub: Any) -> None:
     p.set_defaults(func=cmd_adjudicate)
 
 
-def _stores() -> tuple[RunStore, CodeStore]:
-    runs = RunStore()
-    return runs, CodeStore(runs)
+@contextmanager
+def _stores() -> Iterator[tuple[RunStore, CodeStore]]:
+    """The runs and their codes, on one connection closed at the end."""
+    with RunStore() as runs:
+        yield runs, CodeStore(runs)
 
 
 def row_index(store: RunStore, run_id: int, row: str) -> int:
@@ -101,11 +105,8 @@ def row_index(store: RunStore, run_id: int, row: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    runs, codes = _stores()
-    try:
+    with _stores() as (_runs, codes):
         report = codes.import_column(args.run_id, args.file.expanduser(), args.coder, args.column, args.id_column)
-    finally:
-        runs.close()
     if args.json:
         print_json(report.to_dict())
         return 0
@@ -117,8 +118,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    runs, codes = _stores()
-    try:
+    with _stores() as (runs, codes):
         index = row_index(runs, args.run_id, args.row)
         code = args.code.strip() or None
         if code is not None and code not in codes.codebook(args.run_id).names:
@@ -127,17 +127,12 @@ def cmd_set(args: argparse.Namespace) -> int:
         codes.set_code(args.run_id, index, args.coder, code)
         if args.note is not None:
             codes.set_note(args.run_id, index, args.coder, args.note)
-    finally:
-        runs.close()
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    runs, codes = _stores()
-    try:
+    with _stores() as (_runs, codes):
         document = codes.to_document(args.run_id)
-    finally:
-        runs.close()
     if args.json:
         print_json(document)
         return 0
@@ -151,8 +146,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_codebook(args: argparse.Namespace) -> int:
-    runs, codes = _stores()
-    try:
+    with _stores() as (_runs, codes):
         if args.set_file:
             try:
                 data = json.loads(args.set_file.expanduser().read_text(encoding="utf-8"))
@@ -169,8 +163,6 @@ def cmd_codebook(args: argparse.Namespace) -> int:
         elif args.pass_fail:
             codes.set_codebook(args.run_id, Codebook.from_dict({"kind": "pass_fail"}))
         book = codes.codebook(args.run_id)
-    finally:
-        runs.close()
     if args.json:
         print_json(book.to_dict())
         return 0
@@ -195,11 +187,8 @@ def _estimate(value: AgreementEstimate, percent: bool = False) -> str:
 def cmd_agreement(args: argparse.Namespace) -> int:
     from desktop_app.core.runs.agreement import reliable, strength
 
-    runs, codes = _stores()
-    try:
+    with _stores() as (_runs, codes):
         report = agreement(codes, args.run_id, args.level, args.samples, args.seed)
-    finally:
-        runs.close()
     if args.json:
         print_json(report.to_dict())
         return 0
@@ -229,11 +218,8 @@ def cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    runs, codes = _stores()
-    try:
+    with _stores() as (_runs, codes):
         rows = codes.disagreements(args.run_id, include_decided=not args.open)
-    finally:
-        runs.close()
     if args.json:
         print_json([row.to_dict() for row in rows])
         return 0
@@ -247,8 +233,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_adjudicate(args: argparse.Namespace) -> int:
-    runs, codes = _stores()
-    try:
+    with _stores() as (runs, codes):
         index = row_index(runs, args.run_id, args.row)
         if not args.label.strip():
             codes.clear_adjudication(args.run_id, index)
@@ -256,6 +241,4 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
         else:
             codes.adjudicate(args.run_id, index, args.label, args.note, args.by)
             print(f"Row {args.row}: decided “{args.label.strip()}” (the coders' own codes are kept).")
-    finally:
-        runs.close()
     return 0

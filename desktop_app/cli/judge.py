@@ -101,8 +101,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     chosen = rubric.load(_need(args.rubric, "--rubric FILE"))
     prompt = _text_arg(args.prompt) if args.prompt else None
     system = _text_arg(args.system) if args.system is not None else None
-    store = RunStore()
-    try:
+    with RunStore() as store:
         if len(runs) == 2:
             plan = judge.plan_pairwise(store, runs[0], runs[1], chosen, prompt, system, args.seed, args.limit)
         else:
@@ -128,8 +127,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
         finally:
             _release(backend)
         _print_report(store, created[0], args.json)
-    finally:
-        store.close()
     return 0
 
 
@@ -145,8 +142,7 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
     if len(rest) != 1:
         raise HearthError("Resume which judge run?", "hearth judge resume JUDGE_RUN")
     run_id = _run_id(rest[0])
-    store = RunStore()
-    try:
+    with RunStore() as store:
         judge.judge_info(store, run_id)  # a judge run: refused here otherwise
         record = store.get(run_id)
         if record.resumable:
@@ -156,8 +152,6 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
             finally:
                 _release(backend)
         _print_report(store, run_id, args.json)
-    finally:
-        store.close()
     return 0
 
 
@@ -167,8 +161,7 @@ def _validate(args: argparse.Namespace, rest: list[str]) -> int:
     if len(rest) != 1:
         raise HearthError("Validate which judge run?", "hearth judge validate JUDGE_RUN --coder NAME")
     run_id = _run_id(rest[0])
-    store = RunStore()
-    try:
+    with RunStore() as store:
         if args.prepare:
             judged = judge_validation.prepare_coding(store, run_id, args.criterion)
             rows = judge_validation.sample_rows(store, run_id)
@@ -180,8 +173,6 @@ def _validate(args: argparse.Namespace, rest: list[str]) -> int:
             if not args.coder:
                 return 0
         result = judge_validation.validate(store, run_id, _need(args.coder, "--coder NAME"), args.criterion)
-    finally:
-        store.close()
     if args.json:
         print_json(result.to_dict())
     else:

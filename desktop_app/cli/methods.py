@@ -22,11 +22,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
     from desktop_app.core.atomic_files import write_text_atomically
     from desktop_app.core.runs.methods import methods
 
-    store = RunStore()
-    try:
+    with RunStore() as store:
         text = methods(store, args.run_id, args.compare)
-    finally:
-        store.close()
     if args.output:
         write_text_atomically(args.output.expanduser(), text)
         print(f"Wrote {args.output}")

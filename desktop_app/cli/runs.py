@@ -322,8 +322,7 @@ def cmd_peek(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         records = store.all_runs()
         accuracies = store.accuracies()
         if args.json:
@@ -335,14 +334,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             accuracy = accuracies.get(record.id)
             score = f"{accuracy:6.1%}" if accuracy is not None else "     —"
             print(f"{record.id:5}  {record.state:11} {record.done:>7,}/{record.n:<7,} {score}  {record.title}")
-    finally:
-        store.close()
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         record = store.get(args.run_id)
         summary = summarize(store, record.id, record)
         rows = []
@@ -360,14 +356,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             issue = f"  [{data['error']}]" if data["error"] else ("" if data["valid"] else "  [invalid]")
             reference = "" if data["reference"] is None else f"   (expected {data['reference']!r})"
             print(f"{mark} {data['id']:>8}  {data['output'].strip()[:80]!r}{reference}{issue}")
-    finally:
-        store.close()
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         record = store.get(args.run_id)
         if not record.resumable:
             if record.status == "running":
@@ -389,15 +382,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
             raise
         finally:
             _release(backend)
-    finally:
-        store.close()
     _print_summary(summary, args.json)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         runner.plan_for(store, args.run_id)
         backend = _load_for(store, args.run_id)
         try:
@@ -406,8 +396,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             )
         finally:
             _release(backend)
-    finally:
-        store.close()
     if args.json:
         print_json(report.to_dict())
     else:
@@ -416,11 +404,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         result = run_compare.compare(store, args.a, args.b)
-    finally:
-        store.close()
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -441,23 +426,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         written = exchange.export(store, args.run_id, args.output.expanduser())
-    finally:
-        store.close()
     for path in written:
         print(f"Wrote {path}")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         run_id = exchange.import_archive(store, args.archive.expanduser())
         record = store.get(run_id)
-    finally:
-        store.close()
     if args.json:
         print_json(record.to_dict())
     else:
@@ -466,11 +445,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         record = store.get(args.run_id)
         store.delete(args.run_id)
-    finally:
-        store.close()
     print(f"Deleted run {record.id} ({record.done:,} rows).")
     return 0

@@ -211,18 +211,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             print(f"About {human_duration(found.total_s)} for {found.rows:,} rows in all.")
         return 0
-    store = RunStore()
-    try:
+    with RunStore() as store:
         sweep_id = sweep.create(checked, store)
         print(f"Sweep {sweep_id}.", file=sys.stderr)
         return _run(store, sweep_id, models, args.json)
-    finally:
-        store.close()
 
 
 def _action(args: argparse.Namespace) -> int:
-    store = RunStore()
-    try:
+    with RunStore() as store:
         if args.dataset == "list":
             records = sweep.all_sweeps(store)
             if args.json:
@@ -249,5 +245,3 @@ def _action(args: argparse.Namespace) -> int:
         print(f"Resuming sweep {record.id}: {len(record.cells) - len(left)} of {len(record.cells)} cells done.",
               file=sys.stderr)  # fmt: skip
         return _run(store, record.id, _Models(args.ctx), args.json)
-    finally:
-        store.close()

@@ -120,9 +120,13 @@ class ModelRecord:
             load=_part(LoadRecord, data.get("load")),
             template=_part(TemplateRecord, data.get("template")),
             server=_server(data.get("server")),
-            unavailable=list(data.get("unavailable") or []),
-            notes=list(data.get("notes") or []),
+            unavailable=_strings(data.get("unavailable")),
+            notes=_strings(data.get("notes")),
         )
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _server(data: Any) -> ServerInfo | None:
@@ -300,7 +304,7 @@ class RunManifest:
             format=str(data.get("format") or MANIFEST_FORMAT),
             version=data.get("version") if isinstance(data.get("version"), int) else MANIFEST_VERSION,
             dataset=known(DatasetRecord, data.get("dataset")),
-            task=dict(data.get("task") or {}),
+            task=dict(data["task"]) if isinstance(data.get("task"), dict) else {},
             few_shot=[known(FewShotRecord, s) for s in data.get("few_shot") or [] if isinstance(s, dict)],
             output=known(OutputRecord, data.get("output")),
             scorer=known(ScorerRecord, data.get("scorer")),

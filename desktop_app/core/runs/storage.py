@@ -82,8 +82,26 @@ class RowResult:
 _ROW_FIELDS = set(RowResult.__dataclass_fields__) - {"key"}
 
 
+class RunningState:
+    """What a stored run or sweep shows: its status, or "interrupted" when the process that
+    marked it running is gone. Mixed into records with ``status`` and ``pid`` fields."""
+
+    status: str
+    pid: int | None
+
+    @property
+    def interrupted(self) -> bool:
+        """Marked running, but the process that ran it is gone (killed, crashed, closed)."""
+        return self.status == "running" and not _alive(self.pid)
+
+    @property
+    def state(self) -> str:
+        """What to show: the status, or "interrupted"."""
+        return "interrupted" if self.interrupted else self.status
+
+
 @dataclass
-class RunRecord:
+class RunRecord(RunningState):
     id: int
     created_at: float
     updated_at: float
@@ -102,16 +120,6 @@ class RunRecord:
     task: Task
     manifest: RunManifest
     note: str = ""  # the user's own words about the run
-
-    @property
-    def interrupted(self) -> bool:
-        """Marked running, but the process that ran it is gone (killed, crashed, closed)."""
-        return self.status == "running" and not _alive(self.pid)
-
-    @property
-    def state(self) -> str:
-        """What to show: the status, or "interrupted"."""
-        return "interrupted" if self.interrupted else self.status
 
     @property
     def resumable(self) -> bool:
@@ -213,6 +221,12 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # -- runs -----------------------------------------------------------------------------------
 

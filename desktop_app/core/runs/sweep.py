@@ -33,7 +33,7 @@ from desktop_app.core.runs import runner
 from desktop_app.core.runs.datasets import Dataset, open_dataset
 from desktop_app.core.runs.generators import RowGenerator
 from desktop_app.core.runs.runner import RunPlan, RunProgress
-from desktop_app.core.runs.storage import RunStore, _alive, shared_columns
+from desktop_app.core.runs.storage import RunningState, RunStore, shared_columns
 from desktop_app.core.runs.sweep_split import FewShot, Split, make_split
 from desktop_app.core.runs.tasks import Task, check_task
 
@@ -148,7 +148,7 @@ class SweepPlan:
 
 
 @dataclass
-class SweepRecord:
+class SweepRecord(RunningState):
     id: int
     created_at: float
     updated_at: float
@@ -161,14 +161,6 @@ class SweepRecord:
     spec: SweepSpec
     split: Split
     cells: list[Cell]
-
-    @property
-    def interrupted(self) -> bool:
-        return self.status == "running" and not _alive(self.pid)
-
-    @property
-    def state(self) -> str:
-        return "interrupted" if self.interrupted else self.status
 
     def model_of(self, cell: Cell) -> ModelRef:
         return self.spec.models[cell.model]

@@ -102,3 +102,12 @@ def _calibration_words() -> str:
         return calibration.error_words(calibration.history(limit=50))
     except (HearthError, OSError, sqlite3.Error):
         return ""
+
+
+def open_fit_dialog(previous: FitDialog | None, name: str, badge: FitBadge, parent: QWidget) -> FitDialog:
+    """A model's fit dialog, one at a time: the one open before it is closed."""
+    if previous is not None:
+        previous.close()
+    dialog = FitDialog(name, badge, parent)
+    dialog.open()
+    return dialog

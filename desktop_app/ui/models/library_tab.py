@@ -33,7 +33,7 @@ from desktop_app.core.models import library
 from desktop_app.core.models.library import LocalModel
 from desktop_app.core.settings import Settings
 from desktop_app.core.units import human_bytes, human_parameters
-from desktop_app.ui.models.fit_dialog import FitDialog
+from desktop_app.ui.models.fit_dialog import FitDialog, open_fit_dialog
 from desktop_app.ui.models.item_models import LibraryModel
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
@@ -227,10 +227,7 @@ class LibraryTab(QWidget):
         badge = self.model.badge(model)
         if badge is None:
             return None
-        if self.fit_dialog is not None:
-            self.fit_dialog.close()
-        self.fit_dialog = FitDialog(model.name, badge, self)
-        self.fit_dialog.open()
+        self.fit_dialog = open_fit_dialog(self.fit_dialog, model.name, badge, self)
         return self.fit_dialog
 
     def chat_with_selected(self) -> None:

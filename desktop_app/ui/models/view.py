@@ -44,7 +44,7 @@ from desktop_app.core.settings import Settings
 from desktop_app.core.units import human_bytes
 from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.downloads_tab import DownloadsTab
-from desktop_app.ui.models.fit_dialog import FitDialog
+from desktop_app.ui.models.fit_dialog import FitDialog, open_fit_dialog
 from desktop_app.ui.models.item_models import RepoFilesModel, SearchResultsModel
 from desktop_app.ui.models.library_tab import LibraryTab, context_spin, rows_table
 from desktop_app.ui.shared.background import JobRunner
@@ -227,10 +227,7 @@ class BrowseTab(QWidget):
         badge = self.files_model.badge(model.name)
         if badge is None:
             return None
-        if self.fit_dialog is not None:
-            self.fit_dialog.close()
-        self.fit_dialog = FitDialog(model.name, badge, self)
-        self.fit_dialog.open()
+        self.fit_dialog = open_fit_dialog(self.fit_dialog, model.name, badge, self)
         return self.fit_dialog
 
     def download_selected(self) -> list[DownloadItem]:

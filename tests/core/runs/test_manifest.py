@@ -77,8 +77,9 @@ def test_what_an_older_hearth_stored_reads_with_defaults() -> None:
     blank = RunManifest.from_dict({})
     assert blank.format == "hearth-run" and blank.seed is None and blank.model.name == ""
     # Parts of the wrong kind are left out rather than breaking the run's page.
-    odd = RunManifest.from_dict({"model": "a string", "sessions": "none", "machine": [1], "documents": 3})
+    odd = RunManifest.from_dict({"model": "a string", "sessions": "none", "machine": [1], "documents": 3, "task": [1]})
     assert odd.model.name == "" and odd.sessions == [] and odd.machine.os == "" and odd.documents is None
+    assert odd.task == {} and ModelRecord.from_dict({"unavailable": "sha256"}).unavailable == []
     assert Task.from_dict({}).prompt == ""  # a task stored without its prompt reads as an empty one
 
 
