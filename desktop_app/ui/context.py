@@ -3,6 +3,8 @@ document collections."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from desktop_app.core import paths
@@ -33,22 +35,24 @@ class AppContext(QObject):
         super().__init__(parent)
         self.settings: Settings = settings_store.load()
         self.store = ConversationStore()
-        self.models = ModelHost(self)
+        self._documents: DocumentStore | None = None
+        self._documents_lock = threading.Lock()  # the model thread asks for it too
+        self.models = ModelHost(self, documents=lambda: self.documents)
         # Hearth's own OpenAI-compatible server: listens only once the user has turned it on.
         self.server = ApiServerHost(self.models, lambda: self.settings, self)
         if self.settings.server.enabled:
             self.server.apply()
         # Window geometry and splitter positions: a file inside the data folder, so HEARTH_HOME isolates it.
         self.window_state = QSettings(str(paths.home() / WINDOW_STATE_FILE), QSettings.Format.IniFormat, self)
-        self._documents: DocumentStore | None = None
 
     @property
     def documents(self) -> DocumentStore:
         """The window's one document store (Documents, the chat's picker, Runs): its open Chroma
         handles are cached once. Made on first use; Chroma itself loads when a collection is read."""
-        if self._documents is None:
-            self._documents = DocumentStore()
-        return self._documents
+        with self._documents_lock:
+            if self._documents is None:
+                self._documents = DocumentStore()
+            return self._documents
 
     def save_settings(self, source: QObject | None = None) -> None:
         settings_store.save(self.settings)

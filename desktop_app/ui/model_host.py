@@ -15,7 +15,7 @@ import itertools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -36,6 +36,9 @@ from desktop_app.ui.model_requests import (
 )
 from desktop_app.ui.model_worker import ModelWorker
 from desktop_app.ui.threads import stop_thread
+
+if TYPE_CHECKING:
+    from desktop_app.core.rag.store import DocumentStore
 
 __all__ = [
     "PREPARING_DOCUMENTS",
@@ -85,7 +88,7 @@ class ModelHost(QObject):
     _served_requested = Signal(object)
     _job_requested = Signal(object)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, documents: Callable[[], DocumentStore] | None = None) -> None:
         super().__init__(parent)
         self.model: LoadedModel | None = None
         self.remote: RemoteModel | None = None
@@ -96,7 +99,7 @@ class ModelHost(QObject):
         self._ids = itertools.count(1)
         self._thread = QThread()
         self._thread.setObjectName("hearth-model")
-        self._worker = ModelWorker()
+        self._worker = ModelWorker(documents)
         self._worker.moveToThread(self._thread)
         self._thread.finished.connect(self._worker.deleteLater)
 

@@ -12,16 +12,17 @@ engine with the same model. When it ignores Stop it is killed, and the reply so 
 stopped.
 
 Answers from documents run on the same thread (retrieval counts tokens with the loaded model's
-tokenizer); the worker keeps its own :class:`DocumentStore` and loads the embedding model there
-the first time it is needed. A model on a server (:class:`RemoteModel`) takes the local model's
-place when picked: the local one is unloaded, and replies stream from the server through the same
-thread and signals. Requests to Hearth's own server run here too, queued in order with the chat's;
-a dataset run is a :class:`JobRequest` on the same thread.
+tokenizer); the worker reads the window's :class:`DocumentStore` (its own when made alone) and
+loads the embedding model there the first time it is needed. A model on a server
+(:class:`RemoteModel`) takes the local model's place when picked: the local one is unloaded, and
+replies stream from the server through the same thread and signals. Requests to Hearth's own
+server run here too, queued in order with the chat's; a dataset run is a :class:`JobRequest` on
+the same thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -83,11 +84,11 @@ class ModelWorker(QObject):
     remote_failed = Signal(object, str, str)  # RemoteRequest, message, hint
     shut_down = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, documents: Callable[[], DocumentStore] | None = None) -> None:
         super().__init__()
         self._engine = EngineProcess()
         self._remote: RemoteChat | None = None
-        self._documents: DocumentStore | None = None
+        self._documents = documents  # the window's one store (AppContext.documents); else one of its own
         self._sha256 = ""
         self._calibrated = True
         self._progress_throttle = Throttle(PROGRESS_INTERVAL_S)
@@ -335,8 +336,9 @@ class ModelWorker(QObject):
         if model is None:
             raise HearthError("No model is loaded.", "Pick a model above the conversation first.")
         if self._documents is None:
-            self._documents = DocumentStore()
-        store = self._documents
+            own = DocumentStore()
+            self._documents = lambda: own
+        store = self._documents()
         settings = rag_config.load()
         infos = [store.collection(name) for name in request.collections]
         wanted = {(i.embed_model, i.embed_backend) for i in infos if i.chunks}
