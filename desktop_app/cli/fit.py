@@ -10,7 +10,7 @@ from desktop_app.cli.output import print_json
 from desktop_app.core import hardware, settings
 from desktop_app.core.fit import plan as fit_plan
 from desktop_app.core.fit.breakdown import memory_rows
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import FitResult, Verdict
 from desktop_app.core.models import gguf_meta, library
 from desktop_app.core.models.gguf_meta import GGUFInfo
 from desktop_app.core.units import human_bytes
@@ -96,7 +96,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(path: Path | None, name: str, result: fit_plan.FitResult, kv_type: str) -> dict[str, Any]:
+def _measure(path: Path | None, name: str, result: FitResult, kv_type: str) -> dict[str, Any]:
     from desktop_app.core.errors import HearthError
     from desktop_app.core.fit import calibration
     from desktop_app.core.inference import probe as load_probe
@@ -114,7 +114,7 @@ def _measure(path: Path | None, name: str, result: fit_plan.FitResult, kv_type: 
     return data
 
 
-def _print_plan(result: fit_plan.FitResult, info: GGUFInfo, name: str, hw: hardware.HardwareInfo) -> None:
+def _print_plan(result: FitResult, info: GGUFInfo, name: str, hw: hardware.HardwareInfo) -> None:
     title = info.name or name
     print(f"{title} ({info.quant}, {info.architecture}) at {result.n_ctx:,} tokens, KV cache {result.kv_type}")
     verdict = VERDICT_WORDS[result.verdict]

@@ -10,7 +10,7 @@ import pytest
 from hubstub import GATED_REPO, STUB_USER, VALID_TOKEN, HubStub
 
 from desktop_app.core.errors import HearthError
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 from desktop_app.core.hub import account
 from desktop_app.core.hub import client as hub_client
 

@@ -12,7 +12,7 @@ import pytest
 from hubstub import GATED_REPO, STUB_USER, VALID_TOKEN, HubStub
 from PySide6.QtCore import Qt
 
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 from desktop_app.ui.models.view import ModelsView
 from desktop_app.ui.settings.view import SettingsView
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_app.core.errors import ModelLoadError
 from desktop_app.core.fit import plan as fit_plan
-from desktop_app.core.fit.plan import FitResult, Verdict
+from desktop_app.core.fit.result import FitResult, Verdict
 
 if TYPE_CHECKING:
     from desktop_app.core.hardware import HardwareInfo

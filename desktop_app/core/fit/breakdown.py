@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desktop_app.core.fit.plan import DeviceMemory, FitResult, Verdict
+from desktop_app.core.fit.result import DeviceMemory, FitResult, Verdict
 
 # (label, the terse label `hearth fit` prints, field of the plan's DeviceMemory, what it is)
 _ROWS: tuple[tuple[str, str, str, str], ...] = (

@@ -33,7 +33,7 @@ from typing import Any
 
 from desktop_app.core import db as dbmod
 from desktop_app.core.errors import HearthError
-from desktop_app.core.fit.plan import FitResult
+from desktop_app.core.fit.result import FitResult
 from desktop_app.core.memory import process_vram_bytes, rss_bytes
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from desktop_app.core.fit.badges import FitBadge, badge_for, machine
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 from desktop_app.core.fit.shapes import ModelShape, header_for
 from desktop_app.core.units import human_bytes, human_parameters
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 
 BADGE_COLOURS = {
     Verdict.FULL_GPU: QColor("#1a7f37"),

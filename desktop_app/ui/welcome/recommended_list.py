@@ -7,7 +7,7 @@ import html
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 from desktop_app.core.hub.recommended import (
     OPENNESS_WORDS,
     SOURCE_NOTE,

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.cancel import CancelToken
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 from desktop_app.core.hardware import HardwareInfo
 from desktop_app.core.hub.recommended import QUANT, Recommendation
 from desktop_app.core.models import library

@@ -10,6 +10,7 @@ import pytest
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.fit import plan as fit_plan
+from desktop_app.core.fit.result import Verdict
 from desktop_app.core.fit.shapes import ModelShape, header_for
 from desktop_app.core.hardware import HardwareInfo
 from desktop_app.core.models import gguf_meta
@@ -43,8 +44,8 @@ def test_a_planned_header_follows_the_machine_like_a_file_does() -> None:
     header = header_for(qwen3_8b)
     assert 8.1e9 < header.n_params < 8.3e9  # Qwen3 8B's published parameter count
     assert 4.6 * GIB < header.weights_bytes < 5.0 * GIB  # a Q4_K_M file of it is about 5 GB
-    assert fit_plan.plan(header, laptop(4), 4096).verdict is fit_plan.Verdict.TOO_LARGE
-    assert fit_plan.plan(header, laptop(16), 4096).verdict is fit_plan.Verdict.CPU
+    assert fit_plan.plan(header, laptop(4), 4096).verdict is Verdict.TOO_LARGE
+    assert fit_plan.plan(header, laptop(16), 4096).verdict is Verdict.CPU
 
 
 def test_only_known_file_types_are_planned() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from desktop_app.core.fit import badges as fit_badges
 from desktop_app.core.fit import plan as fit_plan
-from desktop_app.core.fit.plan import Verdict
+from desktop_app.core.fit.result import Verdict
 from desktop_app.core.fit.shapes import header_for
 from desktop_app.core.hardware import GPU, HardwareInfo
 from desktop_app.core.hub import recommended
