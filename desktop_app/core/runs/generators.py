@@ -35,11 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from desktop_app.core import records
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
 from desktop_app.core.inference.engine import Engine, Message, Reply
 from desktop_app.core.inference.engine_crash import EngineCrashError
-from desktop_app.core.runs.manifest import LoadRecord, ModelRecord, TemplateRecord, known
+from desktop_app.core.runs.manifest import LoadRecord, ModelRecord, TemplateRecord
 from desktop_app.core.settings import SamplingSettings
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ class LocalGenerator:
             llama_cpp_version=model.llama_cpp_version,
             backend=model.backend,
             load=LoadRecord(model.n_ctx, model.n_threads, model.n_gpu_layers, model.settings.flash_attn),
-            template=known(TemplateRecord, to_dict()) if callable(to_dict) else None,
+            template=records.from_dict(TemplateRecord, to_dict()) if callable(to_dict) else None,
         )
 
     # -- the shared prefix ----------------------------------------------------------------------

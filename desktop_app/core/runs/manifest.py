@@ -2,41 +2,28 @@
 
 The manifest is stored as JSON with the run (``runs.manifest_json``) and exported with it; the
 records here are its one way in and out: ``from_dict`` reads what any version of Hearth stored
-(a key missing takes its default, an unknown one is dropped, a part of the wrong type is left
-out) and ``to_dict`` writes the keys in the order Hearth always wrote them, so the same run
-exports the same bytes. What is built here lives in provenance.py and runner.py.
+through ``core/records.from_dict`` (a key missing takes its default, an unknown one is dropped,
+a value of the wrong type is left out) and ``to_dict`` writes the keys in the order Hearth
+always wrote them, so the same run exports the same bytes. What is built here lives in provenance.py and runner.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
+from desktop_app.core import records
 from desktop_app.core.inference.remote import ServerInfo
 from desktop_app.core.settings import SamplingSettings
 
 MANIFEST_FORMAT = "hearth-run"
 MANIFEST_VERSION = 1
 
-_T = TypeVar("_T")
-
-
-def known(cls: type[_T], data: Any, **fixed: Any) -> _T:
-    """``cls`` from the keys of ``data`` it has fields for (anything else, or not a dict: its defaults)."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    values = {k: v for k, v in data.items() if k in names} if isinstance(data, dict) else {}
-    return cls(**{**values, **fixed})
-
 
 def _plain(value: Any) -> Any:
     """A record as JSON-ready dicts; anything else as it is."""
     return asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
-
-
-def _part(cls: type[_T], data: Any) -> _T | None:
-    """An optional part: None when it is absent (or not an object)."""
-    return known(cls, data) if isinstance(data, dict) else None
 
 
 @dataclass(frozen=True)
@@ -111,28 +98,7 @@ class ModelRecord:
 
     @classmethod
     def from_dict(cls, data: Any) -> ModelRecord:
-        data = data if isinstance(data, dict) else {}
-        return known(
-            cls,
-            data,
-            kind=str(data.get("kind") or "local"),
-            name=str(data.get("name") or ""),
-            load=_part(LoadRecord, data.get("load")),
-            template=_part(TemplateRecord, data.get("template")),
-            server=_server(data.get("server")),
-            unavailable=_strings(data.get("unavailable")),
-            notes=_strings(data.get("notes")),
-        )
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _server(data: Any) -> ServerInfo | None:
-    if not isinstance(data, dict):
-        return None
-    return known(ServerInfo, data, kind=str(data.get("kind") or ""))
+        return records.from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -158,10 +124,6 @@ class MachineRecord:
     llama_cpp_version: str | None = None
     gpus: list[GpuRecord] = field(default_factory=list)
 
-    @classmethod
-    def from_dict(cls, data: Any) -> MachineRecord:
-        gpus = data.get("gpus") if isinstance(data, dict) else None
-        return known(cls, data, gpus=[known(GpuRecord, g) for g in gpus or [] if isinstance(g, dict)])
 
 
 @dataclass
@@ -297,26 +259,7 @@ class RunManifest:
 
     @classmethod
     def from_dict(cls, data: Any) -> RunManifest:
-        data = data if isinstance(data, dict) else {}
-        return known(
-            cls,
-            data,
-            format=str(data.get("format") or MANIFEST_FORMAT),
-            version=data.get("version") if isinstance(data.get("version"), int) else MANIFEST_VERSION,
-            dataset=known(DatasetRecord, data.get("dataset")),
-            task=dict(data["task"]) if isinstance(data.get("task"), dict) else {},
-            few_shot=[known(FewShotRecord, s) for s in data.get("few_shot") or [] if isinstance(s, dict)],
-            output=known(OutputRecord, data.get("output")),
-            scorer=known(ScorerRecord, data.get("scorer")),
-            rows=known(RowsRecord, data.get("rows")),
-            model=ModelRecord.from_dict(data.get("model")),
-            sampling=_part(SamplingSettings, data.get("sampling")),
-            machine=MachineRecord.from_dict(data.get("machine")),
-            sessions=[known(RunSession, s) for s in data.get("sessions") or [] if isinstance(s, dict)],
-            documents=_part(DocumentsRecord, data.get("documents")),
-            judge=_part(JudgeRecord, data.get("judge")),
-            imported_from=_part(ImportedFrom, data.get("imported_from")),
-        )
+        return records.from_dict(cls, data)
 
 
 _OPTIONAL = {"documents", "judge", "imported_from"}

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from desktop_app.core import records
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
 from desktop_app.core.runs import provenance, scoring
@@ -36,7 +37,6 @@ from desktop_app.core.runs.manifest import (
     RowsRecord,
     RunManifest,
     ScorerRecord,
-    known,
 )
 from desktop_app.core.runs.storage import RowResult, RunStore
 from desktop_app.core.runs.summary import Summary, summarize
@@ -152,7 +152,7 @@ def build_manifest(plan: RunPlan, backend: RowGenerator, seed: int, replay_of: i
     task = replace(plan.task, sampling=replace(plan.task.sampling, seed=seed))  # a seed drawn for -1 is recorded
     manifest = RunManifest(
         hearth_version=provenance.hearth_version(),
-        dataset=known(DatasetRecord, plan.dataset.to_dict()),
+        dataset=records.from_dict(DatasetRecord, plan.dataset.to_dict()),
         task=task.to_dict(),
         few_shot=[FewShotRecord(i, plan.dataset.row_key(i, row)) for i, row in plan.examples],
         output=OutputRecord(task.kind, task.labels or None, task.schema),
