@@ -170,3 +170,45 @@ def test_a_model_name_with_an_image_tag_shows_as_text(qtbot: Any, make_window: A
     for label in (view.role_label, window.status_bar.model_label):
         assert label.textFormat() == Qt.TextFormat.PlainText and label.text() == name
         label.grab()  # painted
+
+
+def test_every_label_shows_fetching_markup_as_text(qtbot: Any, hostile: dict[str, str]) -> None:
+    """Any label (all of Hearth's are a Label): a file's name with an image tag on its first line is
+    shown as words, not loaded; Hearth's own markup still renders; the next text is judged afresh."""
+    from PySide6.QtCore import Qt
+
+    from desktop_app.ui.shared.labels import Label
+
+    picture = hostile["file"]  # 37×23: a QLabel that rendered it would be at least that tall
+    hostile_name = f'Delete “<img src="{picture}">”?'
+    plain_qt = QLabel(hostile_name)
+    qtbot.addWidget(plain_qt)
+    assert plain_qt.sizeHint().height() >= 23  # Qt's own label does load it (what Label prevents)
+    for _round in range(2):
+        label = Label(hostile_name)
+        qtbot.addWidget(label)
+        assert label.textFormat() == Qt.TextFormat.PlainText and label.text() == hostile_name
+        assert label.sizeHint().height() < 23
+        label.setText("<b>Hearth's own</b> words")
+        assert label.textFormat() == Qt.TextFormat.AutoText
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setText(f'<b>Picked:</b> <img src="{hostile["fifo"]}">')  # rich on purpose, still refused
+        assert label.textFormat() == Qt.TextFormat.PlainText
+        label.setText("<b>Picked:</b> a model that runs in the background")
+        assert label.textFormat() == Qt.TextFormat.RichText
+        label.grab()  # painted, nothing read
+
+
+def test_the_window_makes_no_bare_qlabel() -> None:
+    """Every label the window makes is a Label (the check above holds for all of them)."""
+    import re
+
+    ui = Path(__file__).resolve().parents[2] / "desktop_app" / "ui"
+    made = [
+        f"{path.relative_to(ui)}:{number}"
+        for path in sorted(ui.rglob("*.py"))
+        if path.name != "labels.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\bQLabel\(|\(QLabel\)", line)
+    ]
+    assert not made, made

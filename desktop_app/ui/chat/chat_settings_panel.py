@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QGroupBox,
-    QLabel,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -19,6 +18,7 @@ from desktop_app.core.inference import templates
 from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.model_host import HostState
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm, load_settings_differ
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
 
@@ -50,7 +50,7 @@ class ChatSettingsPanel(QScrollArea):
 
         self.load_form = LoadForm(context)
         self.load_form.edited.connect(self._on_load_form_edited)
-        self.reload_note = QLabel("Load settings apply when the model is next loaded.")
+        self.reload_note = Label("Load settings apply when the model is next loaded.")
         self.reload_note.setObjectName("hintLabel")
         self.reload_note.setWordWrap(True)
         self.reload_button = QPushButton("Reload model with these settings")
@@ -72,7 +72,7 @@ class ChatSettingsPanel(QScrollArea):
             "How the conversation is written out for this model. Kept per model file; recorded with every answer."
         )
         self.template_combo.activated.connect(self._on_template_combo_activated)
-        self.template_note = QLabel()
+        self.template_note = Label()
         self.template_note.setObjectName("hintLabel")
         self.template_note.setWordWrap(True)
         template_box = QGroupBox("Chat template (this model)")

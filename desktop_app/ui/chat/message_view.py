@@ -16,7 +16,6 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -33,6 +32,7 @@ from desktop_app.ui.chat.provenance_dialog import ProvenanceDialog
 from desktop_app.ui.chat.rag_views import RagAnswerView
 from desktop_app.ui.chat.retrieval_inspector import RetrievalInspectorDialog
 from desktop_app.ui.shared.document_viewer import DocumentViewer, cited_from, show_source
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.resources import icon
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -106,14 +106,14 @@ class MessageView(QFrame):
         self.setObjectName("userMessage" if role == "user" else "assistantMessage")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
-        self.role_label = QLabel(ROLE_NAMES.get(role, role))
+        self.role_label = Label(ROLE_NAMES.get(role, role))
         self.role_label.setTextFormat(Qt.TextFormat.PlainText)  # a model's name comes from its file
         self.role_label.setObjectName("messageRole")
-        self.stopped_badge = QLabel("Stopped")
+        self.stopped_badge = Label("Stopped")
         self.stopped_badge.setObjectName("stoppedBadge")
         self.stopped_badge.setToolTip("You stopped this reply before the model finished it.")
         self.stopped_badge.hide()
-        self.status_label = QLabel("")
+        self.status_label = Label("")
         self.status_label.setObjectName("messageStatus")
         self.copy_button = _tool_button("copy", "Copy the message (Markdown)")
         self.copy_button.clicked.connect(self._on_copy_button_clicked)
@@ -139,7 +139,7 @@ class MessageView(QFrame):
         # Versions of a regenerated reply: ‹ 1/2 ›
         self.previous_version_button = _tool_button("chevron-left", "The earlier version of this reply")
         self.previous_version_button.clicked.connect(lambda: self.version_requested.emit(-1))
-        self.version_label = QLabel("")
+        self.version_label = Label("")
         self.version_label.setObjectName("versionLabel")
         self.version_label.setToolTip("Regenerate keeps every earlier reply; switch between them here")
         self.next_version_button = _tool_button("chevron-right", "The later version of this reply")
@@ -176,11 +176,11 @@ class MessageView(QFrame):
         edit_layout.addLayout(edit_buttons)
         self.edit_area.hide()
 
-        self.dropped_label = QLabel("")
+        self.dropped_label = Label("")
         self.dropped_label.setObjectName("droppedNotice")
         self.dropped_label.setWordWrap(True)
         self.dropped_label.hide()
-        self.summary_label = QLabel("")
+        self.summary_label = Label("")
         self.summary_label.setTextFormat(Qt.TextFormat.PlainText)  # names from the model file and server
         self.summary_label.setObjectName("replySummary")
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

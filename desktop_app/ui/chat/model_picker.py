@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -28,6 +27,7 @@ from desktop_app.ui.chat.picker_models import PickerListModel, entries_from
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.model_host import HostState
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.resources import icon
 
 
@@ -206,7 +206,7 @@ class LoadProgressView(QWidget):
         super().__init__(parent)
         self.setObjectName("loadProgress")
         self._context = context
-        self.label = QLabel("")
+        self.label = Label("")
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)

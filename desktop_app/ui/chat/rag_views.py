@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from desktop_app.core.rag.answer_record import OCR_TIP, Budget, Citation, RagAnswer
 from desktop_app.core.units import plural
+from desktop_app.ui.shared.labels import Label
 
 SOURCE_SCHEME = "source"
 LINK_STYLE = "color:#c2410c; text-decoration:none; font-weight:600;"
@@ -133,10 +134,10 @@ class BudgetView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("Context")
+        self.title = Label("Context")
         self.title.setObjectName("budgetTitle")
         self.bar = BudgetBar()
-        self.legend = QLabel("")
+        self.legend = Label("")
         self.legend.setObjectName("budgetLegend")
         self.legend.setWordWrap(True)
         top = QHBoxLayout()
@@ -181,7 +182,7 @@ def _source_html(citation: Citation) -> str:
     return f"{head}<br><span style='color:{MUTED};'>{body}</span>"
 
 
-class SourceRow(QLabel):
+class SourceRow(Label):
     """One source: a link with its file and page, then the snippet the model saw."""
 
     def __init__(self, citation: Citation, parent: QWidget | None = None) -> None:
@@ -221,10 +222,10 @@ class RagAnswerView(QWidget):
         super().__init__(parent)
         self.setObjectName("ragAnswer")
         self.answer: RagAnswer | None = None
-        self.caption = QLabel("")
+        self.caption = Label("")
         self.caption.setObjectName("ragCaption")
         self.caption.setWordWrap(True)
-        self.verdict_label = QLabel("")
+        self.verdict_label = Label("")
         self.verdict_label.setObjectName("ragVerdict")
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setToolTip(
@@ -232,16 +233,16 @@ class RagAnswerView(QWidget):
             "by meaning, by words, and by its numbers, days and names."
         )
         self.verdict_label.hide()
-        self.warnings_label = QLabel("")
+        self.warnings_label = Label("")
         self.warnings_label.setObjectName("ragWarnings")
         self.warnings_label.setWordWrap(True)
         self.warnings_label.hide()
-        self.note_label = QLabel("")
+        self.note_label = Label("")
         self.note_label.setObjectName("ragWarnings")
         self.note_label.setWordWrap(True)
         self.note_label.hide()
 
-        self.cited_title = QLabel("Sources")
+        self.cited_title = Label("Sources")
         self.cited_title.setObjectName("ragSectionTitle")
         self.cited_box = QWidget()
         self.cited_layout = QVBoxLayout(self.cited_box)

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.rag.answer_record import OCR_TIP, RagAnswer, RetrievedPassage
 from desktop_app.ui.chat.rag_views import BudgetView, budget_parts
 from desktop_app.ui.shared.item_models import AnyIndex
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.safe_text import SafeTextBrowser
 from desktop_app.ui.shared.score_labels import (
     COMBINED,
@@ -224,7 +224,7 @@ class RetrievalInspectorDialog(QDialog):
         self.setWindowTitle("Retrieval inspector")
         self.resize(980, 700)
 
-        self.summary = QLabel(summary_text(answer))
+        self.summary = Label(summary_text(answer))
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -251,7 +251,7 @@ class RetrievalInspectorDialog(QDialog):
         retrieved.setSizes([420, 160])
 
         prompt = inspector.prompt
-        self.prompt_note = QLabel(
+        self.prompt_note = Label(
             f"Exactly what the model was given: {prompt.tokens:,} tokens, with room for {prompt.max_new_tokens:,} more."
         )
         self.prompt_note.setObjectName("hintLabel")

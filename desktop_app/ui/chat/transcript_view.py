@@ -6,16 +6,18 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QTextCharFormat, QTextDocument
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QTextEdit, QVBoxLayout, QWidget
 
 from desktop_app.core.conversations.store import StoredMessage
 from desktop_app.ui.chat.message_view import MessageView
+from desktop_app.ui.shared.labels import Label
 
 EMPTY_TEXT = (
     "<h2 style='font-weight:600;'>Start a conversation</h2>"
     "<p>Replies are written by the model on this computer; nothing you type leaves it.</p>"
     "<p style='color:#6e7781;'>Enter sends &nbsp;·&nbsp; Shift+Enter starts a new line</p>"
 )
+
 _BOTTOM_SLACK = 24
 MATCH_COLOUR = QColor("#fff3b0")
 
@@ -35,7 +37,7 @@ class TranscriptView(QScrollArea):
         self._layout = QVBoxLayout(content)
         self._layout.setContentsMargins(24, 16, 24, 16)
         self._layout.setSpacing(12)
-        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label = Label(EMPTY_TEXT)
         self.empty_label.setObjectName("emptyTranscript")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)

@@ -14,13 +14,14 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
+
+from desktop_app.ui.shared.labels import Label
 
 RATINGS = ["Rate…", "1 — poor", "2", "3", "4", "5 — best"]
 
@@ -31,7 +32,7 @@ class AnswerColumn(QWidget):
     def __init__(self, index: int, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.index = index
-        self.title = QLabel(title)
+        self.title = Label(title)
         self.title.setTextFormat(Qt.TextFormat.PlainText)  # a variant's name comes from its file
         font = self.title.font()
         font.setBold(True)
@@ -72,7 +73,7 @@ class AnswersPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.prompt_label = QLabel("Give a prompt before running to compare the variants' answers here.")
+        self.prompt_label = Label("Give a prompt before running to compare the variants' answers here.")
         self.prompt_label.setWordWrap(True)
         self.reveal_button = QPushButton("Reveal names")
         self.reveal_button.setToolTip("Show which model wrote which answer")

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -33,6 +32,7 @@ from desktop_app.core.quantlab.results import CompareSettings
 from desktop_app.core.quantlab.variants import Variant, group_variants
 from desktop_app.core.settings import Settings
 from desktop_app.ui.compare.item_models import build_picker_model, checked_variants, set_checked
+from desktop_app.ui.shared.labels import Label
 
 IDLE_HINT = "Tick two or more variants of a model, then Compare."
 
@@ -88,7 +88,7 @@ class CompareForm(QWidget):
         self.pasted.setPlaceholderText("Paste the text to measure perplexity on: your own kind of writing.")
         self.pasted.setMaximumHeight(90)
         self.pasted.hide()
-        self.file_label = QLabel("")
+        self.file_label = Label("")
         self.file_label.setWordWrap(True)
         self.file_label.hide()
         self.tokens = _spin(0, 1_000_000, 256, 0, " tokens")
@@ -129,7 +129,7 @@ class CompareForm(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.status = QLabel(IDLE_HINT)
+        self.status = Label(IDLE_HINT)
         self.status.setWordWrap(True)
         self.on_dataset_button = QPushButton("On my dataset…")
         self.on_dataset_button.setToolTip(

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -33,6 +32,7 @@ from desktop_app.core.quantlab.quantize import (
 )
 from desktop_app.core.quantlab.variants import Variant
 from desktop_app.ui.compare.workers import BackgroundJob
+from desktop_app.ui.shared.labels import Label
 
 
 class QuantizeDialog(QDialog):
@@ -60,13 +60,13 @@ class QuantizeDialog(QDialog):
         out_row.addWidget(self.output, 1)
         out_row.addWidget(browse)
         self.allow_requantize = QCheckBox("Quantise it anyway (worse than quantising the original)")
-        self.warning = QLabel(REQUANTIZE_WARNING)
+        self.warning = Label(REQUANTIZE_WARNING)
         self.warning.setWordWrap(True)
         self.warning.setObjectName("warningLabel")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.status = QLabel("")
+        self.status = Label("")
         self.status.setWordWrap(True)
 
         form = QFormLayout()

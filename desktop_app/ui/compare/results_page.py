@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from desktop_app.ui.compare.charts import CompareCharts
 from desktop_app.ui.compare.frozen_table import FrozenColumnTable
 from desktop_app.ui.compare.item_models import CompareTableModel
 from desktop_app.ui.shared.item_models import ItemRole
+from desktop_app.ui.shared.labels import Label
 
 # The table's technical figures, one plain sentence each (the column tooltips keep the details).
 READING_GUIDE = (
@@ -61,7 +61,7 @@ class ResultsPage(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.charts = CompareCharts()
-        self.run_info = QLabel("")
+        self.run_info = Label("")
         self.run_info.setWordWrap(True)
         self.run_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_button = QPushButton("Export…")
@@ -79,7 +79,7 @@ class ResultsPage(QWidget):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         layout.addWidget(split, 1)
-        self.reading_guide = QLabel(READING_GUIDE)
+        self.reading_guide = Label(READING_GUIDE)
         self.reading_guide.setObjectName("hintLabel")
         self.reading_guide.setWordWrap(True)
         layout.addWidget(self.reading_guide)

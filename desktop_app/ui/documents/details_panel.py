@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QListView,
     QProgressBar,
@@ -28,6 +27,7 @@ from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.store import CollectionInfo, DocumentStore, Health
 from desktop_app.ui.documents.item_models import FileTableModel, SearchResultModel, SourceTableModel
 from desktop_app.ui.documents.problems_panel import ProblemsPanel
+from desktop_app.ui.shared.labels import Label
 
 EMPTY_TEXT = (
     "Add files or folders (PDF, Word, Markdown, HTML, text, code…) and ask questions that are "
@@ -68,9 +68,9 @@ def collection_figures(info: CollectionInfo, health: Health | None) -> str:
 class CollectionDetails(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel()
+        self.title = Label()
         self.title.setObjectName("documentsTitle")
-        self.stats = QLabel()
+        self.stats = Label()
         self.stats.setWordWrap(True)
         self.add_files_button = QPushButton("Add files…")
         self.add_folder_button = QPushButton("Add folder…")
@@ -103,7 +103,7 @@ class CollectionDetails(QWidget):
 
         # Progress: files, chunks, rate, time left, and Cancel.
         self.progress_bar = QProgressBar()
-        self.progress_label = QLabel()
+        self.progress_label = Label()
         self.cancel_button = QPushButton("Cancel")
         self.progress_panel = QWidget()
         progress_layout = QHBoxLayout(self.progress_panel)
@@ -112,7 +112,7 @@ class CollectionDetails(QWidget):
         progress_layout.addWidget(self.progress_label, 2)
         progress_layout.addWidget(self.cancel_button)
         self.progress_panel.hide()
-        self.report_label = QLabel()
+        self.report_label = Label()
         self.report_label.setWordWrap(True)
         self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -138,7 +138,7 @@ class CollectionDetails(QWidget):
         self.tabs.addTab(self.problems_panel, "Could not be read")
         self.tabs.addTab(search_tab, "Search")
 
-        self.drop_hint = QLabel("Drop files or folders here to add them to the collection.")
+        self.drop_hint = Label("Drop files or folders here to add them to the collection.")
         self.drop_hint.setEnabled(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QWidget
 
 from desktop_app.ui.shared.backend_combo import backend_combo, chosen_backend, select_backend
+from desktop_app.ui.shared.labels import Label
 
 
 class EmbeddingDialog(QDialog):
@@ -18,7 +19,7 @@ class EmbeddingDialog(QDialog):
         self.model.setMinimumWidth(360)
         self.backend = backend_combo(self)
         select_backend(self.backend, backend)
-        note = QLabel(
+        note = Label(
             "A sentence-transformers model folder on this computer, or a model name in the local cache "
             "(nothing is downloaded). ONNX and PyTorch fp32 make the same vectors: switching between "
             "them embeds nothing again; any other change re-embeds the collection."

@@ -7,7 +7,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QRadioButton,
     QVBoxLayout,
@@ -15,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core import secrets
+from desktop_app.ui.shared.labels import Label
 
 
 class NewCollectionDialog(QDialog):
@@ -30,7 +30,7 @@ class NewCollectionDialog(QDialog):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("Only if the server asks for one")
-        self.note = QLabel(
+        self.note = Label(
             "A collection of that name already on the server is joined: its files, model and passage length "
             f"are the server's. A token is kept in {secrets.where()}."
         )

@@ -14,7 +14,6 @@ from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QLabel,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.rag.catalog import FileRecord
 from desktop_app.ui.documents.item_models import ProblemTableModel
+from desktop_app.ui.shared.labels import Label
 
 NO_SELECTION = "Select a file to see where it is and why it could not be read."
 
@@ -48,7 +48,7 @@ class ProblemsPanel(QWidget):
         self.table.doubleClicked.connect(self._on_table_double_clicked)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
 
-        self.details = QLabel(NO_SELECTION)
+        self.details = Label(NO_SELECTION)
         self.details.setObjectName("problemDetails")
         self.details.setWordWrap(True)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)

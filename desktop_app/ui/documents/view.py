@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QListView,
     QMessageBox,
     QPushButton,
@@ -57,6 +56,7 @@ from desktop_app.ui.documents.new_collection_dialog import NewCollectionDialog
 from desktop_app.ui.documents.report_text import report_html
 from desktop_app.ui.documents.workers import DocumentsHost, DocumentsJob
 from desktop_app.ui.shared.document_viewer import Cited, DocumentViewer, show_source
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.open_document import open_source
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class DocumentsView(QWidget):
         self.delete_button.clicked.connect(lambda: self.delete_collection())
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel("<b>Collections</b>"))
+        left_layout.addWidget(Label("<b>Collections</b>"))
         left_layout.addWidget(self.collection_list, 1)
         buttons = QHBoxLayout()
         for button in (self.new_button, self.rename_button, self.delete_button):

@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
@@ -24,6 +23,7 @@ from desktop_app.ui.models.downloads_service import DownloadService
 from desktop_app.ui.models.item_models import DownloadsModel
 from desktop_app.ui.models.library_tab import rows_table
 from desktop_app.ui.shared.item_models import ItemRole
+from desktop_app.ui.shared.labels import Label
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -80,7 +80,7 @@ class DownloadsTab(QWidget):
         )
         self.hf_cache_check.setChecked(service.queue.prefer_hf_cache)
         self.hf_cache_check.toggled.connect(self._on_hf_cache_check_toggled)
-        self.empty_label = QLabel("No downloads yet. Find a model in Browse and press Download.")
+        self.empty_label = Label("No downloads yet. Find a model in Browse and press Download.")
         self.empty_label.setObjectName("hintLabel")
 
         buttons = QHBoxLayout()

@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.fit.badges import FitBadge
 from desktop_app.core.fit.breakdown import breakdown
 from desktop_app.core.units import human_bytes
+from desktop_app.ui.shared.labels import Label
 
 
 def _cell(value: int | None) -> str:
@@ -37,18 +37,18 @@ class FitDialog(QDialog):
         layout = QVBoxLayout(self)
         result = badge.result
         heading = f"<b>{name}</b><br>{badge.label}" + (f": {badge.detail}" if badge.detail else "")
-        self.verdict_label = QLabel(heading)
+        self.verdict_label = Label(heading)
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.verdict_label)
         self.table = QTableWidget()
         self.table.setObjectName("fitBreakdown")
-        self.notes_label = QLabel("")
+        self.notes_label = Label("")
         self.notes_label.setWordWrap(True)
         self.notes_label.setObjectName("hintLabel")
         if result is None:  # an unknown fit: the badge's reason is all there is
             self.table.hide()
-            self.layers_label = QLabel("")
+            self.layers_label = Label("")
         else:
             shown = breakdown(result)
             columns = ["RAM"] + ([f"GPU ({shown.gpu_name})"] if shown.gpu_name else [])
@@ -71,7 +71,7 @@ class FitDialog(QDialog):
             self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             gpu_full = f"{result.max_ctx_full_gpu:,}" if result.max_ctx_full_gpu else "none"
-            self.layers_label = QLabel(
+            self.layers_label = Label(
                 f"{shown.layers}. At {result.n_ctx:,} tokens of context, KV cache {result.kv_type}. "
                 f"Largest context that fits: {result.max_ctx:,} tokens"
                 + (f" (fully on the GPU: {gpu_full})." if shown.gpu_name else ".")
@@ -81,7 +81,7 @@ class FitDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(self.layers_label)
         layout.addWidget(self.notes_label)
-        estimate = QLabel(
+        estimate = Label(
             "An estimate from the file's header. Each load in Hearth is measured and kept next to its "
             "estimate. " + _calibration_words()
         )

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -36,6 +35,7 @@ from desktop_app.core.units import human_bytes, human_parameters
 from desktop_app.ui.models.fit_dialog import FitDialog, open_fit_dialog
 from desktop_app.ui.models.item_models import LibraryModel
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 
 MAX_CTX = 1 << 20
@@ -107,7 +107,7 @@ class LibraryTab(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, LibraryModel.FIT_COLUMN + 1):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.details = QLabel("")
+        self.details = Label("")
         self.details.setObjectName("modelDetails")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -149,7 +149,7 @@ class LibraryTab(QWidget):
         self.cancel_import_button.clicked.connect(self._on_cancel_import_button_clicked)
 
         top = QHBoxLayout()
-        top.addWidget(QLabel("Fit at a context of"))
+        top.addWidget(Label("Fit at a context of"))
         top.addWidget(self.ctx_spin)
         top.addStretch(1)
         top.addWidget(self.refresh_button)

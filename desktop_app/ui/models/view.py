@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -49,6 +48,7 @@ from desktop_app.ui.models.item_models import RepoFilesModel, SearchResultsModel
 from desktop_app.ui.models.library_tab import LibraryTab, context_spin, rows_table
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.item_models import ItemRole
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.notice_bar import NoticeBar, NoticeKind
 
 if TYPE_CHECKING:
@@ -92,17 +92,17 @@ class BrowseTab(QWidget):
         for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.results_view.selectionModel().currentRowChanged.connect(self._on_results_current_row_changed)
-        self.status_label = QLabel("")
+        self.status_label = Label("")
         self.status_label.setObjectName("hintLabel")
 
-        self.title_label = QLabel("Pick a repository to see its files.")
+        self.title_label = Label("Pick a repository to see its files.")
         self.title_label.setObjectName("repoTitle")
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.facts_label = QLabel("")
+        self.facts_label = Label("")
         self.facts_label.setWordWrap(True)
         self.facts_label.setTextFormat(Qt.TextFormat.PlainText)
         self.facts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.gated_label = QLabel("")
+        self.gated_label = Label("")
         self.gated_label.setObjectName("gatedNotice")
         self.gated_label.setWordWrap(True)
         self.gated_label.hide()
@@ -128,7 +128,7 @@ class BrowseTab(QWidget):
         self.files_view.selectionModel().currentRowChanged.connect(self._on_files_current_row_changed)
         self.files_view.doubleClicked.connect(self._on_files_view_double_clicked)
         self.files_view.clicked.connect(self._on_files_view_clicked)
-        self.fit_label = QLabel("")
+        self.fit_label = Label("")
         self.fit_label.setObjectName("hintLabel")
         self.download_button = QPushButton("Download")
         self.download_button.setEnabled(False)
@@ -153,7 +153,7 @@ class BrowseTab(QWidget):
         gated_row.addWidget(self.sign_in_button, 0, Qt.AlignmentFlag.AlignTop)
         right_layout.addLayout(gated_row)
         ctx_row = QHBoxLayout()
-        ctx_row.addWidget(QLabel("Fit at a context of"))
+        ctx_row.addWidget(Label("Fit at a context of"))
         ctx_row.addWidget(self.ctx_spin)
         ctx_row.addStretch(1)
         right_layout.addLayout(ctx_row)
@@ -421,7 +421,7 @@ class ModelsView(QWidget):
         self.downloads_tab = DownloadsTab(self.downloads)
         self.library = LibraryTab(self.jobs, self.settings, self.save_settings, n_ctx, home=library_home)
 
-        title = QLabel("Models")
+        title = Label("Models")
         title.setObjectName("sectionTitle")
         self.tabs = QTabWidget()
         self.tabs.setObjectName("modelsTabs")

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.runs.storage import RunStore
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 
 if TYPE_CHECKING:  # the statistics import numpy: loaded by the report's job
     from desktop_app.core.runs.agreement import AgreementEstimate, GroupAgreement
@@ -176,10 +176,10 @@ class AgreementDialog(QDialog):
         if CodeStore(store).codebook(run_id).ordered:  # a rating scale: ordered codes
             self.level.setCurrentIndex(1)
         self.level.currentIndexChanged.connect(self.refresh)
-        self.summary = QLabel("Working…")
+        self.summary = Label("Working…")
         self.summary.setWordWrap(True)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Codes are:"))
+        top.addWidget(Label("Codes are:"))
         top.addWidget(self.level)
         top.addWidget(self.summary, 1)
 
@@ -204,7 +204,7 @@ class AgreementDialog(QDialog):
         self.labels.verticalHeader().setVisible(False)
         self.labels.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.labels.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.labels_title = QLabel("Per label: pick a pair above.")
+        self.labels_title = Label("Per label: pick a pair above.")
         self.labels_title.setToolTip("Each label against all the others: do the two agree on when it applies?")
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)

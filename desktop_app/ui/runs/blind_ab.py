@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.blind import BlindComparison
 from desktop_app.core.runs.storage import RunStore
+from desktop_app.ui.shared.labels import Label
 
 SIDE_WORDS = {"left": "the left one is better", "right": "the right one is better", "tie": "a tie"}
 
@@ -67,21 +67,21 @@ class BlindABDialog(QDialog):
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self._on_start_button_clicked)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Compare with run:"))
+        top.addWidget(Label("Compare with run:"))
         top.addWidget(self.other, 1)
-        top.addWidget(QLabel("Your name:"))
+        top.addWidget(Label("Your name:"))
         top.addWidget(self.coder)
         top.addWidget(self.start_button)
 
-        self.progress = QLabel("Choose the other run, then Start.")
+        self.progress = Label("Choose the other run, then Start.")
         self.question = _text_box()
         self.question.setMaximumHeight(110)
         self.left = _text_box()
         self.right = _text_box()
-        self.choice_label = QLabel()
+        self.choice_label = Label()
         answers = QGridLayout()
-        answers.addWidget(QLabel("Left"), 0, 0)
-        answers.addWidget(QLabel("Right"), 0, 1)
+        answers.addWidget(Label("Left"), 0, 0)
+        answers.addWidget(Label("Right"), 0, 1)
         answers.addWidget(self.left, 1, 0)
         answers.addWidget(self.right, 1, 1)
         self.left_button = QPushButton("Left is better (1)")
@@ -112,7 +112,7 @@ class BlindABDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.progress)
-        layout.addWidget(QLabel("Question"))
+        layout.addWidget(Label("Question"))
         layout.addWidget(self.question)
         layout.addLayout(answers, 1)
         layout.addWidget(self.choice_label)

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.coding import Codebook
+from desktop_app.ui.shared.labels import Label
 
 KINDS = [("labels", "Labels"), ("scale", "Rating scale"), ("pass_fail", "Pass or fail")]
 
@@ -52,15 +52,15 @@ class CodebookDialog(QDialog):
         self.make_scale.setToolTip("One row per point of the scale, each with room for what it means")
         self.make_scale.clicked.connect(self._on_make_scale_clicked)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Coders choose from:"))
+        top.addWidget(Label("Coders choose from:"))
         top.addWidget(self.kind)
         top.addStretch(1)
         self.scale_row = QWidget()
         scale_layout = QHBoxLayout(self.scale_row)
         scale_layout.setContentsMargins(0, 0, 0, 0)
-        scale_layout.addWidget(QLabel("From"))
+        scale_layout.addWidget(Label("From"))
         scale_layout.addWidget(self.low)
-        scale_layout.addWidget(QLabel("to"))
+        scale_layout.addWidget(Label("to"))
         scale_layout.addWidget(self.high)
         scale_layout.addWidget(self.make_scale)
         top.addWidget(self.scale_row)
@@ -82,8 +82,8 @@ class CodebookDialog(QDialog):
         rows.addWidget(self.add_button)
         rows.addWidget(self.remove_button)
         rows.addStretch(1)
-        rows.addWidget(QLabel("Keys 1–9 choose the first nine. Codes already given stay as they are."))
-        self.error = QLabel()
+        rows.addWidget(Label("Keys 1–9 choose the first nine. Codes already given stay as they are."))
+        self.error = Label()
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._on_buttons_accepted)

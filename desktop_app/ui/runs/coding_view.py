@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QGridLayout,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.coding import Codebook, CodeStore
 from desktop_app.core.runs.storage import RowResult, RunStore
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
 BACK_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_PageUp, Qt.Key.Key_Backspace)
@@ -79,10 +79,10 @@ class CodingDialog(QDialog):
             line.setPlaceholderText("Your name")
             line.editingFinished.connect(self._on_coder_chosen)
         self.coder_box.activated.connect(self._on_coder_chosen)
-        self.progress = QLabel()
+        self.progress = Label()
         self.progress.setWordWrap(True)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Coder:"))
+        top.addWidget(Label("Coder:"))
         top.addWidget(self.coder_box, 1)
         top.addWidget(self.progress, 2)
 
@@ -122,7 +122,7 @@ class CodingDialog(QDialog):
         self.codebook_button.setToolTip("The labels, each with a definition and an example; a rating scale; pass/fail")
         self.codebook_button.clicked.connect(self.edit_codebook)
         book_title = QHBoxLayout()
-        book_title.addWidget(QLabel("Codebook"), 1)
+        book_title.addWidget(Label("Codebook"), 1)
         book_title.addWidget(self.codebook_button)
         right_layout.addLayout(book_title)
         right_layout.addWidget(self.book_area, 1)
@@ -139,7 +139,7 @@ class CodingDialog(QDialog):
         self.skip_button = QPushButton("Skip →")
         self.skip_button.setToolTip("Leave this row without a code and go on (Right arrow, Page Down)")
         self.skip_button.clicked.connect(self.skip)
-        self.message = QLabel()
+        self.message = Label()
         self.message.setWordWrap(True)
         for button in (self.back_button, self.skip_button):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -147,7 +147,7 @@ class CodingDialog(QDialog):
         bottom.addWidget(self.back_button)
         bottom.addWidget(self.skip_button)
         bottom.addWidget(self.message, 1)
-        keys = QLabel("Keys: 1–9 code · ← back · → skip · N note")
+        keys = Label("Keys: 1–9 code · ← back · → skip · N note")
         keys.setEnabled(False)
         bottom.addWidget(keys)
 
@@ -171,7 +171,7 @@ class CodingDialog(QDialog):
         grid = QGridLayout(book)
         grid.setColumnStretch(1, 1)
         if self.codebook.instructions:
-            intro = QLabel(self.codebook.instructions)
+            intro = Label(self.codebook.instructions)
             intro.setWordWrap(True)
             grid.addWidget(intro, 0, 0, 1, 2)
         for i, label in enumerate(self.codebook.labels):
@@ -190,7 +190,7 @@ class CodingDialog(QDialog):
                 )
                 if part
             )
-            about = QLabel(words)
+            about = Label(words)
             about.setWordWrap(True)
             about.setTextFormat(Qt.TextFormat.RichText)
             grid.addWidget(button, 2 * i + 1, 0, Qt.AlignmentFlag.AlignTop)

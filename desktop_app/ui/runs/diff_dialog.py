@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.runs.paired import Comparison
 from desktop_app.core.runs.replay import ReplayReport
+from desktop_app.ui.shared.labels import Label
 
 SHOWN_ROWS = 500
 
@@ -31,7 +31,7 @@ class DiffDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.resize(820, 520)
-        self.label = QLabel(text)
+        self.label = Label(text)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.table = QTableWidget(len(rows), len(headers))

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -36,6 +35,7 @@ from desktop_app.core.runs import judge, rubric
 from desktop_app.core.runs.generators import LocalGenerator
 from desktop_app.core.runs.runner import RunProgress
 from desktop_app.core.runs.storage import RunStore
+from desktop_app.ui.shared.labels import Label
 
 SAMPLE_RUBRIC = """# One criterion a line: name | scale | what it means  (a scale: 1-5, or words: pass, fail)
 correct | 1-5 | Agrees with the reference answer, says nothing false
@@ -102,7 +102,7 @@ class JudgeDialog(QDialog):
         self.stop_button.setToolTip("Stop the judge; the answers judged so far are kept and it can be resumed")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
-        self.status = QLabel()
+        self.status = Label()
         self.status.setWordWrap(True)
         self.report = QPlainTextEdit()
         self.report.setReadOnly(True)
@@ -116,7 +116,7 @@ class JudgeDialog(QDialog):
         self.prepare_button.clicked.connect(self.prepare)
         self.check_button = QPushButton("Check the judge against this person")
         self.check_button.clicked.connect(self.check)
-        self.check_label = QLabel("A judge should be checked against people before its scores are trusted.")
+        self.check_label = Label("A judge should be checked against people before its scores are trusted.")
         self.check_label.setWordWrap(True)
 
         form = QFormLayout()
@@ -134,7 +134,7 @@ class JudgeDialog(QDialog):
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.start_button)
         check_row = QHBoxLayout()
-        check_row.addWidget(QLabel("Person:"))
+        check_row.addWidget(Label("Person:"))
         check_row.addWidget(self.coder, 1)
         check_row.addWidget(self.prepare_button)
         check_row.addWidget(self.check_button)

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.atomic_files import write_text_atomically
 from desktop_app.core.errors import HearthError
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 
 
 def _methods_text(run_id: int) -> str:
@@ -45,7 +45,7 @@ class MethodsDialog(QDialog):
         self.setProperty("run_id", run_id)
         self.setWindowTitle(f"Methods — run {run_id}")
         self.resize(820, 640)
-        self.note = QLabel(
+        self.note = Label(
             "A methods section with every number this run recorded, in Markdown. Copy it into your paper, "
             "or save it as a file. It is also inside the run's exported archive (methods.md)."
         )
@@ -62,7 +62,7 @@ class MethodsDialog(QDialog):
         self.export_button.setToolTip("Save it as a Markdown file (Ctrl+S)")
         self.export_button.setShortcut(QKeySequence.StandardKey.Save)
         self.export_button.clicked.connect(self._on_export_button_clicked)
-        self.status = QLabel()
+        self.status = Label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.export_button, QDialogButtonBox.ButtonRole.ActionRole)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -32,6 +31,7 @@ from desktop_app.core.units import human_duration
 from desktop_app.ui.runs.charts import ConfusionMatrixView
 from desktop_app.ui.runs.item_models import RunRowsModel
 from desktop_app.ui.runs.manifest_view import ManifestView
+from desktop_app.ui.shared.labels import Label
 
 FILTERS = [("all", "All rows"), ("wrong", "Wrong only"), ("invalid", "Invalid only"), ("failed", "Failed only")]
 
@@ -113,7 +113,7 @@ class RunResults(QWidget):
         self.record: RunRecord | None = None
         self.summary: Summary | None = None
 
-        self.title = QLabel("")
+        self.title = Label("")
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rename_button = QPushButton("Rename / note…")
@@ -124,7 +124,7 @@ class RunResults(QWidget):
         title_row.addWidget(self.rename_button, 0, Qt.AlignmentFlag.AlignTop)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress_label = QLabel("")
+        self.progress_label = Label("")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Stop after the current row; Resume continues where it stopped")
         self.pause_button.clicked.connect(self.pause_requested)
@@ -139,7 +139,7 @@ class RunResults(QWidget):
         progress_row.addWidget(self.pause_button)
         progress_row.addWidget(self.cancel_button)
         progress_row.addWidget(self.resume_button)
-        self.summary_label = QLabel("")
+        self.summary_label = Label("")
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -163,7 +163,7 @@ class RunResults(QWidget):
         for key, label in FILTERS:
             self.filter.addItem(label, key)
         self.filter.currentIndexChanged.connect(self._on_filter_current_index_changed)
-        self.rows_count = QLabel("")
+        self.rows_count = Label("")
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select a row to see its prompt, output and reference.")
@@ -181,7 +181,7 @@ class RunResults(QWidget):
         rows_layout.addWidget(rows_split, 1)
 
         self.confusion = ConfusionMatrixView()
-        self.per_label = QLabel("")
+        self.per_label = Label("")
         self.per_label.setTextFormat(Qt.TextFormat.PlainText)
         self.per_label.setStyleSheet("font-family: monospace")
         confusion_page = QWidget()
@@ -210,7 +210,7 @@ class RunResults(QWidget):
         actions.addWidget(self.export_button)
         actions.addWidget(self.replay_button)
         actions.addStretch(1)
-        actions.addWidget(QLabel("Compare with"))
+        actions.addWidget(Label("Compare with"))
         actions.addWidget(self.compare_with)
         actions.addWidget(self.compare_button)
         # Research actions other modules add (sweeps, coding rows, agreement, judging…): one row, so

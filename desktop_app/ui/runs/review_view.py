@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import HearthError
 from desktop_app.core.runs.coding import CodeDisagreement, CodeStore
 from desktop_app.core.runs.storage import RunStore
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.safe_text import SafeTextBrowser
 
 
@@ -47,7 +47,7 @@ class ReviewDialog(QDialog):
 
         self.only_open = QCheckBox("Only rows not decided")
         self.only_open.toggled.connect(self.refresh)
-        self.count = QLabel()
+        self.count = Label()
         top = QHBoxLayout()
         top.addWidget(self.count, 1)
         top.addWidget(self.only_open)
@@ -63,7 +63,7 @@ class ReviewDialog(QDialog):
 
         self.buttons: list[QPushButton] = []
         choices = QHBoxLayout()
-        choices.addWidget(QLabel("Decide:"))
+        choices.addWidget(Label("Decide:"))
         for i, label in enumerate(self.codebook.labels):
             key = f"{i + 1}  " if i < 9 else ""
             button = QPushButton(f"{key}{label.name}")

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -37,6 +36,7 @@ from desktop_app.core.runs.generators import RowError
 from desktop_app.core.runs.scoring import DEFAULT_SCORER, SCORERS
 from desktop_app.core.runs.tasks import Task, build_messages, run_sampling
 from desktop_app.ui.runs.item_models import PreviewModel
+from desktop_app.ui.shared.labels import Label
 
 KINDS = [("text", "Free text"), ("labels", "One of a set of labels"), ("json", "JSON fields"), ("number", "A number")]
 FIELD_TYPES = ["string", "integer", "number", "boolean"]
@@ -61,7 +61,7 @@ class RunSetup(QWidget):
         self._preview_timer.timeout.connect(self.update_preview)
 
         # -- dataset --------------------------------------------------------------------------------
-        self.dataset_label = QLabel(DROP_HINT)
+        self.dataset_label = Label(DROP_HINT)
         self.dataset_label.setWordWrap(True)
         self.choose_button = QPushButton("Choose file…")
         self.choose_button.clicked.connect(self._on_choose_button_clicked)
@@ -193,7 +193,7 @@ class RunSetup(QWidget):
         self.run_button = QPushButton("Run")
         self.run_button.setDefault(True)
         self.run_button.clicked.connect(self.run_requested)
-        self.estimate_label = QLabel("")
+        self.estimate_label = Label("")
         self.estimate_label.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.estimate_button)

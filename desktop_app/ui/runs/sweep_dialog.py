@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -52,6 +51,7 @@ from desktop_app.core.units import human_duration
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.runs.sweep_view import SweepView
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 
 FORM_PAGE, RESULTS_PAGE = 0, 1
 PROGRESS_INTERVAL_S = 0.1
@@ -90,7 +90,7 @@ class _TextList(QWidget):
         row = QWidget()
         row_layout = QHBoxLayout(row)
         row_layout.setContentsMargins(0, 0, 0, 0)
-        row_layout.addWidget(QLabel(str(len(self.boxes) + 1)), 0, Qt.AlignmentFlag.AlignTop)
+        row_layout.addWidget(Label(str(len(self.boxes) + 1)), 0, Qt.AlignmentFlag.AlignTop)
         row_layout.addWidget(box, 1)
         self._layout.insertWidget(len(self.boxes), row)
         self.boxes.append(box)
@@ -189,7 +189,7 @@ class SweepDialog(QDialog):
         options_form.addRow(self.split)
         options_form.addRow("Development share", self.dev_fraction)
         options_form.addRow("Seed", self.seed)
-        about = QLabel(
+        about = Label(
             f"Dataset <b>{dataset.name}</b> ({dataset.n_rows:,} rows), output and reference as in the New run form "
             f"({task.kind}{', reference ' + task.reference if task.reference else ''})."
         )
@@ -202,7 +202,7 @@ class SweepDialog(QDialog):
         self.show_earlier_button = QPushButton("Show")
         self.show_earlier_button.clicked.connect(self._on_show_earlier_button_clicked)
         earlier_row = QHBoxLayout()
-        earlier_row.addWidget(QLabel("Earlier sweeps of this file"))
+        earlier_row.addWidget(Label("Earlier sweeps of this file"))
         earlier_row.addWidget(self.earlier, 1)
         earlier_row.addWidget(self.show_earlier_button)
         form_layout.addLayout(earlier_row)
@@ -222,7 +222,7 @@ class SweepDialog(QDialog):
         self.pages.addWidget(self.view)
 
         # -- running ----------------------------------------------------------------------------
-        self.status = QLabel("")
+        self.status = Label("")
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setVisible(False)

@@ -9,7 +9,6 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QLabel,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.runs.sweep_results import CellResult, SweepResults
 from desktop_app.ui.runs.charts import PaintedChart
+from desktop_app.ui.shared.labels import Label
 
 DEV = QColor("#2563eb")
 TEST = QColor("#16a34a")
@@ -104,11 +104,11 @@ class SweepView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.results: SweepResults | None = None
-        self.heading = QLabel()
+        self.heading = Label()
         self.heading.setWordWrap(True)
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.chart = SweepChart()
-        self.legend = QLabel(
+        self.legend = Label(
             "<span style='color:#2563eb'>●</span> development rows (prompts chosen here) &nbsp; "
             "<span style='color:#16a34a'>●</span> test rows (the chosen cell, reported) &nbsp; "
             "whiskers: 95% interval (Wilson)"
@@ -129,10 +129,10 @@ class SweepView(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setMaximumHeight(160)
-        self.verdict = QLabel()
+        self.verdict = Label()
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.test_line = QLabel()
+        self.test_line = Label()
         self.test_line.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

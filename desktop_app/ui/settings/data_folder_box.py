@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -23,6 +22,7 @@ from desktop_app.core.cancel import CancelToken, Progress
 from desktop_app.ui.settings.restart import restart_hearth
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.hint_label import hint_label
+from desktop_app.ui.shared.labels import Label
 
 MOVE_JOB = "move-data-folder"
 
@@ -30,7 +30,7 @@ MOVE_JOB = "move-data-folder"
 class DataFolderBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Data folder", parent)
-        self.folder_label = QLabel(str(paths.home()))
+        self.folder_label = Label(str(paths.home()))
         self.folder_label.setObjectName("pathLabel")
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder_label.setWordWrap(True)

@@ -26,6 +26,7 @@ from desktop_app.core.hub.account import Account
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.hint_label import hint_label
+from desktop_app.ui.shared.labels import Label
 
 
 class HubAccountBox(QGroupBox):
@@ -37,7 +38,7 @@ class HubAccountBox(QGroupBox):
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self._context = context
         self.account: Account | None = None  # read when first shown (it loads huggingface_hub)
-        self.status_label = QLabel("")
+        self.status_label = Label("")
         self.status_label.setObjectName("hubAccountStatus")
         self.status_label.setWordWrap(True)
         self.token_edit = QLineEdit()
@@ -55,7 +56,7 @@ class HubAccountBox(QGroupBox):
         self.tokens_link = hint_label()
         self.tokens_link.setTextFormat(Qt.TextFormat.RichText)
         self.tokens_link.linkActivated.connect(self._on_tokens_link_activated)
-        self.error_label = QLabel("")
+        self.error_label = Label("")
         self.error_label.setStyleSheet("color: #cf222e;")
         self.error_label.setWordWrap(True)
         self.error_label.hide()

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -33,6 +32,7 @@ from desktop_app.ui.context import AppContext
 from desktop_app.ui.settings.request_log_dialog import RequestLogDialog
 from desktop_app.ui.settings.server_examples import NO_MODEL, ExamplesDialog
 from desktop_app.ui.shared.hint_label import hint_label
+from desktop_app.ui.shared.labels import Label
 
 
 class KeyDialog(QDialog):
@@ -46,7 +46,7 @@ class KeyDialog(QDialog):
         self.key_edit.setMinimumWidth(420)
         copy = QPushButton("Copy")
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(key))
-        note = QLabel(
+        note = Label(
             "Programs send it as their API key (Authorization: Bearer …). It is shown only now; "
             f"Hearth keeps it in {secrets.where()}."
         )
@@ -78,12 +78,12 @@ class LocalServerBox(QGroupBox):
         self.port_spin.setRange(1, 65535)
         self.port_spin.setValue(config.port)
         self.port_spin.editingFinished.connect(self._on_address_edited)
-        self.key_label = QLabel("")
+        self.key_label = Label("")
         self.new_key_button = QPushButton("Create new key…")
         self.new_key_button.clicked.connect(self._on_new_key_button_clicked)
         self.remove_key_button = QPushButton("Remove key")
         self.remove_key_button.clicked.connect(self._on_remove_key_button_clicked)
-        self.status_label = QLabel("")
+        self.status_label = Label("")
         self.status_label.setObjectName("serverStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -93,7 +93,7 @@ class LocalServerBox(QGroupBox):
         self.examples_button = QPushButton("Examples…")
         self.examples_button.setToolTip("How to call it from a terminal (curl) or Python, ready to copy")
         self.examples_button.clicked.connect(self._on_examples_button_clicked)
-        self.served_label = QLabel("")
+        self.served_label = Label("")
         self.errors_label = hint_label()
         self.save_check = QCheckBox("Keep each answer as an “API: …” conversation in the Chat")
         self.save_check.setChecked(config.save_conversations)

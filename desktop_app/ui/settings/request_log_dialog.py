@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.errors import HearthError
 from desktop_app.core.server.request_log import LoggedRequest, read_log
+from desktop_app.ui.shared.labels import Label
 
 SHOWN = 500
 COLUMNS = ["When", "Endpoint", "Client", "Model", "Outcome", "Tokens in / out", "Seeds"]
@@ -53,7 +53,7 @@ class RequestLogDialog(QDialog):
         self.resize(980, 620)
         self._log_file = log_file
         self._entries: list[LoggedRequest] = []
-        self.summary_label = QLabel("")
+        self.summary_label = Label("")
         self.summary_label.setObjectName("hintLabel")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)

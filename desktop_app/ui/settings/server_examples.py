@@ -11,12 +11,13 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
+
+from desktop_app.ui.shared.labels import Label
 
 KEY_VARIABLE = "HEARTH_API_KEY"
 NO_MODEL = "MODEL-NAME"  # shown when no model is loaded: the Chat's model name goes there
@@ -55,7 +56,7 @@ class ExamplesDialog(QDialog):
         self.copied = ""  # what the last Copy put on the clipboard
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         layout = QVBoxLayout(self)
-        intro = QLabel(
+        intro = Label(
             "Any program that speaks the OpenAI API can use the model loaded in the Chat: give it this "
             "address as its base URL."
             + (
@@ -98,7 +99,7 @@ class ExamplesDialog(QDialog):
         return view, row
 
     def _example(self, layout: QVBoxLayout, title: str, text: str, font: QFont) -> QPlainTextEdit:
-        layout.addWidget(QLabel(f"<b>{title}</b>"))
+        layout.addWidget(Label(f"<b>{title}</b>"))
         view, row = self._copy_row(text, font)
         layout.addLayout(row)
         return view

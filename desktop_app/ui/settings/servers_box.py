@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -31,6 +30,7 @@ from desktop_app.core.settings import RemoteEndpoint
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.hint_label import hint_label
+from desktop_app.ui.shared.labels import Label
 
 
 class EndpointDialog(QDialog):
@@ -55,7 +55,7 @@ class EndpointDialog(QDialog):
         self.concurrency_spin.setRange(1, 64)
         self.concurrency_spin.setValue(RemoteEndpoint().concurrency)
         self.concurrency_spin.setToolTip("How many rows a dataset run sends at once (the server batches them)")
-        self.error_label = QLabel("")
+        self.error_label = Label("")
         self.error_label.setObjectName("errorLabel")
         self.error_label.setWordWrap(True)
         form = QFormLayout()
@@ -124,7 +124,7 @@ class ServersBox(QGroupBox):
         self.test_button.clicked.connect(self._on_test_button_clicked)
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
-        self.result_label = QLabel("")
+        self.result_label = Label("")
         self.result_label.setObjectName("hintLabel")
         self.result_label.setTextFormat(Qt.TextFormat.PlainText)  # the server names its models: its words, not markup
         self.result_label.setWordWrap(True)

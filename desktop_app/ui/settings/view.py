@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
     QGroupBox,
-    QLabel,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -26,6 +25,7 @@ from desktop_app.ui.settings.local_server_box import LocalServerBox
 from desktop_app.ui.settings.ocr_box import OcrBox
 from desktop_app.ui.settings.servers_box import ServersBox
 from desktop_app.ui.shared.hint_label import hint_label
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
 
@@ -40,9 +40,9 @@ class SettingsView(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
 
-        title = QLabel("Settings")
+        title = Label("Settings")
         title.setObjectName("sectionTitle")
-        intro = QLabel("Changes are saved as you make them.")
+        intro = Label("Changes are saved as you make them.")
         intro.setObjectName("hintLabel")
 
         self.system_prompt_edit = SystemPromptEdit(height=100)
@@ -51,7 +51,7 @@ class SettingsView(QScrollArea):
         prompt_box = QGroupBox("System prompt for new chats")
         prompt_layout = QVBoxLayout(prompt_box)
         prompt_layout.addWidget(self.system_prompt_edit)
-        note = QLabel("Each chat keeps its own copy; change a chat's prompt in its side panel.")
+        note = Label("Each chat keeps its own copy; change a chat's prompt in its side panel.")
         note.setObjectName("hintLabel")
         prompt_layout.addWidget(note)
 

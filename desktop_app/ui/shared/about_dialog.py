@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core import paths
+from desktop_app.ui.shared.labels import Label
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,15 @@ class AboutDialog(QDialog):
         folder = licences_dir()
         self.components = bundled_components(folder) if folder else installed_components()
 
-        heading = QLabel(f"<h2>Hearth {hearth_version()}</h2>")
-        summary = QLabel(
+        heading = Label(f"<h2>Hearth {hearth_version()}</h2>")
+        summary = Label(
             "Runs open language models privately on this computer, with your own documents.<br>"
             "Free software under the MIT licence. Copyright © Hearth contributors.<br>"
             f"Python {platform.python_version()}, Qt {qVersion()} (PySide6 {pyside_version}), {sys.platform}."
         )
         summary.setWordWrap(True)
         what = "in this installer" if folder else "installed"
-        table_label = QLabel(f"Built with ({len(self.components)} components {what}):")
+        table_label = Label(f"Built with ({len(self.components)} components {what}):")
 
         self.table = QTableWidget(len(self.components), 3)
         self.table.setHorizontalHeaderLabels(["Component", "Version", "Licence"])
@@ -159,7 +159,7 @@ class AboutDialog(QDialog):
             buttons.addButton(notices, QDialogButtonBox.ButtonRole.ActionRole)
             buttons.addButton(texts, QDialogButtonBox.ButtonRole.ActionRole)
         else:
-            note = QLabel("The installers also carry every licence text and the third-party notices.")
+            note = Label("The installers also carry every licence text and the third-party notices.")
             note.setWordWrap(True)
             layout.addWidget(note)
         layout.addWidget(buttons)

@@ -22,7 +22,6 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTextCharFormat, QT
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -36,6 +35,7 @@ from desktop_app.core.rag import source_text
 from desktop_app.core.rag.answer_record import Citation
 from desktop_app.core.rag.pdf_render import Box, RenderedPage, is_paged, render_page
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.open_document import open_source
 
 PASSAGE_COLOUR = QColor(245, 158, 11, 110)  # the sentence that matched the answer
@@ -84,22 +84,22 @@ class DocumentViewer(QDialog):
         self.jobs.succeeded.connect(self._on_jobs_succeeded)
         self.jobs.failed.connect(self._on_jobs_failed)
 
-        self.title_label = QLabel("")
+        self.title_label = Label("")
         self.title_label.setTextFormat(Qt.TextFormat.RichText)  # outside text in it is escaped
         self.title_label.setObjectName("viewerTitle")
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.passage_label = QLabel("")
+        self.passage_label = Label("")
         self.passage_label.setTextFormat(Qt.TextFormat.RichText)  # outside text in it is escaped
         self.passage_label.setObjectName("viewerPassage")
         self.passage_label.setWordWrap(True)
         self.passage_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.note_label = QLabel("")
+        self.note_label = Label("")
         self.note_label.setTextFormat(Qt.TextFormat.PlainText)  # file names and errors, shown as they are
         self.note_label.setObjectName("ragWarnings")
         self.note_label.setWordWrap(True)
         self.note_label.hide()
 
-        self.page_label = QLabel()
+        self.page_label = Label()
         self.page_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.page_area = QScrollArea()
         self.page_area.setWidget(self.page_label)
@@ -108,7 +108,7 @@ class DocumentViewer(QDialog):
         self.text_view = QPlainTextEdit()
         self.text_view.setReadOnly(True)
         self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        self.loading_label = QLabel("Opening…")
+        self.loading_label = Label("Opening…")
         self.loading_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
         for widget in (self.loading_label, self.page_area, self.text_view):
@@ -118,7 +118,7 @@ class DocumentViewer(QDialog):
         self.previous_button.clicked.connect(self._on_previous_button_clicked)
         self.next_button = QPushButton("Next page ▶")
         self.next_button.clicked.connect(self._on_next_button_clicked)
-        self.page_status = QLabel("")
+        self.page_status = Label("")
         self.cited_button = QPushButton("Back to the cited page")
         self.cited_button.clicked.connect(self._on_cited_button_clicked)
         self.open_button = QPushButton("Open in the default app")

@@ -13,7 +13,8 @@ An address is judged by its text first, so nothing outside that folder is ever t
 Tooltips render rich text the same way, and PySide6 does not expose Qt's process-wide resource
 provider: :class:`ToolTipGuard` (installed on the application) shows a tooltip whose text holds
 markup that loads something (``<img>``, ``<link>``, a background, ``url(…)``) as plain text.
-(QLabels set to rich text must be given outside text escaped, as the sources list does.)
+Labels do the same through :class:`~desktop_app.ui.shared.labels.Label`, which every label in the
+window is (QLabels set to rich text must still be given outside text escaped, as the sources list does).
 """
 
 from __future__ import annotations
@@ -95,12 +96,24 @@ class SafeTextBrowser(QTextBrowser):
         return super().loadResource(type, name)
 
 
-_LOADING_MARKUP = re.compile(r"<\s*(?:img|link)\b|background|url\s*\(|src\s*=", re.IGNORECASE)
+# Markup that makes Qt's rich text fetch something: an image or a style sheet, an attribute naming
+# a source or a background, a CSS url(). ("background" alone is a word, not markup.)
+_LOADING_MARKUP = re.compile(
+    r"<\s*(?:img|link)\b|\bbackground(?:-image)?\s*[:=]|url\s*\(|\bsrc\s*=", re.IGNORECASE
+)
+
+
+def fetches_resources(text: str, text_format: Qt.TextFormat = Qt.TextFormat.AutoText) -> bool:
+    """Whether ``text``, shown in ``text_format``, is rich text holding markup that fetches something."""
+    if not text or text_format == Qt.TextFormat.PlainText:
+        return False
+    rich = text_format != Qt.TextFormat.AutoText or QtGui.Qt.mightBeRichText(text)
+    return rich and _LOADING_MARKUP.search(text) is not None
 
 
 def loads_resources(text: str) -> bool:
     """Whether Qt would read ``text`` as rich text holding markup that fetches something."""
-    return bool(text) and QtGui.Qt.mightBeRichText(text) and _LOADING_MARKUP.search(text) is not None
+    return fetches_resources(text)
 
 
 def as_plain_html(text: str) -> str:

@@ -10,12 +10,13 @@ from desktop_app.core.inference.engine import LoadedModel, Reply
 from desktop_app.core.units import human_bytes
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.model_host import HostState
+from desktop_app.ui.shared.labels import Label
 
 MEMORY_REFRESH_MS = 2000
 
 
 def _field(name: str, tip: str) -> QLabel:
-    label = QLabel("")
+    label = Label("")
     label.setTextFormat(Qt.TextFormat.PlainText)  # a model's or server's name is not Hearth's markup
     label.setObjectName(name)
     label.setToolTip(tip)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.core.fit.result import Verdict
 from desktop_app.core.hub.recommended import (
@@ -17,6 +17,7 @@ from desktop_app.core.hub.recommended import (
     memory_words,
     peak_words,
 )
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.verdict_colours import BADGE_COLOURS
 
 CARD_STYLE = "QFrame#recommendedCard { background: #ffffff; border: 1px solid #d0d7de; border-radius: 6px; }"
@@ -33,10 +34,10 @@ class RecommendedCard(QFrame):
         self.setObjectName("recommendedCard")
         self.recommendation = rec
         model = rec.model
-        self.title = QLabel(f"<b>{model.name}</b> · {model.maker}")
+        self.title = Label(f"<b>{model.name}</b> · {model.maker}")
         colour = BADGE_COLOURS.get(rec.badge.verdict, BADGE_COLOURS[Verdict.UNKNOWN]).name()
         # A coloured dot, not coloured words: blue words read as a link that does nothing.
-        self.fit_label = QLabel(
+        self.fit_label = Label(
             f"<span style='color:{colour}'>●</span> <b>{html.escape(rec.badge.label)}</b>: "
             f"{html.escape(memory_words(rec))}"
         )
@@ -52,7 +53,7 @@ class RecommendedCard(QFrame):
                 if t
             )
         )
-        self.remedy_label = QLabel(rec.remedy)
+        self.remedy_label = Label(rec.remedy)
         self.remedy_label.setWordWrap(True)
         self.remedy_label.setVisible(bool(rec.remedy))
         self.open_button = QPushButton("Open in Models ›")
@@ -62,9 +63,9 @@ class RecommendedCard(QFrame):
         if model.openness is Openness.FULL:  # the rare, transparent ones stand out
             words = OPENNESS_WORDS[Openness.FULL]
             line = line.replace(words, f"<b style='color:{FULLY_OPEN_COLOUR}'>{words}</b>")
-        self.card_label = QLabel(f"{line} <span style='color:#6e7781'>({html.escape(SOURCE_NOTE, quote=False)})</span>")
+        self.card_label = Label(f"{line} <span style='color:#6e7781'>({html.escape(SOURCE_NOTE, quote=False)})</span>")
         self.card_label.setWordWrap(True)
-        self.note_label = QLabel(model.note)
+        self.note_label = Label(model.note)
         self.note_label.setObjectName("hintLabel")
         self.note_label.setWordWrap(True)
         top = QHBoxLayout()
@@ -116,7 +117,7 @@ class RecommendedList(QWidget):
             tier = [r for r in recs if r.badge.verdict is verdict]
             if not tier:
                 continue
-            label = QLabel(f"<b>{heading}</b> ({len(tier)})")
+            label = Label(f"<b>{heading}</b> ({len(tier)})")
             label.setObjectName("tierHeading")
             widgets: list[QWidget] = [label]
             for rec in tier:
@@ -133,7 +134,7 @@ class RecommendedList(QWidget):
         self.show_too_large.setText(f"Also show the {n_large} that need more memory than this computer has")
         self.show_too_large.setVisible(n_large > 0)
         if not any(r.fits for r in recs):
-            empty = QLabel("None of these fits in the memory free now; close other programs and look again.")
+            empty = Label("None of these fits in the memory free now; close other programs and look again.")
             empty.setWordWrap(True)
             self._body.insertWidget(0, empty)
 

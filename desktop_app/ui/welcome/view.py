@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QScrollArea,
     QStackedWidget,
@@ -33,6 +32,7 @@ from desktop_app.core.hub.recommended import QUANT, Recommendation
 from desktop_app.core.models import library
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.shared.background import JobRunner
+from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.welcome.recommended_list import RecommendedList
 
 STARTER_NOTE = (
@@ -89,31 +89,31 @@ class WelcomeView(QWidget):
     # -- the two pages -----------------------------------------------------------------------------
 
     def _start_page(self) -> QWidget:
-        title = QLabel("Welcome to Hearth")
+        title = Label("Welcome to Hearth")
         title.setObjectName("sectionTitle")
-        intro = QLabel(
+        intro = Label(
             "Hearth runs open language models on this computer. What you type, and your documents, stay on it."
         )
         intro.setWordWrap(True)
 
-        self.hardware_label = QLabel("Looking at this computer…")
+        self.hardware_label = Label("Looking at this computer…")
         self.hardware_label.setObjectName("hardwareSummary")
         self.hardware_label.setWordWrap(True)
         self.hardware_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         hardware_box = QGroupBox("What this computer can run")
         hardware_layout = QVBoxLayout(hardware_box)
         hardware_layout.addWidget(self.hardware_label)
-        self.fits_label = QLabel("")
+        self.fits_label = Label("")
         self.fits_label.setWordWrap(True)
         hardware_layout.addWidget(self.fits_label)
 
-        self.starter_label = QLabel("")
+        self.starter_label = Label("")
         self.starter_label.setWordWrap(True)
         self.start_button = QPushButton("Start chatting")
         self.start_button.setObjectName("startChattingButton")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start_chatting)
-        starter_note = QLabel(STARTER_NOTE)
+        starter_note = Label(STARTER_NOTE)
         starter_note.setObjectName("hintLabel")
         starter_note.setWordWrap(True)
         starter_box = QGroupBox("Try it now")
@@ -127,7 +127,7 @@ class WelcomeView(QWidget):
         self.bigger_button = QPushButton("Find a bigger model ›")
         self.bigger_button.setObjectName("findBiggerModelButton")
         self.bigger_button.clicked.connect(self.show_models)
-        bigger_note = QLabel(
+        bigger_note = Label(
             "Recommended open models that fit this computer: their licence, size, context, and whether "
             "their training data is published as well as their weights."
         )
@@ -139,7 +139,7 @@ class WelcomeView(QWidget):
 
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.close_page)
-        again = QLabel("Open this page again from Help › Getting started.")
+        again = Label("Open this page again from Help › Getting started.")
         again.setObjectName("hintLabel")
         bottom = QHBoxLayout()
         bottom.addWidget(again, 1)
@@ -159,9 +159,9 @@ class WelcomeView(QWidget):
     def _models_page(self) -> QWidget:
         back = QPushButton("‹ Back")
         back.clicked.connect(self.show_start)
-        title = QLabel("Recommended open models")
+        title = Label("Recommended open models")
         title.setObjectName("sectionTitle")
-        self.models_note = QLabel("")
+        self.models_note = Label("")
         self.models_note.setObjectName("hintLabel")
         self.models_note.setWordWrap(True)
         self.models_list = RecommendedList()
