@@ -209,6 +209,38 @@ def test_the_window_makes_no_bare_qlabel() -> None:
         for path in sorted(ui.rglob("*.py"))
         if path.name != "labels.py"
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if re.search(r"\bQLabel\(|\(QLabel\)", line)
+        if re.search(r"\bQLabel\(|^class \w+\(QLabel\)", line.strip())
     ]
     assert not made, made
+
+
+def test_a_question_naming_a_hostile_file_shows_it_as_text(qtbot: Any, hostile: dict[str, str]) -> None:
+    """A message box asking about a file or a conversation whose name holds an image tag: the
+    application's guard makes it plain text before it is first laid out, so nothing is read."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_app.ui.shared.safe_text import install_tooltip_guard
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    guard = install_tooltip_guard(app)
+    try:
+        for _round in range(2):
+            name = f'<img src="{hostile["file"]}">notes.pdf'
+            box = QMessageBox(QMessageBox.Icon.Question, "Remove", f"Take “{name}” out of “Papers”?")
+            qtbot.addWidget(box)
+            box.show()
+            qtbot.waitExposed(box)
+            label = box.findChild(QLabel, "qt_msgbox_label")
+            assert box.textFormat() == Qt.TextFormat.PlainText and label.text() == f"Take “{name}” out of “Papers”?"
+            assert label.textFormat() == Qt.TextFormat.PlainText
+            box.close()
+        own = QMessageBox(QMessageBox.Icon.Information, "Hearth", "<b>Saved</b> in the background.")
+        qtbot.addWidget(own)
+        own.show()
+        qtbot.waitExposed(own)
+        assert own.textFormat() == Qt.TextFormat.AutoText  # Hearth's own markup is left alone
+        own.close()
+    finally:
+        app.removeEventFilter(guard)

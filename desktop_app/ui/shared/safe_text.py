@@ -28,7 +28,16 @@ from typing import Any
 from PySide6 import QtGui
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QUrl
 from PySide6.QtGui import QHelpEvent, QImage, QTextDocument
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QTextBrowser, QTextEdit, QToolTip, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QLabel,
+    QMessageBox,
+    QTextBrowser,
+    QTextEdit,
+    QToolTip,
+    QWidget,
+)
 
 from desktop_app.core import paths
 
@@ -122,9 +131,12 @@ def as_plain_html(text: str) -> str:
 
 class ToolTipGuard(QObject):
     """An application event filter: a tooltip (a widget's, an item view's, or a passage's in a
-    text view) whose text would fetch a resource is shown as plain text instead."""
+    text view) or a message box whose text would fetch a resource is shown as plain text instead."""
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Polish and isinstance(watched, QMessageBox):
+            _plain_if_fetching(watched)  # polished before it is first laid out, which would load
+            return False
         if event.type() != QEvent.Type.ToolTip or not isinstance(watched, QWidget):
             return False
         assert isinstance(event, QHelpEvent)
@@ -133,6 +145,15 @@ class ToolTipGuard(QObject):
             return False
         QToolTip.showText(event.globalPos(), as_plain_html(text), watched)
         return True
+
+
+def _plain_if_fetching(box: QMessageBox) -> None:
+    """A message box (a question naming a file or a conversation) shows text that would fetch
+    something as plain text: its texts are AutoText labels, like any QLabel."""
+    if fetches_resources(box.text(), box.textFormat()) or fetches_resources(box.informativeText()):
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        for label in box.findChildren(QLabel):
+            label.setTextFormat(Qt.TextFormat.PlainText)
 
 
 def _tooltip_text(widget: QWidget, event: QHelpEvent) -> str:
