@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop_app.core import paths
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import HearthError
+from desktop_app.core.heavy_imports import import_heavy
 from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.core.server import access
 from desktop_app.core.server.model_access import Job, ServedModel, find_model, served_models
@@ -126,6 +127,7 @@ class ApiServerHost(QObject):
             self._finished.emit(None, "")
             return
         try:
+            import_heavy("pydantic", "fastapi", "uvicorn")  # Chroma may be importing pydantic meanwhile
             key = access.stored_key()
             server = LocalServer(
                 self._models,

@@ -36,6 +36,7 @@ from urllib.parse import urlparse, urlunparse
 
 from desktop_app.core import secrets
 from desktop_app.core.errors import HearthError
+from desktop_app.core.heavy_imports import import_heavy
 from desktop_app.core.rag import embed_backends
 from desktop_app.core.rag.catalog import INSERT_FILE, Catalog, CollectionInfo, FileRecord, bump, check_name
 
@@ -204,6 +205,7 @@ def client(url: str, token: str | None = None) -> Any:
     if cached is not None:
         return cached
     probe(url, token)
+    import_heavy("chromadb")  # the local server may be importing pydantic meanwhile
     import chromadb
     from chromadb.config import Settings
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from desktop_app.core import db as dbmod
 from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
+from desktop_app.core.heavy_imports import import_heavy
 
 if TYPE_CHECKING:
     from desktop_app.core.rag.catalog import CollectionInfo, FileRecord
@@ -80,6 +81,7 @@ def chroma_client(path: Path) -> Any:
         client = _CLIENTS.get(folder)
         if client is None:
             os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+            import_heavy("chromadb")  # the local server may be importing pydantic meanwhile
             import chromadb
             from chromadb.config import Settings
 
