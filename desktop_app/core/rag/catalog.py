@@ -388,9 +388,9 @@ class Catalog:
             db.execute("DELETE FROM rag_files WHERE collection_id = ?", (info.id,))
             bump(db, info)
 
-    def _record_file(self, info: CollectionInfo, record: FileRecord) -> None:
+    def _record_files(self, info: CollectionInfo, records: Sequence[FileRecord]) -> None:
         with self.db() as db, db:
-            db.execute(INSERT_FILE, record.row(info.id))
+            db.executemany(INSERT_FILE, [record.row(info.id) for record in records])
             bump(db, info)
 
     def _touch_row(self, info: CollectionInfo, path: str, size: int, mtime_ns: int) -> None:
