@@ -39,7 +39,7 @@ from desktop_app.core.rag.catalog import CollectionInfo, FileRecord
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
-from desktop_app.core.rag.store import DocumentStore, FileWrite
+from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.rag.vectors import CollectionDamagedError, StoreDamagedError, is_disk_full
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
 from desktop_app.core.units import about_duration, human_bytes, plural
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 EMBED_WINDOW = 256
 QUEUE_FILES = 32
 WRITE_QUEUE_FILES = 8
-WRITE_BATCH_FILES = 8  # finished files stored in one write, at most
 READER_NICENESS = 10
 LOCK_WAIT_S = 6 * 3600.0  # a second indexer of one collection waits (with a message) rather than fail
 
@@ -362,14 +361,6 @@ def write_estimate(n_chunks: int, text_bytes: int, dim: int) -> int:
 _DONE = object()
 
 
-@dataclass(frozen=True)
-class _Finished:
-    """A file whose chunks all have vectors, for the writer thread."""
-
-    item: _Parsed
-    vectors: np.ndarray
-
-
 @dataclass
 class _Parsed:
     task: FileTask
@@ -587,12 +578,12 @@ class _Pipeline:
             self.chunks_done = base + len(texts)
         while pending and pending[0].embedded >= len(pending[0].chunks):
             done = pending.pop(0)
-            self._submit(_Finished(done, np.vstack(done.vectors)))
+            self._submit(functools.partial(self._write, done, np.vstack(done.vectors)))
         self._emit()
 
     # -- writing (its own thread) ------------------------------------------------------------------
 
-    def _submit(self, job: Callable[[], None] | _Finished) -> None:
+    def _submit(self, job: Callable[[], None]) -> None:
         """Queues a store write, in order; blocks while the writer is that far behind."""
         while True:
             if self.write_error is not None:
@@ -607,36 +598,16 @@ class _Pipeline:
         """Runs the writes while the next chunks are embedded (onnxruntime, PyTorch and Chroma's
         Rust core all release the GIL). Never starts a file's write after a cancel, never stops
         inside one; after an error the rest is dropped and the error re-raised by ``run``."""
-        job = None
         while True:
-            job = self.writes.get() if job is None else job
+            job = self.writes.get()
             if job is _DONE:
                 return
             if self.write_error is not None or self.cancel.cancelled:
-                job = None
                 continue
-            after = None
             try:
-                if isinstance(job, _Finished):
-                    # The files already waiting go in with it: one Chroma write and one manifest
-                    # commit for all (each costs a disk sync: ~25 ms a file, on the critical path
-                    # once the encoder has finished the last window).
-                    files = [job]
-                    while len(files) < WRITE_BATCH_FILES and after is None:
-                        try:
-                            waiting = self.writes.get_nowait()
-                        except queue.Empty:
-                            break
-                        if isinstance(waiting, _Finished):
-                            files.append(waiting)
-                        else:
-                            after = waiting
-                    self._write(files)
-                else:
-                    job()
+                job()
             except BaseException as exc:  # noqa: BLE001 - handed to run(), which re-raises it
                 self.write_error = exc
-            job = after
 
     def _touch(self, task: FileTask, previous: FileRecord) -> None:
         self.store.touch_file(self.info, task.path, task.size, task.mtime_ns)
@@ -651,28 +622,7 @@ class _Pipeline:
         self.report.skipped.append(SkippedFile(task.path, reason))
         self._file_finished(task)
 
-    def _write(self, files: list[_Finished]) -> None:
-        """Stores finished files together (chunks first, then their manifest records)."""
-        writes: list[FileWrite] = []
-        needed = 0
-        for job in files:
-            item, vectors = job.item, job.vectors
-            record, extra = self._record(item)
-            dim = int(vectors.shape[1]) if vectors.ndim == 2 else 384
-            needed += write_estimate(len(item.chunks), sum(len(c.text.encode("utf-8")) for c in item.chunks), dim)
-            writes.append(FileWrite(record, item.chunks, vectors, extra, item.task.previous is not None))
-        if self.room is not None:
-            self.room.check(needed, len(self.report.indexed))
-        self.store.write_files(self.info, writes)
-        for job, write in zip(files, writes, strict=True):
-            self.report.indexed.append(write.record.path)
-            self.report.chunks_added += len(job.item.chunks)
-            if job.item.doc.notes:
-                self.report.notes.append(SkippedFile(write.record.path, " ".join(job.item.doc.notes)))
-            self._file_finished(job.item.task)
-
-    def _record(self, item: _Parsed) -> tuple[FileRecord, dict[str, Any]]:
-        """A parsed file's manifest record and the metadata all its chunks carry."""
+    def _write(self, item: _Parsed, vectors: np.ndarray) -> None:
         doc = item.doc
         record = FileRecord(
             path=item.task.path,
@@ -690,10 +640,20 @@ class _Pipeline:
             notes=" ".join(doc.notes),
             indexed_at=time.time(),
         )
-        extra: dict[str, Any] = {"parser": PARSER_VERSION, "backend": self.embedder.backend}
+        replaces = item.task.previous is not None
+        extra = {"parser": PARSER_VERSION, "backend": self.embedder.backend}
         if doc.ocr:  # pages read by OCR and the recogniser's confidence: "2:0.97 3:0.91"
             extra["ocr_pages"] = " ".join(f"{page}:{conf}" for page, conf in sorted(doc.ocr.items()))
-        return record, extra
+        if self.room is not None:
+            dim = int(vectors.shape[1]) if vectors.ndim == 2 else 384
+            text_bytes = sum(len(c.text.encode("utf-8")) for c in item.chunks)
+            self.room.check(write_estimate(len(item.chunks), text_bytes, dim), len(self.report.indexed))
+        self.store.write_file(self.info, record, item.chunks, vectors, extra, replaces)
+        self.report.indexed.append(record.path)
+        self.report.chunks_added += len(item.chunks)
+        if doc.notes:
+            self.report.notes.append(SkippedFile(record.path, " ".join(doc.notes)))
+        self._file_finished(item.task)
 
     def _file_finished(self, task: FileTask) -> None:
         self.files_done += 1
