@@ -126,7 +126,9 @@ def _run_indexing(job: Any) -> ingest.IngestReport:
     """Runs ``job(cancel, progress, report)``; Ctrl+C stops between files (what is done stays done)."""
     cancel = CancelToken()
     # One line, rewritten in place on a terminal, at most twice a second elsewhere.
-    printer = ProgressLine(_indexing_words, lambda p: p.phase == "done", tty_every=0.1, log_every=2.0)
+    printer = ProgressLine(
+        _indexing_words, lambda p: p.phase == "done", phase=lambda p: p.phase, tty_every=0.1, log_every=2.0
+    )
     report = ingest.IngestReport("")
     try:
         return job(cancel, printer, report)

@@ -42,7 +42,8 @@ P = TypeVar("P")
 class ProgressLine(Generic[P]):
     """A command's progress on stderr, one line: rewritten in place on a terminal (at most every
     ``tty_every`` seconds), else a new line at most every ``log_every`` seconds, or at each tenth
-    of the way (``by_tenths``: a log, not an animation). The last update always shows. The text
+    of the way (``by_tenths``: a log, not an animation). The last update always shows, and so does
+    the first of a new ``phase`` (a step that starts and ends between two lines is said). The text
     is the command's own (``words(progress, tty)``); ``close()`` ends a line left open."""
 
     def __init__(
@@ -51,6 +52,7 @@ class ProgressLine(Generic[P]):
         final: Callable[[P], bool],
         *,
         fraction: Callable[[P], float] | None = None,
+        phase: Callable[[P], object] | None = None,
         tty_every: float = 0.1,
         log_every: float = 0.0,
         by_tenths: bool = False,
@@ -58,7 +60,8 @@ class ProgressLine(Generic[P]):
         end_line_when_final: bool = True,
         stream: TextIO | None = None,
     ) -> None:
-        self.words, self.final, self.fraction = words, final, fraction
+        self.words, self.final, self.fraction, self.phase = words, final, fraction, phase
+        self._phase: object = None
         self.tty_every, self.log_every, self.by_tenths = tty_every, log_every, by_tenths
         self.pad, self.end_line_when_final = pad, end_line_when_final
         self.stream = stream or sys.stderr
@@ -70,10 +73,12 @@ class ProgressLine(Generic[P]):
 
     def __call__(self, progress: P) -> None:
         final = self.final(progress)
-        if self._due(final, self.fraction(progress) if self.fraction else 0.0):
+        phase = self.phase(progress) if self.phase else None
+        new_phase, self._phase = phase != self._phase, phase
+        if self._due(final or new_phase, self.fraction(progress) if self.fraction else 0.0):
             self._show(self.words(progress, self.tty), final)
 
-    def _due(self, final: bool, fraction: float) -> bool:
+    def _due(self, must: bool, fraction: float) -> bool:
         if self.by_tenths and not self.tty:
             tenth = int(fraction * 10)
             if tenth <= self._tenth:
@@ -81,7 +86,7 @@ class ProgressLine(Generic[P]):
             self._tenth = tenth
             return True
         now = time.monotonic()
-        if not final and now - self._last < (self.tty_every if self.tty else self.log_every):
+        if not must and now - self._last < (self.tty_every if self.tty else self.log_every):
             return False
         self._last = now
         return True

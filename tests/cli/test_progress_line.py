@@ -36,3 +36,17 @@ def test_a_log_gets_a_line_per_tenth_of_the_way_and_the_last_one() -> None:
     shown(1.0)
     shown.close()  # the bar stays until the command ends it
     assert left_open.getvalue() == "\r[##--]\r[####]\n"
+
+
+def test_a_new_phase_always_shows_even_between_two_lines() -> None:
+    """A step that starts and ends within the interval (preparing the embedding model, say) is
+    still said once, on a terminal and in a log."""
+    for out in (Terminal(), io.StringIO()):
+        line = ProgressLine(lambda p, _tty: f"{p[0]} {p[1]}", lambda p: p[0] == "done", phase=lambda p: p[0],
+                            tty_every=3600, log_every=3600, stream=out)  # fmt: skip
+        for update in [("scanning", 1), ("scanning", 2), ("preparing", 0), ("indexing", 1), ("indexing", 2),
+                       ("done", 2)]:  # fmt: skip
+            line(update)
+        line.close()
+        shown = out.getvalue().replace("\r", "\n").split()
+        assert [w for w in shown if not w.isdigit()] == ["scanning", "preparing", "indexing", "done"]
