@@ -62,6 +62,9 @@ def _process_once(engine: Any, tokens: list[int]) -> dict[str, float]:
 
 
 def _chat(path: Path) -> dict[str, Any]:
+    """Each repeat loads both sides afresh: the same plain llama-cpp-python loop differs by up to
+    ~12% between two loaded instances (measured: 270 vs 302 prompt tok/s), more than the gap this
+    looks for, so one instance per side for the whole run would let a lucky load decide the ratio."""
     import llama_cpp
 
     from benchmarks.bench_chat import _direct_once
@@ -69,20 +72,22 @@ def _chat(path: Path) -> dict[str, Any]:
     from desktop_app.core.inference.engine_process import EngineProcess
     from desktop_app.core.settings import LoadSettings
 
-    engine = EngineProcess()
-    model = engine.load(path, LoadSettings(n_ctx=N_CTX))
-    tokens = engine.plan_prompt([Message("user", PROMPT)], GEN_TOKENS).tokens
-    direct = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_threads=model.n_threads, flash_attn=True,
-                             verbose=False)  # fmt: skip
-    _process_once(engine, tokens)  # warm-up
-    _direct_once(direct, tokens)
     runs: dict[str, list[dict[str, float]]] = {"process": [], "direct": []}
+    tokens: list[int] = []
     for repeat in range(REPEATS):
+        engine = EngineProcess()
+        model = engine.load(path, LoadSettings(n_ctx=N_CTX))
+        tokens = engine.plan_prompt([Message("user", PROMPT)], GEN_TOKENS).tokens
+        direct = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_threads=model.n_threads, flash_attn=True,
+                                 verbose=False)  # fmt: skip
+        _process_once(engine, tokens)  # warm-up
+        _direct_once(direct, tokens)
         for side in ("process", "direct") if repeat % 2 == 0 else ("direct", "process"):
             time.sleep(SETTLE_S)
             runs[side].append(_process_once(engine, tokens) if side == "process" else _direct_once(direct, tokens))
-    direct.close()
-    engine.unload()
+        direct.close()
+        engine.unload()
+        engine.close()
     med = {side: {k: statistics.median(r[k] for r in rs) for k in ("prompt_tok_s", "gen_tok_s")}
            for side, rs in runs.items()}  # fmt: skip
     return {
