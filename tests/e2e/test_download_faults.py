@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from hubstub import SMOL_FILE, SMOL_REPO, HubStub, file_hashes, subprocess_env
 
+from tests.tmpfs import small_tmpfs
+
 COMMAND = [sys.executable, "-m", "desktop_app", "pull", SMOL_REPO, "Q4_1"]
 
 
@@ -21,16 +23,9 @@ def destination(home: Path) -> Path:
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 128 MiB tmpfs (mounting needs root: skipped where that is not allowed)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
+    """A real 128 MiB tmpfs (skipped where mounting is not allowed)."""
+    with small_tmpfs(tmp_path, "128m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_disk_filling_up_mid_download_names_the_model_and_resumes(

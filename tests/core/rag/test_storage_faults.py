@@ -24,6 +24,7 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import ingest, retrieve
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
+from tests.tmpfs import small_tmpfs
 
 REPO = Path(__file__).resolve().parents[3]
 TEXTS = {
@@ -194,16 +195,9 @@ def test_two_programs_indexing_one_collection(tmp_path: Path, hearth_home: Path)
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 16 MiB tmpfs (mounting needs root: skipped where that is not allowed)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
+    """A real 16 MiB tmpfs (skipped where mounting is not allowed)."""
+    with small_tmpfs(tmp_path, "16m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_stops_indexing_cleanly_and_sync_continues(tmp_path: Path, small_disk: Path) -> None:

@@ -18,22 +18,16 @@ from desktop_app.core import settings as settings_store
 from desktop_app.core.conversations.store import ConversationStore
 from desktop_app.core.errors import DiskFullError
 from tests.core.runs.runs_data import LABEL_PROMPT, LABEL_SYSTEM, review_rows, write_csv
+from tests.tmpfs import small_tmpfs
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 8 MiB tmpfs (mounting needs root: skipped where that is not allowed)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("mounting a tmpfs is not permitted here")
-    try:
+    """A real 8 MiB tmpfs (skipped where mounting is not allowed)."""
+    with small_tmpfs(tmp_path, "8m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path) -> Path:
