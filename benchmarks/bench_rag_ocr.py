@@ -25,7 +25,8 @@ DPI = 300
 A4_MM = (210.0, 297.0)
 
 
-def _accuracy(truth: str, read: str) -> float:
+def character_accuracy(truth: str, read: str) -> float:
+    """1 - edit distance / length of the truth (spaces and line breaks normalised); the OCR tests use it too."""
     truth, read = " ".join(truth.split()), " ".join(read.split())
     previous = list(range(len(read) + 1))
     for i, a in enumerate(truth, start=1):
@@ -82,7 +83,7 @@ def run() -> dict[str, Any]:
         started = time.perf_counter()
         results = ocr.recognise_pdf_pages(path, list(range(1, n_pages + 1)))
         elapsed = time.perf_counter() - started
-    per_page = [_accuracy(" ".join(lines), r.text) for lines, r in zip(pages, results, strict=True)]
+    per_page = [character_accuracy(" ".join(lines), r.text) for lines, r in zip(pages, results, strict=True)]
     truth_chars = sum(len(" ".join(lines)) for lines in pages)
     overall = sum(a * len(" ".join(lines)) for a, lines in zip(per_page, pages, strict=True)) / truth_chars
     return {

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.bench_rag_ocr import character_accuracy
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled
 from desktop_app.core.rag import ingest, ocr, ocr_switch, retrieve, source_text
@@ -65,18 +66,6 @@ def write_scanned_pdf(path: Path, pages: list[list[str]], blurred: tuple[int, ..
         image_path.unlink()
     pdf.output(str(path))
     return path
-
-
-def character_accuracy(truth: str, read: str) -> float:
-    """1 - edit distance / length of the truth (spaces and line breaks normalised)."""
-    truth, read = " ".join(truth.split()), " ".join(read.split())
-    previous = list(range(len(read) + 1))
-    for i, a in enumerate(truth, start=1):
-        current = [i]
-        for j, b in enumerate(read, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
-        previous = current
-    return 1 - previous[-1] / len(truth)
 
 
 def test_scanned_pages_are_recognised_indexed_and_found(tmp_path: Path, embedder: Any) -> None:
