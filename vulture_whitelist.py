@@ -130,3 +130,4 @@ rubric_sha256  # unused variable (desktop_app/core/runs/manifest.py: a stored ma
 rubric_file  # unused variable (desktop_app/core/runs/manifest.py: the same)
 output_schema  # unused variable (desktop_app/core/runs/manifest.py: the same)
 imported_from  # unused variable (desktop_app/core/runs/manifest.py: the same)
+one_file_at_a_time  # unused function (tests/documents_fixtures.py: a pytest fixture named in usefixtures)

@@ -151,6 +151,17 @@ def corpus(tmp_path: Path, corpus_template: Path) -> Path:
     return target
 
 
+@pytest.fixture
+def one_file_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The indexer as it runs on a slow reader: each file embedded as it arrives and stored on
+    its own. By default the corpus's dozen small files are embedded in one call and stored in one
+    write, so a cancel "after the first file" would find them all done (or none)."""
+    from desktop_app.core.rag import ingest
+
+    monkeypatch.setattr(ingest, "READER_WAIT_S", 0.0)
+    monkeypatch.setattr(ingest, "WRITE_BATCH_FILES", 1)
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Any:
     from desktop_app.core.rag.embedder import get_embedder

@@ -39,7 +39,7 @@ from desktop_app.core.rag.catalog import CollectionInfo, FileRecord
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
-from desktop_app.core.rag.store import DocumentStore
+from desktop_app.core.rag.store import DocumentStore, FileWrite
 from desktop_app.core.rag.vectors import CollectionDamagedError, StoreDamagedError, is_disk_full
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
 from desktop_app.core.units import about_duration, human_bytes, plural
@@ -50,10 +50,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Chunks embedded per call: sorted by length within it, so the backend's batches (16 for ONNX,
-# 64 for PyTorch) pad less (see Embedder.encode).
+# 64 for PyTorch) pad less (see Embedder.encode). At least 8 of the backend's batches: PyTorch's
+# batches of 64 in windows of 256 ran 2-5% slower than in windows of 512 (benchmarks/README.md).
 EMBED_WINDOW = 256
+WINDOW_BATCHES = 8
 QUEUE_FILES = 32
-WRITE_QUEUE_FILES = 8
+# Files waiting for the writer: a window's worth, so the encoder never waits on the disk.
+WRITE_QUEUE_FILES = 64
+# Files stored together (one Chroma write, one manifest commit; each a disk sync): the files that
+# were waiting when the writer came free. Bounds what a cancel lets finish.
+WRITE_BATCH_FILES = 16
+# How long the encoder waits for the reader before embedding a part window (a full window is
+# faster per chunk, sorted by length within it; a reader slower than this is not waited for).
+READER_WAIT_S = 0.1
 READER_NICENESS = 10
 LOCK_WAIT_S = 6 * 3600.0  # a second indexer of one collection waits (with a message) rather than fail
 
@@ -343,6 +352,15 @@ class DiskRoom:
         if self.free() - needed < self.reserve:
             raise self.full(done)
 
+    def fitting(self, needs: Sequence[int]) -> int:
+        """How many of these writes, in order, fit in the room left."""
+        room = self.free() - self.reserve
+        for count, need in enumerate(needs):
+            room -= need
+            if room < 0:
+                return count
+        return len(needs)
+
     def full(self, done: int) -> HearthError:
         so_far = f" after {plural(done, 'file')}" if done else ""
         return DiskFullError(
@@ -350,6 +368,11 @@ class DiskRoom:
             f"“{self.name}” stopped{so_far}, before the collection could be damaged. What was indexed is kept.",
             f"Free some space, then run: hearth docs sync “{self.name}” (or Update in Documents) to continue.",
         )
+
+
+def _estimate(write: FileWrite) -> int:
+    dim = int(write.vectors.shape[1]) if write.vectors.ndim == 2 else 384
+    return write_estimate(len(write.chunks), sum(len(c.text.encode("utf-8")) for c in write.chunks), dim)
 
 
 def write_estimate(n_chunks: int, text_bytes: int, dim: int) -> int:
@@ -372,6 +395,28 @@ class _Parsed:
     @property
     def embedded(self) -> int:
         return sum(len(v) for v in self.vectors)
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """A file with all its vectors, for the writer."""
+
+    item: _Parsed
+    vectors: np.ndarray
+
+
+def _write_groups(jobs: list[Any]) -> list[Any]:
+    """Consecutive embedded files as one list (stored in one write); other jobs as they come."""
+    groups: list[Any] = []
+    for job in jobs:
+        if isinstance(job, _Embedded):
+            if groups and isinstance(groups[-1], list):
+                groups[-1].append(job)
+            else:
+                groups.append([job])
+        else:
+            groups.append(job)
+    return groups
 
 
 def _yield_cpu_to_the_encoder() -> None:
@@ -415,6 +460,7 @@ class _Pipeline:
         self.embed_started: float | None = None
         self.current = ""
         self.encode_s0 = embedder.encode_s
+        self.window = max(EMBED_WINDOW, WINDOW_BATCHES * embedder.batch_size)
         self.writes: queue.Queue[Any] = queue.Queue(maxsize=WRITE_QUEUE_FILES)
         self.write_error: BaseException | None = None
         self.emit_lock = threading.Lock()
@@ -501,7 +547,7 @@ class _Pipeline:
         pending: list[_Parsed] = []
         try:
             while True:
-                item = self.queue.get()
+                item = self._next(pending)
                 if item is _DONE:
                     break
                 if isinstance(item, BaseException):
@@ -515,8 +561,7 @@ class _Pipeline:
                     self._submit(functools.partial(self._touch, item[1], item[2]))
                 else:
                     self._submit(functools.partial(self._skip, *item[1:]))
-                # Embed when a full batch is waiting, or when the reader has nothing ready yet.
-                while pending and (self._unembedded(pending) >= EMBED_WINDOW or self.queue.empty()):
+                while self._unembedded(pending) >= self.window:
                     self._embed_some(pending)
             while pending:
                 self._embed_some(pending)
@@ -540,6 +585,17 @@ class _Pipeline:
             raise Cancelled()
         self._emit(phase="done")
 
+    def _next(self, pending: list[_Parsed]) -> Any:
+        """The reader's next item. While it has nothing ready, waits a little for more chunks to
+        fill the window, then embeds what is waiting, so the encoder never idles on a slow reader."""
+        while True:
+            if not self._unembedded(pending):
+                return self.queue.get()
+            try:
+                return self.queue.get(timeout=READER_WAIT_S)
+            except queue.Empty:
+                self._embed_some(pending)
+
     @staticmethod
     def _unembedded(pending: list[_Parsed]) -> int:
         return sum(len(p.chunks) - p.embedded for p in pending)
@@ -550,7 +606,7 @@ class _Pipeline:
 
         self.cancel.raise_if_cancelled()
         wanted: list[tuple[_Parsed, int, int]] = []
-        room = EMBED_WINDOW
+        room = self.window
         for item in pending:
             left = len(item.chunks) - item.embedded
             if left <= 0:
@@ -578,12 +634,12 @@ class _Pipeline:
             self.chunks_done = base + len(texts)
         while pending and pending[0].embedded >= len(pending[0].chunks):
             done = pending.pop(0)
-            self._submit(functools.partial(self._write, done, np.vstack(done.vectors)))
+            self._submit(_Embedded(done, np.vstack(done.vectors)))
         self._emit()
 
     # -- writing (its own thread) ------------------------------------------------------------------
 
-    def _submit(self, job: Callable[[], None]) -> None:
+    def _submit(self, job: Callable[[], None] | _Embedded) -> None:
         """Queues a store write, in order; blocks while the writer is that far behind."""
         while True:
             if self.write_error is not None:
@@ -596,18 +652,25 @@ class _Pipeline:
 
     def _store_writes(self) -> None:
         """Runs the writes while the next chunks are embedded (onnxruntime, PyTorch and Chroma's
-        Rust core all release the GIL). Never starts a file's write after a cancel, never stops
-        inside one; after an error the rest is dropped and the error re-raised by ``run``."""
+        Rust core all release the GIL). Files waiting together are stored together. Never starts
+        a write after a cancel, never stops inside one; after an error the rest is dropped and the
+        error re-raised by ``run``."""
         while True:
-            job = self.writes.get()
-            if job is _DONE:
-                return
-            if self.write_error is not None or self.cancel.cancelled:
-                continue
-            try:
-                job()
-            except BaseException as exc:  # noqa: BLE001 - handed to run(), which re-raises it
-                self.write_error = exc
+            jobs = [self.writes.get()]
+            while len(jobs) < WRITE_BATCH_FILES and jobs[-1] is not _DONE:
+                try:
+                    jobs.append(self.writes.get_nowait())
+                except queue.Empty:
+                    break
+            for group in _write_groups(jobs):
+                if group is _DONE:
+                    return
+                if self.write_error is not None or self.cancel.cancelled:
+                    continue
+                try:
+                    group() if callable(group) else self._write(group)
+                except BaseException as exc:  # noqa: BLE001 - handed to run(), which re-raises it
+                    self.write_error = exc
 
     def _touch(self, task: FileTask, previous: FileRecord) -> None:
         self.store.touch_file(self.info, task.path, task.size, task.mtime_ns)
@@ -622,7 +685,23 @@ class _Pipeline:
         self.report.skipped.append(SkippedFile(task.path, reason))
         self._file_finished(task)
 
-    def _write(self, item: _Parsed, vectors: np.ndarray) -> None:
+    def _write(self, files: list[_Embedded]) -> None:
+        """Stores files in one write (their chunks, then their manifest rows). On a nearly full
+        disk, stores the files that fit and then stops the run."""
+        writes = [self._file_write(f.item, f.vectors) for f in files]
+        fit = len(writes) if self.room is None else self.room.fitting([_estimate(w) for w in writes])
+        if fit:
+            self.store.write_files(self.info, writes[:fit])
+        for file, write in zip(files[:fit], writes[:fit], strict=True):
+            self.report.indexed.append(write.record.path)
+            self.report.chunks_added += len(write.chunks)
+            if file.item.doc.notes:
+                self.report.notes.append(SkippedFile(write.record.path, " ".join(file.item.doc.notes)))
+            self._file_finished(file.item.task)
+        if fit < len(writes) and self.room is not None:
+            raise self.room.full(len(self.report.indexed))
+
+    def _file_write(self, item: _Parsed, vectors: np.ndarray) -> FileWrite:
         doc = item.doc
         record = FileRecord(
             path=item.task.path,
@@ -640,20 +719,10 @@ class _Pipeline:
             notes=" ".join(doc.notes),
             indexed_at=time.time(),
         )
-        replaces = item.task.previous is not None
         extra = {"parser": PARSER_VERSION, "backend": self.embedder.backend}
         if doc.ocr:  # pages read by OCR and the recogniser's confidence: "2:0.97 3:0.91"
             extra["ocr_pages"] = " ".join(f"{page}:{conf}" for page, conf in sorted(doc.ocr.items()))
-        if self.room is not None:
-            dim = int(vectors.shape[1]) if vectors.ndim == 2 else 384
-            text_bytes = sum(len(c.text.encode("utf-8")) for c in item.chunks)
-            self.room.check(write_estimate(len(item.chunks), text_bytes, dim), len(self.report.indexed))
-        self.store.write_file(self.info, record, item.chunks, vectors, extra, replaces)
-        self.report.indexed.append(record.path)
-        self.report.chunks_added += len(item.chunks)
-        if doc.notes:
-            self.report.notes.append(SkippedFile(record.path, " ".join(doc.notes)))
-        self._file_finished(item.task)
+        return FileWrite(record, item.chunks, vectors, extra, replaces=item.task.previous is not None)
 
     def _file_finished(self, task: FileTask) -> None:
         self.files_done += 1

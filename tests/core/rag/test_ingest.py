@@ -167,6 +167,37 @@ def test_removing_a_file_inside_a_folder_excludes_it(corpus: Path, embedder: Any
         store.remove_source(info, corpus / "nothing-here.txt")
 
 
+def test_files_waiting_together_are_embedded_and_stored_together(
+    corpus: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fast reader fills the encoder's window before it starts (chunks sorted by length pad
+    less), and the files finished together go to Chroma and the manifest in one write each."""
+    from desktop_app.core.rag.embedder import Embedder
+
+    encoded: list[int] = []
+    written: list[int] = []
+    real_encode, real_write = Embedder.encode, DocumentStore.write_files
+
+    def encode(self: Embedder, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        encoded.append(len(texts))
+        return real_encode(self, texts, *args, **kwargs)
+
+    def write_files(self: DocumentStore, info: Any, files: Any) -> None:
+        written.append(len(files))
+        real_write(self, info, files)
+
+    monkeypatch.setattr(Embedder, "encode", encode)  # counted, then run for real
+    monkeypatch.setattr(DocumentStore, "write_files", write_files)
+    store = DocumentStore()
+    report = ingest.add_paths(store, "lab", [corpus])
+    assert {Path(p).name for p in report.indexed} == GOOD_FILES
+    assert sum(encoded) == report.chunks_added and len(encoded) < len(GOOD_FILES) // 2
+    assert sum(written) == len(GOOD_FILES) and max(written) > 1
+    assert all(n <= ingest.WRITE_BATCH_FILES for n in written)
+    assert_consistent(store, "lab")
+
+
+@pytest.mark.usefixtures("one_file_at_a_time")
 def test_cancelled_indexing_resumes_without_duplicates(corpus: Path, embedder: Any) -> None:
     store = DocumentStore()
     cancel = CancelToken()

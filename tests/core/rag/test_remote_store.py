@@ -122,6 +122,7 @@ def test_another_embedding_model_is_refused(chroma: ChromaServer, corpus: Path, 
     assert other.list_collections() == []
 
 
+@pytest.mark.usefixtures("one_file_at_a_time")
 def test_the_server_killed_mid_indexing_then_a_retry_completes(corpus: Path, tmp_path: Path, embedder: Any) -> None:
     server = ChromaServer(tmp_path / "chroma-server").start()
     try:

@@ -140,8 +140,11 @@ def test_a_damaged_store_from_the_cli_and_a_broken_pipe(tmp_path: Path, hearth_h
 def test_a_killed_run_is_flagged_interrupted_and_sync_finishes_it(tmp_path: Path, hearth_home: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i in range(12):
-        (docs / f"note{i:02}.md").write_text(f"Note {i}: " + "the plasma is kept cold. " * 60, encoding="utf-8")
+    # Many one-chunk files: the indexer embeds up to 256 chunks at a time and stores the files of
+    # each such window in several writes, so the kill lands between two of them.
+    files = 400
+    for i in range(files):
+        (docs / f"note{i:03}.md").write_text(f"Note {i}: the plasma is kept cold.", encoding="utf-8")
     run = start("docs", "add", "Notes", str(docs), home=hearth_home)
     try:
         deadline = time.monotonic() + 240
@@ -151,13 +154,13 @@ def test_a_killed_run_is_flagged_interrupted_and_sync_finishes_it(tmp_path: Path
         run.send_signal(signal.SIGKILL)  # a crash mid-run
     finally:
         run.wait()
-    assert indexed_files(hearth_home) < 12
+    assert indexed_files(hearth_home) < files
     listed = hearth("docs", "list", home=hearth_home)
     assert "interrupted" in listed.stdout and "hearth docs sync" in listed.stderr
     synced = hearth("docs", "sync", "Notes", home=hearth_home)
     assert synced.returncode == 0, synced.stderr
     assert "interrupted" not in hearth("docs", "list", home=hearth_home).stdout
-    assert indexed_files(hearth_home) == 12
+    assert indexed_files(hearth_home) == files
 
 
 def indexed_files(home: Path) -> int:

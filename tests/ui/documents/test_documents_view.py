@@ -123,8 +123,14 @@ def test_failure_reasons_are_shown_in_full(qtbot: Any, make_view: Callable[[], D
     assert records[longest].path in details and html.escape(records[longest].reason) in details
 
 
+@pytest.mark.usefixtures("one_file_at_a_time")
 def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], DocumentsView], corpus: Path) -> None:
     view = make_view()
+    # Enough files that the rest is still being embedded when the click lands (the progress
+    # signal crosses to the GUI thread first).
+    for i in range(30):
+        (corpus / f"extra-{i:02}.md").write_text(f"# Extra {i}\n\n" + "The samples stay cold. " * 80, encoding="utf-8")
+    good = GOOD + 30
 
     def cancel_after_first_file(progress: ingest.IndexProgress) -> None:
         if progress.files_done >= 1 and view.details.cancel_button.isEnabled():
@@ -140,16 +146,16 @@ def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], Doc
     store = DocumentStore()
     info = store.collection(documents_view.DEFAULT_COLLECTION)
     done = info.files
-    assert done < GOOD and not info.dirty
+    assert done < good and not info.dirty
 
     with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as blocker:
         qtbot.mouseClick(view.details.update_button, Qt.MouseButton.LeftButton)
     resumed = blocker.args[0]
-    assert len(resumed.indexed) == GOOD - done
+    assert len(resumed.indexed) == good - done
     info = store.collection(documents_view.DEFAULT_COLLECTION)
     ids = [i for chunk_ids, _, _ in store.iter_chunks(info, include_documents=False) for i in chunk_ids]
-    assert info.files == GOOD and len(ids) == len(set(ids)) == info.chunks
-    assert view.details.files.rowCount() == GOOD
+    assert info.files == good and len(ids) == len(set(ids)) == info.chunks
+    assert view.details.files.rowCount() == good
 
 
 def test_search_and_open_a_source_at_its_page(
