@@ -46,6 +46,8 @@ SIDEBAR_ROW_HEIGHT = 38
 SIDEBAR_ICON_COLOR = "#d1d5db"
 GEOMETRY_KEY = "window/geometry"
 SECTION_KEY = "window/section"
+FIRST_SIZE = QSize(1280, 800)  # the first window, where the screen has room
+FRAME_ROOM = QSize(16, 40)  # the window manager's frame: sides, title bar (unknown before it is shown)
 
 
 class MainWindow(QMainWindow):
@@ -117,7 +119,7 @@ class MainWindow(QMainWindow):
         state = self.context.window_state
         geometry = state.value(GEOMETRY_KEY)
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 800)
+            self._first_geometry()
         section = state.value(SECTION_KEY, 0)
         self.show_section(int(section) if isinstance(section, int | str) and str(section).isdigit() else 0)
         self.welcome: WelcomeView | None = None  # built when first shown
@@ -126,6 +128,19 @@ class MainWindow(QMainWindow):
             self.show_welcome()
         if load_last_model:
             QTimer.singleShot(0, self._load_last_model)
+
+    def _first_geometry(self) -> None:
+        """1280×800 where the screen has room for it, else the room there is, centred: a first
+        window larger than a small laptop's screen hides its status bar and the right of every page."""
+        screen = self.screen()
+        if screen is None:
+            self.resize(FIRST_SIZE)
+            return
+        room = screen.availableGeometry()
+        size = FIRST_SIZE.boundedTo(room.size() - FRAME_ROOM).expandedTo(self.minimumSize())
+        self.resize(size)
+        spare = room.size() - size - FRAME_ROOM
+        self.move(room.x() + max(0, spare.width() // 2), room.y() + max(0, spare.height() // 2))
 
     @property
     def chat(self) -> ChatView:

@@ -60,6 +60,7 @@ def make_window(qtbot: Any, gui_settings: Settings, no_dangling_qthreads: None) 
     def make() -> MainWindow:
         window = MainWindow()
         qtbot.addWidget(window)
+        window.resize(1280, 800)  # the offscreen screen is 800×800: the first window would fit that
         window.show()
         qtbot.waitExposed(window)
         windows.append(window)
