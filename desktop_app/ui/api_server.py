@@ -22,11 +22,13 @@ from desktop_app.core.errors import HearthError
 from desktop_app.core.heavy_imports import import_heavy
 from desktop_app.core.inference.engine import LoadedModel
 from desktop_app.core.server import access
+from desktop_app.core.server.failures import START_FAILED, unexpected
 from desktop_app.core.server.model_access import Job, ServedModel, find_model, served_models
 from desktop_app.core.server.request_log import ServedEvent, ServerStats
 from desktop_app.core.server.runner import LocalServer
 from desktop_app.core.settings import Settings
 from desktop_app.ui.model_host import ModelHost, ServedJob
+from desktop_app.ui.shared.error_reporting import log_file
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +143,9 @@ class ApiServerHost(QObject):
             server.start()
         except HearthError as exc:
             self._finished.emit(None, str(exc))
-        except Exception as exc:  # a bug: the window lives on, the settings say what happened
+        except Exception:  # a bug: the window lives on, the settings say what happened
             log.exception("The local server failed to start")
-            self._finished.emit(None, f"The server failed to start: {exc!r}")
+            self._finished.emit(None, unexpected(START_FAILED, log_file()))
         else:
             self._finished.emit(server, "")
 

@@ -48,6 +48,7 @@ from desktop_app.core.server.api_types import (
     _Generation,
     error_body,
 )
+from desktop_app.core.server.failures import REQUEST_FAILED, unexpected
 from desktop_app.core.server.generation import (
     Choice,
     Served,
@@ -280,7 +281,7 @@ def create_app(
     @app.exception_handler(Exception)
     async def on_bug(_request: Request, exc: Exception) -> JSONResponse:
         log.error("The server failed on a request", exc_info=exc)
-        return JSONResponse(error_body(f"Hearth failed unexpectedly: {exc!r}", "server_error"), status_code=500)
+        return JSONResponse(error_body(unexpected(REQUEST_FAILED), "server_error"), status_code=500)
 
     guarded = [Depends(authorize)]
 
@@ -491,7 +492,7 @@ def create_app(
                 return
             except Exception as exc:
                 log.error("A streamed request failed", exc_info=exc)
-                yield _sse(error_body(f"Hearth failed unexpectedly: {exc!r}", "server_error"))
+                yield _sse(error_body(unexpected(REQUEST_FAILED), "server_error"))
                 return
             extra = {"system_fingerprint": f"hearth-{served.sha256[:16]}", "hearth": _hearth_fields(served)}
             for choice in served.choices:

@@ -35,6 +35,7 @@ from desktop_app.core.cancel import CancelToken
 from desktop_app.core.conversations.chat import make_provenance
 from desktop_app.core.conversations.store import ConversationStore, Provenance
 from desktop_app.core.errors import Cancelled, HearthError
+from desktop_app.core.server.failures import REQUEST_FAILED, unexpected
 from desktop_app.core.server.generation import Served
 from desktop_app.core.settings import SamplingSettings
 
@@ -229,7 +230,7 @@ class RequestLog:
             return
         except Exception as exc:
             log.error("A served request failed", exc_info=exc)
-            self._failed(record, f"unexpected error: {exc!r}")
+            self._failed(record, unexpected(REQUEST_FAILED))
             return
         conversation_id = None
         if record.save_conversation:
