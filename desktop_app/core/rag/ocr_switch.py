@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from desktop_app.core.rag.parsers.pictures import OCR_OFF
 
 if TYPE_CHECKING:
-    from desktop_app.core.rag.store import CollectionInfo, DocumentStore
+    from desktop_app.core.rag.catalog import CollectionInfo
+    from desktop_app.core.rag.store import DocumentStore
 
 
 def _options_file(store: DocumentStore, info: CollectionInfo) -> Path:

@@ -23,8 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.rag import ingest
+from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embed_backends import BACKENDS
-from desktop_app.core.rag.store import CollectionInfo, DocumentStore, Health
+from desktop_app.core.rag.store import DocumentStore
+from desktop_app.core.rag.vectors import Health
 from desktop_app.ui.documents.item_models import FileTableModel, SearchResultModel, SourceTableModel
 from desktop_app.ui.documents.problems_panel import ProblemsPanel
 from desktop_app.ui.shared.labels import Label

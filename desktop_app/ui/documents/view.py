@@ -45,9 +45,9 @@ from desktop_app.core.cancel import Throttle
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.embed_backends import BACKENDS
-from desktop_app.core.rag.store import CollectionInfo
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents.details_panel import CollectionDetails
 from desktop_app.ui.documents.item_models import CollectionListModel
