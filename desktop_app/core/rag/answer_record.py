@@ -15,7 +15,7 @@ from typing import Any
 
 from desktop_app.core import records
 from desktop_app.core.inference.engine import Message, Reply
-from desktop_app.core.rag.claims import SentenceCheck
+from desktop_app.core.rag.claims import CheckedSentences, SentenceCheck
 from desktop_app.core.rag.retrieve import Hit
 
 
@@ -196,7 +196,7 @@ class Inspector:
 
 
 @dataclass
-class RagAnswer:
+class RagAnswer(CheckedSentences):  # claims, unsupported_claims
     text: str
     citations: list[Citation]  # every source sent, in number order; ``cited`` tells which the answer used
     invalid_citations: list[int]  # numbers in the answer that match no source
@@ -211,15 +211,6 @@ class RagAnswer:
     @property
     def cited(self) -> list[Citation]:
         return [c for c in self.citations if c.cited]
-
-    @property
-    def claims(self) -> list[SentenceCheck]:
-        """The sentences that state something, each checked against the sources."""
-        return [s for s in self.sentences if s.claim]
-
-    @property
-    def unsupported_claims(self) -> list[SentenceCheck]:
-        return [s for s in self.sentences if s.claim and not s.supported]
 
     @property
     def grounded(self) -> bool:

@@ -101,19 +101,28 @@ class SentenceCheck:
         return asdict(self)
 
 
-@dataclass
-class AnswerCheck:
+class CheckedSentences:
+    """What an answer's checked sentences say about it: the check (:class:`AnswerCheck`) and the
+    stored answer (``answer_record.RagAnswer``) share it. A plain class, not a dataclass, so each
+    keeps ``sentences`` where its own fields put it."""
+
     sentences: list[SentenceCheck]
-    best: list[float]  # per source: how well the answer's best-matching sentence matches it (0..1)
-    passages: list[tuple[int, int] | None]  # per source: the span of its sentence closest to the answer
 
     @property
     def claims(self) -> list[SentenceCheck]:
+        """The sentences that state something, each checked against the sources."""
         return [s for s in self.sentences if s.claim]
 
     @property
     def unsupported_claims(self) -> list[SentenceCheck]:
         return [s for s in self.sentences if s.claim and not s.supported]
+
+
+@dataclass
+class AnswerCheck(CheckedSentences):
+    sentences: list[SentenceCheck]
+    best: list[float]  # per source: how well the answer's best-matching sentence matches it (0..1)
+    passages: list[tuple[int, int] | None]  # per source: the span of its sentence closest to the answer
 
 
 @dataclass
