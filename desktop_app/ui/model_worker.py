@@ -6,8 +6,8 @@ process, so a native crash, the out-of-memory killer or a runaway chat template 
 never the window. Requests arrive over queued signals from :class:`~desktop_app.ui.model_host.ModelHost`;
 generated text goes back in batches about every 50 ms, not one signal per token.
 
-When the engine dies in a reply, the text written so far is kept as a reply cut short (finish
-"crashed"), the host says in plain words what happened, and the next request starts a fresh
+When the engine dies in a reply (or an answer from documents), the text written so far is kept as
+a reply cut short (finish "crashed"), the host says in plain words what happened, and the next request starts a fresh
 engine with the same model. When it ignores Stop it is killed, and the reply so far is kept as
 stopped.
 
@@ -52,6 +52,7 @@ from desktop_app.ui.threads import report_outcome
 if TYPE_CHECKING:
     from desktop_app.core.conversations.store import Provenance
     from desktop_app.core.inference.remote_chat import RemoteChat
+    from desktop_app.core.rag.answer import RagPrompt
     from desktop_app.core.rag.answer_record import RagAnswer
     from desktop_app.core.rag.store import DocumentStore
 
@@ -260,7 +261,11 @@ class ModelWorker(QObject):
             provenance = make_provenance(model, self._sha256, request.sampling, request.system_prompt, reply)
         except (EngineCrashError, Cancelled) as exc:
             assert model is not None
-            self._cut_short(request, model, "".join(sent), exc)
+            text = "".join(sent)
+            if isinstance(exc, EngineCrashError) and not text:
+                self.generation_failed.emit(request.request_id, exc.message, exc.hint)
+            else:
+                self.reply_finished.emit(request.request_id, *self._cut_short(request, model, text, exc))
         except HearthError as exc:
             self.generation_failed.emit(request.request_id, exc.message, exc.hint)
         except Exception as exc:  # noqa: BLE001 - a bug: reported to the user, and the worker lives on
@@ -271,18 +276,19 @@ class ModelWorker(QObject):
             self._calibrate()
 
     def _cut_short(
-        self, request: GenerationRequest, model: LoadedModel, text: str, why: EngineCrashError | Cancelled
-    ) -> None:
-        """The engine died (or was killed after Stop) in a reply: what it wrote is kept, marked."""
-        if isinstance(why, EngineCrashError) and not text:
-            self.generation_failed.emit(request.request_id, why.message, why.hint)
-            return
+        self, request: GenerationRequest, model: LoadedModel, text: str, why: EngineCrashError | Cancelled,
+        system_prompt: str | None = None,
+    ) -> tuple[Reply, Provenance]:  # fmt: skip
+        """The engine died (or was killed after Stop) in a reply or an answer from documents: what it
+        wrote is kept, marked, with its provenance (``system_prompt``: what the model saw, when it is
+        not the request's). A crash is said first, so the words are there when the reply is saved."""
         finish = "crashed" if isinstance(why, EngineCrashError) else "cancelled"
         reply = Reply(text=text, finish=finish, seed=request.sampling.seed, timings=Timings())
-        provenance = make_provenance(model, self._sha256, request.sampling, request.system_prompt, reply)
-        if isinstance(why, EngineCrashError):  # first, so the words are there when the reply is saved
+        system = request.system_prompt if system_prompt is None else system_prompt
+        provenance = make_provenance(model, self._sha256, request.sampling, system, reply)
+        if isinstance(why, EngineCrashError):
             self.engine_crashed.emit(why.message, why.hint)
-        self.reply_finished.emit(request.request_id, reply, provenance)
+        return reply, provenance
 
     def _generate_remote(self, remote: RemoteChat, request: GenerationRequest) -> None:
         rid = request.request_id
@@ -310,7 +316,7 @@ class ModelWorker(QObject):
         def succeeded(done: tuple[RagAnswer, Provenance | None]) -> None:
             answer, provenance = done
             self.rag_finished.emit(rid, answer.reply, provenance, answer)
-            if answer.reply is not None:
+            if answer.reply is not None and answer.finish != "crashed":  # a dead engine has nothing to measure
                 self._calibrate()
 
         report_outcome(
@@ -366,14 +372,21 @@ class ModelWorker(QObject):
             engine, store, request.collections, request.question, request.sampling, request.cancel, options,
             settings, on_prepared,
         )  # fmt: skip
-        result = self._stream(rid, items)
+        sent: list[str] = []
+        try:
+            result = self._stream(rid, items, sent)
+        except (EngineCrashError, Cancelled) as exc:
+            # The engine died (or ignored Stop) mid-answer: the words so far are kept as a plain reply's
+            # are, checked against the sources it was given. With none yet, the answer failed (or stopped).
+            if not sent or not prepared or not isinstance(model, LoadedModel):
+                raise
+            partial, kept = self._cut_short(request, model, "".join(sent), exc, _grounded(prepared[0], request))
+            return rag_answer.finish(prepared[0], partial), kept
         assert isinstance(result, rag_answer.RagAnswer)
         reply = result.reply
         provenance = None
         if reply is not None:
-            # The system prompt the model really saw: the conversation's, with the grounding rules.
-            prompt = prepared[0]
-            system = prompt.messages[0].content if prompt.messages else request.system_prompt
+            system = _grounded(prepared[0], request)
             if isinstance(reply, RemoteReply):
                 assert self._remote is not None
                 provenance = make_remote_provenance(self._remote.model, request.sampling, system, reply)
@@ -397,3 +410,8 @@ class ModelWorker(QObject):
         thread = self.thread()
         if thread is not None:
             thread.quit()
+
+
+def _grounded(prompt: RagPrompt, request: RagRequest) -> str:
+    """The system prompt the model really saw: the conversation's, with the grounding rules."""
+    return prompt.messages[0].content if prompt.messages else request.system_prompt

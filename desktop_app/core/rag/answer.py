@@ -326,6 +326,8 @@ def finish(prompt: RagPrompt, reply: Reply | str) -> RagAnswer:
     finish_reason = reply.finish if isinstance(reply, Reply) else "stop"
     if finish_reason == "length":
         warnings.append("The answer was cut off at the token limit.")
+    elif finish_reason == "crashed":  # the words so far, kept: the rest was never written
+        warnings.append("The answer is cut short: the model's engine stopped (crashed) before it finished.")
     generated = reply if isinstance(reply, Reply) else None
     return RagAnswer(
         text=text,

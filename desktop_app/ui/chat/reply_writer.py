@@ -4,7 +4,8 @@ The Chat section has one :class:`ReplyWriter`. It asks the :class:`ModelHost` fo
 conversation attached to document collections, an answer from them), keeps what has arrived so far
 (the text, what an answer from documents is doing, its context budget) so a conversation reopened
 mid-reply shows it, and saves the reply with its provenance when it finishes — also when it was
-stopped. Only the GUI thread uses it.
+stopped, or cut short by the engine's crash (an answer from documents with the sources it had).
+Only the GUI thread uses it.
 """
 
 from __future__ import annotations
