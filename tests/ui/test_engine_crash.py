@@ -109,6 +109,7 @@ def test_a_crash_mid_answer_from_documents_keeps_the_words_and_their_sources(
         shown = chat.transcript.views[-1]
         assert shown.stopped_badge.isVisibleTo(window) and shown.stopped_badge.text() == "Cut short"
         assert shown.rag_view is not None and "cut short" in shown.rag_view.warnings_label.text()
+        assert "cut short" in shown.summary_label.text() and "0 tokens" not in shown.summary_label.text()
         inspector = RetrievalInspectorDialog(rag, window)
         assert "cut short" in inspector.notes.toPlainText()
         inspector.deleteLater()

@@ -58,12 +58,15 @@ def reply_summary(message: StoredMessage) -> str:
     parts = [p.model_name, p.quant]
     timings = p.timings_record
     gen = timings.gen_tokens
-    parts.append(f"{gen} token{'s' if gen != 1 else ''}")
+    if gen or not message.content:  # a reply cut short by a crash kept its words but not their count
+        parts.append(f"{gen} token{'s' if gen != 1 else ''}")
     if timings.gen_tok_s:
         parts.append(f"{timings.gen_tok_s:.1f} tok/s")
     parts.append(f"seed {p.seed}")
     if p.finish == "length":
         parts.append("cut at the token limit")
+    elif p.finish == "crashed":
+        parts.append("cut short: the model's engine stopped")
     if p.settings_record.template.name == CONTINUATION:
         parts.append("base model: text continued, not a reply to instructions")
     return "  ·  ".join(str(x) for x in parts if x)
