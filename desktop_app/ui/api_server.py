@@ -28,7 +28,6 @@ from desktop_app.core.server.request_log import ServedEvent, ServerStats
 from desktop_app.core.server.runner import LocalServer
 from desktop_app.core.settings import Settings
 from desktop_app.ui.model_host import ModelHost, ServedJob
-from desktop_app.ui.shared.error_reporting import log_file
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class ApiServerHost(QObject):
             self._finished.emit(None, str(exc))
         except Exception:  # a bug: the window lives on, the settings say what happened
             log.exception("The local server failed to start")
-            self._finished.emit(None, unexpected(START_FAILED, log_file()))
+            self._finished.emit(None, unexpected(START_FAILED, paths.logs_dir()))
         else:
             self._finished.emit(server, "")
 

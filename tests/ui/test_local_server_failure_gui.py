@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from api_servers import free_port
 
+from desktop_app.core import paths
 from desktop_app.core import settings as settings_store
 from desktop_app.core.settings import Settings
 
@@ -35,7 +36,7 @@ def test_an_unexpected_start_failure_is_told_in_words(
     assert not server.running
     shown = box.status_label.text()
     assert shown.startswith("Not running: The server could not start because of a fault in Hearth. Try again;")
-    assert "hearth.log" in shown  # where the details are
+    assert f"Hearth's log (in {paths.logs_dir()})" in shown  # where the details are
     assert "OverflowError" not in shown and "Error(" not in shown  # no exception's name, no repr
     assert "OverflowError" in caplog.text and "port must be 0-65535" in caplog.text  # the details: in the log
 

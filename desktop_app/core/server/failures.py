@@ -13,12 +13,12 @@ REQUEST_FAILED = "Hearth could not answer this request"
 START_FAILED = "The server could not start"
 
 
-def unexpected(what: str, log_file: Path | None = None) -> str:
+def unexpected(what: str, logs: Path | None = None) -> str:
     """``what`` failed (e.g. "The server could not start") through a fault in Hearth itself.
 
-    ``log_file`` names the log where the window keeps one (never sent to an API client).
+    ``logs``: the folder of the window's log, to name it (never sent to an API client).
     """
-    where = f"Hearth's log ({log_file})" if log_file is not None else "Hearth's log"
+    where = f"Hearth's log (in {logs})" if logs is not None else "Hearth's log"
     return (
         f"{what} because of a fault in Hearth. Try again; if it happens again, "
         f"please report it with {where}, which has the details."
