@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from desktop_app.cli.chat import apply_overrides
@@ -21,9 +22,12 @@ from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import documents_settings as rag_config
 from desktop_app.core.rag import ingest, ocr_switch, retrieve
 from desktop_app.core.rag.embed_backends import BACKENDS
+from desktop_app.core.rag.parsers.pictures import found_no_text
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.rag.watch import PollingWatcher
 from desktop_app.core.units import plural
+
+NO_TEXT_NAMED = 3  # pictures with no text named in `hearth docs add`'s report before "and N more"
 
 
 def register(sub: Any) -> None:
@@ -147,6 +151,10 @@ def _print_report(report: ingest.IngestReport, as_json: bool) -> None:
     print(f"{report.collection}: {report.summary()}.")
     for item in report.skipped:
         print(f"  skipped  {item.path}: {item.reason}")
+    if report.no_text:  # photos, most likely: one quiet line, not a failure per picture (--json lists them)
+        names = ", ".join(Path(p).name for p in report.no_text[:NO_TEXT_NAMED])
+        more = f" and {len(report.no_text) - NO_TEXT_NAMED:,} more" if len(report.no_text) > NO_TEXT_NAMED else ""
+        print(f"  no text  {plural(len(report.no_text), 'picture')} left out ({names}{more})")
     for item in report.notes:
         print(f"  note     {item.path}: {item.reason}")
     for path in report.missing_sources:
@@ -267,6 +275,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         if f.status == "indexed":
             pages = f", {plural(f.pages, 'page')}" if f.pages else ""
             print(f"  indexed  {f.path} ({plural(f.chunks, 'chunk')}{pages})")
+        elif found_no_text(f.reason):
+            print(f"  no text  {f.path}")
         else:
             print(f"  skipped  {f.path}: {f.reason}")
     return 0

@@ -23,6 +23,7 @@ from desktop_app.core import db as dbmod
 from desktop_app.core import paths
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.embed_backends import DEFAULT_BACKEND
+from desktop_app.core.rag.parsers.pictures import NO_TEXT
 
 MAX_NAME = 80
 
@@ -41,11 +42,12 @@ class CollectionInfo:
     updated_at: float
     files: int = 0
     chunks: int = 0
-    skipped: int = 0
+    skipped: int = 0  # files that could not be read
     sources: int = 0
     embed_backend: str = "torch"  # what makes its vectors (embed_backends.py); "torch" before it was recorded
     server_url: str = ""  # a Chroma server holds it (remote_store.py); "" for the local store
     remote_digest: str = ""  # the server's manifest as last mirrored into rag_files
+    no_text: int = 0  # pictures left out for having no text in them (not counted in ``skipped``)
 
     @property
     def shared(self) -> bool:
@@ -182,14 +184,17 @@ class Catalog:
 
     # -- collections -----------------------------------------------------------------------------
 
-    _COLLECTION_QUERY = """
+    _COLLECTION_QUERY = f"""
         SELECT c.*,
             (SELECT COUNT(*) FROM rag_files f WHERE f.collection_id = c.id AND f.status = 'indexed') AS n_files,
             (SELECT COALESCE(SUM(chunks), 0) FROM rag_files f WHERE f.collection_id = c.id
                 AND f.status = 'indexed') AS n_chunks,
-            (SELECT COUNT(*) FROM rag_files f WHERE f.collection_id = c.id AND f.status = 'skipped') AS n_skipped,
+            (SELECT COUNT(*) FROM rag_files f WHERE f.collection_id = c.id AND f.status = 'skipped'
+                AND f.reason NOT LIKE '{NO_TEXT}%') AS n_skipped,
+            (SELECT COUNT(*) FROM rag_files f WHERE f.collection_id = c.id AND f.status = 'skipped'
+                AND f.reason LIKE '{NO_TEXT}%') AS n_no_text,
             (SELECT COUNT(*) FROM rag_sources s WHERE s.collection_id = c.id AND s.mode = 'include') AS n_sources
-        FROM rag_collections c"""
+        FROM rag_collections c"""  # a picture with no text is not a file that failed
 
     @staticmethod
     def _collection(row: sqlite3.Row) -> CollectionInfo:
@@ -197,7 +202,7 @@ class Catalog:
             row["id"], row["name"], row["store_name"], row["embed_model"], row["chunk_tokens"], row["chunk_overlap"],
             row["revision"], bool(row["dirty"]), row["created_at"], row["updated_at"], row["n_files"],
             row["n_chunks"], row["n_skipped"], row["n_sources"], row["embed_backend"], row["server_url"],
-            row["remote_digest"],
+            row["remote_digest"], row["n_no_text"],
         )  # fmt: skip
 
     def list_collections(self) -> list[CollectionInfo]:

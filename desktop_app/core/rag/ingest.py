@@ -39,6 +39,7 @@ from desktop_app.core.rag.catalog import CollectionInfo, FileRecord
 from desktop_app.core.rag.chunking import Chunk, chunk_document, chunker_id
 from desktop_app.core.rag.embedder import Embedder, expected_model_id, export_needed, fallback_reason, get_embedder
 from desktop_app.core.rag.parsers import PARSER_VERSION, ParsedDocument, UnreadableDocument, parse
+from desktop_app.core.rag.parsers.pictures import found_no_text
 from desktop_app.core.rag.store import DocumentStore, FileWrite
 from desktop_app.core.rag.vectors import CollectionDamagedError, StoreDamagedError, is_disk_full
 from desktop_app.core.rag.watch import FileTask, ScanPlan, scan
@@ -116,7 +117,8 @@ class IngestReport:
     indexed: list[str] = field(default_factory=list)  # new or changed files, now indexed
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)  # could not be read
+    no_text: list[str] = field(default_factory=list)  # pictures with no text in them: left out, not failures
     notes: list[SkippedFile] = field(default_factory=list)  # indexed, with a remark (pages without text…)
     ignored: dict[str, int] = field(default_factory=dict)  # file types not read, by extension
     missing_sources: list[str] = field(default_factory=list)
@@ -133,6 +135,13 @@ class IngestReport:
         """Chunks per second, end to end (read, chunk, embed, store), model loading aside."""
         return self.chunks_added / self.index_s if self.index_s > 0 else 0.0
 
+    def add_skipped(self, path: str, reason: str) -> None:
+        """A file left out: a picture with no text apart from the files that could not be read."""
+        if found_no_text(reason):
+            self.no_text.append(path)
+        else:
+            self.skipped.append(SkippedFile(path, reason))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["files_indexed"] = len(self.indexed)
@@ -148,6 +157,8 @@ class IngestReport:
             text += f", {len(self.removed)} removed"
         if self.skipped:
             text += f", {len(self.skipped)} could not be read"
+        if self.no_text:
+            text += f", {plural(len(self.no_text), 'picture')} had no text"
         return text + (" — stopped before the end" if self.cancelled else "")
 
 
@@ -267,7 +278,8 @@ def _index_locked(
         report.unchanged += plan.unchanged
         report.ignored = dict(Counter(report.ignored) + plan.ignored)
         report.missing_sources.extend(plan.missing_sources)
-        report.skipped.extend(SkippedFile(r.path, r.reason) for r in plan.still_skipped)
+        for record in plan.still_skipped:
+            report.add_skipped(record.path, record.reason)
         if plan.to_remove:
             if progress:
                 progress(IndexProgress(0, None, "Removing deleted files", phase="removing"))
@@ -675,14 +687,14 @@ class _Pipeline:
     def _touch(self, task: FileTask, previous: FileRecord) -> None:
         self.store.touch_file(self.info, task.path, task.size, task.mtime_ns)
         if previous.status == "skipped":
-            self.report.skipped.append(SkippedFile(task.path, previous.reason))
+            self.report.add_skipped(task.path, previous.reason)
         else:
             self.report.unchanged += 1
         self._file_finished(task)
 
     def _skip(self, task: FileTask, sha: str, reason: str) -> None:
         self.store.mark_skipped(self.info, task.path, task.size, task.mtime_ns, sha, reason)
-        self.report.skipped.append(SkippedFile(task.path, reason))
+        self.report.add_skipped(task.path, reason)
         self._file_finished(task)
 
     def _write(self, files: list[_Embedded]) -> None:

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 from desktop_app.core.rag import ingest
 from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embed_backends import BACKENDS
+from desktop_app.core.rag.parsers.pictures import found_no_text
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.core.rag.vectors import Health
+from desktop_app.core.units import plural
 from desktop_app.ui.documents.item_models import FileTableModel, SearchResultModel, SourceTableModel
 from desktop_app.ui.documents.problems_panel import ProblemsPanel
 from desktop_app.ui.shared.labels import Label
@@ -53,13 +55,15 @@ def collection_figures(info: CollectionInfo, health: Health | None) -> str:
     """The line under a collection's name: its files, passages, model, where it lives, its health."""
     backend = BACKENDS.get(info.embed_backend)
     text = (
-        f"{info.files:,} files · {info.chunks:,} passages · embedding model {info.embed_model}"
+        f"{plural(info.files, 'file')} · {plural(info.chunks, 'passage')} · embedding model {info.embed_model}"
         f" on {backend.label if backend else info.embed_backend}"
     )
     if info.shared:
         text += f" · shared {info.where}"
     if info.skipped:
         text += f" · {info.skipped} could not be read"
+    if info.no_text:
+        text += f" · {plural(info.no_text, 'picture')} had no text"
     if health is not None and health.state == "damaged":
         text += f"<br><b>Damaged:</b> {html.escape(health.reason)}. Rebuild indexes it again from its files."
     elif health is not None and health.state == "interrupted":
@@ -169,9 +173,11 @@ class CollectionDetails(QWidget):
         self.stats.setText(collection_figures(info, health))
         self.sources.set_sources(store.sources(info))
         files = store.files(info)
-        self.files.set_files([f for f in files if f.status == "indexed"])
+        # Pictures with no text are listed with the files ("No text found"), not as files that failed.
+        no_text = {f.path for f in files if f.status == "skipped" and found_no_text(f.reason)}
+        self.files.set_files([f for f in files if f.status == "indexed" or f.path in no_text])
         self.file_table.resizeColumnToContents(0)  # whole names: "booking-utf8.txt", not "booking-utf8…"
-        self.problems_panel.set_files([f for f in files if f.status == "skipped"])
+        self.problems_panel.set_files([f for f in files if f.status == "skipped" and f.path not in no_text])
         problems = self.problems.rowCount()
         self.tabs.setTabText(1, f"Could not be read ({problems})" if problems else "Could not be read")
 

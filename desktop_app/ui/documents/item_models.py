@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 from desktop_app.core.rag.answer import snippet_around
 from desktop_app.core.rag.catalog import CollectionInfo, FileRecord, Source
 from desktop_app.core.rag.claims import closest_sentence
+from desktop_app.core.rag.parsers.pictures import found_no_text
 from desktop_app.core.rag.retrieve import Hit
 from desktop_app.core.rag.vectors import Health
 from desktop_app.core.units import plural
@@ -49,6 +50,7 @@ class CollectionListModel(RowsListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             text = f"{plural(info.files, 'file')} · {plural(info.chunks, 'passage')} · {info.embed_model}"
             text += f" · {info.skipped} could not be read" if info.skipped else ""
+            text += f" · {plural(info.no_text, 'picture')} had no text" if info.no_text else ""
             if health is not None and health.flag:
                 text += f"\n{health.flag.capitalize()}: {health.reason}."
             return text
@@ -141,7 +143,8 @@ class SourceTableModel(_RecordTable):
 
 
 class FileTableModel(_RecordTable):
-    """A collection's indexed files, with their passage and page counts."""
+    """A collection's indexed files, with their passage and page counts, and its pictures in which
+    no text was found (left out, quietly: they are no failure)."""
 
     HEADERS = ("File", "Status", "Passages", "Pages", "Folder")
 
@@ -154,7 +157,9 @@ class FileTableModel(_RecordTable):
             if column == 0:
                 return record.name
             if column == 1:
-                return "Indexed" if record.status == "indexed" else f"Not read: {record.reason}"
+                if record.status == "indexed":
+                    return "Indexed"
+                return "No text found" if found_no_text(record.reason) else f"Not read: {record.reason}"
             if column == 2:
                 return record.chunks if record.status == "indexed" else None
             if column == 3:

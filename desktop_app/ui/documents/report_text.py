@@ -39,6 +39,12 @@ def report_html(report: IngestReport, stopped: bool = False) -> str:
             f"<b>Could not be read:</b> {plural(len(names), 'file')} ({shown}{more}): "
             "“Could not be read” below says why."
         )
+    if report.no_text:  # photos, most likely: said quietly, apart from the files that could not be read
+        were = "was" if len(report.no_text) == 1 else "were"
+        lines.append(
+            f"{plural(len(report.no_text), 'picture')} had no text in {'it' if were == 'was' else 'them'} "
+            f"and {were} left out (“Files” lists them)."
+        )
     if report.ignored:
         total = sum(report.ignored.values())
         types = "a type" if len(report.ignored) == 1 else "types"

@@ -317,3 +317,61 @@ def test_pictures_inside_word_and_opendocument_files_are_read_after_their_paragr
         shown = source_text.load(tmp_path / name, recognised, text.index(recognised), "slit width")
         assert shown.chunk is not None and shown.passage is not None and not shown.note
         assert shown.text[shown.passage[0] : shown.passage[1]] == "slit width"
+
+
+def photo_image() -> Any:
+    """A photo-like picture with no writing in it: a sky fading to the horizon, a sun, hills, a lake."""
+    from PIL import Image, ImageDraw
+
+    width, height = 600, 400
+    image = Image.new("RGB", (width, height), (70, 120, 60))
+    draw = ImageDraw.Draw(image)
+    for y in range(240):
+        shade = 120 + y // 2
+        draw.line([(0, y), (width, y)], fill=(shade // 2, shade * 3 // 4, 235))
+    draw.ellipse((420, 45, 490, 115), fill=(255, 226, 120))
+    draw.polygon([(0, 215), (130, 150), (260, 210), (400, 140), (600, 220), (600, 400), (0, 400)], fill=(70, 120, 60))
+    draw.ellipse((100, 280, 450, 370), fill=(60, 110, 160))
+    return image
+
+
+def test_pictures_with_no_text_are_left_out_quietly_not_as_failures(
+    tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder of photos and scans: a photo in which recognition finds no text is recorded (not read
+    again until it changes) and reported apart from a file that really could not be read."""
+    from desktop_app.cli.docs import _print_report
+    from desktop_app.core.rag.parsers.pictures import NO_TEXT, found_no_text
+
+    docs = tmp_path / "holiday"
+    docs.mkdir()
+    scan_image(SCANS[0]).save(docs / "receipt.png")
+    photo_image().save(docs / "lake.png")
+    (docs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")  # a real failure beside them
+    recognised: list[str] = []
+    real = ocr.recognise_picture
+
+    def counted(path: Path, *args: Any) -> Any:  # the real recogniser, counted
+        recognised.append(path.name)
+        return real(path, *args)
+
+    monkeypatch.setattr(ocr, "recognise_picture", counted)
+    store = DocumentStore()
+    ingest.create_collection(store, "holiday", RagSettings())
+    for run in range(2):
+        report = ingest.add_paths(store, "holiday", [docs]) if run == 0 else ingest.index_collection(store, "holiday")
+        assert [Path(p).name for p in report.no_text] == ["lake.png"]
+        assert [Path(s.path).name for s in report.skipped] == ["broken.png"]  # the only file that failed
+        assert report.summary().endswith("1 could not be read, 1 picture had no text")
+        assert report.to_dict()["no_text"] == report.no_text
+        info = store.collection("holiday")
+        assert (info.files, info.skipped, info.no_text) == (1, 1, 1)
+        assert sorted(recognised) == ["lake.png", "receipt.png"]  # the second run reads neither again
+    (record,) = [f for f in store.files(info, "skipped") if f.name == "lake.png"]
+    assert record.reason.startswith(NO_TEXT) and found_no_text(record.reason)
+    assert "upright and sharp" in record.reason  # what to do if it does hold printed text
+    # `hearth docs add`: one quiet line for the pictures, a line per real failure.
+    _print_report(report, as_json=False)
+    out = capsys.readouterr().out
+    assert "  no text  1 picture left out (lake.png)" in out and "lake.png:" not in out
+    assert "  skipped  " in out and "broken.png" in out

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 # In the reason a picture is skipped for while OCR is off: switching OCR on forgets such skips.
 OCR_OFF = "text recognition (OCR) is switched off"
+# The reason a picture in which recognition found no text is left out for: a photo, most likely, not
+# a broken file. Recorded like a skip (not read again until it changes) but reported apart from the
+# files that could not be read (the indexing report, `hearth docs`, the Documents view).
+NO_TEXT = "No text was found in the picture."
+
+
+def found_no_text(reason: str) -> bool:
+    """Whether a file was left out for being a picture with no text in it (not a failure)."""
+    return reason.startswith(NO_TEXT)
 
 
 def parse_picture(path: Path, ocr: OcrRequest | None) -> ParsedDocument:
@@ -32,10 +41,13 @@ def parse_picture(path: Path, ocr: OcrRequest | None) -> ParsedDocument:
         read, confidence, notes = recognise_picture(path, pages, ocr)
     except picture_files.UnreadablePicture as exc:
         raise UnreadableDocument(exc.message, exc.hint) from None
+    if not read and notes:  # recognition itself failed (not installed, a recogniser error)
+        raise UnreadableDocument(
+            notes[0], "Text recognition reads printed text: check that the picture is upright and sharp."
+        )
     if not read:
         raise UnreadableDocument(
-            notes[0] if notes else "No text was found in the picture.",
-            "Text recognition reads printed text: check that the picture is upright and sharp.",
+            NO_TEXT, "It is left out; if it does show printed text, check that the picture is upright and sharp."
         )
     if len(read) < pages:
         has = "has" if pages - len(read) == 1 else "have"
