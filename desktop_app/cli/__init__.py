@@ -49,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv))
+    earlier = list(logging.getLogger().handlers)  # a host's own (a test's log capture): left as they are
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
     if not args.verbose:  # a warning is one line on the terminal; its traceback only with -v
         for handler in logging.getLogger().handlers:
-            handler.setFormatter(_OneLineFormatter())
+            if handler not in earlier:
+                handler.setFormatter(_OneLineFormatter())
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -53,14 +53,15 @@ WindowFactory = Callable[[], Any]
 @pytest.fixture
 def make_window(qtbot: Any, gui_settings: Settings, no_dangling_qthreads: None) -> Iterator[WindowFactory]:
     """Opens main windows on this test's HEARTH_HOME; closes any still open at the end."""
-    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.main_window import GEOMETRY_KEY, MainWindow
 
     windows: list[MainWindow] = []
 
     def make() -> MainWindow:
         window = MainWindow()
         qtbot.addWidget(window)
-        window.resize(1280, 800)  # the offscreen screen is 800×800: the first window would fit that
+        if window.context.window_state.value(GEOMETRY_KEY) is None:
+            window.resize(1280, 800)  # a first window fits the offscreen screen (800×800); tests want 1280×800
         window.show()
         qtbot.waitExposed(window)
         windows.append(window)

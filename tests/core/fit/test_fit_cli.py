@@ -99,3 +99,21 @@ def test_measure_reports_a_failed_load(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(HearthError, match="Measuring"):
         load_probe.measure(broken, 512)
+
+
+def test_the_cli_run_in_process_leaves_its_hosts_log_handlers_alone(
+    smollm2_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` shortens the log lines of the handler it adds, not a host's: here pytest's log capture,
+    whose later records lost their tracebacks when it did (found by a test of the local server)."""
+    import logging
+
+    host_formatters = {handler: handler.formatter for handler in logging.getLogger().handlers}
+    assert run(["fit", str(smollm2_path), "--json"]) == 0
+    capsys.readouterr()
+    assert {handler: handler.formatter for handler in host_formatters} == host_formatters
+    try:
+        raise RuntimeError("details for the log")
+    except RuntimeError:
+        logging.getLogger("hearth.test").exception("A failure")
+    assert "RuntimeError: details for the log" in caplog.text
