@@ -262,7 +262,7 @@ def _index_locked(
     if info.dirty:
         store.sweep_orphans(info)  # the last run did not finish: drop what it half-wrote
     room = DiskRoom(store.chroma_path, info.name)
-    room.check(0)
+    room.check()
     store.set_dirty(info, True)
     embedder: Embedder | None = None
     try:
@@ -360,9 +360,10 @@ class DiskRoom:
     def free(self) -> int:
         return shutil.disk_usage(self.folder).free
 
-    def check(self, needed: int, done: int = 0) -> None:
-        if self.free() - needed < self.reserve:
-            raise self.full(done)
+    def check(self) -> None:
+        """Stops a run before it starts when the disk is already within the reserve."""
+        if not self.fitting([0]):
+            raise self.full(0)
 
     def fitting(self, needs: Sequence[int]) -> int:
         """How many of these writes, in order, fit in the room left."""
@@ -382,15 +383,12 @@ class DiskRoom:
         )
 
 
-def _estimate(write: FileWrite) -> int:
-    dim = int(write.vectors.shape[1]) if write.vectors.ndim == 2 else 384
-    return write_estimate(len(write.chunks), sum(len(c.text.encode("utf-8")) for c in write.chunks), dim)
-
-
-def write_estimate(n_chunks: int, text_bytes: int, dim: int) -> int:
+def write_estimate(write: FileWrite) -> int:
     """Bytes a file's chunks may take in Chroma: vectors (index and catalogue), text twice
     (document and full-text index), metadata, with room for the index to grow."""
-    return n_chunks * (dim * 4 * 3 + 2048) + text_bytes * 3
+    dim = int(write.vectors.shape[1]) if write.vectors.ndim == 2 else 384
+    text_bytes = sum(len(c.text.encode("utf-8")) for c in write.chunks)
+    return len(write.chunks) * (dim * 4 * 3 + 2048) + text_bytes * 3
 
 
 _DONE = object()
@@ -701,7 +699,7 @@ class _Pipeline:
         """Stores files in one write (their chunks, then their manifest rows). On a nearly full
         disk, stores the files that fit and then stops the run."""
         writes = [self._file_write(f.item, f.vectors) for f in files]
-        fit = len(writes) if self.room is None else self.room.fitting([_estimate(w) for w in writes])
+        fit = len(writes) if self.room is None else self.room.fitting([write_estimate(w) for w in writes])
         if fit:
             self.store.write_files(self.info, writes[:fit])
         for file, write in zip(files[:fit], writes[:fit], strict=True):
