@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zipfile import BadZipFile
 
+from desktop_app.core.rag.vectors import chunk_text
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -405,9 +407,10 @@ def catch_up(store: DocumentStore, info: CollectionInfo, index: KeywordIndex) ->
         chunks: dict[str, list[tuple[str, list[str]]]] = {p: [] for p in batch}
         for chunk, meta, text in zip(result["ids"], result["metadatas"], result["documents"], strict=True):
             meta = dict(meta or {})
+            text = chunk_text(text, meta)
             path = str(meta.get("path"))
             if path in chunks and records[path].sha256 == meta.get("file_sha"):
-                chunks[path].append((chunk, chunk_terms(meta, text or "")))
+                chunks[path].append((chunk, chunk_terms(meta, text)))
         for path in batch:
             index.add_file(path, wanted[path], chunks[path])
     index.revision = info.revision

@@ -32,6 +32,7 @@ from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embedder import get_embedder
 from desktop_app.core.rag.keyword_index import keyword_index, keyword_tokens
 from desktop_app.core.rag.store import DocumentStore
+from desktop_app.core.rag.vectors import chunk_text
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +194,13 @@ def _search_collection(
         result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
     ):
         meta = dict(meta or {})
+        text = chunk_text(text, meta)
         if versions.get(str(meta.get("path"))) != meta.get("file_sha"):
             continue  # a chunk of an unfinished or replaced version
         rank += 1
         if rank > n:
             break
-        hit = _hit(chunk, text or "", meta, info.name)
+        hit = _hit(chunk, text, meta, info.name)
         hit.vector_score = 1.0 - float(distance)
         hit.vector_rank = rank
         hits[chunk] = hit
@@ -218,7 +220,8 @@ def _search_collection(
         for chunk, text, meta, embedding in zip(
             fetched["ids"], fetched["documents"], fetched["metadatas"], fetched["embeddings"], strict=True
         ):
-            hit = _hit(chunk, text or "", dict(meta or {}), info.name)
+            meta = dict(meta or {})
+            hit = _hit(chunk, chunk_text(text, meta), meta, info.name)
             hit.vector_score = float(np.dot(np.asarray(embedding, dtype=np.float32), vector))
             hits[chunk] = hit
     term_set = set(terms)

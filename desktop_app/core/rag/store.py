@@ -26,7 +26,7 @@ from desktop_app.core import locks
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag.catalog import Catalog, CollectionInfo, FileRecord, covered
 from desktop_app.core.rag.remote_store import SharedCollections
-from desktop_app.core.rag.vectors import Health, LocalVectors, chunk_id, chunk_metadata
+from desktop_app.core.rag.vectors import TEXT_KEY, Health, LocalVectors, chunk_id, chunk_metadata, chunk_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -245,7 +245,11 @@ class DocumentStore(Catalog):
             record = file.record
             ids += [chunk_id(record.path, record.sha256, record.chunker, record.embed_model_id, c) for c in file.chunks]
             metadatas += [chunk_metadata(record, c, file.metadata) for c in file.chunks]
-            documents += [c.text for c in file.chunks]
+            if info.server_url:
+                documents += [c.text for c in file.chunks]
+            else:  # see TEXT_KEY
+                for meta, c in zip(metadatas[-len(file.chunks) :], file.chunks, strict=True):
+                    meta[TEXT_KEY] = c.text
         vectors = np.vstack([file.vectors for file in files]) if len(files) > 1 else files[0].vectors
         collection = self.vectors(info)
         step = self._batch_size(info)
@@ -253,7 +257,7 @@ class DocumentStore(Catalog):
             collection.upsert(
                 ids=ids[start : start + step],
                 embeddings=vectors[start : start + step],
-                documents=documents[start : start + step],
+                documents=documents[start : start + step] or None,
                 metadatas=metadatas[start : start + step],
             )
         for file in files:
@@ -313,7 +317,7 @@ class DocumentStore(Catalog):
     def iter_chunks(
         self, info: CollectionInfo, include_documents: bool = True, page_size: int = 5000
     ) -> Iterator[tuple[list[str], list[dict[str, Any]], list[str]]]:
-        """All stored chunks, in pages: (ids, metadatas, documents)."""
+        """All stored chunks, in pages: (ids, metadatas, texts); without documents the texts are ""."""
         collection = self.vectors(info)
         include = ["metadatas", "documents"] if include_documents else ["metadatas"]
         offset = 0
@@ -322,8 +326,10 @@ class DocumentStore(Catalog):
             ids = list(result["ids"])
             if not ids:
                 return
-            documents = list(result.get("documents") or [""] * len(ids))
-            yield ids, [dict(m or {}) for m in result["metadatas"]], documents
+            metadatas = [dict(m or {}) for m in result["metadatas"]]
+            documents = list(result.get("documents") or [None] * len(ids))
+            texts = [chunk_text(d, m) for d, m in zip(documents, metadatas, strict=True)]
+            yield ids, metadatas, texts if include_documents else [""] * len(ids)
             if len(ids) < page_size:
                 return
             offset += page_size

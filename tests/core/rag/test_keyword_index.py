@@ -192,3 +192,38 @@ def test_warm_up_loads_what_the_first_question_needs(store: DocumentStore) -> No
     thread.join()
     assert keyword_index._CACHE[str(store.bm25_dir(info))].revision == info.revision
     assert hits() == expected
+
+
+def test_chunk_texts_stay_out_of_chromas_documents_and_older_collections_read_the_same(tmp_path: Path) -> None:
+    """A local collection keeps each chunk's text in its metadata, not as Chroma's document (whose
+    full-text index Hearth never searches: a third of each write and of the store's size). A
+    collection an earlier Hearth wrote, with the texts as documents, reads and searches the same."""
+    store = make_store(tmp_path)
+    info = store.collection("notes")
+    collection = store.vectors(info)
+    raw = collection.get(include=["documents", "metadatas", "embeddings"])
+    assert raw["ids"] and not any(raw["documents"])
+    assert all(meta["text"] for meta in raw["metadatas"])
+
+    def texts() -> dict[str, str]:
+        return {c: t for ids, _, docs in store.iter_chunks(info) for c, t in zip(ids, docs, strict=True)}
+
+    def hits(query: str) -> list[tuple[str, str]]:
+        return [(h.chunk_id, h.text) for h in retrieve.search(store, ["notes"], query, k=3).hits]
+
+    stored = texts()
+    assert stored == {c: m["text"] for c, m in zip(raw["ids"], raw["metadatas"], strict=True)}
+    before = keyword_index.build(store, info)
+    found = {query: hits(query) for query in QUERIES}
+    assert any(found.values())
+
+    # The same chunks as an earlier Hearth wrote them: the texts as documents.
+    collection.delete(ids=raw["ids"])
+    documents = [meta.pop("text") for meta in raw["metadatas"]]
+    collection.add(ids=raw["ids"], embeddings=raw["embeddings"], documents=documents, metadatas=raw["metadatas"])
+    restart()
+    assert texts() == stored
+    after = keyword_index.build(store, info)
+    for query in QUERIES:
+        assert ranking(after, query) == ranking(before, query), query
+        assert hits(query) == found[query], query
