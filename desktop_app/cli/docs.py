@@ -244,6 +244,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print("No collections yet. Add documents with: hearth docs add NAME PATH…")
         for c, health in zip(collections, healths, strict=True):
             skipped = f", {c.skipped} unreadable" if c.skipped else ""
+            skipped += f", {plural(c.no_text, 'picture')} without text" if c.no_text else ""
             model = f"model {c.embed_model} ({c.embed_backend})"
             flag = f"   [{health.flag}: {health.reason}]" if health.flag else ""
             print(f"{c.name:30} {plural(c.files, 'file'):>12} {plural(c.chunks, 'chunk'):>15}{skipped}   {model}{flag}")

@@ -8,8 +8,10 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
@@ -90,13 +92,20 @@ class CollectionDetails(QWidget):
         self.rebuild_button.setToolTip(
             "Index the collection again from its files, keeping its settings (for a damaged or lost index)"
         )
-        actions = QHBoxLayout()
-        for button in (
-            self.add_files_button, self.add_folder_button, self.remove_button, self.update_button, self.model_button,
-            self.rebuild_button,
-        ):  # fmt: skip
-            actions.addWidget(button)
-        actions.addStretch(1)
+        # Two groups: the collection's sources, and the collection itself. Side by side where the
+        # pane has room; one above the other in a narrow one (resizeEvent), never clipped.
+        actions = self._actions = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self._action_rows: list[QHBoxLayout] = []
+        for group in (
+            (self.add_files_button, self.add_folder_button, self.remove_button),
+            (self.update_button, self.model_button, self.rebuild_button),
+        ):
+            row = QHBoxLayout()
+            for button in group:
+                row.addWidget(button)
+            row.addStretch(1)
+            actions.addLayout(row)
+            self._action_rows.append(row)
 
         self.sources = SourceTableModel(self)
         self.source_table = _table(self.sources)
@@ -146,7 +155,7 @@ class CollectionDetails(QWidget):
 
         self.drop_hint = Label("Drop files or folders here to add them to the collection.")
         self.drop_hint.setEnabled(False)
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.stats)
         layout.addLayout(actions)
@@ -155,6 +164,19 @@ class CollectionDetails(QWidget):
         layout.addWidget(self.report_label)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.drop_hint)
+
+    @property
+    def actions_stacked(self) -> bool:
+        return self._actions.direction() == QBoxLayout.Direction.TopToBottom
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        margins = self._layout.contentsMargins()
+        need = sum(row.sizeHint().width() for row in self._action_rows) + 24 + margins.left() + margins.right()
+        wide = need <= self.width()
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if direction != self._actions.direction():
+            self._actions.setDirection(direction)
 
     def show_collection(self, store: DocumentStore, info: CollectionInfo | None, health: Health | None) -> None:
         """``info`` with its health, its sources and files read from ``store``; with None, what

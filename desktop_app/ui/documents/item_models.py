@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyle
 
 from desktop_app.core.rag.answer import snippet_around
@@ -172,6 +173,9 @@ class FileTableModel(_RecordTable):
             return f"{record.path}\n{record.notes}".strip()
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 3):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and record.status != "indexed":
+            # Greyed like a disabled line: listed, but nothing of it is searched.
+            return QGuiApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         return None
 
     def set_files(self, items: Sequence[FileRecord]) -> None:

@@ -37,6 +37,7 @@ from desktop_app.core.runs.scoring import DEFAULT_SCORER, SCORERS
 from desktop_app.core.runs.tasks import Task, build_messages, run_sampling
 from desktop_app.ui.runs.item_models import PreviewModel
 from desktop_app.ui.shared.labels import Label
+from desktop_app.ui.shared.wheel_guard import guard_fields
 
 KINDS = [("text", "Free text"), ("labels", "One of a set of labels"), ("json", "JSON fields"), ("number", "A number")]
 FIELD_TYPES = ["string", "integer", "number", "boolean"]
@@ -210,6 +211,7 @@ class RunSetup(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
+        guard_fields(scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(scroll)

@@ -52,6 +52,7 @@ from desktop_app.ui.context import AppContext
 from desktop_app.ui.runs.sweep_view import SweepView
 from desktop_app.ui.shared.background import JobRunner
 from desktop_app.ui.shared.labels import Label
+from desktop_app.ui.shared.wheel_guard import guard_fields
 
 FORM_PAGE, RESULTS_PAGE = 0, 1
 PROGRESS_INTERVAL_S = 0.1
@@ -215,6 +216,7 @@ class SweepDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(form)
+        guard_fields(scroll)
 
         self.view = SweepView()
         self.pages = QStackedWidget()

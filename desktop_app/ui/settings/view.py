@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QFrame,
@@ -28,6 +28,7 @@ from desktop_app.ui.shared.hint_label import hint_label
 from desktop_app.ui.shared.labels import Label
 from desktop_app.ui.shared.settings_forms import LoadForm, SamplingForm
 from desktop_app.ui.shared.system_prompt_edit import SystemPromptEdit
+from desktop_app.ui.shared.wheel_guard import guard_fields
 
 TWO_COLUMNS_WIDTH = 940  # narrower than this (a small laptop window), the groups form one column
 
@@ -111,6 +112,10 @@ class SettingsView(QScrollArea):
     @property
     def one_column(self) -> bool:
         return self._columns.direction() == QBoxLayout.Direction.TopToBottom
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        guard_fields(self)  # each time: the boxes add fields of their own (servers, collections)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

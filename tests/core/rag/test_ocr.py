@@ -4,6 +4,7 @@ with the real embedder and Chroma, found by search, with the characters checked.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -340,7 +341,7 @@ def test_pictures_with_no_text_are_left_out_quietly_not_as_failures(
 ) -> None:
     """A folder of photos and scans: a photo in which recognition finds no text is recorded (not read
     again until it changes) and reported apart from a file that really could not be read."""
-    from desktop_app.cli.docs import _print_report
+    from desktop_app.cli.docs import _print_report, cmd_list
     from desktop_app.core.rag.parsers.pictures import NO_TEXT, found_no_text
 
     docs = tmp_path / "holiday"
@@ -375,3 +376,7 @@ def test_pictures_with_no_text_are_left_out_quietly_not_as_failures(
     out = capsys.readouterr().out
     assert "  no text  1 picture left out (lake.png)" in out and "lake.png:" not in out
     assert "  skipped  " in out and "broken.png" in out
+    # `hearth docs list`: the collection's line counts them apart as well.
+    assert cmd_list(argparse.Namespace(collection=None, json=False)) == 0
+    listed = capsys.readouterr().out
+    assert "1 unreadable, 1 picture without text" in listed, listed

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QPalette
 
 from desktop_app.core.rag import ocr
 from desktop_app.ui.context import AppContext
@@ -43,6 +44,13 @@ def test_pictures_with_no_text_are_not_failures(
             qtbot.waitUntil(lambda d=details: d.files.rowCount() == 2)
             files = {details.files.index(r, 0).data(): details.files.index(r, 1).data() for r in range(2)}
             assert files == {"receipt.png": "Indexed", "lake.png": "No text found"}
+            greyed = {
+                details.files.index(r, 0).data(): details.files.index(r, 0).data(Qt.ItemDataRole.ForegroundRole)
+                for r in range(2)
+            }
+            assert greyed["receipt.png"] is None  # the usual colour
+            disabled = QGuiApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            assert greyed["lake.png"].color() == disabled
             assert details.problems.rowCount() == 1  # only the broken file
             assert details.tabs.tabText(1) == "Could not be read (1)"
             assert details.stats.text().startswith("1 file · 1 passage · ")  # in words, never "1 files"
