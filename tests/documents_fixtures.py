@@ -156,10 +156,10 @@ def one_file_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """The indexer as it runs on a slow reader: each file embedded as it arrives and stored on
     its own. By default the corpus's dozen small files are embedded in one call and stored in one
     write, so a cancel "after the first file" would find them all done (or none)."""
-    from desktop_app.core.rag import ingest
+    from desktop_app.core.rag import index_pipeline
 
-    monkeypatch.setattr(ingest, "READER_WAIT_S", 0.0)
-    monkeypatch.setattr(ingest, "WRITE_BATCH_FILES", 1)
+    monkeypatch.setattr(index_pipeline, "READER_WAIT_S", 0.0)
+    monkeypatch.setattr(index_pipeline, "WRITE_BATCH_FILES", 1)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from desktop_app.core.inference.engine_process import EngineProcess
 from desktop_app.core.models import library
 from desktop_app.core.rag import answer as rag_answer
 from desktop_app.core.rag import documents_settings as rag_config
-from desktop_app.core.rag import ingest, ocr_switch, retrieve
+from desktop_app.core.rag import index_report, ingest, model_change, ocr_switch, retrieve
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.parsers.pictures import found_no_text
 from desktop_app.core.rag.store import DocumentStore
@@ -115,7 +115,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_ask)
 
 
-def _indexing_words(progress: ingest.IndexProgress, _tty: bool) -> str:
+def _indexing_words(progress: index_report.IndexProgress, _tty: bool) -> str:
     if progress.phase in ("loading", "scanning", "removing", "waiting"):
         return progress.message + "…"
     final = progress.phase == "done"
@@ -126,14 +126,14 @@ def _store() -> DocumentStore:
     return DocumentStore()
 
 
-def _run_indexing(job: Any) -> ingest.IngestReport:
+def _run_indexing(job: Any) -> index_report.IngestReport:
     """Runs ``job(cancel, progress, report)``; Ctrl+C stops between files (what is done stays done)."""
     cancel = CancelToken()
     # One line, rewritten in place on a terminal, at most twice a second elsewhere.
     printer = ProgressLine(
         _indexing_words, lambda p: p.phase == "done", phase=lambda p: p.phase, tty_every=0.1, log_every=2.0
     )
-    report = ingest.IngestReport("")
+    report = index_report.IngestReport("")
     try:
         return job(cancel, printer, report)
     except KeyboardInterrupt:
@@ -144,7 +144,7 @@ def _run_indexing(job: Any) -> ingest.IngestReport:
         raise
 
 
-def _print_report(report: ingest.IngestReport, as_json: bool) -> None:
+def _print_report(report: index_report.IngestReport, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict())
         return
@@ -377,7 +377,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     store = _store()
-    plan = ingest.plan_model_change(store, args.collection, args.model, args.backend)
+    plan = model_change.plan_model_change(store, args.collection, args.model, args.backend)
     print(plan.describe(), file=sys.stderr)
     if not args.yes and plan.reembed:
         if not sys.stdin.isatty():
@@ -385,7 +385,7 @@ def cmd_model(args: argparse.Namespace) -> int:
         if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Nothing was changed.")
             return 1
-    ingest.change_model(store, args.collection, args.model, args.backend)
+    model_change.change_model(store, args.collection, args.model, args.backend)
     if not plan.reembed:
         return 0
     report = _run_indexing(

@@ -1,5 +1,5 @@
 """Measured embedding speeds (chunks per second per model and backend), kept in SQLite
-(``rag_embed_rates``): what a change of model is estimated from (ingest.plan_model_change)."""
+(``rag_embed_rates``): what a change of model is estimated from (model_change.plan_model_change)."""
 
 from __future__ import annotations
 

@@ -187,7 +187,7 @@ class DocumentStore(Catalog):
     def set_embed_model(self, info: CollectionInfo, model: str, backend: str | None = None) -> CollectionInfo:
         """Switches the collection to ``model`` (and ``backend``, when given): its vectors are
         dropped and every file will be indexed again on the next sync (see
-        ingest.plan_model_change for the estimate)."""
+        model_change.plan_model_change for the estimate)."""
         if info.server_url:
             raise HearthError(
                 f"“{info.name}” is shared on a Chroma server: it keeps the model its vectors were made with.",

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.rag import ingest
+from desktop_app.core.rag import index_report
 from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.embed_backends import BACKENDS
 from desktop_app.core.rag.parsers.pictures import found_no_text
@@ -213,7 +213,7 @@ class CollectionDetails(QWidget):
             self.progress_bar.setRange(0, 0)
             self.progress_label.setText("Starting…")
 
-    def show_progress(self, collection: str, progress: ingest.IndexProgress) -> bool:
+    def show_progress(self, collection: str, progress: index_report.IndexProgress) -> bool:
         """Shows ``progress``; True when it counted files (the lists are then worth reloading)."""
         if progress.phase in ("loading", "scanning", "removing") or not progress.files_total:
             self.progress_bar.setRange(0, 0)

@@ -10,7 +10,7 @@ from desktop_app.ui.shared.labels import Label
 
 class EmbeddingDialog(QDialog):
     """Asks for a model (a folder, or a name in the local cache) and a backend; the caller then
-    shows what the change costs (ingest.plan_model_change) before doing it."""
+    shows what the change costs (model_change.plan_model_change) before doing it."""
 
     def __init__(self, model: str, backend: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from desktop_app.core.rag.ingest import IngestReport
+from desktop_app.core.rag.index_report import IngestReport
 from desktop_app.core.units import plural
 
 NAMED_FILES = 3  # the files that could not be read, named in the report before "and N more"

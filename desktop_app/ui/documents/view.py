@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.cancel import Throttle
 from desktop_app.core.errors import HearthError
 from desktop_app.core.rag import documents_settings as rag_config
-from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag import index_report, ingest, model_change, retrieve
 from desktop_app.core.rag.catalog import CollectionInfo
 from desktop_app.core.rag.claims import closest_sentence
 from desktop_app.core.rag.embed_backends import BACKENDS
@@ -92,7 +92,7 @@ class DocumentsView(QWidget):
         self.host = DocumentsHost(self)
         self._current: CollectionInfo | None = None
         self._files_refresh = Throttle(FILES_REFRESH_S)
-        self.last_report: ingest.IngestReport | None = None
+        self.last_report: index_report.IngestReport | None = None
         self._report_for: str | None = None  # the collection the message under the list is about
         self.setAcceptDrops(True)
 
@@ -356,7 +356,7 @@ class DocumentsView(QWidget):
         if model == info.embed_model and backend == info.embed_backend:
             return None
         try:
-            plan = ingest.plan_model_change(self.store, info.name, model, backend)
+            plan = model_change.plan_model_change(self.store, info.name, model, backend)
         except HearthError as exc:
             self._show_error(exc.message, exc.hint)
             return None
@@ -368,8 +368,8 @@ class DocumentsView(QWidget):
         name = info.name
         store = self.store
 
-        def switch(cancel: Any, progress: Any, report: ingest.IngestReport) -> ingest.IngestReport:
-            ingest.change_model(store, name, model, backend)
+        def switch(cancel: Any, progress: Any, report: index_report.IngestReport) -> index_report.IngestReport:
+            model_change.change_model(store, name, model, backend)
             return ingest.index_collection(store, name, None, cancel, progress, report)
 
         self.host.cancel_all(name)
@@ -509,7 +509,7 @@ class DocumentsView(QWidget):
             self.indexing_started.emit()
 
     @Slot(object, object)
-    def _on_host_job_progressed(self, job: DocumentsJob, progress: ingest.IndexProgress) -> None:
+    def _on_host_job_progressed(self, job: DocumentsJob, progress: index_report.IndexProgress) -> None:
         if self.details.show_progress(job.collection, progress) and self._files_refresh.ready():
             self._refresh_current_details()
         self.indexing_progressed.emit(progress)
@@ -537,7 +537,7 @@ class DocumentsView(QWidget):
             self.details.report_label.setText(
                 f"“{result.name}” is {result.where}: {result.files:,} files indexed there so far."
             )
-        if job.kind == "index" and isinstance(result, ingest.IngestReport):
+        if job.kind == "index" and isinstance(result, index_report.IngestReport):
             self.last_report = result
             self._show_report(result)
             if result.backend_note:  # an exact backend fell back: the same vectors, said once
@@ -567,7 +567,7 @@ class DocumentsView(QWidget):
         self.refresh()
         self.indexing_cancelled.emit(job.report)
 
-    def _show_report(self, report: ingest.IngestReport, stopped: bool = False) -> None:
+    def _show_report(self, report: index_report.IngestReport, stopped: bool = False) -> None:
         self._report_for = report.collection
         self.details.report_label.setText(report_html(report, stopped))
 

@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core.cancel import CancelToken, Throttle
-from desktop_app.core.rag import ingest
+from desktop_app.core.rag import index_report
 from desktop_app.ui.threads import report_outcome, stop_thread
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.1
 
 # fn(cancel, progress, report) -> result
-JobFunction = Callable[[CancelToken, Callable[[ingest.IndexProgress], None], ingest.IngestReport], Any]
+JobFunction = Callable[[CancelToken, Callable[[index_report.IndexProgress], None], index_report.IngestReport], Any]
 
 
 @dataclass
@@ -38,7 +38,7 @@ class DocumentsJob:
     collection: str
     fn: JobFunction
     cancel: CancelToken = field(default_factory=CancelToken)
-    report: ingest.IngestReport = field(default_factory=lambda: ingest.IngestReport(""))
+    report: index_report.IngestReport = field(default_factory=lambda: index_report.IngestReport(""))
 
 
 class DocumentsWorker(QObject):
@@ -54,10 +54,10 @@ class DocumentsWorker(QObject):
     @Slot(object)
     def run(self, job: DocumentsJob) -> None:
         throttle = Throttle(PROGRESS_INTERVAL_S)
-        held: ingest.IndexProgress | None = None  # the latest update the throttle kept back
+        held: index_report.IndexProgress | None = None  # the latest update the throttle kept back
         phase = ""
 
-        def progress(update: ingest.IndexProgress) -> None:
+        def progress(update: index_report.IndexProgress) -> None:
             nonlocal held, phase
             if update.phase == "done" and held is not None:
                 self.progressed.emit(job, held)  # the final counts are shown before "done"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from desktop_app.core.rag import embed_backends, embed_onnx, ingest, retrieve
+from desktop_app.core.rag import embed_backends, embed_onnx, ingest, model_change, retrieve
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.embedder import expected_model_id, get_embedder
 from desktop_app.core.rag.store import DocumentStore
@@ -145,18 +145,18 @@ def test_a_collection_records_its_backend_and_a_change_is_planned(corpus: Path, 
     ids = sorted(i for batch, _, _ in store.iter_chunks(info, include_documents=False) for i in batch)
 
     # PyTorch fp32 makes the same vectors: the switch re-embeds nothing.
-    plan = ingest.plan_model_change(store, "lab", info.embed_model, "torch")
+    plan = model_change.plan_model_change(store, "lab", info.embed_model, "torch")
     assert not plan.reembed and plan.chunks == 0 and "Nothing is embedded again" in plan.describe()
-    info = ingest.change_model(store, "lab", info.embed_model, "torch")
+    info = model_change.change_model(store, "lab", info.embed_model, "torch")
     assert info.embed_backend == "torch"
     assert ingest.index_collection(store, "lab").indexed == []
     assert sorted(i for batch, _, _ in store.iter_chunks(info, include_documents=False) for i in batch) == ids
 
     # int8 is another vector space: the plan says what is embedded again, and how long it takes.
-    plan = ingest.plan_model_change(store, "lab", info.embed_model, "onnx-int8")
+    plan = model_change.plan_model_change(store, "lab", info.embed_model, "onnx-int8")
     assert plan.reembed and plan.chunks == len(ids) and plan.rate > 0 and plan.seconds
     assert "embedded again" in plan.describe() and "int8" in plan.describe()
-    ingest.change_model(store, "lab", info.embed_model, "onnx-int8")
+    model_change.change_model(store, "lab", info.embed_model, "onnx-int8")
     again = ingest.index_collection(store, "lab")
     info = store.collection("lab")
     assert info.embed_backend == "onnx-int8" and again.chunks_added == len(ids)

@@ -11,7 +11,7 @@ import pytest
 
 from desktop_app.core.cancel import CancelToken
 from desktop_app.core.errors import Cancelled, HearthError
-from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag import index_pipeline, index_report, ingest, model_change, retrieve
 from desktop_app.core.rag.store import DocumentStore
 from tests.documents_fixtures import BROKEN, FACTS, Indexed
 
@@ -194,7 +194,7 @@ def test_files_waiting_together_are_embedded_and_stored_together(
     monkeypatch.setattr(DocumentStore, "write_files", write_files)
     # The reader is always waited for (here it parses a PDF and a DOCX, slower than the encoder's
     # usual wait on a busy machine), so which chunks go in which call does not depend on timing.
-    monkeypatch.setattr(ingest, "READER_WAIT_S", 60.0)
+    monkeypatch.setattr(index_pipeline, "READER_WAIT_S", 60.0)
     words = ["sample", "freezer", "rotor", "buffer", "nitrogen", "protocol", "ethics", "dewar", "centrifuge"]
     for i in range(6):  # more than a few backend batches in all
         text = " ".join(f"{words[(i + j) % len(words)]}{j % 97}" for j in range(900))
@@ -204,7 +204,7 @@ def test_files_waiting_together_are_embedded_and_stored_together(
     assert {Path(p).name for p in report.indexed} == GOOD_FILES | {f"log-{i}.md" for i in range(6)}
     assert sum(encoded) == report.chunks_added and len(encoded) < len(report.indexed) // 2
     assert sum(written) == len(report.indexed) and max(written) > 1
-    assert all(n <= ingest.WRITE_BATCH_FILES for n in written)
+    assert all(n <= index_pipeline.WRITE_BATCH_FILES for n in written)
     assert_consistent(store, "lab")
     assert encoded[0] == embedder.batch_size < report.chunks_added
     info = store.collection("lab")
@@ -222,14 +222,14 @@ def test_files_waiting_together_are_embedded_and_stored_together(
 def test_cancelled_indexing_resumes_without_duplicates(corpus: Path, embedder: Any) -> None:
     store = DocumentStore()
     cancel = CancelToken()
-    updates: list[ingest.IndexProgress] = []
+    updates: list[index_report.IndexProgress] = []
 
-    def progress(update: ingest.IndexProgress) -> None:
+    def progress(update: index_report.IndexProgress) -> None:
         updates.append(update)
         if update.chunks_done > 0 and update.files_done >= 2:
             cancel.cancel()  # the user presses Cancel once a couple of files are in
 
-    report = ingest.IngestReport("lab")
+    report = index_report.IngestReport("lab")
     with pytest.raises(Cancelled):
         ingest.add_paths(store, "lab", [corpus], cancel=cancel, progress=progress, report=report)
     assert report.cancelled
@@ -293,13 +293,13 @@ def test_collections_create_rename_delete(corpus: Path, embedder: Any) -> None:
 def test_model_change_is_planned_with_a_measured_rate(corpus: Path, embedder: Any) -> None:
     store = DocumentStore()
     report = ingest.add_paths(store, "lab", [corpus])
-    plan = ingest.plan_model_change(store, "lab", "some-other-model")
+    plan = model_change.plan_model_change(store, "lab", "some-other-model")
     assert plan.chunks == report.chunks_added and plan.files == len(GOOD_FILES)
     assert plan.rate > 0 and not plan.rate_measured  # borrowed from the current model's measured speed
     assert plan.seconds == pytest.approx(plan.chunks / plan.rate)
     assert "embedded again" in plan.describe()
     with pytest.raises(HearthError, match="could not be loaded"):
-        ingest.change_model(store, "lab", str(corpus / "not-a-model"))
+        model_change.change_model(store, "lab", str(corpus / "not-a-model"))
     assert store.collection("lab").chunks == report.chunks_added  # nothing dropped
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from desktop_app.core import secrets
 from desktop_app.core.errors import HearthError
-from desktop_app.core.rag import ingest, retrieve
+from desktop_app.core.rag import index_report, ingest, retrieve
 from desktop_app.core.rag.documents_settings import RagSettings
 from desktop_app.core.rag.store import DocumentStore
 from tests.chroma_servers import ChromaServer, NotChroma, OldChroma, TokenProxy, free_port
@@ -130,7 +130,7 @@ def test_the_server_killed_mid_indexing_then_a_retry_completes(corpus: Path, tmp
         ingest.add_paths(store, "Local notes", [corpus / "notes.md"])
         ingest.create_collection(store, "Lab", server=server.url)
 
-        def progress(update: ingest.IndexProgress) -> None:
+        def progress(update: index_report.IndexProgress) -> None:
             if update.files_done >= 2 and server.process is not None:
                 server.kill()
 

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDropEvent
 
-from desktop_app.core.rag import ingest
+from desktop_app.core.rag import index_report, ingest
 from desktop_app.core.rag.store import DocumentStore
 from desktop_app.ui.context import AppContext
 from desktop_app.ui.documents import view as documents_view
@@ -60,7 +60,7 @@ def test_drop_a_folder_indexes_it_with_progress(
     qtbot: Any, qtmodeltester: Any, make_view: Callable[[], DocumentsView], corpus: Path
 ) -> None:
     view = make_view()
-    updates: list[ingest.IndexProgress] = []
+    updates: list[index_report.IndexProgress] = []
     view.indexing_progressed.connect(updates.append)
     with qtbot.waitSignal(view.indexing_finished, timeout=INDEX_TIMEOUT_MS) as blocker:
         drop(view, [corpus])
@@ -132,7 +132,7 @@ def test_cancel_stops_and_update_resumes(qtbot: Any, make_view: Callable[[], Doc
         (corpus / f"extra-{i:02}.md").write_text(f"# Extra {i}\n\n" + "The samples stay cold. " * 80, encoding="utf-8")
     good = GOOD + 30
 
-    def cancel_after_first_file(progress: ingest.IndexProgress) -> None:
+    def cancel_after_first_file(progress: index_report.IndexProgress) -> None:
         if progress.files_done >= 1 and view.details.cancel_button.isEnabled():
             qtbot.mouseClick(view.details.cancel_button, Qt.MouseButton.LeftButton)
 

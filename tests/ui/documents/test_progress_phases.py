@@ -8,23 +8,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from desktop_app.core.rag import ingest
+from desktop_app.core.rag import index_report
 from desktop_app.ui.documents.workers import PROGRESS_INTERVAL_S, DocumentsJob, DocumentsWorker
 
 
 def test_a_new_phase_is_shown_at_once_and_counts_stay_throttled(qtbot: Any) -> None:
     worker = DocumentsWorker()
-    shown: list[ingest.IndexProgress] = []
+    shown: list[index_report.IndexProgress] = []
     worker.progressed.connect(lambda _job, update: shown.append(update))
 
     def index(_cancel: Any, progress: Any, _report: Any) -> str:
-        progress(ingest.IndexProgress(0, None, "Looking for new and changed files", phase="scanning"))
-        progress(ingest.IndexProgress(0, 3, "Preparing the embedding model for fast indexing (once)", phase="loading"))
+        progress(index_report.IndexProgress(0, None, "Looking for new and changed files", phase="scanning"))
+        preparing = "Preparing the embedding model for fast indexing (once)"
+        progress(index_report.IndexProgress(0, 3, preparing, phase="loading"))
         seen_while_preparing = [u.message for u in shown]
         for done in range(50):  # a burst of counts within one interval: throttled
-            progress(ingest.IndexProgress(done, 3, "a.pdf", files_total=3, files_done=0, phase="indexing"))
+            progress(index_report.IndexProgress(done, 3, "a.pdf", files_total=3, files_done=0, phase="indexing"))
         time.sleep(PROGRESS_INTERVAL_S)
-        progress(ingest.IndexProgress(3, 3, "", files_total=3, files_done=3, phase="done"))
+        progress(index_report.IndexProgress(3, 3, "", files_total=3, files_done=3, phase="done"))
         return " | ".join(seen_while_preparing)
 
     for _round in range(2):
