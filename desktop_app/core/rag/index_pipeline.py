@@ -234,12 +234,10 @@ class IndexPipeline:
                     self._submit(functools.partial(self._touch, item[1], item[2]))
                 else:
                     self._submit(functools.partial(self._skip, *item[1:]))
-                while self._unembedded(pending) >= self._window():
+                while self._unembedded(pending) >= self.window:
                     self._embed_some(pending)
-            # All read: the last file is embedded on its own, so the files before it are written
-            # while it is, and only its own write is left after the last vector.
             while pending:
-                self._embed_some(pending, hold_last=len(pending) > 1)
+                self._embed_some(pending)
             self.cancel.raise_if_cancelled()
         except Cancelled:
             self.report.cancelled = True
@@ -275,20 +273,14 @@ class IndexPipeline:
     def _unembedded(pending: list[_Parsed]) -> int:
         return sum(len(p.chunks) - p.embedded for p in pending)
 
-    def _window(self) -> int:
-        """Chunks per call. The first call is one backend batch, so the encoder starts as soon as
-        the reader has that many (a full window took the reader ~0.1 s, with the encoder idle)."""
-        return self.window if self.embed_started is not None else self.embedder.batch_size
-
-    def _embed_some(self, pending: list[_Parsed], hold_last: bool = False) -> None:
-        """Embeds up to one window of waiting chunks (``hold_last``: none of the last file's), then
-        hands every complete file to the writer."""
+    def _embed_some(self, pending: list[_Parsed]) -> None:
+        """Embeds up to one window of waiting chunks, then hands every complete file to the writer."""
         import numpy as np
 
         self.cancel.raise_if_cancelled()
         wanted: list[tuple[_Parsed, int, int]] = []
-        room = self._window()
-        for item in pending[:-1] if hold_last else pending:
+        room = self.window
+        for item in pending:
             left = len(item.chunks) - item.embedded
             if left <= 0:
                 continue
