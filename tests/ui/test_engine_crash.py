@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from gguf_files import with_chat_template
 from PySide6.QtCore import Qt
@@ -155,8 +156,17 @@ def test_stop_ends_a_chat_template_that_never_finishes(
         chat.composer.setFocus()
         qtbot.keyClicks(chat.composer, f"Hello ({attempt})")
         qtbot.keyClick(chat.composer, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: host.busy, timeout=REPLY_TIMEOUT_MS)
-        qtbot.wait(300)  # the engine is inside the template by now
+        qtbot.waitUntil(lambda: host.busy and host.engine_pid is not None, timeout=REPLY_TIMEOUT_MS)
+        # Inside the template once the engine has spent more CPU than (re)loading this model and
+        # reading the prompt take (~0.3 s): a fixed wait left the second attempt's Stop, on a busy
+        # machine, inside the engine's restart, which Stop ends without a kill.
+        engine = psutil.Process(host.engine_pid)
+        started = sum(engine.cpu_times()[:2])
+
+        def in_template(engine: psutil.Process = engine, started: float = started) -> bool:
+            return sum(engine.cpu_times()[:2]) - started > 0.6 or not host.busy
+
+        qtbot.waitUntil(in_template, timeout=REPLY_TIMEOUT_MS)
         qtbot.mouseClick(chat.stop_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not host.busy, timeout=REPLY_TIMEOUT_MS)
         messages = chat._store.messages(chat.conversation_id)
