@@ -128,3 +128,6 @@ def test_documents_actions_stack_in_a_narrow_pane_and_none_is_clipped(qtbot: Any
         qtbot.waitUntil(lambda size=size: window.width() == size[0])
         qtbot.waitUntil(lambda stacked=stacked: details.actions_stacked == stacked)
         assert_all_shown()
+        if not stacked:  # one row, the two groups together: the room left is after them
+            gap = details.update_button.x() - details.remove_button.geometry().right()
+            assert gap < 3 * details.remove_button.width() // 2, gap

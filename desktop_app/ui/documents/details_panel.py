@@ -96,15 +96,15 @@ class CollectionDetails(QWidget):
         # pane has room; one above the other in a narrow one (resizeEvent), never clipped.
         actions = self._actions = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self._action_rows: list[QHBoxLayout] = []
-        for group in (
+        for stretch, group in enumerate((
             (self.add_files_button, self.add_folder_button, self.remove_button),
             (self.update_button, self.model_button, self.rebuild_button),
-        ):
+        )):  # fmt: skip
             row = QHBoxLayout()
             for button in group:
                 row.addWidget(button)
             row.addStretch(1)
-            actions.addLayout(row)
+            actions.addLayout(row, stretch)  # side by side, the room left goes after the second group
             self._action_rows.append(row)
 
         self.sources = SourceTableModel(self)
