@@ -172,7 +172,8 @@ class CollectionDetails(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         margins = self._layout.contentsMargins()
-        need = sum(row.sizeHint().width() for row in self._action_rows) + 24 + margins.left() + margins.right()
+        slack = 24  # the gap between the two groups, with room to spare so a row never just touches the edge
+        need = sum(row.sizeHint().width() for row in self._action_rows) + slack + margins.left() + margins.right()
         wide = need <= self.width()
         direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
         if direction != self._actions.direction():
